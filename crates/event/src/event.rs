@@ -1,0 +1,402 @@
+//! The event: a data map with `@timestamp`/`@version`/`tags`, and a separate `@metadata` map.
+
+use thiserror::Error;
+
+use crate::fieldref::FieldRef;
+use crate::timestamp::Timestamp;
+use crate::value::{Map, Value};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    data: Map,
+    metadata: Map,
+    cancelled: bool,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SetError {
+    #[error("Could not set field '{field}' on a {kind}")]
+    NotAContainer { field: String, kind: &'static str },
+    #[error("Index out of bounds setting '{0}'")]
+    Index(String),
+}
+
+pub const TIMESTAMP: &str = "@timestamp";
+pub const VERSION: &str = "@version";
+pub const TAGS: &str = "tags";
+
+impl Event {
+    /// A new event stamped now, `@version` "1".
+    pub fn new() -> Event {
+        let mut data = Map::with_capacity(8);
+        data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
+        data.insert(VERSION.into(), Value::String("1".into()));
+        Event { data, metadata: Map::new(), cancelled: false }
+    }
+
+    pub fn with_message(message: impl Into<String>) -> Event {
+        let mut e = Event::new();
+        e.data.insert("message".into(), Value::String(message.into()));
+        e
+    }
+
+    /// Builds an event from a decoded map as Logstash's `Event.new(hash)` does: `@timestamp` is
+    /// coerced (or tagged `_timestampparsefailure`), `@metadata` moves aside, a hash in `tags` moves to `_tags`.
+    pub fn from_map(mut map: Map) -> Event {
+        let metadata = match map.shift_remove("@metadata") {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let mut e = Event { data: Map::with_capacity(map.len() + 2), metadata, cancelled: false };
+        let ts = map.shift_remove(TIMESTAMP);
+        e.data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
+        e.data.insert(VERSION.into(), Value::String("1".into()));
+        for (k, v) in map {
+            e.data.insert(k, v);
+        }
+        if let Some(Value::Object(_)) = e.data.get(TAGS) {
+            if let Some(t) = e.data.shift_remove(TAGS) {
+                e.data.insert("_tags".into(), t);
+            }
+            e.tag("_tagsparsefailure");
+        }
+        if let Some(ts) = ts {
+            e.set_timestamp_value(ts);
+        }
+        e
+    }
+
+    /// Sets `@timestamp` from a decoded value, tagging `_timestampparsefailure` when it is not a time.
+    pub fn set_timestamp_value(&mut self, v: Value) {
+        let parsed = match &v {
+            Value::Timestamp(t) => Some(*t),
+            Value::String(s) => Timestamp::parse_lenient(s),
+            _ => None,
+        };
+        match parsed {
+            Some(t) => {
+                self.data.insert(TIMESTAMP.into(), Value::Timestamp(t));
+            }
+            None => {
+                self.data.insert("_@timestamp".into(), v);
+                self.tag("_timestampparsefailure");
+            }
+        }
+    }
+
+    pub fn data(&self) -> &Map {
+        &self.data
+    }
+
+    pub fn data_mut(&mut self) -> &mut Map {
+        &mut self.data
+    }
+
+    pub fn metadata(&self) -> &Map {
+        &self.metadata
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut Map {
+        &mut self.metadata
+    }
+
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        match self.data.get(TIMESTAMP) {
+            Some(Value::Timestamp(t)) => Some(*t),
+            _ => None,
+        }
+    }
+
+    pub fn set_timestamp(&mut self, t: Timestamp) {
+        self.data.insert(TIMESTAMP.into(), Value::Timestamp(t));
+    }
+
+    pub fn cancel(&mut self) {
+        self.cancelled = true;
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    fn root(&self, r: &FieldRef) -> &Map {
+        if r.is_metadata() {
+            &self.metadata
+        } else {
+            &self.data
+        }
+    }
+
+    fn root_mut(&mut self, r: &FieldRef) -> &mut Map {
+        if r.is_metadata() {
+            &mut self.metadata
+        } else {
+            &mut self.data
+        }
+    }
+
+    pub fn get(&self, r: &FieldRef) -> Option<&Value> {
+        let mut segs = r.path().iter();
+        let first = match segs.next() {
+            Some(f) => f,
+            None => return None, // `[@metadata]` as a whole: see `metadata()`
+        };
+        let mut cur = self.root(r).get(first)?;
+        for s in segs {
+            cur = child(cur, s)?;
+        }
+        Some(cur)
+    }
+
+    /// `get`, with `[@metadata]` itself readable as an object.
+    pub fn get_value(&self, r: &FieldRef) -> Option<Value> {
+        if r.is_metadata_root() {
+            return Some(Value::Object(self.metadata.clone()));
+        }
+        self.get(r).cloned()
+    }
+
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.data.get(key).and_then(Value::as_str)
+    }
+
+    pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
+        let (first, rest) = r.path().split_first()?;
+        let mut cur = self.root_mut(r).get_mut(first)?;
+        for s in rest {
+            cur = match cur {
+                Value::Object(m) => m.get_mut(s)?,
+                Value::Array(a) => {
+                    let i = index(a.len(), s)?;
+                    a.get_mut(i)?
+                }
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    /// Whether the field exists (and, inside an array, is not null).
+    pub fn includes(&self, r: &FieldRef) -> bool {
+        if r.is_metadata_root() {
+            return true;
+        }
+        match self.get(r) {
+            Some(Value::Null) => r.path().len() == 1 || !self.parent_is_array(r),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
+    fn parent_is_array(&self, r: &FieldRef) -> bool {
+        let p = &r.path()[..r.path().len() - 1];
+        let parent = FieldRef::parse(&p.iter().map(|s| format!("[{s}]")).collect::<String>());
+        matches!(parent.ok().and_then(|p| self.get(&p).cloned()), Some(Value::Array(_)))
+    }
+
+    pub fn set(&mut self, r: &FieldRef, v: Value) -> Result<(), SetError> {
+        if r.is_metadata_root() {
+            if let Value::Object(m) = v {
+                self.metadata = m;
+            }
+            return Ok(());
+        }
+        let Some((last, parents)) = r.path().split_last() else { return Ok(()) };
+        let mut map = self.root_mut(r);
+        if parents.is_empty() {
+            map.insert(last.clone(), v);
+            return Ok(());
+        }
+        let (first, rest) = (&parents[0], &parents[1..]);
+        let mut cur = map.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
+        for s in rest {
+            cur = step_create(cur, s, r)?;
+        }
+        match cur {
+            Value::Object(m) => {
+                map = m;
+                map.insert(last.clone(), v);
+                Ok(())
+            }
+            Value::Array(a) => set_index(a, last, v, r),
+            other => Err(SetError::NotAContainer { field: r.to_string(), kind: kind(other) }),
+        }
+    }
+
+    pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
+        if r.is_metadata_root() {
+            return Some(Value::Object(std::mem::take(&mut self.metadata)));
+        }
+        let (last, parents) = r.path().split_last()?;
+        if parents.is_empty() {
+            return self.root_mut(r).shift_remove(last);
+        }
+        let parent_ref = FieldRef::parse(
+            &(if r.is_metadata() { "[@metadata]".to_string() } else { String::new() }
+                + &parents.iter().map(|s| format!("[{s}]")).collect::<String>()),
+        )
+        .ok()?;
+        match self.get_mut(&parent_ref)? {
+            Value::Object(m) => m.shift_remove(last),
+            Value::Array(a) => {
+                let i = index(a.len(), last)?;
+                (i < a.len()).then(|| a.remove(i))
+            }
+            _ => None,
+        }
+    }
+
+    /// Adds a tag unless present (Logstash's `event.tag`, used for failure tags).
+    pub fn tag(&mut self, tag: &str) {
+        self.with_tags(|tags| {
+            if !tags.iter().any(|t| t.as_str() == Some(tag)) {
+                tags.push(Value::String(tag.to_string()));
+            }
+        })
+    }
+
+    /// Appends a tag even if present (`add_tag`, input `tags`).
+    pub fn push_tag(&mut self, tag: String) {
+        self.with_tags(|tags| tags.push(Value::String(tag)))
+    }
+
+    pub fn has_tag(&self, tag: &str) -> bool {
+        match self.data.get(TAGS) {
+            Some(Value::Array(a)) => a.iter().any(|t| t.as_str() == Some(tag)),
+            Some(Value::String(s)) => s == tag,
+            _ => false,
+        }
+    }
+
+    /// Runs `f` on the `tags` array, making one of a missing or scalar `tags` first.
+    pub fn with_tags<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
+        let slot = self.data.entry(TAGS.to_string()).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = slot {
+            return f(a);
+        }
+        let old = std::mem::replace(slot, Value::Null);
+        let mut a = if old.is_null() { vec![] } else { vec![old] };
+        let r = f(&mut a);
+        *slot = Value::Array(a);
+        r
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Int(_) | Value::Float(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "hash",
+        Value::Timestamp(_) => "timestamp",
+    }
+}
+
+/// Resolves an array index segment: `0`, `-1` counting from the end.
+fn index(len: usize, s: &str) -> Option<usize> {
+    let i: i64 = s.parse().ok()?;
+    if i < 0 {
+        let j = len as i64 + i;
+        (j >= 0).then_some(j as usize)
+    } else {
+        Some(i as usize)
+    }
+}
+
+fn child<'a>(v: &'a Value, s: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m.get(s),
+        Value::Array(a) => a.get(index(a.len(), s)?),
+        _ => None,
+    }
+}
+
+fn step_create<'a>(cur: &'a mut Value, s: &str, r: &FieldRef) -> Result<&'a mut Value, SetError> {
+    match cur {
+        Value::Object(m) => Ok(m.entry(s.to_string()).or_insert_with(|| Value::Object(Map::new()))),
+        Value::Array(a) => {
+            let i = index(a.len(), s).ok_or_else(|| SetError::Index(r.to_string()))?;
+            while a.len() <= i {
+                a.push(Value::Null);
+            }
+            if a[i].is_null() {
+                a[i] = Value::Object(Map::new());
+            }
+            Ok(&mut a[i])
+        }
+        other => Err(SetError::NotAContainer { field: r.to_string(), kind: kind(other) }),
+    }
+}
+
+fn set_index(a: &mut Vec<Value>, s: &str, v: Value, r: &FieldRef) -> Result<(), SetError> {
+    let i = index(a.len(), s).ok_or_else(|| SetError::Index(r.to_string()))?;
+    if i < a.len() {
+        a[i] = v;
+    } else {
+        while a.len() < i {
+            a.push(Value::Null);
+        }
+        a.push(v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(s: &str) -> FieldRef {
+        FieldRef::parse(s).unwrap()
+    }
+
+    #[test]
+    fn nested_set_get_remove() {
+        let mut e = Event::new();
+        e.set(&f("[a][b][c]"), 1.into()).unwrap();
+        assert_eq!(e.get(&f("[a][b][c]")), Some(&Value::Int(1)));
+        e.set(&f("[list]"), Value::Array(vec![1.into(), 2.into()])).unwrap();
+        assert_eq!(e.get(&f("[list][-1]")), Some(&Value::Int(2)));
+        assert_eq!(e.get(&f("[list][5]")), None);
+        e.set(&f("[list][4]"), 5.into()).unwrap();
+        assert_eq!(e.get(&f("list")).unwrap(), &Value::Array(vec![1.into(), 2.into(), Value::Null, Value::Null, 5.into()]));
+        assert!(!e.includes(&f("[list][2]")));
+        assert_eq!(e.remove(&f("[a][b]")).is_some(), true);
+        assert!(e.includes(&f("a")));
+        assert!(!e.includes(&f("[a][b]")));
+        e.set(&f("s"), "x".into()).unwrap();
+        assert!(e.set(&f("[s][t]"), 1.into()).is_err());
+    }
+
+    #[test]
+    fn metadata_is_separate() {
+        let mut e = Event::new();
+        e.set(&f("[@metadata][index]"), "x".into()).unwrap();
+        assert!(e.data().get("@metadata").is_none());
+        assert_eq!(e.metadata().get("index"), Some(&Value::from("x")));
+    }
+
+    #[test]
+    fn from_map_coerces() {
+        let mut m = Map::new();
+        m.insert("@timestamp".into(), "garbage".into());
+        let mut tags = Map::new();
+        tags.insert("k".into(), 1.into());
+        m.insert("tags".into(), Value::Object(tags));
+        let e = Event::from_map(m);
+        assert!(e.has_tag("_timestampparsefailure"));
+        assert!(e.has_tag("_tagsparsefailure"));
+        assert_eq!(e.get_str("_@timestamp"), Some("garbage"));
+        assert!(e.data().contains_key("_tags"));
+    }
+
+    #[test]
+    fn tag_dedups_push_tag_does_not() {
+        let mut e = Event::new();
+        e.tag("a");
+        e.tag("a");
+        e.push_tag("a".into());
+        assert_eq!(e.data()["tags"], Value::Array(vec!["a".into(), "a".into()]));
+    }
+}

@@ -1,0 +1,226 @@
+//! JSON as Logstash writes it (Jackson: compact, Java float text, only the data map) and reads it.
+
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use crate::event::Event;
+use crate::numfmt::java_double;
+use crate::value::{Map, Value};
+
+/// The event's JSON (no `@metadata`), appended to `out`.
+pub fn write_event(e: &Event, out: &mut Vec<u8>) {
+    write_map(e.data(), out)
+}
+
+pub fn event_to_string(e: &Event) -> String {
+    let mut v = Vec::with_capacity(256);
+    write_event(e, &mut v);
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+pub fn value_to_string(v: &Value) -> String {
+    let mut out = Vec::new();
+    write_value(v, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn write_map(m: &Map, out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (k, v)) in m.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(k, out);
+        out.push(b':');
+        write_value(v, out);
+    }
+    out.push(b'}');
+}
+
+pub fn write_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Int(i) => {
+            let mut buf = itoa_buf(*i);
+            out.append(&mut buf);
+        }
+        Value::Float(f) if f.is_finite() => out.extend_from_slice(java_double(*f).as_bytes()),
+        Value::Float(f) => {
+            out.push(b'"');
+            out.extend_from_slice(java_double(*f).as_bytes());
+            out.push(b'"');
+        }
+        Value::String(s) => write_str(s, out),
+        Value::Timestamp(t) => {
+            out.push(b'"');
+            let mut s = String::with_capacity(30);
+            t.write_iso(&mut s);
+            out.extend_from_slice(s.as_bytes());
+            out.push(b'"');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(x, out);
+            }
+            out.push(b']');
+        }
+        Value::Object(m) => write_map(m, out),
+    }
+}
+
+fn itoa_buf(i: i64) -> Vec<u8> {
+    i.to_string().into_bytes()
+}
+
+/// Jackson's escapes: `"` `\` and control characters; `/`, DEL and non-ASCII are written raw.
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Parses JSON text into a value, keeping object key order.
+pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(text)
+}
+
+/// Decodes JSON into events as Logstash's json codecs do: an object is one event, an array one
+/// event per object element; anything else is an error for the caller to tag.
+pub fn parse_events(text: &[u8]) -> Result<Vec<Event>, String> {
+    match parse(text) {
+        Ok(Value::Object(m)) => Ok(vec![Event::from_map(m)]),
+        Ok(Value::Array(a)) => a
+            .into_iter()
+            .map(|v| match v {
+                Value::Object(m) => Ok(Event::from_map(m)),
+                other => Err(format!("expected a JSON object, found {}", value_to_string(&other))),
+            })
+            .collect(),
+        Ok(other) => Err(format!("expected a JSON object, found {}", value_to_string(&other))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(x) = seq.next_element()? {
+            v.push(x);
+        }
+        Ok(Value::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut m = Map::with_capacity(map.size_hint().unwrap_or(0));
+        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            m.insert(k, v);
+        }
+        Ok(Value::Object(m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Timestamp;
+
+    #[test]
+    fn reference_line() {
+        let mut e = Event::new();
+        e.set_timestamp(Timestamp("2024-05-01T12:34:56.123Z".parse().unwrap()));
+        let d = e.data_mut();
+        d.insert("message".into(), "héllo \u{1} ✓".into());
+        d.insert("n".into(), 12345678.9.into());
+        d.insert("f".into(), 1.0.into());
+        assert_eq!(
+            event_to_string(&e),
+            r#"{"@timestamp":"2024-05-01T12:34:56.123Z","@version":"1","message":"héllo \u0001 ✓","n":1.23456789E7,"f":1.0}"#
+        );
+    }
+
+    #[test]
+    fn escapes() {
+        let mut out = Vec::new();
+        write_str("say \"hi\"\tC:\\tmp #{x} /\u{7f}", &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "\"say \\\"hi\\\"\\tC:\\\\tmp #{x} /\u{7f}\"");
+    }
+
+    #[test]
+    fn parse_keeps_order_and_types() {
+        let v = parse(br#"{"z":1,"a":[1.5,null,true],"big":18446744073709551615}"#).unwrap();
+        let Value::Object(m) = v else { panic!() };
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["z", "a", "big"]);
+        assert_eq!(m["a"], Value::Array(vec![1.5.into(), Value::Null, true.into()]));
+        let evs = parse_events(br#"[{"a":1},{"a":2}]"#).unwrap();
+        assert_eq!(evs.len(), 2);
+        assert!(parse_events(b"42").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Event values: JSON-like, plus a timestamp type (Logstash's `LogStash::Timestamp`).
+
+use indexmap::IndexMap;
+
+use crate::numfmt;
+use crate::timestamp::Timestamp;
+
+/// Objects keep insertion order (Logstash's order is not reproducible; insertion order is).
+pub type Map = IndexMap<String, Value>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(Map),
+    Timestamp(Timestamp),
+}
+
+impl Value {
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// Java `toString` of the value as Logstash sees it (`Event#toString`, sprintf, conditions).
+    pub fn to_java_string(&self) -> String {
+        let mut s = String::new();
+        self.write_java(&mut s);
+        s
+    }
+
+    fn write_java(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.push_str(itoa(*i).as_str()),
+            Value::Float(f) => out.push_str(&numfmt::java_double(*f)),
+            Value::String(s) => out.push_str(s),
+            Value::Timestamp(t) => out.push_str(&t.to_iso()),
+            Value::Array(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    v.write_java(out);
+                }
+                out.push(']');
+            }
+            Value::Object(m) => {
+                out.push('{');
+                for (i, (k, v)) in crate::javahash::hash_order(m).into_iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    out.push_str(k);
+                    out.push('=');
+                    v.write_java(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// Ruby `to_s`, as mutate's `convert => string` and `join` give it.
+    pub fn to_ruby_string(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::Float(f) => numfmt::ruby_float(*f),
+            Value::String(s) => s.clone(),
+            Value::Array(_) | Value::Object(_) => crate::rubydebug::inspect_inline(self),
+            other => other.to_java_string(),
+        }
+    }
+}
+
+fn itoa(i: i64) -> String {
+    i.to_string()
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::String(s.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::String(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Value {
+        Value::Int(i)
+    }
+}
+impl From<f64> for Value {
+    fn from(f: f64) -> Value {
+        Value::Float(f)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+impl From<Timestamp> for Value {
+    fn from(t: Timestamp) -> Value {
+        Value::Timestamp(t)
+    }
+}
+impl From<Vec<Value>> for Value {
+    fn from(v: Vec<Value>) -> Value {
+        Value::Array(v)
+    }
+}
+impl From<Map> for Value {
+    fn from(m: Map) -> Value {
+        Value::Object(m)
+    }
+}
