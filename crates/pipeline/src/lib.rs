@@ -1,0 +1,25 @@
+//! The pipeline: plugins built from config (one small trait per kind), conditionals, a bounded
+//! queue between inputs and workers, and workers that run filters then outputs on batches.
+//! Data flows one way: input → queue → filters → outputs.
+
+mod args;
+mod compile;
+mod condition;
+mod plugin;
+mod queue;
+mod registry;
+mod runtime;
+
+pub use args::{Args, ConfValue};
+pub use compile::{compile, CompiledPipeline};
+pub use plugin::{
+    Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError, Stopped,
+};
+pub use queue::MemoryQueue;
+pub use registry::{CodecCtor, FilterCtor, InputCtor, OutputCtor, Registry};
+pub use runtime::{Pipeline, PipelineStats};
+
+/// The machine's host name, as inputs put it in `host`.
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}

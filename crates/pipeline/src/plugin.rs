@@ -1,0 +1,187 @@
+//! The four plugin kinds. A plugin is a config struct built by `Args` plus one of these traits.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rstash_event::{Event, Template, Value};
+
+use crate::queue::MemoryQueue;
+
+#[derive(Debug)]
+pub struct PluginError(pub String);
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+impl From<std::io::Error> for PluginError {
+    fn from(e: std::io::Error) -> Self {
+        PluginError(e.to_string())
+    }
+}
+
+/// The queue was closed: the pipeline is shutting down.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stopped;
+
+/// ECS compatibility mode (`pipeline.ecs_compatibility`, per-plugin `ecs_compatibility`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ecs {
+    Disabled,
+    V1,
+    V8,
+}
+
+impl Ecs {
+    pub fn parse(s: &str) -> Option<Ecs> {
+        match s {
+            "disabled" => Some(Ecs::Disabled),
+            "v1" => Some(Ecs::V1),
+            "v8" => Some(Ecs::V8),
+            _ => None,
+        }
+    }
+
+    pub fn enabled(self) -> bool {
+        self != Ecs::Disabled
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub id: String,
+    pub workers: usize,
+    /// Whether `pipeline.workers` was set explicitly (ordering only applies then, as in Logstash).
+    pub workers_set: bool,
+    pub batch_size: usize,
+    pub batch_delay: Duration,
+    pub ecs: Ecs,
+    pub ordered: String,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            id: "main".into(),
+            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers_set: false,
+            batch_size: 125,
+            batch_delay: Duration::from_millis(50),
+            ecs: Ecs::Disabled,
+            ordered: "auto".into(),
+        }
+    }
+}
+
+/// A codec turns bytes into events (inputs) and events into bytes (outputs).
+pub trait Codec: Send {
+    /// Decodes a chunk; streaming codecs keep an incomplete tail for the next call.
+    fn decode(&mut self, data: &[u8], emit: &mut dyn FnMut(Event));
+    /// Emits whatever is buffered (end of stream).
+    fn flush(&mut self, _emit: &mut dyn FnMut(Event)) {}
+    fn encode(&mut self, event: &Event, out: &mut Vec<u8>);
+    /// A fresh instance with the same options (one per connection or file).
+    fn fresh(&self) -> Box<dyn Codec>;
+    /// `plain`/`json` become `line`/`json_lines` on streaming inputs (Logstash's `fix_streaming_codecs`).
+    fn streaming(&self) -> Option<Box<dyn Codec>> {
+        None
+    }
+    fn name(&self) -> &'static str;
+}
+
+pub trait Input: Send {
+    /// Runs until the input is done (stdin EOF, generator count) or `ctx` reports a stop.
+    fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterOutcome {
+    /// The filter did its work: the common add_field/add_tag/remove_* options apply.
+    Matched,
+    /// Nothing to do, or failed (and tagged): common options do not apply.
+    Unmatched,
+}
+
+/// Filters are shared by all workers, as in Logstash.
+pub trait Filter: Send + Sync {
+    /// Filters one event in place. New events (clone, split) go to `emit`; `event.cancel()` drops it.
+    fn filter(&self, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome;
+}
+
+pub trait Output: Send {
+    /// Receives the batch's events routed to this output, in order.
+    fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError>;
+    fn close(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
+}
+
+/// What every input has: `type`, `tags`, `add_field`, applied to each event it produces.
+#[derive(Debug, Clone, Default)]
+pub struct Decoration {
+    pub type_: Option<String>,
+    pub tags: Vec<Template>,
+    pub add_field: Vec<(Template, Template)>,
+}
+
+impl Decoration {
+    pub fn apply(&self, e: &mut Event) {
+        if let Some(t) = &self.type_ {
+            if !e.data().contains_key("type") {
+                e.data_mut().insert("type".into(), Value::String(t.clone()));
+            }
+        }
+        for (k, v) in &self.add_field {
+            crate::args::add_field(e, k, v);
+        }
+        for t in &self.tags {
+            let tag = t.render(e).into_owned();
+            e.push_tag(tag);
+        }
+    }
+}
+
+/// Handed to an input's `run`: where its events go.
+pub struct InputContext {
+    pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) decoration: Decoration,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) stats: Arc<crate::runtime::PipelineStats>,
+}
+
+impl InputContext {
+    /// Queues one event; returns once it is in the queue (backpressure blocks here).
+    pub fn push(&self, mut e: Event) -> Result<(), Stopped> {
+        self.decoration.apply(&mut e);
+        self.stats.add_in(1);
+        self.queue.push(vec![e])
+    }
+
+    /// Queues several events at once (one lock), in order.
+    pub fn push_all(&self, mut events: Vec<Event>) -> Result<(), Stopped> {
+        for e in &mut events {
+            self.decoration.apply(e);
+        }
+        self.stats.add_in(events.len() as u64);
+        self.queue.push(events)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// A context for tests and tools: events go to `queue`.
+    pub fn for_queue(queue: Arc<MemoryQueue>) -> InputContext {
+        InputContext {
+            queue,
+            decoration: Decoration::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::default(),
+        }
+    }
+}

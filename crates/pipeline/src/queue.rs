@@ -1,0 +1,133 @@
+//! The in-memory queue between inputs and workers: bounded (batch size × workers events, as
+//! Logstash's), so a slow output blocks the inputs instead of growing memory.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rstash_event::Event;
+
+use crate::plugin::Stopped;
+
+pub struct MemoryQueue {
+    state: Mutex<State>,
+    not_empty: Condvar,
+    not_full: Condvar,
+    capacity: usize,
+}
+
+struct State {
+    items: VecDeque<Event>,
+    closed: bool,
+}
+
+impl MemoryQueue {
+    pub fn new(capacity: usize) -> MemoryQueue {
+        MemoryQueue {
+            state: Mutex::new(State { items: VecDeque::with_capacity(capacity), closed: false }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A worker that panicked cannot leave the deque half-updated; keep going with its data.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends events in order, waiting while the queue is full. Fails once the queue is closed.
+    pub fn push(&self, events: Vec<Event>) -> Result<(), Stopped> {
+        let mut st = self.lock();
+        while st.items.len() >= self.capacity && !st.closed {
+            st = self.not_full.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if st.closed {
+            return Err(Stopped);
+        }
+        st.items.extend(events);
+        drop(st);
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
+    /// Takes up to `max` events: waits for the first, then up to `delay` for the batch to fill.
+    /// None once the queue is closed and empty.
+    pub fn read_batch(&self, max: usize, delay: Duration) -> Option<Vec<Event>> {
+        let mut st = self.lock();
+        while st.items.is_empty() && !st.closed {
+            st = self.not_empty.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if st.items.is_empty() {
+            return None;
+        }
+        let mut batch = Vec::with_capacity(max.min(st.items.len()).max(1));
+        let deadline = Instant::now() + delay;
+        loop {
+            let n = (max - batch.len()).min(st.items.len());
+            batch.extend(st.items.drain(..n));
+            self.not_full.notify_all();
+            if batch.len() >= max || st.closed {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = self.not_empty.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            if st.items.is_empty() && Instant::now() >= deadline {
+                break;
+            }
+        }
+        drop(st);
+        // Another worker may take what is left.
+        self.not_empty.notify_one();
+        Some(batch)
+    }
+
+    /// No more pushes; readers drain what is queued, then get None.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.not_empty.notify_all();
+        self.not_full.notify_all();
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn drains_after_close_in_order() {
+        let q = MemoryQueue::new(10);
+        q.push((0..5).map(|i| Event::with_message(i.to_string())).collect()).unwrap();
+        q.close();
+        assert_eq!(q.push(vec![Event::new()]), Err(Stopped));
+        let b = q.read_batch(3, Duration::from_millis(1)).unwrap();
+        assert_eq!(b.iter().map(|e| e.get_str("message").unwrap().to_string()).collect::<Vec<_>>(), ["0", "1", "2"]);
+        assert_eq!(q.read_batch(3, Duration::ZERO).unwrap().len(), 2);
+        assert!(q.read_batch(3, Duration::ZERO).is_none());
+    }
+
+    #[test]
+    fn full_queue_blocks_until_read() {
+        let q = Arc::new(MemoryQueue::new(2));
+        q.push(vec![Event::new(), Event::new()]).unwrap();
+        let q2 = q.clone();
+        let h = std::thread::spawn(move || q2.push(vec![Event::new()]));
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(q.len(), 2, "the producer must wait while full");
+        q.read_batch(2, Duration::ZERO).unwrap();
+        h.join().unwrap().unwrap();
+        assert_eq!(q.len(), 1);
+    }
+}

@@ -1,0 +1,167 @@
+//! Name → constructor, one table per plugin kind. Adding a plugin is one file and one line here.
+
+use std::collections::BTreeMap;
+
+use rstash_config::{ast, ConfigError, Source};
+use rstash_event::{Event, FieldRef, Template};
+
+use crate::args::{add_field, Args};
+use crate::plugin::{Codec, Decoration, Filter, FilterOutcome, Input, Output, PipelineSettings};
+
+pub type InputCtor = fn(&mut Args) -> Result<Box<dyn Input>, ConfigError>;
+pub type FilterCtor = fn(&mut Args) -> Result<Box<dyn Filter>, ConfigError>;
+pub type OutputCtor = fn(&mut Args) -> Result<Box<dyn Output>, ConfigError>;
+pub type CodecCtor = fn(&mut Args) -> Result<Box<dyn Codec>, ConfigError>;
+
+#[derive(Default)]
+pub struct Registry {
+    inputs: BTreeMap<&'static str, InputCtor>,
+    filters: BTreeMap<&'static str, FilterCtor>,
+    outputs: BTreeMap<&'static str, OutputCtor>,
+    codecs: BTreeMap<&'static str, CodecCtor>,
+}
+
+fn unknown<T>(kind: &str, p: &ast::Plugin, src: &Source, known: impl Iterator<Item = &'static str>) -> Result<T, ConfigError> {
+    let names: Vec<_> = known.collect();
+    Err(ConfigError::at(
+        src.locate(p.span.start),
+        format!("unknown {kind} plugin `{}` (available: {})", p.name, names.join(", ")),
+    ))
+}
+
+/// A filter with the options every filter has, applied when it matched.
+pub struct FilterNode {
+    pub filter: Box<dyn Filter>,
+    add_field: Vec<(Template, Template)>,
+    add_tag: Vec<Template>,
+    remove_field: Vec<Template>,
+    remove_tag: Vec<Template>,
+}
+
+impl FilterNode {
+    pub fn run(&self, e: &mut Event, emit: &mut Vec<Event>) {
+        if self.filter.filter(e, emit) == FilterOutcome::Matched {
+            self.matched(e)
+        }
+    }
+
+    /// Logstash's `filter_matched`: add_field, remove_field, add_tag, remove_tag.
+    fn matched(&self, e: &mut Event) {
+        for (k, v) in &self.add_field {
+            add_field(e, k, v);
+        }
+        for f in &self.remove_field {
+            if let Ok(r) = FieldRef::parse(&f.render(e)) {
+                e.remove(&r);
+            }
+        }
+        for t in &self.add_tag {
+            let tag = t.render(e).into_owned();
+            e.push_tag(tag);
+        }
+        for t in &self.remove_tag {
+            let tag = t.render(e).into_owned();
+            e.with_tags(|tags| tags.retain(|x| x.as_str() != Some(tag.as_str())));
+        }
+    }
+}
+
+fn templates(args: &mut Args, name: &str) -> Result<Vec<Template>, ConfigError> {
+    args.strings(name)?.iter().map(|s| args.make_template(name, s)).collect()
+}
+
+fn field_templates(args: &mut Args, name: &str) -> Result<Vec<(Template, Template)>, ConfigError> {
+    args.string_hash(name)?
+        .iter()
+        .map(|(k, v)| Ok((args.make_template(name, k)?, args.make_template(name, v)?)))
+        .collect()
+}
+
+impl Registry {
+    pub fn input(&mut self, name: &'static str, c: InputCtor) -> &mut Self {
+        self.inputs.insert(name, c);
+        self
+    }
+    pub fn filter(&mut self, name: &'static str, c: FilterCtor) -> &mut Self {
+        self.filters.insert(name, c);
+        self
+    }
+    pub fn output(&mut self, name: &'static str, c: OutputCtor) -> &mut Self {
+        self.outputs.insert(name, c);
+        self
+    }
+    pub fn codec(&mut self, name: &'static str, c: CodecCtor) -> &mut Self {
+        self.codecs.insert(name, c);
+        self
+    }
+
+    pub fn build_input(
+        &self,
+        p: &ast::Plugin,
+        src: &Source,
+        settings: &PipelineSettings,
+    ) -> Result<(Box<dyn Input>, Decoration), ConfigError> {
+        let Some(ctor) = self.inputs.get(p.name.as_str()) else {
+            return unknown("input", p, src, self.inputs.keys().copied());
+        };
+        let mut args = Args::new(p, "input", src, self, settings)?;
+        let input = ctor(&mut args)?;
+        let decoration = Decoration {
+            type_: args.string("type")?,
+            tags: templates(&mut args, "tags")?,
+            add_field: field_templates(&mut args, "add_field")?,
+        };
+        common(&mut args)?;
+        args.finish()?;
+        Ok((input, decoration))
+    }
+
+    pub fn build_filter(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<FilterNode, ConfigError> {
+        let Some(ctor) = self.filters.get(p.name.as_str()) else {
+            return unknown("filter", p, src, self.filters.keys().copied());
+        };
+        let mut args = Args::new(p, "filter", src, self, settings)?;
+        let filter = ctor(&mut args)?;
+        let node = FilterNode {
+            filter,
+            add_field: field_templates(&mut args, "add_field")?,
+            add_tag: templates(&mut args, "add_tag")?,
+            remove_field: templates(&mut args, "remove_field")?,
+            remove_tag: templates(&mut args, "remove_tag")?,
+        };
+        args.raw("periodic_flush");
+        common(&mut args)?;
+        args.finish()?;
+        Ok(node)
+    }
+
+    pub fn build_output(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<Box<dyn Output>, ConfigError> {
+        let Some(ctor) = self.outputs.get(p.name.as_str()) else {
+            return unknown("output", p, src, self.outputs.keys().copied());
+        };
+        let mut args = Args::new(p, "output", src, self, settings)?;
+        let out = ctor(&mut args)?;
+        args.raw("workers");
+        common(&mut args)?;
+        args.finish()?;
+        Ok(out)
+    }
+
+    pub fn build_codec(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<Box<dyn Codec>, ConfigError> {
+        let Some(ctor) = self.codecs.get(p.name.as_str()) else {
+            return unknown("codec", p, src, self.codecs.keys().copied());
+        };
+        let mut args = Args::new(p, "codec", src, self, settings)?;
+        let c = ctor(&mut args)?;
+        common(&mut args)?;
+        args.finish()?;
+        Ok(c)
+    }
+}
+
+/// `id` and `enable_metric`, which every plugin accepts.
+fn common(args: &mut Args) -> Result<(), ConfigError> {
+    args.string("id")?;
+    args.bool("enable_metric", true)?;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Running a compiled pipeline: one thread per input, `pipeline.workers` worker threads taking
+//! batches from the queue through filters then outputs. When every input has finished (or a stop
+//! is requested) the queue is closed, workers drain it, and outputs are closed.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use rstash_event::Event;
+use tracing::{debug, error, warn};
+
+use crate::compile::{CompiledPipeline, Node};
+use crate::plugin::{InputContext, Output, PipelineSettings};
+use crate::queue::MemoryQueue;
+use crate::registry::FilterNode;
+
+#[derive(Debug, Default)]
+pub struct PipelineStats {
+    pub events_in: AtomicU64,
+    pub filtered: AtomicU64,
+    pub events_out: AtomicU64,
+}
+
+impl PipelineStats {
+    pub fn add_in(&self, n: u64) {
+        self.events_in.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+struct Shared {
+    filters: Vec<FilterNode>,
+    filter_tree: Vec<Node>,
+    outputs: Vec<Mutex<Box<dyn Output>>>,
+    output_tree: Vec<Node>,
+    queue: Arc<MemoryQueue>,
+    stats: Arc<PipelineStats>,
+    settings: PipelineSettings,
+}
+
+/// Inputs still running, and whether a stop was asked for.
+#[derive(Default)]
+struct Lifecycle {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Lifecycle {
+    fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut st);
+        self.changed.notify_all();
+    }
+}
+
+pub struct Pipeline {
+    shared: Arc<Shared>,
+    stop: Arc<AtomicBool>,
+    lifecycle: Arc<Lifecycle>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    pub fn start(c: CompiledPipeline, settings: PipelineSettings) -> Pipeline {
+        let workers_n = settings.workers.max(1);
+        let queue = Arc::new(MemoryQueue::new(settings.batch_size * workers_n));
+        let stats = Arc::new(PipelineStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let lifecycle = Arc::new(Lifecycle::default());
+        let shared = Arc::new(Shared {
+            filters: c.filters,
+            filter_tree: c.filter_tree,
+            outputs: c.outputs.into_iter().map(Mutex::new).collect(),
+            output_tree: c.output_tree,
+            queue: queue.clone(),
+            stats: stats.clone(),
+            settings: settings.clone(),
+        });
+        lifecycle.update(|s| s.0 = c.inputs.len());
+        for (i, (mut input, decoration)) in c.inputs.into_iter().enumerate() {
+            let ctx = InputContext { queue: queue.clone(), decoration, stop: stop.clone(), stats: stats.clone() };
+            let lc = lifecycle.clone();
+            let id = settings.id.clone();
+            let spawned = std::thread::Builder::new().name(format!("[{id}]<input{i}")).spawn(move || {
+                if let Err(e) = input.run(&ctx) {
+                    error!(pipeline = %id, "input #{i} failed: {e}");
+                }
+                lc.update(|s| s.0 -= 1);
+            });
+            if let Err(e) = spawned {
+                error!("cannot start an input thread: {e}");
+                lifecycle.update(|s| s.0 -= 1);
+            }
+        }
+        let workers = (0..workers_n)
+            .filter_map(|w| {
+                let sh = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("[{}]>worker{w}", settings.id))
+                    .spawn(move || worker_loop(&sh))
+                    .map_err(|e| error!("cannot start a worker thread: {e}"))
+                    .ok()
+            })
+            .collect();
+        Pipeline { shared, stop, lifecycle, workers }
+    }
+
+    pub fn stats(&self) -> Arc<PipelineStats> {
+        self.shared.stats.clone()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.settings.id
+    }
+
+    /// Asks inputs to stop; queued events are still processed.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.shared.queue.close();
+        self.lifecycle.update(|s| s.1 = true);
+    }
+
+    /// Whether every input has finished (or a stop was requested).
+    pub fn inputs_done(&self) -> bool {
+        let st = self.lifecycle.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.0 == 0 || st.1
+    }
+
+    /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
+    pub fn wait(self) {
+        {
+            let mut st = self.lifecycle.state.lock().unwrap_or_else(|p| p.into_inner());
+            while st.0 > 0 && !st.1 {
+                st = self.lifecycle.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        debug!(pipeline = %self.shared.settings.id, "inputs finished; draining");
+        self.shared.queue.close();
+        for w in self.workers {
+            let _ = w.join();
+        }
+        for o in &self.shared.outputs {
+            let mut o = o.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = o.close() {
+                error!("closing an output failed: {e}");
+            }
+        }
+    }
+}
+
+fn worker_loop(sh: &Shared) {
+    while let Some(batch) = sh.queue.read_batch(sh.settings.batch_size, sh.settings.batch_delay) {
+        let evs: Vec<(u32, Event)> = batch.into_iter().enumerate().map(|(i, e)| (i as u32, e)).collect();
+        let evs = run_filters(&sh.filter_tree, &sh.filters, evs);
+        sh.stats.filtered.fetch_add(evs.len() as u64, Ordering::Relaxed);
+        let mut buckets: Vec<Vec<&Event>> = (0..sh.outputs.len()).map(|_| Vec::new()).collect();
+        let refs: Vec<&Event> = evs.iter().map(|(_, e)| e).collect();
+        route(&sh.output_tree, refs, &mut buckets);
+        for (i, bucket) in buckets.iter().enumerate() {
+            if bucket.is_empty() {
+                continue;
+            }
+            let mut out = sh.outputs[i].lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = out.receive(bucket) {
+                error!(pipeline = %sh.settings.id, "output #{i} failed: {e}");
+            }
+        }
+        sh.stats.events_out.fetch_add(evs.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Which branch an event takes; Err when a comparison cannot be made (the event is dropped).
+fn pick(branches: &[(crate::condition::Cond, Vec<Node>)], e: &Event) -> Result<usize, String> {
+    for (i, (c, _)) in branches.iter().enumerate() {
+        if c.eval(e).map_err(|err| err.0)? {
+            return Ok(i);
+        }
+    }
+    Ok(branches.len())
+}
+
+/// Runs a batch through filters. Each event keeps its batch position so that the batch leaves in
+/// input order even when conditionals split it; events a filter creates follow their parent.
+fn run_filters(nodes: &[Node], filters: &[FilterNode], mut evs: Vec<(u32, Event)>) -> Vec<(u32, Event)> {
+    let mut emitted = Vec::new();
+    for node in nodes {
+        if evs.is_empty() {
+            break;
+        }
+        match node {
+            Node::Leaf(i) => {
+                let f = &filters[*i];
+                let mut out = Vec::with_capacity(evs.len());
+                for (o, mut e) in evs {
+                    f.run(&mut e, &mut emitted);
+                    if !e.is_cancelled() {
+                        out.push((o, e));
+                    }
+                    out.extend(emitted.drain(..).filter(|n| !n.is_cancelled()).map(|n| (o, n)));
+                }
+                evs = out;
+            }
+            Node::If { branches, otherwise } => {
+                let mut parts: Vec<Vec<(u32, Event)>> = (0..=branches.len()).map(|_| Vec::new()).collect();
+                for (o, e) in evs {
+                    match pick(branches, &e) {
+                        Ok(i) => parts[i].push((o, e)),
+                        Err(msg) => warn!("{msg}: the event was dropped"),
+                    }
+                }
+                let nonempty = parts.iter().filter(|p| !p.is_empty()).count();
+                let mut merged = Vec::new();
+                for (i, p) in parts.into_iter().enumerate() {
+                    if p.is_empty() {
+                        continue;
+                    }
+                    let body = branches.get(i).map(|b| &b.1).unwrap_or(otherwise);
+                    merged.extend(run_filters(body, filters, p));
+                }
+                if nonempty > 1 {
+                    merged.sort_by_key(|(o, _)| *o);
+                }
+                evs = merged;
+            }
+        }
+    }
+    evs
+}
+
+fn route<'a>(nodes: &[Node], evs: Vec<&'a Event>, buckets: &mut [Vec<&'a Event>]) {
+    for node in nodes {
+        match node {
+            Node::Leaf(i) => buckets[*i].extend(evs.iter().copied()),
+            Node::If { branches, otherwise } => {
+                let mut parts: Vec<Vec<&Event>> = (0..=branches.len()).map(|_| Vec::new()).collect();
+                for e in &evs {
+                    match pick(branches, e) {
+                        Ok(i) => parts[i].push(e),
+                        Err(msg) => warn!("{msg}: the event was not sent to the outputs under this condition"),
+                    }
+                }
+                for (i, p) in parts.into_iter().enumerate() {
+                    let body = branches.get(i).map(|b| &b.1).unwrap_or(otherwise);
+                    if !p.is_empty() {
+                        route(body, p, buckets);
+                    }
+                }
+            }
+        }
+    }
+}
