@@ -1,0 +1,41 @@
+//! `plain`: a chunk is one event; encodes `format` or `Event#toString`, no newline.
+
+use rstash_config::ConfigError;
+use rstash_event::{Event, Template};
+use rstash_pipeline::{Args, Codec, Ecs};
+
+use super::{format_or_to_s, line::Line, text_event, Charset};
+
+#[derive(Clone)]
+pub struct Plain {
+    format: Option<Template>,
+    charset: Charset,
+    ecs: Ecs,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
+    Ok(Box::new(Plain { format: args.template("format")?, charset: Charset::from_args(args)?, ecs: args.ecs()? }))
+}
+
+impl Codec for Plain {
+    fn decode(&mut self, data: &[u8], emit: &mut dyn FnMut(Event)) {
+        let (text, invalid) = self.charset.decode(data);
+        emit(text_event(text, invalid, self.ecs))
+    }
+
+    fn encode(&mut self, e: &Event, out: &mut Vec<u8>) {
+        out.extend_from_slice(format_or_to_s(&self.format, e).as_bytes())
+    }
+
+    fn fresh(&self) -> Box<dyn Codec> {
+        Box::new(self.clone())
+    }
+
+    fn streaming(&self) -> Option<Box<dyn Codec>> {
+        Some(Box::new(Line::new(self.format.clone(), self.charset, self.ecs, "\n")))
+    }
+
+    fn name(&self) -> &'static str {
+        "plain"
+    }
+}

@@ -1,0 +1,67 @@
+//! `generator`: `lines` (or `message`) repeated `count` times (0 = forever), each with `sequence`.
+
+use rstash_config::ConfigError;
+use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
+
+use super::set_host;
+
+pub struct Generator {
+    lines: Vec<String>,
+    count: u64,
+    codec: Box<dyn Codec>,
+    ecs: Ecs,
+    host: String,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
+    let mut lines = args.strings("lines")?;
+    let message = args.string_or("message", "Hello world!")?;
+    if lines.is_empty() {
+        lines.push(if message == "stdin" { read_stdin_line()? } else { message });
+    }
+    let count = args.int("count", 0)?;
+    if count < 0 {
+        return Err(args.error_at("count", "count must be 0 (forever) or more"));
+    }
+    args.raw("threads");
+    Ok(Box::new(Generator { lines, count: count as u64, codec: args.codec("plain")?, ecs: args.ecs()?, host: hostname() }))
+}
+
+fn read_stdin_line() -> Result<String, ConfigError> {
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s).map_err(|e| ConfigError::plain(format!("generator: reading stdin: {e}")))?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+/// Events go to the queue in chunks: one lock per chunk, not per event.
+const CHUNK: usize = 64;
+
+impl Input for Generator {
+    fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
+        let seq_field = if self.ecs.enabled() { "[event][sequence]" } else { "sequence" };
+        let seq = FieldRef::parse(seq_field).map_err(|e| PluginError(e.to_string()))?;
+        let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
+        let mut n: u64 = 0;
+        while self.count == 0 || n < self.count {
+            if ctx.is_stopping() {
+                break;
+            }
+            for line in &self.lines {
+                let (codec, ecs, host) = (&mut self.codec, self.ecs, &self.host);
+                codec.decode(line.as_bytes(), &mut |mut e| {
+                    set_host(&mut e, ecs, "[host][name]", host);
+                    let _ = e.set(&seq, Value::Int(n as i64));
+                    chunk.push(e);
+                });
+            }
+            n += 1;
+            if chunk.len() >= CHUNK && ctx.push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err() {
+                return Ok(());
+            }
+        }
+        self.codec.flush(&mut |e| chunk.push(e));
+        let _ = ctx.push_all(chunk);
+        Ok(())
+    }
+}

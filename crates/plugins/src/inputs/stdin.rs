@@ -1,0 +1,63 @@
+//! `stdin`: lines from standard input (codec `line`; `plain` and `json` become `line`/`json_lines`).
+//! At EOF the input finishes, and with it the pipeline once all inputs are done.
+
+use std::io::{IsTerminal, Read};
+
+use rstash_config::ConfigError;
+use rstash_event::Event;
+use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
+
+use super::set_host;
+
+pub struct Stdin {
+    codec: Box<dyn Codec>,
+    ecs: Ecs,
+    host: String,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
+    let codec = args.codec("line")?;
+    let codec = codec.streaming().unwrap_or(codec);
+    Ok(Box::new(Stdin { codec, ecs: args.ecs()?, host: hostname() }))
+}
+
+impl Input for Stdin {
+    fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            eprintln!("The stdin plugin is now waiting for input:");
+        }
+        let mut lock = stdin.lock();
+        let mut buf = vec![0u8; 16384];
+        loop {
+            let n = match lock.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let mut events = Vec::new();
+            self.codec.decode(&buf[..n], &mut |e| events.push(e));
+            if self.push(ctx, events).is_err() {
+                return Ok(());
+            }
+        }
+        // A last line without newline is kept rather than lost.
+        let mut events = Vec::new();
+        self.codec.flush(&mut |e| events.push(e));
+        let _ = self.push(ctx, events);
+        Ok(())
+    }
+}
+
+impl Stdin {
+    fn push(&self, ctx: &InputContext, mut events: Vec<Event>) -> Result<(), rstash_pipeline::Stopped> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        for e in &mut events {
+            set_host(e, self.ecs, "[host][hostname]", &self.host);
+        }
+        ctx.push_all(events)
+    }
+}

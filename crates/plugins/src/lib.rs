@@ -1,0 +1,28 @@
+//! The plugins. Each is one file: an options struct built from `Args`, and the plugin trait.
+//! Adding one means adding its file and its line in `registry()`.
+
+pub mod codecs;
+pub mod filters;
+pub mod inputs;
+pub mod outputs;
+
+use rstash_pipeline::Registry;
+
+pub fn registry() -> Registry {
+    let mut r = Registry::default();
+    r.codec("plain", codecs::plain::build)
+        .codec("line", codecs::line::build)
+        .codec("json", codecs::json::build)
+        .codec("json_lines", codecs::json::build_lines)
+        .codec("rubydebug", codecs::rubydebug::build)
+        .codec("dots", codecs::dots::build);
+    r.input("stdin", inputs::stdin::build).input("generator", inputs::generator::build);
+    r.filter("mutate", filters::mutate::build)
+        .filter("json", filters::json::build)
+        .filter("date", filters::date::build)
+        .filter("drop", filters::drop::build);
+    r.output("stdout", outputs::stdout::build)
+        .output("file", outputs::file::build)
+        .output("null", outputs::null::build);
+    r
+}

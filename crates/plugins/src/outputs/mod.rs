@@ -1,0 +1,5 @@
+//! Outputs.
+
+pub mod file;
+pub mod null;
+pub mod stdout;
