@@ -1,0 +1,320 @@
+//! The agent: resolves settings and pipelines, starts them, reloads them, stops them on signals,
+//! and returns when every pipeline has finished (unless reloading is on).
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use rstash_config::settings::{self, Settings};
+use rstash_config::{ConfigError, Source};
+use rstash_pipeline::{compile, Ecs, Pipeline, PipelineSettings, Registry};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use tracing::{error, info, warn};
+
+use crate::cli::Cli;
+
+/// Where a pipeline's config text comes from.
+#[derive(Clone, Debug)]
+enum ConfigFrom {
+    Path(String),
+    Text(String),
+}
+
+struct PipelineSpec {
+    settings: PipelineSettings,
+    from: ConfigFrom,
+}
+
+struct Running {
+    spec: PipelineSpec,
+    pipeline: Option<Pipeline>,
+    fingerprint: Fingerprint,
+}
+
+type Fingerprint = Vec<(String, Option<SystemTime>, u64)>;
+
+fn global_settings(cli: &Cli) -> Result<Settings, ConfigError> {
+    let mut s = Settings::new();
+    if let Some(dir) = &cli.path_settings {
+        let file = Path::new(dir).join("logstash.yml");
+        if file.exists() {
+            s = Settings::load(&file)?;
+            for k in s.unknown_keys() {
+                warn!("{}: unknown setting `{k}` ignored", file.display());
+            }
+        } else {
+            warn!("no logstash.yml in {dir}; using defaults");
+        }
+    }
+    let mut set = |k: &str, v: serde_json::Value| s.set(k, v);
+    if let Some(w) = cli.workers {
+        set("pipeline.workers", w.into());
+    }
+    if let Some(b) = cli.batch_size {
+        set("pipeline.batch.size", b.into());
+    }
+    if let Some(d) = cli.batch_delay {
+        set("pipeline.batch.delay", d.into());
+    }
+    if let Some(id) = &cli.pipeline_id {
+        set("pipeline.id", id.clone().into());
+    }
+    if let Some(d) = &cli.path_data {
+        set("path.data", d.clone().into());
+    }
+    if cli.reload {
+        set("config.reload.automatic", true.into());
+    }
+    if let Some(i) = &cli.reload_interval {
+        set("config.reload.interval", i.clone().into());
+    }
+    Ok(s)
+}
+
+fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
+    let mut p = PipelineSettings::default();
+    if let Some(id) = s.string("pipeline.id") {
+        p.id = id;
+    }
+    if let Some(w) = s.u64("pipeline.workers")? {
+        if w == 0 {
+            return Err(ConfigError::plain("pipeline.workers must be at least 1"));
+        }
+        p.workers = w as usize;
+        p.workers_set = true;
+    }
+    if let Some(b) = s.u64("pipeline.batch.size")? {
+        p.batch_size = (b as usize).max(1);
+    }
+    if let Some(d) = s.u64("pipeline.batch.delay")? {
+        p.batch_delay = Duration::from_millis(d);
+    }
+    if let Some(e) = s.string("pipeline.ecs_compatibility") {
+        p.ecs = Ecs::parse(&e).ok_or_else(|| {
+            ConfigError::plain(format!("pipeline.ecs_compatibility must be disabled, v1 or v8, got `{e}`"))
+        })?;
+    }
+    if let Some(o) = s.string("pipeline.ordered") {
+        if !["auto", "true", "false"].contains(&o.as_str()) {
+            return Err(ConfigError::plain(format!("pipeline.ordered must be auto, true or false, got `{o}`")));
+        }
+        if o == "true" && p.workers > 1 {
+            return Err(ConfigError::plain(format!(
+                "pipeline `{}`: pipeline.ordered => true needs pipeline.workers => 1",
+                p.id
+            )));
+        }
+        p.ordered = o;
+    }
+    if let Some(q) = s.string("queue.type") {
+        if q != "memory" {
+            return Err(ConfigError::plain(format!("queue.type `{q}` is not available yet; use memory")));
+        }
+    }
+    Ok(p)
+}
+
+fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError> {
+    let single = |s: &Settings, from: ConfigFrom| -> Result<Vec<PipelineSpec>, ConfigError> {
+        Ok(vec![PipelineSpec { settings: pipeline_settings(s)?, from }])
+    };
+    if let Some(p) = &cli.path_config {
+        if cli.config_string.is_some() {
+            return Err(ConfigError::plain("give either -f/--path.config or -e/--config.string, not both"));
+        }
+        return single(global, ConfigFrom::Path(p.clone()));
+    }
+    if let Some(t) = &cli.config_string {
+        return single(global, ConfigFrom::Text(t.clone()));
+    }
+    if let Some(dir) = &cli.path_settings {
+        let file = Path::new(dir).join("pipelines.yml");
+        if file.exists() {
+            let mut out = Vec::new();
+            for p in settings::load_pipelines(&file)? {
+                for k in p.unknown_keys() {
+                    warn!("{}: unknown setting `{k}` ignored", file.display());
+                }
+                let merged = global.merged(&p);
+                let id = merged.string("pipeline.id").unwrap_or_default();
+                let from = match (p.string("config.string"), p.string("path.config")) {
+                    (Some(t), _) => ConfigFrom::Text(t),
+                    (None, Some(path)) => ConfigFrom::Path(path),
+                    (None, None) => {
+                        return Err(ConfigError::plain(format!(
+                            "{}: pipeline `{id}` needs path.config or config.string",
+                            file.display()
+                        )))
+                    }
+                };
+                out.push(PipelineSpec { settings: pipeline_settings(&merged)?, from });
+            }
+            if out.is_empty() {
+                return Err(ConfigError::plain(format!("{}: no pipelines defined", file.display())));
+            }
+            return Ok(out);
+        }
+    }
+    match (global.string("config.string"), global.string("path.config")) {
+        (Some(t), _) => single(global, ConfigFrom::Text(t)),
+        (None, Some(p)) => single(global, ConfigFrom::Path(p)),
+        _ => Err(ConfigError::plain(
+            "no configuration found: use -f FILE, -e 'CONFIG', or --path.settings DIR with a pipelines.yml",
+        )),
+    }
+}
+
+fn source(from: &ConfigFrom) -> Result<Source, ConfigError> {
+    match from {
+        ConfigFrom::Path(p) => Source::from_path(p),
+        ConfigFrom::Text(t) => Ok(Source::from_string("config string", t)),
+    }
+}
+
+/// Files and their modification times, to notice edits.
+fn fingerprint(from: &ConfigFrom) -> Fingerprint {
+    match from {
+        ConfigFrom::Text(_) => Vec::new(),
+        ConfigFrom::Path(p) => Source::from_path(p)
+            .map(|s| {
+                s.files()
+                    .into_iter()
+                    .map(|f| {
+                        let meta = std::fs::metadata(PathBuf::from(&f)).ok();
+                        let mtime = meta.as_ref().and_then(|m| m.modified().ok());
+                        let len = meta.map(|m| m.len()).unwrap_or(0);
+                        (f, mtime, len)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn build(spec: &PipelineSpec, registry: &Registry) -> Result<rstash_pipeline::CompiledPipeline, ConfigError> {
+    let src = source(&spec.from)?;
+    let ast = rstash_config::parse(&src)?;
+    compile(&ast, &src, registry, &spec.settings)
+}
+
+fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().ok()?;
+    Some(match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n * 60),
+        _ => return None,
+    })
+}
+
+pub fn run(cli: Cli) -> Result<(), ConfigError> {
+    let global = global_settings(&cli)?;
+    let registry = rstash_plugins::registry();
+    let specs = specs(&cli, &global)?;
+    if cli.test_and_exit {
+        for s in &specs {
+            build(s, &registry)?;
+        }
+        println!("Configuration OK");
+        return Ok(());
+    }
+    let reload = global.bool("config.reload.automatic")?.unwrap_or(false);
+    let interval = match global.string("config.reload.interval") {
+        Some(i) => parse_duration(&i).ok_or_else(|| ConfigError::plain(format!("bad config.reload.interval `{i}`")))?,
+        None => Duration::from_secs(3),
+    };
+    // Every pipeline is checked before any starts.
+    let mut running = Vec::new();
+    for spec in specs {
+        let compiled = build(&spec, &registry)?;
+        let fingerprint = fingerprint(&spec.from);
+        running.push((spec, compiled, fingerprint));
+    }
+    let mut running: Vec<Running> = running
+        .into_iter()
+        .map(|(spec, compiled, fingerprint)| {
+            info!(pipeline = %spec.settings.id, workers = spec.settings.workers, batch_size = spec.settings.batch_size, "starting pipeline");
+            let pipeline = Some(Pipeline::start(compiled, spec.settings.clone()));
+            Running { spec, pipeline, fingerprint }
+        })
+        .collect();
+
+    let (tx, rx) = mpsc::channel();
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .map_err(|e| ConfigError::plain(format!("cannot install signal handlers: {e}")))?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        for s in signals.forever() {
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut stopping = false;
+    let mut last_check = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(SIGHUP) => reload_changed(&mut running, &registry, true),
+            Ok(_) if stopping => {
+                warn!("second stop signal: exiting without draining");
+                std::process::exit(1);
+            }
+            Ok(_) => {
+                info!("stop requested: draining in-flight events");
+                stopping = true;
+                for r in &running {
+                    if let Some(p) = &r.pipeline {
+                        p.request_stop();
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+        if reload && !stopping && last_check.elapsed() >= interval {
+            last_check = Instant::now();
+            reload_changed(&mut running, &registry, false);
+        }
+        let all_done = running.iter().all(|r| r.pipeline.as_ref().is_none_or(Pipeline::inputs_done));
+        if all_done && (!reload || stopping) {
+            break;
+        }
+    }
+    for r in &mut running {
+        if let Some(p) = r.pipeline.take() {
+            let id = p.id().to_string();
+            p.wait();
+            info!(pipeline = %id, "pipeline finished");
+        }
+    }
+    handle.close();
+    Ok(())
+}
+
+/// Rebuilds pipelines whose config changed (or all file-based ones when `force`); a config that
+/// does not load leaves the old pipeline running.
+fn reload_changed(running: &mut [Running], registry: &Registry, force: bool) {
+    for r in running.iter_mut() {
+        let fp = fingerprint(&r.spec.from);
+        if !force && fp == r.fingerprint {
+            continue;
+        }
+        if matches!(r.spec.from, ConfigFrom::Text(_)) {
+            continue;
+        }
+        r.fingerprint = fp;
+        match build(&r.spec, registry) {
+            Err(e) => error!(pipeline = %r.spec.settings.id, "new config not loaded, keeping the running one: {e}"),
+            Ok(compiled) => {
+                info!(pipeline = %r.spec.settings.id, "config changed: reloading pipeline");
+                if let Some(old) = r.pipeline.take() {
+                    old.request_stop();
+                    old.wait();
+                }
+                r.pipeline = Some(Pipeline::start(compiled, r.spec.settings.clone()));
+            }
+        }
+    }
+}

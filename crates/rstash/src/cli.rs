@@ -1,0 +1,40 @@
+//! Flags as Logstash names them.
+
+use clap::Parser;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "rstash", version, about = "Runs Logstash pipelines: inputs → filters → outputs")]
+pub struct Cli {
+    /// Config file, directory (files in lexical order) or glob.
+    #[arg(short = 'f', long = "path.config")]
+    pub path_config: Option<String>,
+    /// Config text.
+    #[arg(short = 'e', long = "config.string")]
+    pub config_string: Option<String>,
+    /// Check the config and exit.
+    #[arg(short = 't', long = "config.test_and_exit")]
+    pub test_and_exit: bool,
+    #[arg(short = 'w', long = "pipeline.workers")]
+    pub workers: Option<usize>,
+    #[arg(short = 'b', long = "pipeline.batch.size")]
+    pub batch_size: Option<usize>,
+    /// Milliseconds to wait for a batch to fill.
+    #[arg(short = 'u', long = "pipeline.batch.delay")]
+    pub batch_delay: Option<u64>,
+    #[arg(long = "pipeline.id")]
+    pub pipeline_id: Option<String>,
+    /// Directory holding logstash.yml and pipelines.yml.
+    #[arg(long = "path.settings")]
+    pub path_settings: Option<String>,
+    #[arg(long = "path.data")]
+    pub path_data: Option<String>,
+    /// fatal, error, warn, info, debug or trace.
+    #[arg(long = "log.level")]
+    pub log_level: Option<String>,
+    /// Reload a pipeline when its config changes (and on SIGHUP).
+    #[arg(short = 'r', long = "config.reload.automatic")]
+    pub reload: bool,
+    /// How often to look for config changes, e.g. 3s or 500ms.
+    #[arg(long = "config.reload.interval")]
+    pub reload_interval: Option<String>,
+}
