@@ -31,7 +31,11 @@ pub struct Config {
 impl Config {
     /// All statements of one kind, sections concatenated in order.
     pub fn statements(&self, kind: SectionKind) -> Vec<&Statement> {
-        self.sections.iter().filter(|s| s.kind == kind).flat_map(|s| s.body.iter()).collect()
+        self.sections
+            .iter()
+            .filter(|s| s.kind == kind)
+            .flat_map(|s| s.body.iter())
+            .collect()
     }
 }
 
@@ -64,11 +68,28 @@ pub struct Attribute {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// Quoted text, raw between the quotes (`config.support_escapes` is off by default).
-    String { text: String, quote: char, span: Span },
-    Bareword { text: String, span: Span },
-    Number { text: String, value: Number, span: Span },
-    Array { items: Vec<Value>, span: Span },
-    Hash { entries: Vec<(Value, Value)>, span: Span },
+    String {
+        text: String,
+        quote: char,
+        span: Span,
+    },
+    Bareword {
+        text: String,
+        span: Span,
+    },
+    Number {
+        text: String,
+        value: Number,
+        span: Span,
+    },
+    Array {
+        items: Vec<Value>,
+        span: Span,
+    },
+    Hash {
+        entries: Vec<(Value, Value)>,
+        span: Span,
+    },
     Plugin(Plugin),
 }
 
@@ -93,7 +114,9 @@ impl Value {
     /// The value as a key or scalar string (strings, barewords, numbers as written).
     pub fn as_text(&self) -> Option<&str> {
         match self {
-            Value::String { text, .. } | Value::Bareword { text, .. } | Value::Number { text, .. } => Some(text),
+            Value::String { text, .. }
+            | Value::Bareword { text, .. }
+            | Value::Number { text, .. } => Some(text),
             _ => None,
         }
     }
@@ -155,20 +178,49 @@ pub enum Condition {
     /// A parenthesised condition, kept so the printer gives back what was written.
     Group(Box<Condition>),
     Compare(Rvalue, CmpOp, Rvalue),
-    Match { left: Rvalue, negate: bool, pattern: Rvalue },
-    In { left: Rvalue, negate: bool, right: Rvalue },
+    Match {
+        left: Rvalue,
+        negate: bool,
+        pattern: Rvalue,
+    },
+    In {
+        left: Rvalue,
+        negate: bool,
+        right: Rvalue,
+    },
     Value(Rvalue),
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Rvalue {
-    String { text: String, quote: char, span: Span },
-    Number { text: String, value: Number, span: Span },
+    String {
+        text: String,
+        quote: char,
+        span: Span,
+    },
+    Number {
+        text: String,
+        value: Number,
+        span: Span,
+    },
     /// `[a][b]` as written.
-    Selector { text: String, span: Span },
-    Array { items: Vec<Rvalue>, span: Span },
-    Regex { text: String, span: Span },
-    MethodCall { name: String, args: Vec<Rvalue>, span: Span },
+    Selector {
+        text: String,
+        span: Span,
+    },
+    Array {
+        items: Vec<Rvalue>,
+        span: Span,
+    },
+    Regex {
+        text: String,
+        span: Span,
+    },
+    MethodCall {
+        name: String,
+        args: Vec<Rvalue>,
+        span: Span,
+    },
 }
 
 impl Rvalue {

@@ -7,7 +7,10 @@ pub fn substitute(s: &str) -> Result<Cow<'_, str>, String> {
     substitute_with(s, |k| std::env::var(k).ok())
 }
 
-pub fn substitute_with(s: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Cow<'_, str>, String> {
+pub fn substitute_with(
+    s: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Cow<'_, str>, String> {
     if !s.contains("${") {
         return Ok(Cow::Borrowed(s));
     }
@@ -43,8 +46,13 @@ mod tests {
     #[test]
     fn vars_and_defaults() {
         let env = |k: &str| (k == "HOST").then(|| "db1".to_string());
-        assert_eq!(substitute_with("h=${HOST}:${PORT:5432}", env).unwrap(), "h=db1:5432");
-        assert!(substitute_with("${NOPE}", env).unwrap_err().contains("NOPE"));
+        assert_eq!(
+            substitute_with("h=${HOST}:${PORT:5432}", env).unwrap(),
+            "h=db1:5432"
+        );
+        assert!(substitute_with("${NOPE}", env)
+            .unwrap_err()
+            .contains("NOPE"));
         assert_eq!(substitute_with("plain", env).unwrap(), "plain");
     }
 }

@@ -11,11 +11,17 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn at(location: Location, message: impl Into<String>) -> ConfigError {
-        ConfigError { location: Some(location), message: message.into() }
+        ConfigError {
+            location: Some(location),
+            message: message.into(),
+        }
     }
 
     pub fn plain(message: impl Into<String>) -> ConfigError {
-        ConfigError { location: None, message: message.into() }
+        ConfigError {
+            location: None,
+            message: message.into(),
+        }
     }
 }
 

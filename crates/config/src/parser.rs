@@ -6,8 +6,13 @@ use crate::error::ConfigError;
 use crate::source::Source;
 
 pub fn parse(src: &Source) -> Result<Config, ConfigError> {
-    let mut p = Parser { s: src.text(), b: src.text().as_bytes(), pos: 0 };
-    p.config().map_err(|e| ConfigError::at(src.locate(e.at), e.message(src.text())))
+    let mut p = Parser {
+        s: src.text(),
+        b: src.text().as_bytes(),
+        pos: 0,
+    };
+    p.config()
+        .map_err(|e| ConfigError::at(src.locate(e.at), e.message(src.text())))
 }
 
 struct Fail {
@@ -22,7 +27,11 @@ impl Fail {
         if let Some(m) = &self.custom {
             return m.clone();
         }
-        format!("expected {}, found {}", self.expected, describe(text, self.at))
+        format!(
+            "expected {}, found {}",
+            self.expected,
+            describe(text, self.at)
+        )
     }
 }
 
@@ -31,7 +40,10 @@ fn describe(text: &str, at: usize) -> String {
     match rest.chars().next() {
         None => "end of input".to_string(),
         Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
-            let w: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+            let w: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
             format!("`{w}`")
         }
         Some('\n') => "end of line".to_string(),
@@ -53,11 +65,19 @@ fn is_name_byte(c: u8) -> bool {
 
 impl<'a> Parser<'a> {
     fn fail<T>(&self, expected: &str) -> R<T> {
-        Err(Fail { at: self.pos, expected: expected.to_string(), custom: None })
+        Err(Fail {
+            at: self.pos,
+            expected: expected.to_string(),
+            custom: None,
+        })
     }
 
     fn custom<T>(&self, at: usize, msg: String) -> R<T> {
-        Err(Fail { at, expected: String::new(), custom: Some(msg) })
+        Err(Fail {
+            at,
+            expected: String::new(),
+            custom: Some(msg),
+        })
     }
 
     fn peek(&self) -> Option<u8> {
@@ -104,7 +124,13 @@ impl<'a> Parser<'a> {
 
     /// A keyword: the literal, not followed by a name character.
     fn keyword(&mut self, kw: &str) -> bool {
-        if self.at(kw) && !self.b.get(self.pos + kw.len()).copied().is_some_and(is_name_byte) {
+        if self.at(kw)
+            && !self
+                .b
+                .get(self.pos + kw.len())
+                .copied()
+                .is_some_and(is_name_byte)
+        {
             self.pos += kw.len();
             true
         } else {
@@ -184,14 +210,23 @@ impl<'a> Parser<'a> {
                 break;
             }
         }
-        Ok(IfChain { branches, otherwise })
+        Ok(IfChain {
+            branches,
+            otherwise,
+        })
     }
 
     fn name(&mut self, what: &str) -> R<(String, Span)> {
         let start = self.pos;
         if let Some(q @ (b'"' | b'\'')) = self.peek() {
             let text = self.quoted(q)?;
-            return Ok((text, Span { start, end: self.pos }));
+            return Ok((
+                text,
+                Span {
+                    start,
+                    end: self.pos,
+                },
+            ));
         }
         while self.peek().is_some_and(is_name_byte) {
             self.pos += 1;
@@ -199,7 +234,13 @@ impl<'a> Parser<'a> {
         if self.pos == start {
             return self.fail(what);
         }
-        Ok((self.s[start..self.pos].to_string(), Span { start, end: self.pos }))
+        Ok((
+            self.s[start..self.pos].to_string(),
+            Span {
+                start,
+                end: self.pos,
+            },
+        ))
     }
 
     fn plugin(&mut self, what: &str) -> R<Plugin> {
@@ -207,7 +248,11 @@ impl<'a> Parser<'a> {
         self.ws();
         self.expect("{", "`{` after the plugin name")?;
         let attributes = self.attributes()?;
-        Ok(Plugin { name, span, attributes })
+        Ok(Plugin {
+            name,
+            span,
+            attributes,
+        })
     }
 
     fn attributes(&mut self) -> R<Vec<Attribute>> {
@@ -270,10 +315,16 @@ impl<'a> Parser<'a> {
             }
         }
         let text = self.s[start..self.pos].to_string();
-        let span = Span { start, end: self.pos };
+        let span = Span {
+            start,
+            end: self.pos,
+        };
         let value = if float {
             if text.ends_with('.') {
-                return self.custom(start, format!("invalid number `{text}`: digits must follow the `.`"));
+                return self.custom(
+                    start,
+                    format!("invalid number `{text}`: digits must follow the `.`"),
+                );
             }
             text.parse().map(Number::Float).ok()
         } else {
@@ -290,7 +341,14 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(q @ (b'"' | b'\'')) => {
                 let text = self.quoted(q)?;
-                Ok(Value::String { text, quote: q as char, span: Span { start, end: self.pos } })
+                Ok(Value::String {
+                    text,
+                    quote: q as char,
+                    span: Span {
+                        start,
+                        end: self.pos,
+                    },
+                })
             }
             Some(b'[') => {
                 self.pos += 1;
@@ -309,7 +367,13 @@ impl<'a> Parser<'a> {
                     }
                 }
                 self.expect("]", "`,` or `]` in the array")?;
-                Ok(Value::Array { items, span: Span { start, end: self.pos } })
+                Ok(Value::Array {
+                    items,
+                    span: Span {
+                        start,
+                        end: self.pos,
+                    },
+                })
             }
             Some(b'{') => {
                 self.pos += 1;
@@ -321,9 +385,13 @@ impl<'a> Parser<'a> {
                         break;
                     }
                     let key = self.hash_key()?;
-                    if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_text() == key.as_text()) {
+                    if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_text() == key.as_text())
+                    {
                         let _ = k;
-                        return self.custom(key.span().start, format!("duplicate key `{}` in hash", key.as_text().unwrap_or("")));
+                        return self.custom(
+                            key.span().start,
+                            format!("duplicate key `{}` in hash", key.as_text().unwrap_or("")),
+                        );
                     }
                     self.ws();
                     self.expect("=>", "`=>` after the hash key")?;
@@ -331,7 +399,13 @@ impl<'a> Parser<'a> {
                     let v = self.value()?;
                     entries.push((key, v));
                 }
-                Ok(Value::Hash { entries, span: Span { start, end: self.pos } })
+                Ok(Value::Hash {
+                    entries,
+                    span: Span {
+                        start,
+                        end: self.pos,
+                    },
+                })
             }
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let (text, value, span) = self.number()?;
@@ -353,7 +427,13 @@ impl<'a> Parser<'a> {
                 if text.len() < 2 || text.contains('-') || text.as_bytes()[0].is_ascii_digit() {
                     return self.custom(start, format!("invalid bareword `{text}`: quote it (barewords are 2+ letters, digits or `_`)"));
                 }
-                Ok(Value::Bareword { text: text.to_string(), span: Span { start, end: word_end } })
+                Ok(Value::Bareword {
+                    text: text.to_string(),
+                    span: Span {
+                        start,
+                        end: word_end,
+                    },
+                })
             }
             _ => self.fail("a value (string, number, bareword, array, hash or plugin)"),
         }
@@ -364,20 +444,36 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(q @ (b'"' | b'\'')) => {
                 let text = self.quoted(q)?;
-                Ok(Value::String { text, quote: q as char, span: Span { start, end: self.pos } })
+                Ok(Value::String {
+                    text,
+                    quote: q as char,
+                    span: Span {
+                        start,
+                        end: self.pos,
+                    },
+                })
             }
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let (text, value, span) = self.number()?;
                 Ok(Value::Number { text, value, span })
             }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
                     self.pos += 1;
                 }
                 if self.pos - start < 2 {
                     return self.custom(start, "invalid bareword: quote the key".into());
                 }
-                Ok(Value::Bareword { text: self.s[start..self.pos].to_string(), span: Span { start, end: self.pos } })
+                Ok(Value::Bareword {
+                    text: self.s[start..self.pos].to_string(),
+                    span: Span {
+                        start,
+                        end: self.pos,
+                    },
+                })
             }
             _ => self.fail("a hash key (string, number or bareword) or `}`"),
         }
@@ -407,7 +503,11 @@ impl<'a> Parser<'a> {
             self.ws();
             rest.push((op, at, self.expression()?));
         }
-        combine(first, rest).map_err(|(at, msg)| Fail { at, expected: String::new(), custom: Some(msg) })
+        combine(first, rest).map_err(|(at, msg)| Fail {
+            at,
+            expected: String::new(),
+            custom: Some(msg),
+        })
     }
 
     fn expression(&mut self) -> R<Condition> {
@@ -417,7 +517,10 @@ impl<'a> Parser<'a> {
                 self.ws();
                 let c = self.condition()?;
                 self.ws();
-                self.expect(")", "`)` or a boolean operator (`and`, `or`, `xor`, `nand`)")?;
+                self.expect(
+                    ")",
+                    "`)` or a boolean operator (`and`, `or`, `xor`, `nand`)",
+                )?;
                 Ok(Condition::Group(Box::new(c)))
             }
             Some(b'!') if self.b.get(self.pos + 1) != Some(&b'=') => {
@@ -428,8 +531,16 @@ impl<'a> Parser<'a> {
                 } else {
                     let start = self.pos;
                     match self.selector()? {
-                        Some(text) => Condition::Value(Rvalue::Selector { text, span: Span { start, end: self.pos } }),
-                        None => return self.fail("a field reference like `[field]` or `(` after `!`"),
+                        Some(text) => Condition::Value(Rvalue::Selector {
+                            text,
+                            span: Span {
+                                start,
+                                end: self.pos,
+                            },
+                        }),
+                        None => {
+                            return self.fail("a field reference like `[field]` or `(` after `!`")
+                        }
                     }
                 };
                 Ok(Condition::Not(Box::new(inner)))
@@ -440,7 +551,11 @@ impl<'a> Parser<'a> {
                 self.ws();
                 if self.keyword("in") {
                     self.ws();
-                    return Ok(Condition::In { left, negate: false, right: self.rvalue()? });
+                    return Ok(Condition::In {
+                        left,
+                        negate: false,
+                        right: self.rvalue()?,
+                    });
                 }
                 if self.keyword("not") {
                     self.ws();
@@ -448,7 +563,11 @@ impl<'a> Parser<'a> {
                         return self.fail("`in` after `not`");
                     }
                     self.ws();
-                    return Ok(Condition::In { left, negate: true, right: self.rvalue()? });
+                    return Ok(Condition::In {
+                        left,
+                        negate: true,
+                        right: self.rvalue()?,
+                    });
                 }
                 for (lit, negate) in [("=~", false), ("!~", true)] {
                     if self.at(lit) {
@@ -456,9 +575,15 @@ impl<'a> Parser<'a> {
                         self.ws();
                         let pattern = match self.peek() {
                             Some(b'/' | b'"' | b'\'') => self.rvalue()?,
-                            _ => return self.fail("a /regex/ or a string after the match operator"),
+                            _ => {
+                                return self.fail("a /regex/ or a string after the match operator")
+                            }
                         };
-                        return Ok(Condition::Match { left, negate, pattern });
+                        return Ok(Condition::Match {
+                            left,
+                            negate,
+                            pattern,
+                        });
                     }
                 }
                 for (lit, op) in [
@@ -487,7 +612,10 @@ impl<'a> Parser<'a> {
         while self.peek() == Some(b'[') {
             let seg = self.pos;
             self.pos += 1;
-            while self.peek().is_some_and(|c| !matches!(c, b'[' | b']' | b',')) {
+            while self
+                .peek()
+                .is_some_and(|c| !matches!(c, b'[' | b']' | b','))
+            {
                 self.pos += 1;
             }
             if self.peek() != Some(b']') || self.pos == seg + 1 {
@@ -508,7 +636,11 @@ impl<'a> Parser<'a> {
         match self.peek() {
             Some(q @ (b'"' | b'\'')) => {
                 let text = self.quoted(q)?;
-                Ok(Rvalue::String { text, quote: q as char, span: span(self) })
+                Ok(Rvalue::String {
+                    text,
+                    quote: q as char,
+                    span: span(self),
+                })
             }
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let (text, value, span) = self.number()?;
@@ -517,7 +649,10 @@ impl<'a> Parser<'a> {
             Some(b'[') => {
                 if let Some(text) = self.selector()? {
                     // A selector must not be followed directly by a partial bracket (`[a][`).
-                    return Ok(Rvalue::Selector { text, span: span(self) });
+                    return Ok(Rvalue::Selector {
+                        text,
+                        span: span(self),
+                    });
                 }
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -535,14 +670,22 @@ impl<'a> Parser<'a> {
                     }
                 }
                 self.expect("]", "`,` or `]` in the array")?;
-                Ok(Rvalue::Array { items, span: span(self) })
+                Ok(Rvalue::Array {
+                    items,
+                    span: span(self),
+                })
             }
             Some(b'/') => {
                 self.pos += 1;
                 let body = self.pos;
                 loop {
                     match self.peek() {
-                        None => return self.custom(start, "unterminated regular expression: no closing `/`".into()),
+                        None => {
+                            return self.custom(
+                                start,
+                                "unterminated regular expression: no closing `/`".into(),
+                            )
+                        }
                         Some(b'\\') if self.b.get(self.pos + 1) == Some(&b'/') => self.pos += 2,
                         Some(b'/') => break,
                         Some(_) => self.pos += 1,
@@ -550,10 +693,16 @@ impl<'a> Parser<'a> {
                 }
                 let text = self.s[body..self.pos].to_string();
                 self.pos += 1;
-                Ok(Rvalue::Regex { text, span: span(self) })
+                Ok(Rvalue::Regex {
+                    text,
+                    span: span(self),
+                })
             }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
                     self.pos += 1;
                 }
                 let name = self.s[start..self.pos].to_string();
@@ -578,9 +727,15 @@ impl<'a> Parser<'a> {
                     }
                 }
                 self.expect(")", "`,` or `)` in the method call")?;
-                Ok(Rvalue::MethodCall { name, args, span: span(self) })
+                Ok(Rvalue::MethodCall {
+                    name,
+                    args,
+                    span: span(self),
+                })
             }
-            _ => self.fail("a value: a [field] reference, a string, a number, an array or a /regex/"),
+            _ => {
+                self.fail("a value: a [field] reference, a string, a number, an array or a /regex/")
+            }
         }
     }
 }
@@ -600,17 +755,28 @@ fn int_value(text: &str) -> Option<i64> {
 }
 
 /// `and` binds tighter than `or`; `xor` and `nand` have no precedence, so they cannot be mixed.
-fn combine(first: Condition, rest: Vec<(BoolOp, usize, Condition)>) -> Result<Condition, (usize, String)> {
+fn combine(
+    first: Condition,
+    rest: Vec<(BoolOp, usize, Condition)>,
+) -> Result<Condition, (usize, String)> {
     if rest.is_empty() {
         return Ok(first);
     }
     let ops: Vec<BoolOp> = rest.iter().map(|(o, _, _)| *o).collect();
-    if let Some((op, at, _)) = rest.iter().find(|(o, _, _)| matches!(o, BoolOp::Xor | BoolOp::Nand)) {
+    if let Some((op, at, _)) = rest
+        .iter()
+        .find(|(o, _, _)| matches!(o, BoolOp::Xor | BoolOp::Nand))
+    {
         if ops.iter().any(|o| o != op) {
             let w = if *op == BoolOp::Xor { "xor" } else { "nand" };
-            return Err((*at, format!("`{w}` cannot be mixed with other boolean operators without parentheses")));
+            return Err((
+                *at,
+                format!("`{w}` cannot be mixed with other boolean operators without parentheses"),
+            ));
         }
-        return Ok(rest.into_iter().fold(first, |acc, (o, _, c)| Condition::Bool(o, Box::new(acc), Box::new(c))));
+        return Ok(rest.into_iter().fold(first, |acc, (o, _, c)| {
+            Condition::Bool(o, Box::new(acc), Box::new(c))
+        }));
     }
     // Split on `or` into groups of `and`s.
     let mut groups: Vec<Condition> = Vec::new();
@@ -655,9 +821,14 @@ output { stdout { codec => rubydebug } }
 "#)
         .unwrap();
         assert_eq!(c.sections.len(), 3);
-        let Statement::If(chain) = &c.sections[1].body[0] else { panic!() };
+        let Statement::If(chain) = &c.sections[1].body[0] else {
+            panic!()
+        };
         assert_eq!(chain.branches.len(), 3);
-        assert!(matches!(chain.branches[0].0, Condition::Bool(BoolOp::Or, _, _)));
+        assert!(matches!(
+            chain.branches[0].0,
+            Condition::Bool(BoolOp::Or, _, _)
+        ));
     }
 
     #[test]

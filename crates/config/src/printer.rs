@@ -44,7 +44,10 @@ fn statements(body: &[Statement], depth: usize, out: &mut String) {
 }
 
 fn name(n: &str, out: &mut String) {
-    if !n.is_empty() && n.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') {
+    if !n.is_empty()
+        && n.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    {
         out.push_str(n);
     } else {
         quoted(n, '"', out);
@@ -131,12 +134,20 @@ fn condition(c: &Condition, out: &mut String) {
             out.push(' ');
             rvalue(r, out);
         }
-        Condition::Match { left, negate, pattern } => {
+        Condition::Match {
+            left,
+            negate,
+            pattern,
+        } => {
             rvalue(left, out);
             out.push_str(if *negate { " !~ " } else { " =~ " });
             rvalue(pattern, out);
         }
-        Condition::In { left, negate, right } => {
+        Condition::In {
+            left,
+            negate,
+            right,
+        } => {
             rvalue(left, out);
             out.push_str(if *negate { " not in " } else { " in " });
             rvalue(right, out);

@@ -69,7 +69,11 @@ impl Settings {
         match v {
             Value::Object(_) => flatten("", v, &mut s.values),
             Value::Null => {}
-            _ => return Err(ConfigError::plain(format!("{name}: expected a mapping of settings"))),
+            _ => {
+                return Err(ConfigError::plain(format!(
+                    "{name}: expected a mapping of settings"
+                )))
+            }
         }
         s.substitute(name)?;
         Ok(s)
@@ -84,7 +88,8 @@ impl Settings {
     fn substitute(&mut self, name: &str) -> Result<(), ConfigError> {
         for (k, v) in self.values.iter_mut() {
             if let Value::String(s) = v {
-                let r = env::substitute(s).map_err(|e| ConfigError::plain(format!("{name}: {k}: {e}")))?;
+                let r = env::substitute(s)
+                    .map_err(|e| ConfigError::plain(format!("{name}: {k}: {e}")))?;
                 *s = r.into_owned();
             }
         }
@@ -113,7 +118,11 @@ impl Settings {
     }
 
     pub fn unknown_keys(&self) -> Vec<&str> {
-        self.values.keys().map(String::as_str).filter(|k| !KNOWN.contains(k)).collect()
+        self.values
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !KNOWN.contains(k))
+            .collect()
     }
 
     pub fn string(&self, key: &str) -> Option<String> {
@@ -129,7 +138,9 @@ impl Settings {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
             Some(Value::String(s)) if s.trim().parse::<u64>().is_ok() => Ok(s.trim().parse().ok()),
-            Some(other) => Err(ConfigError::plain(format!("setting `{key}` must be a whole number, got {other}"))),
+            Some(other) => Err(ConfigError::plain(format!(
+                "setting `{key}` must be a whole number, got {other}"
+            ))),
         }
     }
 
@@ -138,7 +149,9 @@ impl Settings {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-            Some(other) => Err(ConfigError::plain(format!("setting `{key}` must be true or false, got {other}"))),
+            Some(other) => Err(ConfigError::plain(format!(
+                "setting `{key}` must be true or false, got {other}"
+            ))),
         }
     }
 }
@@ -147,14 +160,19 @@ fn parse_yaml(name: &str, text: &str) -> Result<Value, ConfigError> {
     if text.trim().is_empty() {
         return Ok(Value::Null);
     }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::plain(format!("{name}: invalid YAML: {e}")))
+    serde_saphyr::from_str(text)
+        .map_err(|e| ConfigError::plain(format!("{name}: invalid YAML: {e}")))
 }
 
 fn flatten(prefix: &str, v: Value, out: &mut IndexMap<String, Value>) {
     match v {
         Value::Object(m) => {
             for (k, v) in m {
-                let key = if prefix.is_empty() { k } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten(&key, v, out);
             }
         }
@@ -167,7 +185,8 @@ fn flatten(prefix: &str, v: Value, out: &mut IndexMap<String, Value>) {
 /// `pipelines.yml`: a list of pipeline settings, each with a `pipeline.id`.
 pub fn load_pipelines(path: &Path) -> Result<Vec<Settings>, ConfigError> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::plain(format!("cannot read {name}: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::plain(format!("cannot read {name}: {e}")))?;
     pipelines_from_yaml(&name, &text)
 }
 
@@ -175,21 +194,38 @@ pub fn pipelines_from_yaml(name: &str, text: &str) -> Result<Vec<Settings>, Conf
     let items = match parse_yaml(name, text)? {
         Value::Array(a) => a,
         Value::Null => Vec::new(),
-        _ => return Err(ConfigError::plain(format!("{name}: expected a list of pipelines"))),
+        _ => {
+            return Err(ConfigError::plain(format!(
+                "{name}: expected a list of pipelines"
+            )))
+        }
     };
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
         let mut s = Settings::new();
         match item {
             Value::Object(_) => flatten("", item, &mut s.values),
-            _ => return Err(ConfigError::plain(format!("{name}: pipeline #{} is not a mapping", i + 1))),
+            _ => {
+                return Err(ConfigError::plain(format!(
+                    "{name}: pipeline #{} is not a mapping",
+                    i + 1
+                )))
+            }
         }
         s.substitute(name)?;
         let Some(id) = s.string("pipeline.id") else {
-            return Err(ConfigError::plain(format!("{name}: pipeline #{} has no pipeline.id", i + 1)));
+            return Err(ConfigError::plain(format!(
+                "{name}: pipeline #{} has no pipeline.id",
+                i + 1
+            )));
         };
-        if out.iter().any(|o: &Settings| o.string("pipeline.id").as_deref() == Some(&id)) {
-            return Err(ConfigError::plain(format!("{name}: pipeline.id `{id}` is used twice")));
+        if out
+            .iter()
+            .any(|o: &Settings| o.string("pipeline.id").as_deref() == Some(&id))
+        {
+            return Err(ConfigError::plain(format!(
+                "{name}: pipeline.id `{id}` is used twice"
+            )));
         }
         out.push(s);
     }
@@ -202,7 +238,11 @@ mod tests {
 
     #[test]
     fn flattened_both_ways() {
-        let s = Settings::from_yaml("l.yml", "pipeline:\n  workers: 3\npipeline.batch.size: 50\nlog.level: debug\n").unwrap();
+        let s = Settings::from_yaml(
+            "l.yml",
+            "pipeline:\n  workers: 3\npipeline.batch.size: 50\nlog.level: debug\n",
+        )
+        .unwrap();
         assert_eq!(s.u64("pipeline.workers").unwrap(), Some(3));
         assert_eq!(s.u64("pipeline.batch.size").unwrap(), Some(50));
         assert_eq!(s.string("log.level").as_deref(), Some("debug"));

@@ -32,16 +32,26 @@ impl fmt::Display for Location {
 
 impl Source {
     pub fn from_string(name: &str, text: &str) -> Source {
-        Source { text: text.to_string(), parts: vec![Part { name: name.to_string(), start: 0 }] }
+        Source {
+            text: text.to_string(),
+            parts: vec![Part {
+                name: name.to_string(),
+                start: 0,
+            }],
+        }
     }
 
     /// `-f` semantics: a file, a directory (its files in lexical order) or a glob.
     pub fn from_path(spec: &str) -> Result<Source, ConfigError> {
         let files = expand(spec)?;
-        let mut src = Source { text: String::new(), parts: Vec::new() };
+        let mut src = Source {
+            text: String::new(),
+            parts: Vec::new(),
+        };
         for f in files {
-            let text = std::fs::read_to_string(&f)
-                .map_err(|e| ConfigError::plain(format!("cannot read config file {}: {e}", f.display())))?;
+            let text = std::fs::read_to_string(&f).map_err(|e| {
+                ConfigError::plain(format!("cannot read config file {}: {e}", f.display()))
+            })?;
             src.push(&f.display().to_string(), &text);
         }
         Ok(src)
@@ -51,7 +61,10 @@ impl Source {
         if !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
         }
-        self.parts.push(Part { name: name.to_string(), start: self.text.len() });
+        self.parts.push(Part {
+            name: name.to_string(),
+            start: self.text.len(),
+        });
         self.text.push_str(text);
     }
 
@@ -65,12 +78,26 @@ impl Source {
 
     pub fn locate(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
-        let part = self.parts.iter().rev().find(|p| p.start <= offset).or(self.parts.first());
+        let part = self
+            .parts
+            .iter()
+            .rev()
+            .find(|p| p.start <= offset)
+            .or(self.parts.first());
         let (name, start) = part.map(|p| (p.name.clone(), p.start)).unwrap_or_default();
         let before = &self.text[start..floor_boundary(&self.text, offset)];
         let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
-        Location { file: name, line, column }
+        let column = before
+            .rsplit('\n')
+            .next()
+            .map(|l| l.chars().count())
+            .unwrap_or(0)
+            + 1;
+        Location {
+            file: name,
+            line,
+            column,
+        }
     }
 }
 
@@ -99,7 +126,9 @@ fn expand(spec: &str) -> Result<Vec<PathBuf>, ConfigError> {
             .collect()
     };
     if files.is_empty() {
-        return Err(ConfigError::plain(format!("No config files found in path {spec}")));
+        return Err(ConfigError::plain(format!(
+            "No config files found in path {spec}"
+        )));
     }
     files.sort();
     Ok(files)
@@ -114,7 +143,14 @@ mod tests {
         let mut s = Source::from_string("a.conf", "input {\n  stdin {}\n}");
         s.push("b.conf", "output {\n x }");
         let off = s.text().find(" x").unwrap() + 1;
-        assert_eq!(s.locate(off), Location { file: "b.conf".into(), line: 2, column: 2 });
+        assert_eq!(
+            s.locate(off),
+            Location {
+                file: "b.conf".into(),
+                line: 2,
+                column: 2
+            }
+        );
         assert_eq!(s.locate(2).to_string(), "a.conf:1:3");
     }
 }

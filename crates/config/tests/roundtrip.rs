@@ -5,7 +5,9 @@ use proptest::prelude::*;
 use rstash_config::{parse, print, Source};
 
 fn ident() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9_]{1,6}".prop_filter("keywords", |s| !["if", "else", "and", "or", "xor", "nand", "in", "not"].contains(&s.as_str()))
+    "[a-z][a-z0-9_]{1,6}".prop_filter("keywords", |s| {
+        !["if", "else", "and", "or", "xor", "nand", "in", "not"].contains(&s.as_str())
+    })
 }
 
 fn string_lit() -> impl Strategy<Value = String> {
@@ -23,11 +25,16 @@ fn value() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![string_lit(), number(), ident()];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
-            proptest::collection::vec(inner.clone(), 0..4).prop_map(|v| format!("[{}]", v.join(", "))),
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| format!("[{}]", v.join(", "))),
             proptest::collection::vec((string_lit(), inner.clone()), 0..3).prop_map(|v| {
                 // Distinct keys: duplicates are an error by design.
                 let mut seen = std::collections::HashSet::new();
-                let body: Vec<String> = v.into_iter().filter(|(k, _)| seen.insert(k[1..k.len() - 1].to_string())).map(|(k, v)| format!("{k} => {v}")).collect();
+                let body: Vec<String> = v
+                    .into_iter()
+                    .filter(|(k, _)| seen.insert(k[1..k.len() - 1].to_string()))
+                    .map(|(k, v)| format!("{k} => {v}"))
+                    .collect();
                 format!("{{ {} }}", body.join(" "))
             }),
         ]
@@ -35,8 +42,16 @@ fn value() -> impl Strategy<Value = String> {
 }
 
 fn plugin() -> impl Strategy<Value = String> {
-    (ident(), proptest::collection::vec((ident(), value()), 0..4))
-        .prop_map(|(n, attrs)| format!("{n} {{ {} }}", attrs.into_iter().map(|(k, v)| format!("{k} => {v}")).collect::<Vec<_>>().join("\n")))
+    (ident(), proptest::collection::vec((ident(), value()), 0..4)).prop_map(|(n, attrs)| {
+        format!(
+            "{n} {{ {} }}",
+            attrs
+                .into_iter()
+                .map(|(k, v)| format!("{k} => {v}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })
 }
 
 fn rvalue() -> impl Strategy<Value = String> {
@@ -46,21 +61,38 @@ fn rvalue() -> impl Strategy<Value = String> {
         number(),
         "/[a-z.*+]{1,6}/",
         // Two or more items: `["x"]` is a selector by the grammar, not an array.
-        proptest::collection::vec("\"[a-z ]{0,5}\"", 2..4).prop_map(|v| format!("[{}]", v.join(", ")))
+        proptest::collection::vec("\"[a-z ]{0,5}\"", 2..4)
+            .prop_map(|v| format!("[{}]", v.join(", ")))
     ]
 }
 
 fn condition() -> impl Strategy<Value = String> {
     let atom = prop_oneof![
         rvalue(),
-        (rvalue(), prop_oneof![Just("=="), Just("!="), Just("<"), Just(">="), Just("in"), Just("not in")], rvalue())
+        (
+            rvalue(),
+            prop_oneof![
+                Just("=="),
+                Just("!="),
+                Just("<"),
+                Just(">="),
+                Just("in"),
+                Just("not in")
+            ],
+            rvalue()
+        )
             .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
         ("(\\[[a-z]{1,5}\\]){1,2}", "/[a-z]{1,4}/").prop_map(|(a, r)| format!("{a} =~ {r}")),
         "(\\[[a-z]{1,5}\\]){1,2}".prop_map(|s| format!("!{s}")),
     ];
     atom.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
-            (inner.clone(), prop_oneof![Just("and"), Just("or")], inner.clone()).prop_map(|(a, op, b)| format!("{a} {op} {b}")),
+            (
+                inner.clone(),
+                prop_oneof![Just("and"), Just("or")],
+                inner.clone()
+            )
+                .prop_map(|(a, op, b)| format!("{a} {op} {b}")),
             inner.clone().prop_map(|c| format!("({c})")),
             inner.prop_map(|c| format!("!({c})")),
         ]
@@ -70,7 +102,11 @@ fn condition() -> impl Strategy<Value = String> {
 fn statement() -> impl Strategy<Value = String> {
     let leaf = plugin();
     leaf.prop_recursive(2, 8, 3, |inner| {
-        (condition(), proptest::collection::vec(inner.clone(), 0..3), proptest::option::of(proptest::collection::vec(inner, 0..2)))
+        (
+            condition(),
+            proptest::collection::vec(inner.clone(), 0..3),
+            proptest::option::of(proptest::collection::vec(inner, 0..2)),
+        )
             .prop_map(|(c, body, other)| {
                 let mut s = format!("if {c} {{ {} }}", body.join("\n"));
                 if let Some(o) = other {
@@ -82,8 +118,18 @@ fn statement() -> impl Strategy<Value = String> {
 }
 
 fn config() -> impl Strategy<Value = String> {
-    proptest::collection::vec((prop_oneof![Just("input"), Just("filter"), Just("output")], proptest::collection::vec(statement(), 0..3)), 1..4)
-        .prop_map(|secs| secs.into_iter().map(|(k, b)| format!("{k} {{\n{}\n}}\n# comment\n", b.join("\n"))).collect())
+    proptest::collection::vec(
+        (
+            prop_oneof![Just("input"), Just("filter"), Just("output")],
+            proptest::collection::vec(statement(), 0..3),
+        ),
+        1..4,
+    )
+    .prop_map(|secs| {
+        secs.into_iter()
+            .map(|(k, b)| format!("{k} {{\n{}\n}}\n# comment\n", b.join("\n")))
+            .collect()
+    })
 }
 
 proptest! {

@@ -7,7 +7,9 @@ fn main() {
 }
 
 fn sample() -> Event {
-    let mut e = Event::with_message("127.0.0.1 - - [01/May/2024:12:34:56 +0000] \"GET /balance HTTP/1.1\" 200 512");
+    let mut e = Event::with_message(
+        "127.0.0.1 - - [01/May/2024:12:34:56 +0000] \"GET /balance HTTP/1.1\" 200 512",
+    );
     e.data_mut().insert("host".into(), "web-1".into());
     e.data_mut().insert("response".into(), Value::Int(200));
     e.data_mut().insert("bytes".into(), Value::Float(512.0));

@@ -31,12 +31,17 @@ impl Event {
         let mut data = Map::with_capacity(8);
         data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
         data.insert(VERSION.into(), Value::String("1".into()));
-        Event { data, metadata: Map::new(), cancelled: false }
+        Event {
+            data,
+            metadata: Map::new(),
+            cancelled: false,
+        }
     }
 
     pub fn with_message(message: impl Into<String>) -> Event {
         let mut e = Event::new();
-        e.data.insert("message".into(), Value::String(message.into()));
+        e.data
+            .insert("message".into(), Value::String(message.into()));
         e
     }
 
@@ -47,9 +52,14 @@ impl Event {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
         };
-        let mut e = Event { data: Map::with_capacity(map.len() + 2), metadata, cancelled: false };
+        let mut e = Event {
+            data: Map::with_capacity(map.len() + 2),
+            metadata,
+            cancelled: false,
+        };
         let ts = map.shift_remove(TIMESTAMP);
-        e.data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
+        e.data
+            .insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
         e.data.insert(VERSION.into(), Value::String("1".into()));
         for (k, v) in map {
             e.data.insert(k, v);
@@ -137,10 +147,8 @@ impl Event {
 
     pub fn get(&self, r: &FieldRef) -> Option<&Value> {
         let mut segs = r.path().iter();
-        let first = match segs.next() {
-            Some(f) => f,
-            None => return None, // `[@metadata]` as a whole: see `metadata()`
-        };
+        // `[@metadata]` as a whole has no first segment: see `get_value`.
+        let first = segs.next()?;
         let mut cur = self.root(r).get(first)?;
         for s in segs {
             cur = child(cur, s)?;
@@ -191,7 +199,10 @@ impl Event {
     fn parent_is_array(&self, r: &FieldRef) -> bool {
         let p = &r.path()[..r.path().len() - 1];
         let parent = FieldRef::parse(&p.iter().map(|s| format!("[{s}]")).collect::<String>());
-        matches!(parent.ok().and_then(|p| self.get(&p).cloned()), Some(Value::Array(_)))
+        matches!(
+            parent.ok().and_then(|p| self.get(&p).cloned()),
+            Some(Value::Array(_))
+        )
     }
 
     pub fn set(&mut self, r: &FieldRef, v: Value) -> Result<(), SetError> {
@@ -201,14 +212,18 @@ impl Event {
             }
             return Ok(());
         }
-        let Some((last, parents)) = r.path().split_last() else { return Ok(()) };
+        let Some((last, parents)) = r.path().split_last() else {
+            return Ok(());
+        };
         let mut map = self.root_mut(r);
         if parents.is_empty() {
             map.insert(last.clone(), v);
             return Ok(());
         }
         let (first, rest) = (&parents[0], &parents[1..]);
-        let mut cur = map.entry(first.clone()).or_insert_with(|| Value::Object(Map::new()));
+        let mut cur = map
+            .entry(first.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
         for s in rest {
             cur = step_create(cur, s, r)?;
         }
@@ -219,7 +234,10 @@ impl Event {
                 Ok(())
             }
             Value::Array(a) => set_index(a, last, v, r),
-            other => Err(SetError::NotAContainer { field: r.to_string(), kind: kind(other) }),
+            other => Err(SetError::NotAContainer {
+                field: r.to_string(),
+                kind: kind(other),
+            }),
         }
     }
 
@@ -232,8 +250,11 @@ impl Event {
             return self.root_mut(r).shift_remove(last);
         }
         let parent_ref = FieldRef::parse(
-            &(if r.is_metadata() { "[@metadata]".to_string() } else { String::new() }
-                + &parents.iter().map(|s| format!("[{s}]")).collect::<String>()),
+            &(if r.is_metadata() {
+                "[@metadata]".to_string()
+            } else {
+                String::new()
+            } + &parents.iter().map(|s| format!("[{s}]")).collect::<String>()),
         )
         .ok()?;
         match self.get_mut(&parent_ref)? {
@@ -270,7 +291,10 @@ impl Event {
 
     /// Runs `f` on the `tags` array, making one of a missing or scalar `tags` first.
     pub fn with_tags<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
-        let slot = self.data.entry(TAGS.to_string()).or_insert_with(|| Value::Array(Vec::new()));
+        let slot = self
+            .data
+            .entry(TAGS.to_string())
+            .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = slot {
             return f(a);
         }
@@ -315,7 +339,9 @@ fn child<'a>(v: &'a Value, s: &str) -> Option<&'a Value> {
 
 fn step_create<'a>(cur: &'a mut Value, s: &str, r: &FieldRef) -> Result<&'a mut Value, SetError> {
     match cur {
-        Value::Object(m) => Ok(m.entry(s.to_string()).or_insert_with(|| Value::Object(Map::new()))),
+        Value::Object(m) => Ok(m
+            .entry(s.to_string())
+            .or_insert_with(|| Value::Object(Map::new()))),
         Value::Array(a) => {
             let i = index(a.len(), s).ok_or_else(|| SetError::Index(r.to_string()))?;
             while a.len() <= i {
@@ -326,7 +352,10 @@ fn step_create<'a>(cur: &'a mut Value, s: &str, r: &FieldRef) -> Result<&'a mut 
             }
             Ok(&mut a[i])
         }
-        other => Err(SetError::NotAContainer { field: r.to_string(), kind: kind(other) }),
+        other => Err(SetError::NotAContainer {
+            field: r.to_string(),
+            kind: kind(other),
+        }),
     }
 }
 
@@ -356,13 +385,17 @@ mod tests {
         let mut e = Event::new();
         e.set(&f("[a][b][c]"), 1.into()).unwrap();
         assert_eq!(e.get(&f("[a][b][c]")), Some(&Value::Int(1)));
-        e.set(&f("[list]"), Value::Array(vec![1.into(), 2.into()])).unwrap();
+        e.set(&f("[list]"), Value::Array(vec![1.into(), 2.into()]))
+            .unwrap();
         assert_eq!(e.get(&f("[list][-1]")), Some(&Value::Int(2)));
         assert_eq!(e.get(&f("[list][5]")), None);
         e.set(&f("[list][4]"), 5.into()).unwrap();
-        assert_eq!(e.get(&f("list")).unwrap(), &Value::Array(vec![1.into(), 2.into(), Value::Null, Value::Null, 5.into()]));
+        assert_eq!(
+            e.get(&f("list")).unwrap(),
+            &Value::Array(vec![1.into(), 2.into(), Value::Null, Value::Null, 5.into()])
+        );
         assert!(!e.includes(&f("[list][2]")));
-        assert_eq!(e.remove(&f("[a][b]")).is_some(), true);
+        assert!(e.remove(&f("[a][b]")).is_some());
         assert!(e.includes(&f("a")));
         assert!(!e.includes(&f("[a][b]")));
         e.set(&f("s"), "x".into()).unwrap();

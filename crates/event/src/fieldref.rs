@@ -62,9 +62,15 @@ impl FieldRef {
     fn from_path(mut path: Vec<String>) -> FieldRef {
         if path.first().map(String::as_str) == Some("@metadata") {
             path.remove(0);
-            FieldRef { path, metadata: true }
+            FieldRef {
+                path,
+                metadata: true,
+            }
         } else {
-            FieldRef { path, metadata: false }
+            FieldRef {
+                path,
+                metadata: false,
+            }
         }
     }
 
@@ -123,7 +129,16 @@ mod tests {
         let m = FieldRef::parse("[@metadata][x]").unwrap();
         assert!(m.is_metadata() && m.path() == ["x"]);
         assert!(FieldRef::parse("[@metadata]").unwrap().is_metadata_root());
-        for bad in ["[]", "[a]b", "[foo]bar[baz]", "foo[bar]", "[a", "]", "[foo]][bar]", "[[a][b]x][c]"] {
+        for bad in [
+            "[]",
+            "[a]b",
+            "[foo]bar[baz]",
+            "foo[bar]",
+            "[a",
+            "]",
+            "[foo]][bar]",
+            "[[a][b]x][c]",
+        ] {
             assert!(FieldRef::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

@@ -3,7 +3,8 @@
 use crate::value::{Map, Value};
 
 fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32))
+    s.encode_utf16()
+        .fold(0i32, |h, u| h.wrapping_mul(31).wrapping_add(u as i32))
 }
 
 /// Keys in the order a `new HashMap<>(n)` filled with them iterates.
@@ -34,7 +35,10 @@ mod tests {
     fn matches_jdk() {
         assert_eq!(order(&["b", "a"]), ["a", "b"]);
         assert_eq!(order(&["original", "sequence"]), ["sequence", "original"]);
-        assert_eq!(order(&["name", "hostname", "ip", "mac"]), ["name", "hostname", "mac", "ip"]);
+        assert_eq!(
+            order(&["name", "hostname", "ip", "mac"]),
+            ["name", "hostname", "mac", "ip"]
+        );
         assert_eq!(
             order(&["message", "@version", "@timestamp", "host", "event"]),
             ["@version", "host", "@timestamp", "message", "event"]

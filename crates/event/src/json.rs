@@ -125,10 +125,16 @@ pub fn parse_events(text: &[u8]) -> Result<Vec<Event>, String> {
             .into_iter()
             .map(|v| match v {
                 Value::Object(m) => Ok(Event::from_map(m)),
-                other => Err(format!("expected a JSON object, found {}", value_to_string(&other))),
+                other => Err(format!(
+                    "expected a JSON object, found {}",
+                    value_to_string(&other)
+                )),
             })
             .collect(),
-        Ok(other) => Err(format!("expected a JSON object, found {}", value_to_string(&other))),
+        Ok(other) => Err(format!(
+            "expected a JSON object, found {}",
+            value_to_string(&other)
+        )),
         Err(e) => Err(e.to_string()),
     }
 }
@@ -154,7 +160,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(i64::try_from(v).map(Value::Int).unwrap_or(Value::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Value::Int)
+            .unwrap_or(Value::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -210,7 +218,10 @@ mod tests {
     fn escapes() {
         let mut out = Vec::new();
         write_str("say \"hi\"\tC:\\tmp #{x} /\u{7f}", &mut out);
-        assert_eq!(String::from_utf8(out).unwrap(), "\"say \\\"hi\\\"\\tC:\\\\tmp #{x} /\u{7f}\"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "\"say \\\"hi\\\"\\tC:\\\\tmp #{x} /\u{7f}\""
+        );
     }
 
     #[test]
@@ -218,7 +229,10 @@ mod tests {
         let v = parse(br#"{"z":1,"a":[1.5,null,true],"big":18446744073709551615}"#).unwrap();
         let Value::Object(m) = v else { panic!() };
         assert_eq!(m.keys().collect::<Vec<_>>(), ["z", "a", "big"]);
-        assert_eq!(m["a"], Value::Array(vec![1.5.into(), Value::Null, true.into()]));
+        assert_eq!(
+            m["a"],
+            Value::Array(vec![1.5.into(), Value::Null, true.into()])
+        );
         let evs = parse_events(br#"[{"a":1},{"a":2}]"#).unwrap();
         assert_eq!(evs.len(), 2);
         assert!(parse_events(b"42").is_err());

@@ -133,10 +133,16 @@ pub fn inspect_inline(v: &Value) -> String {
         Value::Null => "nil".into(),
         Value::String(s) => inspect_str(s),
         Value::Float(f) => ruby_float(*f),
-        Value::Array(a) => format!("[{}]", a.iter().map(inspect_inline).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(inspect_inline).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, v)| format!("{}=>{}", inspect_str(k), inspect_inline(v))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, v)| format!("{}=>{}", inspect_str(k), inspect_inline(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         other => other.to_java_string(),
     }
@@ -153,9 +159,15 @@ mod tests {
 
     #[test]
     fn reference_example_2() {
-        let tags: Vec<Value> = "abcdefghijk".chars().map(|c| Value::from(c.to_string())).collect();
+        let tags: Vec<Value> = "abcdefghijk"
+            .chars()
+            .map(|c| Value::from(c.to_string()))
+            .collect();
         let Value::Object(m) = obj(vec![
-            ("@timestamp", Value::Timestamp(Timestamp("2024-05-01T12:34:56Z".parse().unwrap()))),
+            (
+                "@timestamp",
+                Value::Timestamp(Timestamp("2024-05-01T12:34:56Z".parse().unwrap())),
+            ),
             ("@version", "1".into()),
             ("message", "say \"hi\"\tC:\\tmp #{x}".into()),
             ("count", 42.into()),
@@ -167,7 +179,10 @@ mod tests {
             (
                 "http",
                 obj(vec![
-                    ("request", obj(vec![("method", "GET".into()), ("bytes", 1024.into())])),
+                    (
+                        "request",
+                        obj(vec![("method", "GET".into()), ("bytes", 1024.into())]),
+                    ),
                     ("headers", Value::Array(vec![])),
                     ("meta", obj(vec![])),
                 ]),
@@ -177,7 +192,10 @@ mod tests {
                 Value::Array(vec![
                     1.into(),
                     2.0.into(),
-                    obj(vec![("k", "v".into()), ("key2", Value::Array(vec![true.into(), Value::Null]))]),
+                    obj(vec![
+                        ("k", "v".into()),
+                        ("key2", Value::Array(vec![true.into(), Value::Null])),
+                    ]),
                 ]),
             ),
         ]) else {
@@ -189,8 +207,12 @@ mod tests {
 
     #[test]
     fn colour_line() {
-        let Value::Object(m) = obj(vec![("message", "hi".into())]) else { panic!() };
+        let Value::Object(m) = obj(vec![("message", "hi".into())]) else {
+            panic!()
+        };
         let s = format(&m, true);
-        assert!(s.contains("    \x1b[0;33m\"message\"\x1b[0m\x1b[0;37m => \x1b[0m\x1b[0;33m\"hi\"\x1b[0m"));
+        assert!(s.contains(
+            "    \x1b[0;33m\"message\"\x1b[0m\x1b[0;37m => \x1b[0m\x1b[0;33m\"hi\"\x1b[0m"
+        ));
     }
 }

@@ -41,7 +41,9 @@ impl Template {
         let mut parts = Vec::new();
         let mut rest = s;
         while let Some(open) = rest.find("%{") {
-            let Some(close_rel) = rest[open + 2..].find('}') else { break };
+            let Some(close_rel) = rest[open + 2..].find('}') else {
+                break;
+            };
             let close = open + 2 + close_rel;
             let inner = &rest[open + 2..close];
             if open > 0 {
@@ -56,19 +58,29 @@ impl Template {
                 parts.push(if pat == "TIME_NOW" {
                     Part::TimeNow
                 } else {
-                    Part::Time(Formatter::java(pat).map_err(|e| TemplateError::Pattern(s.into(), e))?)
+                    Part::Time(
+                        Formatter::java(pat).map_err(|e| TemplateError::Pattern(s.into(), e))?,
+                    )
                 });
             } else if let Some(pat) = inner.strip_prefix('+') {
-                parts.push(Part::Time(Formatter::joda(pat).map_err(|e| TemplateError::Pattern(s.into(), e))?));
+                parts.push(Part::Time(
+                    Formatter::joda(pat).map_err(|e| TemplateError::Pattern(s.into(), e))?,
+                ));
             } else {
-                parts.push(Part::Field { field: FieldRef::parse(inner)?, raw: rest[open..end].to_string() });
+                parts.push(Part::Field {
+                    field: FieldRef::parse(inner)?,
+                    raw: rest[open..end].to_string(),
+                });
             }
             rest = &rest[end..];
         }
         if !rest.is_empty() {
             parts.push(Part::Lit(rest.to_string()));
         }
-        Ok(Template { source: s.to_string(), parts })
+        Ok(Template {
+            source: s.to_string(),
+            parts,
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -143,7 +155,10 @@ fn join_list(a: &[Value], out: &mut String) {
 }
 
 fn hash_json(m: &Map) -> String {
-    let ordered: Map = hash_order(m).into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let ordered: Map = hash_order(m)
+        .into_iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     json::value_to_string(&Value::Object(ordered))
 }
 
@@ -155,8 +170,12 @@ mod tests {
     fn ev() -> Event {
         let mut e = Event::with_message("hello");
         e.set_timestamp(Timestamp("2024-05-01T12:34:56.123456Z".parse().unwrap()));
-        e.set(&FieldRef::parse("[a][b]").unwrap(), 1.5.into()).unwrap();
-        e.data_mut().insert("list".into(), Value::Array(vec![1.into(), Value::Null, Value::Array(vec!["x".into()])]));
+        e.set(&FieldRef::parse("[a][b]").unwrap(), 1.5.into())
+            .unwrap();
+        e.data_mut().insert(
+            "list".into(),
+            Value::Array(vec![1.into(), Value::Null, Value::Array(vec!["x".into()])]),
+        );
         let mut h = Map::new();
         h.insert("b".into(), 1.into());
         h.insert("a".into(), 2.into());
@@ -175,7 +194,10 @@ mod tests {
         assert_eq!(r("%{+HH:mm:ss.SSS}"), "12:34:56.123");
         assert_eq!(r("%{+%s}"), "1714566896");
         assert_eq!(r("%{}|%{+}"), "1714566896|1714566896");
-        assert_eq!(r("%{{yyyy-MM-dd'T'HH:mm:ss.SSSSSS}}"), "2024-05-01T12:34:56.123456");
+        assert_eq!(
+            r("%{{yyyy-MM-dd'T'HH:mm:ss.SSSSSS}}"),
+            "2024-05-01T12:34:56.123456"
+        );
         assert_eq!(r("%{@timestamp}"), "2024-05-01T12:34:56.123456Z");
         assert_eq!(r("%{nosuch} stays"), "%{nosuch} stays");
         assert_eq!(r("%{list}"), "1,,x");

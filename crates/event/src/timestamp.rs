@@ -32,7 +32,14 @@ impl Timestamp {
         let tz = jiff::tz::TimeZone::UTC;
         rstash_timefmt::parse_iso8601(s, &tz, jiff::Timestamp::now())
             .ok()
-            .or_else(|| s.replace(' ', "T").parse::<jiff::civil::DateTime>().ok()?.to_zoned_datetime(tz).ok().map(|z| z.timestamp()))
+            .or_else(|| {
+                s.replace(' ', "T")
+                    .parse::<jiff::civil::DateTime>()
+                    .ok()?
+                    .to_zoned_datetime(tz)
+                    .ok()
+                    .map(|z| z.timestamp())
+            })
             .map(Timestamp)
     }
 
@@ -83,14 +90,28 @@ mod tests {
         let t = |s: &str| Timestamp(s.parse().unwrap()).to_iso();
         assert_eq!(t("2024-05-01T12:34:56Z"), "2024-05-01T12:34:56.000Z");
         assert_eq!(t("2024-05-01T12:34:56.1Z"), "2024-05-01T12:34:56.100Z");
-        assert_eq!(t("2024-05-01T12:34:56.1234Z"), "2024-05-01T12:34:56.123400Z");
-        assert_eq!(t("2024-05-01T12:34:56.00000001Z"), "2024-05-01T12:34:56.000000010Z");
+        assert_eq!(
+            t("2024-05-01T12:34:56.1234Z"),
+            "2024-05-01T12:34:56.123400Z"
+        );
+        assert_eq!(
+            t("2024-05-01T12:34:56.00000001Z"),
+            "2024-05-01T12:34:56.000000010Z"
+        );
     }
 
     #[test]
     fn lenient() {
-        assert_eq!(Timestamp::parse_lenient("2024-05-01").unwrap().to_iso(), "2024-05-01T00:00:00.000Z");
-        assert_eq!(Timestamp::parse_lenient("2024-05-01 01:02:03").unwrap().to_iso(), "2024-05-01T01:02:03.000Z");
+        assert_eq!(
+            Timestamp::parse_lenient("2024-05-01").unwrap().to_iso(),
+            "2024-05-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            Timestamp::parse_lenient("2024-05-01 01:02:03")
+                .unwrap()
+                .to_iso(),
+            "2024-05-01T01:02:03.000Z"
+        );
         assert!(Timestamp::parse_lenient("yesterday").is_none());
     }
 }

@@ -49,7 +49,9 @@ impl ConfValue {
             ConfValue::Int(i) => Value::Int(*i),
             ConfValue::Float(f) => Value::Float(*f),
             ConfValue::Array(a) => Value::Array(a.iter().map(ConfValue::to_value).collect()),
-            ConfValue::Hash(h) => Value::Object(h.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+            ConfValue::Hash(h) => {
+                Value::Object(h.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
             ConfValue::Plugin(p) => Value::String(p.name.clone()),
         }
     }
@@ -67,15 +69,28 @@ pub struct Args<'a> {
 
 fn convert(v: &ast::Value, src: &Source) -> Result<ConfValue, ConfigError> {
     let sub = |s: &str, span: Span| {
-        env::substitute(s).map(|c| c.into_owned()).map_err(|e| ConfigError::at(src.locate(span.start), e))
+        env::substitute(s)
+            .map(|c| c.into_owned())
+            .map_err(|e| ConfigError::at(src.locate(span.start), e))
     };
     Ok(match v {
-        ast::Value::String { text, span, .. } | ast::Value::Bareword { text, span } => ConfValue::Str(sub(text, *span)?),
-        ast::Value::Number { value: Number::Int(i), .. } => ConfValue::Int(*i),
-        ast::Value::Number { value: Number::Float(f), .. } => ConfValue::Float(*f),
-        ast::Value::Array { items, .. } => {
-            ConfValue::Array(items.iter().map(|i| convert(i, src)).collect::<Result<_, _>>()?)
+        ast::Value::String { text, span, .. } | ast::Value::Bareword { text, span } => {
+            ConfValue::Str(sub(text, *span)?)
         }
+        ast::Value::Number {
+            value: Number::Int(i),
+            ..
+        } => ConfValue::Int(*i),
+        ast::Value::Number {
+            value: Number::Float(f),
+            ..
+        } => ConfValue::Float(*f),
+        ast::Value::Array { items, .. } => ConfValue::Array(
+            items
+                .iter()
+                .map(|i| convert(i, src))
+                .collect::<Result<_, _>>()?,
+        ),
         ast::Value::Hash { entries, .. } => {
             let mut h = IndexMap::new();
             for (k, v) in entries {
@@ -124,7 +139,15 @@ impl<'a> Args<'a> {
             };
             options.insert(a.name.clone(), merged);
         }
-        Ok(Args { plugin, src, kind, options, used: HashSet::new(), registry, settings })
+        Ok(Args {
+            plugin,
+            src,
+            kind,
+            options,
+            used: HashSet::new(),
+            registry,
+            settings,
+        })
     }
 
     pub fn plugin_name(&self) -> &str {
@@ -138,7 +161,11 @@ impl<'a> Args<'a> {
 
     /// An error at the option.
     pub fn error_at(&self, name: &str, msg: impl Into<String>) -> ConfigError {
-        let at = self.options.get(name).map(|(s, _)| s.start).unwrap_or(self.plugin.span.start);
+        let at = self
+            .options
+            .get(name)
+            .map(|(s, _)| s.start)
+            .unwrap_or(self.plugin.span.start);
         ConfigError::at(self.src.locate(at), msg.into())
     }
 
@@ -168,7 +195,10 @@ impl<'a> Args<'a> {
         match self.raw(name) {
             None => Ok(None),
             Some(ConfValue::Array(a)) if a.len() == 1 && a[0].text().is_some() => Ok(a[0].text()),
-            Some(v) => v.text().map(Some).ok_or_else(|| self.type_error(name, "a string", &v)),
+            Some(v) => v
+                .text()
+                .map(Some)
+                .ok_or_else(|| self.type_error(name, "a string", &v)),
         }
     }
 
@@ -177,12 +207,23 @@ impl<'a> Args<'a> {
     }
 
     /// One of `choices`.
-    pub fn choice(&mut self, name: &str, choices: &[&str], default: &str) -> Result<String, ConfigError> {
+    pub fn choice(
+        &mut self,
+        name: &str,
+        choices: &[&str],
+        default: &str,
+    ) -> Result<String, ConfigError> {
         let v = self.string_or(name, default)?;
         if choices.contains(&v.as_str()) {
             Ok(v)
         } else {
-            Err(self.error_at(name, format!("option `{name}` must be one of {}, got `{v}`", choices.join(", "))))
+            Err(self.error_at(
+                name,
+                format!(
+                    "option `{name}` must be one of {}, got `{v}`",
+                    choices.join(", ")
+                ),
+            ))
         }
     }
 
@@ -191,7 +232,10 @@ impl<'a> Args<'a> {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(self.error_at(name, format!("option `{name}` must be true or false, got `{other}`"))),
+            Some(other) => Err(self.error_at(
+                name,
+                format!("option `{name}` must be true or false, got `{other}`"),
+            )),
         }
     }
 
@@ -209,7 +253,9 @@ impl<'a> Args<'a> {
         match self.raw(name) {
             None => Ok(default),
             Some(ConfValue::Int(i)) => Ok(i),
-            Some(ConfValue::Str(s)) if s.trim().parse::<i64>().is_ok() => Ok(s.trim().parse().unwrap_or(default)),
+            Some(ConfValue::Str(s)) if s.trim().parse::<i64>().is_ok() => {
+                Ok(s.trim().parse().unwrap_or(default))
+            }
             Some(v) => Err(self.type_error(name, "a whole number", &v)),
         }
     }
@@ -220,9 +266,15 @@ impl<'a> Args<'a> {
             None => Ok(Vec::new()),
             Some(ConfValue::Array(a)) => a
                 .iter()
-                .map(|v| v.text().ok_or_else(|| self.type_error(name, "a list of strings", v)))
+                .map(|v| {
+                    v.text()
+                        .ok_or_else(|| self.type_error(name, "a list of strings", v))
+                })
                 .collect(),
-            Some(v) => v.text().map(|s| vec![s]).ok_or_else(|| self.type_error(name, "a list of strings", &v)),
+            Some(v) => v
+                .text()
+                .map(|s| vec![s])
+                .ok_or_else(|| self.type_error(name, "a list of strings", &v)),
         }
     }
 
@@ -231,8 +283,12 @@ impl<'a> Args<'a> {
         match self.raw(name) {
             None => Ok(Vec::new()),
             Some(ConfValue::Hash(h)) => Ok(h.into_iter().collect()),
-            Some(ConfValue::Array(a)) if a.len() % 2 == 0 && a.iter().all(|v| v.text().is_some()) => {
-                Ok(a.chunks(2).map(|p| (p[0].text().unwrap_or_default(), p[1].clone())).collect())
+            Some(ConfValue::Array(a))
+                if a.len() % 2 == 0 && a.iter().all(|v| v.text().is_some()) =>
+            {
+                Ok(a.chunks(2)
+                    .map(|p| (p[0].text().unwrap_or_default(), p[1].clone()))
+                    .collect())
             }
             Some(v) => Err(self.type_error(name, "a hash like { \"key\" => \"value\" }", &v)),
         }
@@ -276,18 +332,29 @@ impl<'a> Args<'a> {
         match self.string("ecs_compatibility")? {
             None => Ok(self.settings.ecs),
             Some(s) => Ecs::parse(&s).ok_or_else(|| {
-                self.error_at("ecs_compatibility", format!("ecs_compatibility must be disabled, v1 or v8, got `{s}`"))
+                self.error_at(
+                    "ecs_compatibility",
+                    format!("ecs_compatibility must be disabled, v1 or v8, got `{s}`"),
+                )
             }),
         }
     }
 
     /// `codec => name` or `codec => name { ... }`, else `default`.
     pub fn codec(&mut self, default: &str) -> Result<Box<dyn Codec>, ConfigError> {
-        let at = self.options.get("codec").map(|(s, _)| s.start).unwrap_or(self.plugin.span.start);
+        let at = self
+            .options
+            .get("codec")
+            .map(|(s, _)| s.start)
+            .unwrap_or(self.plugin.span.start);
         let owned;
         let plugin = match self.raw("codec") {
             None => {
-                owned = ast::Plugin { name: default.to_string(), span: self.plugin.span, attributes: vec![] };
+                owned = ast::Plugin {
+                    name: default.to_string(),
+                    span: self.plugin.span,
+                    attributes: vec![],
+                };
                 &owned
             }
             Some(ConfValue::Plugin(p)) => {
@@ -295,7 +362,11 @@ impl<'a> Args<'a> {
                 &owned
             }
             Some(ConfValue::Str(name)) => {
-                owned = ast::Plugin { name, span: Span { start: at, end: at }, attributes: vec![] };
+                owned = ast::Plugin {
+                    name,
+                    span: Span { start: at, end: at },
+                    attributes: vec![],
+                };
                 &owned
             }
             Some(v) => return Err(self.type_error("codec", "a codec name", &v)),
@@ -309,7 +380,10 @@ impl<'a> Args<'a> {
             if !self.used.contains(name) {
                 return Err(ConfigError::at(
                     self.src.locate(span.start),
-                    format!("unknown option `{name}` for {} plugin `{}`", self.kind, self.plugin.name),
+                    format!(
+                        "unknown option `{name}` for {} plugin `{}`",
+                        self.kind, self.plugin.name
+                    ),
                 ));
             }
         }

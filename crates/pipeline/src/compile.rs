@@ -10,7 +10,10 @@ use crate::registry::{FilterNode, Registry};
 /// A filter or output position, possibly under conditionals.
 pub enum Node {
     Leaf(usize),
-    If { branches: Vec<(Cond, Vec<Node>)>, otherwise: Vec<Node> },
+    If {
+        branches: Vec<(Cond, Vec<Node>)>,
+        otherwise: Vec<Node>,
+    },
 }
 
 pub struct CompiledPipeline {
@@ -32,13 +35,22 @@ pub fn compile(
         match st {
             Statement::Plugin(p) => inputs.push(registry.build_input(p, src, settings)?),
             Statement::If(chain) => {
-                let at = chain.branches.first().map(|(c, _)| first_span(c)).unwrap_or(0);
-                return Err(ConfigError::at(src.locate(at), "conditionals are not allowed in the input section"));
+                let at = chain
+                    .branches
+                    .first()
+                    .map(|(c, _)| first_span(c))
+                    .unwrap_or(0);
+                return Err(ConfigError::at(
+                    src.locate(at),
+                    "conditionals are not allowed in the input section",
+                ));
             }
         }
     }
     if inputs.is_empty() {
-        return Err(ConfigError::plain("the pipeline has no inputs: add an input section, e.g. input { stdin {} }"));
+        return Err(ConfigError::plain(
+            "the pipeline has no inputs: add an input section, e.g. input { stdin {} }",
+        ));
     }
     let mut filters = Vec::new();
     let filter_tree = tree(&cfg.statements(SectionKind::Filter), src, &mut |p| {
@@ -50,7 +62,13 @@ pub fn compile(
         outputs.push(registry.build_output(p, src, settings)?);
         Ok(outputs.len() - 1)
     })?;
-    Ok(CompiledPipeline { inputs, filters, filter_tree, outputs, output_tree })
+    Ok(CompiledPipeline {
+        inputs,
+        filters,
+        filter_tree,
+        outputs,
+        output_tree,
+    })
 }
 
 fn first_span(c: &rstash_config::ast::Condition) -> usize {
@@ -58,7 +76,9 @@ fn first_span(c: &rstash_config::ast::Condition) -> usize {
     match c {
         C::Bool(_, a, _) => first_span(a),
         C::Not(a) | C::Group(a) => first_span(a),
-        C::Compare(l, _, _) | C::Match { left: l, .. } | C::In { left: l, .. } | C::Value(l) => l.span().start,
+        C::Compare(l, _, _) | C::Match { left: l, .. } | C::In { left: l, .. } | C::Value(l) => {
+            l.span().start
+        }
     }
 }
 
@@ -79,7 +99,10 @@ fn tree(body: &[&Statement], src: &Source, build: &mut Build) -> Result<Vec<Node
                     Some(b) => tree(&b.iter().collect::<Vec<_>>(), src, build)?,
                     None => Vec::new(),
                 };
-                out.push(Node::If { branches, otherwise });
+                out.push(Node::If {
+                    branches,
+                    otherwise,
+                });
             }
         }
     }

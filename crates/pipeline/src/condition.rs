@@ -31,26 +31,49 @@ pub struct EvalError(pub String);
 
 pub fn compile(c: &ast::Condition, src: &Source) -> Result<Cond, ConfigError> {
     Ok(match c {
-        ast::Condition::Bool(op, a, b) => Cond::Bool(*op, Box::new(compile(a, src)?), Box::new(compile(b, src)?)),
+        ast::Condition::Bool(op, a, b) => {
+            Cond::Bool(*op, Box::new(compile(a, src)?), Box::new(compile(b, src)?))
+        }
         ast::Condition::Not(inner) => Cond::Not(Box::new(compile(inner, src)?)),
         ast::Condition::Group(inner) => compile(inner, src)?,
         ast::Condition::Value(v) => Cond::Truthy(operand(v, src)?),
         ast::Condition::Compare(l, op, r) => Cond::Compare(operand(l, src)?, *op, operand(r, src)?),
-        ast::Condition::Match { left, negate, pattern } => {
+        ast::Condition::Match {
+            left,
+            negate,
+            pattern,
+        } => {
             let text = match pattern {
                 ast::Rvalue::Regex { text, .. } | ast::Rvalue::String { text, .. } => text.clone(),
-                other => return Err(ConfigError::at(src.locate(other.span().start), "expected a regular expression")),
+                other => {
+                    return Err(ConfigError::at(
+                        src.locate(other.span().start),
+                        "expected a regular expression",
+                    ))
+                }
             };
-            Cond::Match(operand(left, src)?, *negate, regex(&text, pattern.span().start, src)?)
+            Cond::Match(
+                operand(left, src)?,
+                *negate,
+                regex(&text, pattern.span().start, src)?,
+            )
         }
-        ast::Condition::In { left, negate, right } => Cond::In(operand(left, src)?, *negate, operand(right, src)?),
+        ast::Condition::In {
+            left,
+            negate,
+            right,
+        } => Cond::In(operand(left, src)?, *negate, operand(right, src)?),
     })
 }
 
 pub fn regex(text: &str, at: usize, src: &Source) -> Result<Regex, ConfigError> {
     // `\/` in a /regex/ literal is an escaped slash.
-    Regex::new(&text.replace("\\/", "/"))
-        .map_err(|e| ConfigError::at(src.locate(at), format!("invalid regular expression /{text}/: {e}")))
+    Regex::new(&text.replace("\\/", "/")).map_err(|e| {
+        ConfigError::at(
+            src.locate(at),
+            format!("invalid regular expression /{text}/: {e}"),
+        )
+    })
 }
 
 fn number(n: Number) -> Value {
@@ -65,20 +88,27 @@ fn operand(v: &ast::Rvalue, src: &Source) -> Result<Operand, ConfigError> {
         ast::Rvalue::String { text, .. } => Operand::Const(Value::String(text.clone())),
         ast::Rvalue::Number { value, .. } => Operand::Const(number(*value)),
         ast::Rvalue::Selector { text, span } => Operand::Field(
-            FieldRef::parse(text).map_err(|e| ConfigError::at(src.locate(span.start), e.to_string()))?,
+            FieldRef::parse(text)
+                .map_err(|e| ConfigError::at(src.locate(span.start), e.to_string()))?,
         ),
         ast::Rvalue::Array { items, .. } => Operand::Const(Value::Array(
             items
                 .iter()
                 .map(|i| match operand(i, src)? {
                     Operand::Const(v) => Ok(v),
-                    _ => Err(ConfigError::at(src.locate(i.span().start), "array items in conditions must be constants")),
+                    _ => Err(ConfigError::at(
+                        src.locate(i.span().start),
+                        "array items in conditions must be constants",
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
         )),
         ast::Rvalue::Regex { text, span } => Operand::Regex(regex(text, span.start, src)?),
         ast::Rvalue::MethodCall { name, span, .. } => {
-            return Err(ConfigError::at(src.locate(span.start), format!("method call `{name}(...)` is not supported in conditions")))
+            return Err(ConfigError::at(
+                src.locate(span.start),
+                format!("method call `{name}(...)` is not supported in conditions"),
+            ))
         }
     })
 }
@@ -175,11 +205,16 @@ impl Cond {
 
 fn in_test(l: &Operand, r: &Operand, e: &Event) -> bool {
     let (a, b) = (resolve(l, e), resolve(r, e));
-    let (Some(a), Some(b)) = (a.as_deref(), b.as_deref()) else { return false };
+    let (Some(a), Some(b)) = (a.as_deref(), b.as_deref()) else {
+        return false;
+    };
     match (l, r) {
         // field in array constant: compare by text
         (Operand::Field(_), Operand::Const(Value::Array(items))) => {
-            !a.is_null() && items.iter().any(|i| i.to_java_string() == a.to_java_string())
+            !a.is_null()
+                && items
+                    .iter()
+                    .any(|i| i.to_java_string() == a.to_java_string())
         }
         (Operand::Field(_), Operand::Field(_)) => match (a, b) {
             (Value::Array(_) | Value::Object(_), _) => false,
@@ -204,7 +239,9 @@ mod tests {
         let src = Source::from_string("t", &format!("filter {{ if {text} {{ }} }}"));
         let cfg = rstash_config::parse(&src).unwrap();
         let Section { body, .. } = &cfg.sections[0];
-        let Statement::If(chain) = &body[0] else { panic!() };
+        let Statement::If(chain) = &body[0] else {
+            panic!()
+        };
         compile(&chain.branches[0].0, &src).unwrap()
     }
 

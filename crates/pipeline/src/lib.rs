@@ -13,7 +13,8 @@ mod runtime;
 pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
 pub use plugin::{
-    Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError, Stopped,
+    Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError,
+    Stopped,
 };
 pub use queue::MemoryQueue;
 pub use registry::{CodecCtor, FilterCtor, InputCtor, OutputCtor, Registry};

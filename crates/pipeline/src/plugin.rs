@@ -68,7 +68,9 @@ impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             id: "main".into(),
-            workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             workers_set: false,
             batch_size: 125,
             batch_delay: Duration::from_millis(50),

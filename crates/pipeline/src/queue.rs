@@ -24,7 +24,10 @@ struct State {
 impl MemoryQueue {
     pub fn new(capacity: usize) -> MemoryQueue {
         MemoryQueue {
-            state: Mutex::new(State { items: VecDeque::with_capacity(capacity), closed: false }),
+            state: Mutex::new(State {
+                items: VecDeque::with_capacity(capacity),
+                closed: false,
+            }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             capacity: capacity.max(1),
@@ -74,7 +77,11 @@ impl MemoryQueue {
             if now >= deadline {
                 break;
             }
-            st = self.not_empty.wait_timeout(st, deadline - now).unwrap_or_else(|p| p.into_inner()).0;
+            st = self
+                .not_empty
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
             if st.items.is_empty() && Instant::now() >= deadline {
                 break;
             }
@@ -109,11 +116,17 @@ mod tests {
     #[test]
     fn drains_after_close_in_order() {
         let q = MemoryQueue::new(10);
-        q.push((0..5).map(|i| Event::with_message(i.to_string())).collect()).unwrap();
+        q.push((0..5).map(|i| Event::with_message(i.to_string())).collect())
+            .unwrap();
         q.close();
         assert_eq!(q.push(vec![Event::new()]), Err(Stopped));
         let b = q.read_batch(3, Duration::from_millis(1)).unwrap();
-        assert_eq!(b.iter().map(|e| e.get_str("message").unwrap().to_string()).collect::<Vec<_>>(), ["0", "1", "2"]);
+        assert_eq!(
+            b.iter()
+                .map(|e| e.get_str("message").unwrap().to_string())
+                .collect::<Vec<_>>(),
+            ["0", "1", "2"]
+        );
         assert_eq!(q.read_batch(3, Duration::ZERO).unwrap().len(), 2);
         assert!(q.read_batch(3, Duration::ZERO).is_none());
     }

@@ -21,11 +21,20 @@ pub struct Registry {
     codecs: BTreeMap<&'static str, CodecCtor>,
 }
 
-fn unknown<T>(kind: &str, p: &ast::Plugin, src: &Source, known: impl Iterator<Item = &'static str>) -> Result<T, ConfigError> {
+fn unknown<T>(
+    kind: &str,
+    p: &ast::Plugin,
+    src: &Source,
+    known: impl Iterator<Item = &'static str>,
+) -> Result<T, ConfigError> {
     let names: Vec<_> = known.collect();
     Err(ConfigError::at(
         src.locate(p.span.start),
-        format!("unknown {kind} plugin `{}` (available: {})", p.name, names.join(", ")),
+        format!(
+            "unknown {kind} plugin `{}` (available: {})",
+            p.name,
+            names.join(", ")
+        ),
     ))
 }
 
@@ -67,7 +76,10 @@ impl FilterNode {
 }
 
 fn templates(args: &mut Args, name: &str) -> Result<Vec<Template>, ConfigError> {
-    args.strings(name)?.iter().map(|s| args.make_template(name, s)).collect()
+    args.strings(name)?
+        .iter()
+        .map(|s| args.make_template(name, s))
+        .collect()
 }
 
 fn field_templates(args: &mut Args, name: &str) -> Result<Vec<(Template, Template)>, ConfigError> {
@@ -116,7 +128,12 @@ impl Registry {
         Ok((input, decoration))
     }
 
-    pub fn build_filter(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<FilterNode, ConfigError> {
+    pub fn build_filter(
+        &self,
+        p: &ast::Plugin,
+        src: &Source,
+        settings: &PipelineSettings,
+    ) -> Result<FilterNode, ConfigError> {
         let Some(ctor) = self.filters.get(p.name.as_str()) else {
             return unknown("filter", p, src, self.filters.keys().copied());
         };
@@ -135,7 +152,12 @@ impl Registry {
         Ok(node)
     }
 
-    pub fn build_output(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<Box<dyn Output>, ConfigError> {
+    pub fn build_output(
+        &self,
+        p: &ast::Plugin,
+        src: &Source,
+        settings: &PipelineSettings,
+    ) -> Result<Box<dyn Output>, ConfigError> {
         let Some(ctor) = self.outputs.get(p.name.as_str()) else {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
@@ -147,7 +169,12 @@ impl Registry {
         Ok(out)
     }
 
-    pub fn build_codec(&self, p: &ast::Plugin, src: &Source, settings: &PipelineSettings) -> Result<Box<dyn Codec>, ConfigError> {
+    pub fn build_codec(
+        &self,
+        p: &ast::Plugin,
+        src: &Source,
+        settings: &PipelineSettings,
+    ) -> Result<Box<dyn Codec>, ConfigError> {
         let Some(ctor) = self.codecs.get(p.name.as_str()) else {
             return unknown("codec", p, src, self.codecs.keys().copied());
         };

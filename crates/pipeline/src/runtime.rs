@@ -77,15 +77,22 @@ impl Pipeline {
         });
         lifecycle.update(|s| s.0 = c.inputs.len());
         for (i, (mut input, decoration)) in c.inputs.into_iter().enumerate() {
-            let ctx = InputContext { queue: queue.clone(), decoration, stop: stop.clone(), stats: stats.clone() };
+            let ctx = InputContext {
+                queue: queue.clone(),
+                decoration,
+                stop: stop.clone(),
+                stats: stats.clone(),
+            };
             let lc = lifecycle.clone();
             let id = settings.id.clone();
-            let spawned = std::thread::Builder::new().name(format!("[{id}]<input{i}")).spawn(move || {
-                if let Err(e) = input.run(&ctx) {
-                    error!(pipeline = %id, "input #{i} failed: {e}");
-                }
-                lc.update(|s| s.0 -= 1);
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("[{id}]<input{i}"))
+                .spawn(move || {
+                    if let Err(e) = input.run(&ctx) {
+                        error!(pipeline = %id, "input #{i} failed: {e}");
+                    }
+                    lc.update(|s| s.0 -= 1);
+                });
             if let Err(e) = spawned {
                 error!("cannot start an input thread: {e}");
                 lifecycle.update(|s| s.0 -= 1);
@@ -101,7 +108,12 @@ impl Pipeline {
                     .ok()
             })
             .collect();
-        Pipeline { shared, stop, lifecycle, workers }
+        Pipeline {
+            shared,
+            stop,
+            lifecycle,
+            workers,
+        }
     }
 
     pub fn stats(&self) -> Arc<PipelineStats> {
@@ -121,16 +133,28 @@ impl Pipeline {
 
     /// Whether every input has finished (or a stop was requested).
     pub fn inputs_done(&self) -> bool {
-        let st = self.lifecycle.state.lock().unwrap_or_else(|p| p.into_inner());
+        let st = self
+            .lifecycle
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         st.0 == 0 || st.1
     }
 
     /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
     pub fn wait(self) {
         {
-            let mut st = self.lifecycle.state.lock().unwrap_or_else(|p| p.into_inner());
+            let mut st = self
+                .lifecycle
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             while st.0 > 0 && !st.1 {
-                st = self.lifecycle.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                st = self
+                    .lifecycle
+                    .changed
+                    .wait(st)
+                    .unwrap_or_else(|p| p.into_inner());
             }
         }
         debug!(pipeline = %self.shared.settings.id, "inputs finished; draining");
@@ -148,10 +172,19 @@ impl Pipeline {
 }
 
 fn worker_loop(sh: &Shared) {
-    while let Some(batch) = sh.queue.read_batch(sh.settings.batch_size, sh.settings.batch_delay) {
-        let evs: Vec<(u32, Event)> = batch.into_iter().enumerate().map(|(i, e)| (i as u32, e)).collect();
+    while let Some(batch) = sh
+        .queue
+        .read_batch(sh.settings.batch_size, sh.settings.batch_delay)
+    {
+        let evs: Vec<(u32, Event)> = batch
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (i as u32, e))
+            .collect();
         let evs = run_filters(&sh.filter_tree, &sh.filters, evs);
-        sh.stats.filtered.fetch_add(evs.len() as u64, Ordering::Relaxed);
+        sh.stats
+            .filtered
+            .fetch_add(evs.len() as u64, Ordering::Relaxed);
         let mut buckets: Vec<Vec<&Event>> = (0..sh.outputs.len()).map(|_| Vec::new()).collect();
         let refs: Vec<&Event> = evs.iter().map(|(_, e)| e).collect();
         route(&sh.output_tree, refs, &mut buckets);
@@ -164,7 +197,9 @@ fn worker_loop(sh: &Shared) {
                 error!(pipeline = %sh.settings.id, "output #{i} failed: {e}");
             }
         }
-        sh.stats.events_out.fetch_add(evs.len() as u64, Ordering::Relaxed);
+        sh.stats
+            .events_out
+            .fetch_add(evs.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -180,7 +215,11 @@ fn pick(branches: &[(crate::condition::Cond, Vec<Node>)], e: &Event) -> Result<u
 
 /// Runs a batch through filters. Each event keeps its batch position so that the batch leaves in
 /// input order even when conditionals split it; events a filter creates follow their parent.
-fn run_filters(nodes: &[Node], filters: &[FilterNode], mut evs: Vec<(u32, Event)>) -> Vec<(u32, Event)> {
+fn run_filters(
+    nodes: &[Node],
+    filters: &[FilterNode],
+    mut evs: Vec<(u32, Event)>,
+) -> Vec<(u32, Event)> {
     let mut emitted = Vec::new();
     for node in nodes {
         if evs.is_empty() {
@@ -195,12 +234,21 @@ fn run_filters(nodes: &[Node], filters: &[FilterNode], mut evs: Vec<(u32, Event)
                     if !e.is_cancelled() {
                         out.push((o, e));
                     }
-                    out.extend(emitted.drain(..).filter(|n| !n.is_cancelled()).map(|n| (o, n)));
+                    out.extend(
+                        emitted
+                            .drain(..)
+                            .filter(|n| !n.is_cancelled())
+                            .map(|n| (o, n)),
+                    );
                 }
                 evs = out;
             }
-            Node::If { branches, otherwise } => {
-                let mut parts: Vec<Vec<(u32, Event)>> = (0..=branches.len()).map(|_| Vec::new()).collect();
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                let mut parts: Vec<Vec<(u32, Event)>> =
+                    (0..=branches.len()).map(|_| Vec::new()).collect();
                 for (o, e) in evs {
                     match pick(branches, &e) {
                         Ok(i) => parts[i].push((o, e)),
@@ -230,12 +278,18 @@ fn route<'a>(nodes: &[Node], evs: Vec<&'a Event>, buckets: &mut [Vec<&'a Event>]
     for node in nodes {
         match node {
             Node::Leaf(i) => buckets[*i].extend(evs.iter().copied()),
-            Node::If { branches, otherwise } => {
-                let mut parts: Vec<Vec<&Event>> = (0..=branches.len()).map(|_| Vec::new()).collect();
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                let mut parts: Vec<Vec<&Event>> =
+                    (0..=branches.len()).map(|_| Vec::new()).collect();
                 for e in &evs {
                     match pick(branches, e) {
                         Ok(i) => parts[i].push(e),
-                        Err(msg) => warn!("{msg}: the event was not sent to the outputs under this condition"),
+                        Err(msg) => warn!(
+                            "{msg}: the event was not sent to the outputs under this condition"
+                        ),
                     }
                 }
                 for (i, p) in parts.into_iter().enumerate() {

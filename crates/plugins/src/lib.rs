@@ -16,7 +16,8 @@ pub fn registry() -> Registry {
         .codec("json_lines", codecs::json::build_lines)
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build);
-    r.input("stdin", inputs::stdin::build).input("generator", inputs::generator::build);
+    r.input("stdin", inputs::stdin::build)
+        .input("generator", inputs::generator::build);
     r.filter("mutate", filters::mutate::build)
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)

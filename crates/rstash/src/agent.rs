@@ -91,12 +91,16 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
     }
     if let Some(e) = s.string("pipeline.ecs_compatibility") {
         p.ecs = Ecs::parse(&e).ok_or_else(|| {
-            ConfigError::plain(format!("pipeline.ecs_compatibility must be disabled, v1 or v8, got `{e}`"))
+            ConfigError::plain(format!(
+                "pipeline.ecs_compatibility must be disabled, v1 or v8, got `{e}`"
+            ))
         })?;
     }
     if let Some(o) = s.string("pipeline.ordered") {
         if !["auto", "true", "false"].contains(&o.as_str()) {
-            return Err(ConfigError::plain(format!("pipeline.ordered must be auto, true or false, got `{o}`")));
+            return Err(ConfigError::plain(format!(
+                "pipeline.ordered must be auto, true or false, got `{o}`"
+            )));
         }
         if o == "true" && p.workers > 1 {
             return Err(ConfigError::plain(format!(
@@ -108,7 +112,9 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
     }
     if let Some(q) = s.string("queue.type") {
         if q != "memory" {
-            return Err(ConfigError::plain(format!("queue.type `{q}` is not available yet; use memory")));
+            return Err(ConfigError::plain(format!(
+                "queue.type `{q}` is not available yet; use memory"
+            )));
         }
     }
     Ok(p)
@@ -116,11 +122,16 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
 
 fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError> {
     let single = |s: &Settings, from: ConfigFrom| -> Result<Vec<PipelineSpec>, ConfigError> {
-        Ok(vec![PipelineSpec { settings: pipeline_settings(s)?, from }])
+        Ok(vec![PipelineSpec {
+            settings: pipeline_settings(s)?,
+            from,
+        }])
     };
     if let Some(p) = &cli.path_config {
         if cli.config_string.is_some() {
-            return Err(ConfigError::plain("give either -f/--path.config or -e/--config.string, not both"));
+            return Err(ConfigError::plain(
+                "give either -f/--path.config or -e/--config.string, not both",
+            ));
         }
         return single(global, ConfigFrom::Path(p.clone()));
     }
@@ -147,10 +158,16 @@ fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError>
                         )))
                     }
                 };
-                out.push(PipelineSpec { settings: pipeline_settings(&merged)?, from });
+                out.push(PipelineSpec {
+                    settings: pipeline_settings(&merged)?,
+                    from,
+                });
             }
             if out.is_empty() {
-                return Err(ConfigError::plain(format!("{}: no pipelines defined", file.display())));
+                return Err(ConfigError::plain(format!(
+                    "{}: no pipelines defined",
+                    file.display()
+                )));
             }
             return Ok(out);
         }
@@ -191,7 +208,10 @@ fn fingerprint(from: &ConfigFrom) -> Fingerprint {
     }
 }
 
-fn build(spec: &PipelineSpec, registry: &Registry) -> Result<rstash_pipeline::CompiledPipeline, ConfigError> {
+fn build(
+    spec: &PipelineSpec,
+    registry: &Registry,
+) -> Result<rstash_pipeline::CompiledPipeline, ConfigError> {
     let src = source(&spec.from)?;
     let ast = rstash_config::parse(&src)?;
     compile(&ast, &src, registry, &spec.settings)
@@ -222,7 +242,8 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
     }
     let reload = global.bool("config.reload.automatic")?.unwrap_or(false);
     let interval = match global.string("config.reload.interval") {
-        Some(i) => parse_duration(&i).ok_or_else(|| ConfigError::plain(format!("bad config.reload.interval `{i}`")))?,
+        Some(i) => parse_duration(&i)
+            .ok_or_else(|| ConfigError::plain(format!("bad config.reload.interval `{i}`")))?,
         None => Duration::from_secs(3),
     };
     // Every pipeline is checked before any starts.
@@ -277,7 +298,9 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             last_check = Instant::now();
             reload_changed(&mut running, &registry, false);
         }
-        let all_done = running.iter().all(|r| r.pipeline.as_ref().is_none_or(Pipeline::inputs_done));
+        let all_done = running
+            .iter()
+            .all(|r| r.pipeline.as_ref().is_none_or(Pipeline::inputs_done));
         if all_done && (!reload || stopping) {
             break;
         }
@@ -306,7 +329,9 @@ fn reload_changed(running: &mut [Running], registry: &Registry, force: bool) {
         }
         r.fingerprint = fp;
         match build(&r.spec, registry) {
-            Err(e) => error!(pipeline = %r.spec.settings.id, "new config not loaded, keeping the running one: {e}"),
+            Err(e) => {
+                error!(pipeline = %r.spec.settings.id, "new config not loaded, keeping the running one: {e}")
+            }
             Ok(compiled) => {
                 info!(pipeline = %r.spec.settings.id, "config changed: reloading pipeline");
                 if let Some(old) = r.pipeline.take() {

@@ -3,7 +3,11 @@
 use clap::Parser;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "rstash", version, about = "Runs Logstash pipelines: inputs → filters → outputs")]
+#[command(
+    name = "rstash",
+    version,
+    about = "Runs Logstash pipelines: inputs → filters → outputs"
+)]
 pub struct Cli {
     /// Config file, directory (files in lexical order) or glob.
     #[arg(short = 'f', long = "path.config")]

@@ -24,12 +24,19 @@ fn run_stdin(config: &str, input: &[u8]) -> Output {
         .expect("spawn rstash");
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "rstash failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rstash failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
 fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect(l)).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect()
 }
 
 fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
@@ -49,10 +56,15 @@ fn stdin_to_rubydebug_has_logstash_layout() {
     assert_eq!(lines.last(), Some(&"}"));
     assert!(text.ends_with("}\n"));
     let ts = lines.iter().find(|l| l.contains("\"@timestamp\"")).unwrap();
-    assert!(ts.starts_with("    \"@timestamp\" => 20") && ts.ends_with("Z,"), "{ts}");
+    assert!(
+        ts.starts_with("    \"@timestamp\" => 20") && ts.ends_with("Z,"),
+        "{ts}"
+    );
     assert!(lines.contains(&"      \"@version\" => \"1\","));
     assert!(lines.contains(&"       \"message\" => \"hello world\","));
-    assert!(lines.iter().any(|l| l.starts_with("          \"host\" => \"")));
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("          \"host\" => \"")));
     assert!(!text.contains('\x1b'), "no colour when piped");
 }
 
@@ -93,7 +105,8 @@ fn json_and_date_filters_tag_failures() {
         date { match => ["when", "dd/MMM/yyyy:HH:mm:ss Z", "ISO8601"] }
       }
       output { stdout { codec => json_lines } }"#;
-    let input = b"{\"when\":\"01/May/2024:12:34:56 +0200\",\"n\":1.5}\n{\"when\":\"garbage\"}\nnot json\n";
+    let input =
+        b"{\"when\":\"01/May/2024:12:34:56 +0200\",\"n\":1.5}\n{\"when\":\"garbage\"}\nnot json\n";
     let evs = json_lines(&run_stdin(config, input));
     assert_eq!(evs.len(), 3);
     assert_eq!(evs[0]["@timestamp"], "2024-05-01T10:34:56.000Z");
@@ -105,7 +118,10 @@ fn json_and_date_filters_tag_failures() {
 
 #[test]
 fn invalid_utf8_is_kept_and_tagged() {
-    let out = run_stdin("input { stdin {} } output { stdout { codec => json_lines } }", b"ok\n\xffbad\n");
+    let out = run_stdin(
+        "input { stdin {} } output { stdout { codec => json_lines } }",
+        b"ok\n\xffbad\n",
+    );
     let evs = json_lines(&out);
     assert_eq!(evs.len(), 2);
     assert!(evs[0].get("tags").is_none());
@@ -144,7 +160,12 @@ fn sprintf_dates_and_env_in_file_output() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"2024-05-01T10:00:00Z\n2024-05-02T10:00:00Z\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"2024-05-01T10:00:00Z\n2024-05-02T10:00:00Z\n")
+        .unwrap();
     assert!(child.wait().unwrap().success());
     let a = std::fs::read_to_string(dir.path().join("shop-2024.05.01.log")).unwrap();
     let b = std::fs::read_to_string(dir.path().join("shop-2024.05.02.log")).unwrap();
@@ -157,11 +178,30 @@ fn sprintf_dates_and_env_in_file_output() {
 #[test]
 fn config_directory_is_read_in_lexical_order() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("20-out.conf"), "output { stdout { codec => line { format => '%{step}' } } }").unwrap();
-    std::fs::write(dir.path().join("10-filter.conf"), "filter { mutate { add_field => { 'step' => 'one' } } }").unwrap();
-    std::fs::write(dir.path().join("00-in.conf"), "input { generator { count => 1 } }").unwrap();
-    let out = rstash().args(["-f", dir.path().to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        dir.path().join("20-out.conf"),
+        "output { stdout { codec => line { format => '%{step}' } } }",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("10-filter.conf"),
+        "filter { mutate { add_field => { 'step' => 'one' } } }",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("00-in.conf"),
+        "input { generator { count => 1 } }",
+    )
+    .unwrap();
+    let out = rstash()
+        .args(["-f", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "one\n");
     let glob = format!("{}/*.conf", dir.path().display());
     let out = rstash().args(["-t", "-f", &glob]).output().unwrap();
@@ -180,24 +220,54 @@ fn pipelines_yml_runs_each_pipeline() {
         d.display()
     );
     std::fs::write(d.join("pipelines.yml"), pipelines).unwrap();
-    let out = rstash().args(["--path.settings", d.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(std::fs::read_to_string(d.join("a.out")).unwrap().lines().count(), 5);
-    assert_eq!(std::fs::read_to_string(d.join("b.out")).unwrap().lines().count(), 3);
+    let out = rstash()
+        .args(["--path.settings", d.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("a.out"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("b.out"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
     assert!(out.stdout.is_empty(), "logs must not go to stdout");
 }
 
 fn line_count(p: &Path) -> usize {
-    std::fs::read_to_string(p).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(p)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
 fn sigterm_drains_and_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.log");
-    let config = format!("input {{ generator {{ }} }} output {{ file {{ path => '{}' }} }}", out.display());
-    let mut child = rstash().args(["-e", &config]).stderr(Stdio::null()).spawn().unwrap();
-    wait_for("events in the file", Duration::from_secs(20), || line_count(&out) > 1000);
+    let config = format!(
+        "input {{ generator {{ }} }} output {{ file {{ path => '{}' }} }}",
+        out.display()
+    );
+    let mut child = rstash()
+        .args(["-e", &config])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("events in the file", Duration::from_secs(20), || {
+        line_count(&out) > 1000
+    });
     unsafe_kill(child.id(), "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
@@ -209,7 +279,11 @@ fn sigterm_drains_and_exits_zero() {
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    let ok = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap().success();
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
     assert!(ok);
 }
 
@@ -223,11 +297,21 @@ fn reload_picks_up_changes_and_keeps_running_on_bad_config() {
     };
     write("first");
     let mut child = rstash()
-        .args(["-r", "--config.reload.interval", "200ms", "-f", conf.to_str().unwrap()])
+        .args([
+            "-r",
+            "--config.reload.interval",
+            "200ms",
+            "-f",
+            conf.to_str().unwrap(),
+        ])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let has = |s: &str| std::fs::read_to_string(&out).unwrap_or_default().contains(s);
+    let has = |s: &str| {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .contains(s)
+    };
     wait_for("first events", Duration::from_secs(20), || has("first"));
     std::fs::write(&conf, "input { generator { message => 'broken' }").unwrap();
     std::thread::sleep(Duration::from_millis(800));

@@ -27,7 +27,11 @@ fn invalid_configs_report_location_and_reason() {
         let out = rstash_t(&name);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
-        assert!(stderr.contains(expected.trim()), "{name}:\n expected: {}\n got: {stderr}", expected.trim());
+        assert!(
+            stderr.contains(expected.trim()),
+            "{name}:\n expected: {}\n got: {stderr}",
+            expected.trim()
+        );
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
         n += 1;
     }
@@ -37,6 +41,13 @@ fn invalid_configs_report_location_and_reason() {
 #[test]
 fn valid_configs_pass_the_check() {
     let out = rstash_t("valid/everything.conf");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Configuration OK");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "Configuration OK"
+    );
 }

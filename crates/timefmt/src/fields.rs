@@ -48,7 +48,11 @@ impl Fields {
         let week_of = |y: i16| -> i64 {
             let jan1 = jiff::civil::date(y, 1, 1);
             let lead = jan1.weekday().to_sunday_zero_offset() as i64;
-            let doy = if y == date.year() { date.day_of_year() as i64 } else { 0 };
+            let doy = if y == date.year() {
+                date.day_of_year() as i64
+            } else {
+                0
+            };
             (doy - 1 + lead) / 7 + 1
         };
         // The last days of December may belong to week 1 of next year.

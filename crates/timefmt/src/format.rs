@@ -17,7 +17,10 @@ pub struct Formatter {
 
 impl Formatter {
     pub fn new(pattern: &str, dialect: Dialect) -> Result<Formatter, PatternError> {
-        Ok(Formatter { tokens: tokenize(pattern, dialect)?, dialect })
+        Ok(Formatter {
+            tokens: tokenize(pattern, dialect)?,
+            dialect,
+        })
     }
 
     pub fn joda(pattern: &str) -> Result<Formatter, PatternError> {
@@ -64,7 +67,11 @@ fn pad(out: &mut String, v: i64, width: usize) {
 }
 
 fn text(out: &mut String, full: &str, count: usize, long_from: usize) {
-    out.push_str(if count >= long_from { full } else { short(full) })
+    out.push_str(if count >= long_from {
+        full
+    } else {
+        short(full)
+    })
 }
 
 fn offset(out: &mut String, secs: i32, colon: bool) {
@@ -122,7 +129,11 @@ fn joda_field(f: &Fields, letter: char, count: usize, out: &mut String) {
         'S' => fraction(out, (f.nanos / 1_000_000) * 1_000_000, count),
         'z' => {
             if f.offset_seconds == 0 {
-                out.push_str(if count >= 4 { "Coordinated Universal Time" } else { "UTC" })
+                out.push_str(if count >= 4 {
+                    "Coordinated Universal Time"
+                } else {
+                    "UTC"
+                })
             } else {
                 offset(out, f.offset_seconds, true)
             }
@@ -140,7 +151,11 @@ fn java_field(f: &Fields, letter: char, count: usize, out: &mut String) {
     let year_of_era = if f.year <= 0 { 1 - f.year } else { f.year };
     match letter {
         'G' => out.push_str(if count >= 4 {
-            if f.year <= 0 { "Before Christ" } else { "Anno Domini" }
+            if f.year <= 0 {
+                "Before Christ"
+            } else {
+                "Anno Domini"
+            }
         } else if f.year <= 0 {
             "BC"
         } else {
@@ -169,7 +184,11 @@ fn java_field(f: &Fields, letter: char, count: usize, out: &mut String) {
         'd' => pad(out, f.day, count),
         'Q' | 'q' if count >= 3 => {
             let q = (f.month - 1) / 3 + 1;
-            let _ = if count == 3 { write!(out, "Q{q}") } else { write!(out, "{q}") };
+            let _ = if count == 3 {
+                write!(out, "Q{q}")
+            } else {
+                write!(out, "{q}")
+            };
             if count == 4 {
                 out.truncate(out.len() - 1);
                 let names = ["1st quarter", "2nd quarter", "3rd quarter", "4th quarter"];
@@ -189,9 +208,17 @@ fn java_field(f: &Fields, letter: char, count: usize, out: &mut String) {
         'm' => pad(out, f.minute, count),
         's' => pad(out, f.second, count),
         'S' => fraction(out, f.nanos, count),
-        'A' => pad(out, ((f.hour * 60 + f.minute) * 60 + f.second) * 1000 + f.nanos / 1_000_000, count),
+        'A' => pad(
+            out,
+            ((f.hour * 60 + f.minute) * 60 + f.second) * 1000 + f.nanos / 1_000_000,
+            count,
+        ),
         'n' => pad(out, f.nanos, count),
-        'N' => pad(out, ((f.hour * 60 + f.minute) * 60 + f.second) * 1_000_000_000 + f.nanos, count),
+        'N' => pad(
+            out,
+            ((f.hour * 60 + f.minute) * 60 + f.second) * 1_000_000_000 + f.nanos,
+            count,
+        ),
         'V' | 'z' => {
             if f.offset_seconds == 0 {
                 out.push('Z')
@@ -211,7 +238,12 @@ fn java_field(f: &Fields, letter: char, count: usize, out: &mut String) {
         'X' | 'x' => match count {
             1 => {
                 let s = f.offset_seconds;
-                let _ = write!(out, "{}{:02}", if s < 0 { '-' } else { '+' }, s.unsigned_abs() / 3600);
+                let _ = write!(
+                    out,
+                    "{}{:02}",
+                    if s < 0 { '-' } else { '+' },
+                    s.unsigned_abs() / 3600
+                );
                 if s % 3600 != 0 {
                     let _ = write!(out, "{:02}", (s.unsigned_abs() / 60) % 60);
                 }
@@ -277,11 +309,17 @@ mod tests {
     #[test]
     fn java_time_reference_example() {
         assert_eq!(
-            java("YYYY-'W'ww yyyy.MM.dd HH:mm:ss.SSSSSS xxx", "2021-01-01T12:34:56.123456Z"),
+            java(
+                "YYYY-'W'ww yyyy.MM.dd HH:mm:ss.SSSSSS xxx",
+                "2021-01-01T12:34:56.123456Z"
+            ),
             "2021-W01 2021.01.01 12:34:56.123456 +00:00"
         );
         assert_eq!(
-            java("yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "2024-05-01T12:34:56.123456Z"),
+            java(
+                "yyyy-MM-dd'T'HH:mm:ss.SSSSSS",
+                "2024-05-01T12:34:56.123456Z"
+            ),
             "2024-05-01T12:34:56.123456"
         );
         assert_eq!(java("X", "2024-05-01T12:34:56Z"), "Z");

@@ -8,16 +8,25 @@ use jiff::Timestamp;
 
 use crate::parse::{number, offset, ParseError, Parsed, Parser};
 
-pub fn parse_iso8601(text: &str, default_tz: &TimeZone, now: Timestamp) -> Result<Timestamp, ParseError> {
+pub fn parse_iso8601(
+    text: &str,
+    default_tz: &TimeZone,
+    now: Timestamp,
+) -> Result<Timestamp, ParseError> {
     if let Some(t) = joda_date_time(text, default_tz, now) {
         return Ok(t);
     }
     static FALLBACKS: OnceLock<Vec<Parser>> = OnceLock::new();
     let fallbacks = FALLBACKS.get_or_init(|| {
-        ["yyyy-MM-dd HH:mm:ss.SSSZ", "yyyy-MM-dd HH:mm:ss.SSS", "yyyy-MM-dd HH:mm:ss,SSSZ", "yyyy-MM-dd HH:mm:ss,SSS"]
-            .iter()
-            .filter_map(|p| Parser::joda(p).ok())
-            .collect()
+        [
+            "yyyy-MM-dd HH:mm:ss.SSSZ",
+            "yyyy-MM-dd HH:mm:ss.SSS",
+            "yyyy-MM-dd HH:mm:ss,SSSZ",
+            "yyyy-MM-dd HH:mm:ss,SSS",
+        ]
+        .iter()
+        .filter_map(|p| Parser::joda(p).ok())
+        .collect()
     });
     for p in fallbacks {
         if let Ok(t) = p.parse(text, default_tz, now) {
@@ -113,19 +122,33 @@ mod tests {
 
     fn iso(s: &str) -> Option<String> {
         let now: Timestamp = "2024-06-15T00:00:00Z".parse().unwrap();
-        parse_iso8601(s, &TimeZone::UTC, now).ok().map(|t| t.to_string())
+        parse_iso8601(s, &TimeZone::UTC, now)
+            .ok()
+            .map(|t| t.to_string())
     }
 
     #[test]
     fn forms() {
-        assert_eq!(iso("2024-05-01T12:34:56.123456789Z").unwrap(), "2024-05-01T12:34:56.123Z");
-        assert_eq!(iso("2024-05-01T12:34:56+02:00").unwrap(), "2024-05-01T10:34:56Z");
+        assert_eq!(
+            iso("2024-05-01T12:34:56.123456789Z").unwrap(),
+            "2024-05-01T12:34:56.123Z"
+        );
+        assert_eq!(
+            iso("2024-05-01T12:34:56+02:00").unwrap(),
+            "2024-05-01T10:34:56Z"
+        );
         assert_eq!(iso("2024-05-01T12:34").unwrap(), "2024-05-01T12:34:00Z");
         assert_eq!(iso("2024-05-01").unwrap(), "2024-05-01T00:00:00Z");
         assert_eq!(iso("2024-122").unwrap(), "2024-05-01T00:00:00Z");
         assert_eq!(iso("2024-W18-3").unwrap(), "2024-05-01T00:00:00Z");
-        assert_eq!(iso("2024-05-01 12:34:56.789+0100").unwrap(), "2024-05-01T11:34:56.789Z");
-        assert_eq!(iso("2024-05-01 12:34:56,789").unwrap(), "2024-05-01T12:34:56.789Z");
+        assert_eq!(
+            iso("2024-05-01 12:34:56.789+0100").unwrap(),
+            "2024-05-01T11:34:56.789Z"
+        );
+        assert_eq!(
+            iso("2024-05-01 12:34:56,789").unwrap(),
+            "2024-05-01T12:34:56.789Z"
+        );
         assert_eq!(iso("2024-01-01 12:00:00"), None);
         assert_eq!(iso("nope"), None);
     }

@@ -44,14 +44,24 @@ pub(crate) struct Parsed {
 impl Parser {
     pub fn joda(pattern: &str) -> Result<Parser, PatternError> {
         let tokens = tokenize(pattern, Dialect::Joda)?;
-        if tokens.iter().any(|t| matches!(t, Token::Field { letter: 'z', .. })) {
-            return Err(PatternError::IllegalComponent("z (time zone names cannot be parsed)".into()));
+        if tokens
+            .iter()
+            .any(|t| matches!(t, Token::Field { letter: 'z', .. }))
+        {
+            return Err(PatternError::IllegalComponent(
+                "z (time zone names cannot be parsed)".into(),
+            ));
         }
         Ok(Parser { tokens })
     }
 
     /// Parses `text`; `default_tz` applies when the text has no zone; `now` supplies a missing year.
-    pub fn parse(&self, text: &str, default_tz: &TimeZone, now: Timestamp) -> Result<Timestamp, ParseError> {
+    pub fn parse(
+        &self,
+        text: &str,
+        default_tz: &TimeZone,
+        now: Timestamp,
+    ) -> Result<Timestamp, ParseError> {
         let mut p = Parsed::default();
         let mut pos = 0usize;
         for (i, t) in self.tokens.iter().enumerate() {
@@ -59,24 +69,40 @@ impl Parser {
             let malformed = || ParseError::Malformed(text.to_string(), rest.to_string());
             match t {
                 Token::Lit(l) => {
-                    if rest.len() < l.len() || !rest.is_char_boundary(l.len()) || !rest[..l.len()].eq_ignore_ascii_case(l) {
+                    if rest.len() < l.len()
+                        || !rest.is_char_boundary(l.len())
+                        || !rest[..l.len()].eq_ignore_ascii_case(l)
+                    {
                         return Err(malformed());
                     }
                     pos += l.len();
                 }
                 Token::Field { letter, count } => {
                     let fixed = self.tokens.get(i + 1).is_some_and(is_numeric) && is_numeric(t);
-                    pos += self.field(&mut p, *letter, *count, fixed, rest).ok_or_else(malformed)?;
+                    pos += self
+                        .field(&mut p, *letter, *count, fixed, rest)
+                        .ok_or_else(malformed)?;
                 }
             }
         }
         if pos != text.len() {
-            return Err(ParseError::Malformed(text.to_string(), text[pos..].to_string()));
+            return Err(ParseError::Malformed(
+                text.to_string(),
+                text[pos..].to_string(),
+            ));
         }
-        p.build(default_tz, now).ok_or_else(|| ParseError::Range(text.to_string()))
+        p.build(default_tz, now)
+            .ok_or_else(|| ParseError::Range(text.to_string()))
     }
 
-    fn field(&self, p: &mut Parsed, letter: char, count: usize, fixed: bool, s: &str) -> Option<usize> {
+    fn field(
+        &self,
+        p: &mut Parsed,
+        letter: char,
+        count: usize,
+        fixed: bool,
+        s: &str,
+    ) -> Option<usize> {
         let max = |var: usize| if fixed { count.max(1) } else { var };
         match letter {
             'y' | 'Y' | 'x' if count == 2 => {
@@ -254,10 +280,15 @@ impl Parsed {
         };
         let y = i16::try_from(year).ok()?;
         let date = match self.day_of_year {
-            Some(doy) if self.month.is_none() => {
-                civil::date(y, 1, 1).checked_add(jiff::Span::new().days(doy - 1)).ok()?
-            }
-            _ => civil::Date::new(y, i8::try_from(month).ok()?, i8::try_from(self.day.unwrap_or(1)).ok()?).ok()?,
+            Some(doy) if self.month.is_none() => civil::date(y, 1, 1)
+                .checked_add(jiff::Span::new().days(doy - 1))
+                .ok()?,
+            _ => civil::Date::new(
+                y,
+                i8::try_from(month).ok()?,
+                i8::try_from(self.day.unwrap_or(1)).ok()?,
+            )
+            .ok()?,
         };
         let time = civil::Time::new(
             i8::try_from(hour).ok()?,
@@ -280,18 +311,42 @@ mod tests {
     }
 
     fn p(pat: &str, s: &str) -> Result<String, ParseError> {
-        Parser::joda(pat).unwrap().parse(s, &TimeZone::UTC, now()).map(|t| t.to_string())
+        Parser::joda(pat)
+            .unwrap()
+            .parse(s, &TimeZone::UTC, now())
+            .map(|t| t.to_string())
     }
 
     #[test]
     fn apache_and_syslog() {
-        assert_eq!(p("dd/MMM/yyyy:HH:mm:ss Z", "01/May/2024:12:34:56 +0200").unwrap(), "2024-05-01T10:34:56Z");
-        assert_eq!(p("MMM  d HH:mm:ss", "Mar  4 01:02:03").unwrap(), "2024-03-04T01:02:03Z");
-        assert_eq!(p("MMM dd HH:mm:ss", "mar 14 01:02:03").unwrap(), "2024-03-14T01:02:03Z");
-        assert_eq!(p("yyyyMMddHHmmss", "20240501123456").unwrap(), "2024-05-01T12:34:56Z");
-        assert_eq!(p("yyyy-MM-dd HH:mm:ss,SSS", "2024-05-01 12:34:56,7").unwrap(), "2024-05-01T12:34:56.7Z");
-        assert_eq!(p("yyyy-MM-dd ZZZ", "2024-05-01 Europe/Paris").unwrap(), "2024-04-30T22:00:00Z");
-        assert_eq!(p("yy-MM-dd h:mm a", "99-01-02 1:05 pm").unwrap(), "1999-01-02T13:05:00Z");
+        assert_eq!(
+            p("dd/MMM/yyyy:HH:mm:ss Z", "01/May/2024:12:34:56 +0200").unwrap(),
+            "2024-05-01T10:34:56Z"
+        );
+        assert_eq!(
+            p("MMM  d HH:mm:ss", "Mar  4 01:02:03").unwrap(),
+            "2024-03-04T01:02:03Z"
+        );
+        assert_eq!(
+            p("MMM dd HH:mm:ss", "mar 14 01:02:03").unwrap(),
+            "2024-03-14T01:02:03Z"
+        );
+        assert_eq!(
+            p("yyyyMMddHHmmss", "20240501123456").unwrap(),
+            "2024-05-01T12:34:56Z"
+        );
+        assert_eq!(
+            p("yyyy-MM-dd HH:mm:ss,SSS", "2024-05-01 12:34:56,7").unwrap(),
+            "2024-05-01T12:34:56.7Z"
+        );
+        assert_eq!(
+            p("yyyy-MM-dd ZZZ", "2024-05-01 Europe/Paris").unwrap(),
+            "2024-04-30T22:00:00Z"
+        );
+        assert_eq!(
+            p("yy-MM-dd h:mm a", "99-01-02 1:05 pm").unwrap(),
+            "1999-01-02T13:05:00Z"
+        );
     }
 
     #[test]
@@ -306,7 +361,9 @@ mod tests {
     fn year_guess_across_new_year() {
         let jan: Timestamp = "2025-01-02T00:00:00Z".parse().unwrap();
         let parser = Parser::joda("MMM dd HH:mm:ss").unwrap();
-        let t = parser.parse("Dec 31 23:59:59", &TimeZone::UTC, jan).unwrap();
+        let t = parser
+            .parse("Dec 31 23:59:59", &TimeZone::UTC, jan)
+            .unwrap();
         assert_eq!(t.to_string(), "2024-12-31T23:59:59Z");
     }
 }

@@ -73,7 +73,10 @@ pub fn tokenize(pattern: &str, dialect: Dialect) -> Result<Vec<Token>, PatternEr
             if !lit.is_empty() {
                 out.push(Token::Lit(std::mem::take(&mut lit)));
             }
-            out.push(Token::Field { letter: c, count: n });
+            out.push(Token::Field {
+                letter: c,
+                count: n,
+            });
             i += n;
         } else if dialect == Dialect::JavaTime && (c == '[' || c == ']') {
             // Optional sections: always printed when formatting.
@@ -106,7 +109,13 @@ mod tests {
     #[test]
     fn quotes_and_fields() {
         let t = tokenize("yyyy-MM-dd'T'HH 'o''clock'", Dialect::Joda).unwrap();
-        assert_eq!(t[0], Token::Field { letter: 'y', count: 4 });
+        assert_eq!(
+            t[0],
+            Token::Field {
+                letter: 'y',
+                count: 4
+            }
+        );
         assert_eq!(t[1], Token::Lit("-".into()));
         assert_eq!(t[5], Token::Lit("T".into()));
         assert_eq!(t.last().unwrap(), &Token::Lit(" o'clock".into()));

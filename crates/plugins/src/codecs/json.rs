@@ -16,12 +16,22 @@ pub struct Json {
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
-    Ok(Box::new(Json { lines: None, delimiter: String::new(), charset: Charset::from_args(args)?, ecs: args.ecs()? }))
+    Ok(Box::new(Json {
+        lines: None,
+        delimiter: String::new(),
+        charset: Charset::from_args(args)?,
+        ecs: args.ecs()?,
+    }))
 }
 
 pub fn build_lines(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     let d = delimiter(args)?;
-    Ok(Box::new(Json { lines: Some(Splitter::new(&d)), delimiter: d, charset: Charset::from_args(args)?, ecs: args.ecs()? }))
+    Ok(Box::new(Json {
+        lines: Some(Splitter::new(&d)),
+        delimiter: d,
+        charset: Charset::from_args(args)?,
+        ecs: args.ecs()?,
+    }))
 }
 
 fn decode_doc(data: &[u8], charset: Charset, ecs: Ecs, emit: &mut dyn FnMut(Event)) {
@@ -38,7 +48,10 @@ fn decode_doc(data: &[u8], charset: Charset, ecs: Ecs, emit: &mut dyn FnMut(Even
             for mut e in events {
                 if ecs.enabled() && single {
                     if let Ok(r) = FieldRef::parse("[event][original]") {
-                        let _ = e.set(&r, Value::String(String::from_utf8_lossy(&text).into_owned()));
+                        let _ = e.set(
+                            &r,
+                            Value::String(String::from_utf8_lossy(&text).into_owned()),
+                        );
                     }
                 }
                 emit(e)
@@ -81,8 +94,12 @@ impl Codec for Json {
 
     fn streaming(&self) -> Option<Box<dyn Codec>> {
         self.lines.is_none().then(|| {
-            Box::new(Json { lines: Some(Splitter::new("\n")), delimiter: "\n".into(), charset: self.charset, ecs: self.ecs })
-                as Box<dyn Codec>
+            Box::new(Json {
+                lines: Some(Splitter::new("\n")),
+                delimiter: "\n".into(),
+                charset: self.charset,
+                ecs: self.ecs,
+            }) as Box<dyn Codec>
         })
     }
 

@@ -18,7 +18,13 @@ pub struct Line {
 
 impl Line {
     pub fn new(format: Option<Template>, charset: Charset, ecs: Ecs, delim: &str) -> Line {
-        Line { format, charset, ecs, delimiter: delim.to_string(), splitter: Splitter::new(delim) }
+        Line {
+            format,
+            charset,
+            ecs,
+            delimiter: delim.to_string(),
+            splitter: Splitter::new(delim),
+        }
     }
 }
 
@@ -51,7 +57,12 @@ impl Codec for Line {
     }
 
     fn fresh(&self) -> Box<dyn Codec> {
-        Box::new(Line::new(self.format.clone(), self.charset, self.ecs, &self.delimiter))
+        Box::new(Line::new(
+            self.format.clone(),
+            self.charset,
+            self.ecs,
+            &self.delimiter,
+        ))
     }
 
     fn name(&self) -> &'static str {

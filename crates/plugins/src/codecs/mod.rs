@@ -21,10 +21,19 @@ pub const INVALID_UTF8_TAG: &str = "_utf8parsefailure";
 
 impl Charset {
     pub fn from_args(args: &mut Args) -> Result<Charset, ConfigError> {
-        match args.string_or("charset", "UTF-8")?.to_ascii_uppercase().as_str() {
+        match args
+            .string_or("charset", "UTF-8")?
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "UTF-8" | "UTF8" | "US-ASCII" | "ASCII" => Ok(Charset::Utf8),
-            "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "WINDOWS-1252" | "CP1252" => Ok(Charset::Latin1),
-            other => Err(args.error_at("charset", format!("unsupported charset `{other}` (UTF-8 or ISO-8859-1)"))),
+            "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "WINDOWS-1252" | "CP1252" => {
+                Ok(Charset::Latin1)
+            }
+            other => Err(args.error_at(
+                "charset",
+                format!("unsupported charset `{other}` (UTF-8 or ISO-8859-1)"),
+            )),
         }
     }
 
@@ -57,7 +66,12 @@ pub fn text_event(text: String, invalid: bool, ecs: Ecs) -> Event {
 
 /// `Event#toString`: `<@timestamp> <host> <message>`, missing fields left as `%{host}` / `%{message}`.
 pub fn event_to_s(e: &Event) -> String {
-    let part = |k: &str| e.data().get(k).map(|v| v.to_java_string()).unwrap_or_else(|| format!("%{{{k}}}"));
+    let part = |k: &str| {
+        e.data()
+            .get(k)
+            .map(|v| v.to_java_string())
+            .unwrap_or_else(|| format!("%{{{k}}}"))
+    };
     match e.timestamp() {
         Some(t) => format!("{} {} {}", t.to_iso(), part("host"), part("message")),
         None => format!("{} {}", part("host"), part("message")),
@@ -80,7 +94,10 @@ pub struct Splitter {
 
 impl Splitter {
     pub fn new(delimiter: &str) -> Splitter {
-        Splitter { delimiter: delimiter.as_bytes().to_vec(), buf: Vec::new() }
+        Splitter {
+            delimiter: delimiter.as_bytes().to_vec(),
+            buf: Vec::new(),
+        }
     }
 
     pub fn feed(&mut self, data: &[u8], mut each: impl FnMut(&[u8])) {
@@ -112,5 +129,9 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// The `delimiter` option; `\n`-style escapes in it are read as Logstash's validator does.
 pub fn delimiter(args: &mut Args) -> Result<String, ConfigError> {
-    Ok(args.string_or("delimiter", "\n")?.replace("\\n", "\n").replace("\\r", "\r").replace("\\t", "\t"))
+    Ok(args
+        .string_or("delimiter", "\n")?
+        .replace("\\n", "\n")
+        .replace("\\r", "\r")
+        .replace("\\t", "\t"))
 }

@@ -14,7 +14,11 @@ pub struct Plain {
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
-    Ok(Box::new(Plain { format: args.template("format")?, charset: Charset::from_args(args)?, ecs: args.ecs()? }))
+    Ok(Box::new(Plain {
+        format: args.template("format")?,
+        charset: Charset::from_args(args)?,
+        ecs: args.ecs()?,
+    }))
 }
 
 impl Codec for Plain {
@@ -32,7 +36,12 @@ impl Codec for Plain {
     }
 
     fn streaming(&self) -> Option<Box<dyn Codec>> {
-        Some(Box::new(Line::new(self.format.clone(), self.charset, self.ecs, "\n")))
+        Some(Box::new(Line::new(
+            self.format.clone(),
+            self.charset,
+            self.ecs,
+            "\n",
+        )))
     }
 
     fn name(&self) -> &'static str {

@@ -14,16 +14,22 @@ pub struct RubyDebug {
 
 /// amazing_print colours only a terminal with a usable TERM.
 fn colour_terminal() -> bool {
-    std::io::stdout().is_terminal() && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb")
+    std::io::stdout().is_terminal()
+        && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb")
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
-    Ok(Box::new(RubyDebug { metadata: args.bool("metadata", false)?, colour: colour_terminal() }))
+    Ok(Box::new(RubyDebug {
+        metadata: args.bool("metadata", false)?,
+        colour: colour_terminal(),
+    }))
 }
 
 impl Codec for RubyDebug {
     fn decode(&mut self, data: &[u8], emit: &mut dyn FnMut(Event)) {
-        emit(Event::with_message(String::from_utf8_lossy(data).into_owned()))
+        emit(Event::with_message(
+            String::from_utf8_lossy(data).into_owned(),
+        ))
     }
 
     fn encode(&mut self, e: &Event, out: &mut Vec<u8>) {

@@ -32,7 +32,10 @@ pub struct Date {
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let m = args.strings("match")?;
     if m.len() < 2 {
-        return Err(args.error_at("match", "match needs a field and at least one format, e.g. [\"logdate\", \"ISO8601\"]"));
+        return Err(args.error_at(
+            "match",
+            "match needs a field and at least one format, e.g. [\"logdate\", \"ISO8601\"]",
+        ));
     }
     let source = args.make_field("match", &m[0])?;
     let mut formats = Vec::new();
@@ -42,21 +45,35 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             "UNIX" => Format::Unix,
             "UNIX_MS" => Format::UnixMs,
             "TAI64N" => Format::Tai64n,
-            p => Format::Joda(Parser::joda(p).map_err(|e| args.error_at("match", format!("bad date pattern `{p}`: {e}")))?),
+            p => Format::Joda(
+                Parser::joda(p)
+                    .map_err(|e| args.error_at("match", format!("bad date pattern `{p}`: {e}")))?,
+            ),
         });
     }
     let zone = match args.string("timezone")? {
         None => Zone::Fixed(TimeZone::system()),
         Some(t) if t.contains("%{") => Zone::PerEvent(args.make_template("timezone", &t)?),
-        Some(t) => Zone::Fixed(zone(&t).ok_or_else(|| args.error_at("timezone", format!("unknown time zone `{t}`")))?),
+        Some(t) => Zone::Fixed(
+            zone(&t)
+                .ok_or_else(|| args.error_at("timezone", format!("unknown time zone `{t}`")))?,
+        ),
     };
     if let Some(l) = args.string("locale")? {
         if !l.to_ascii_lowercase().starts_with("en") && l != "root" {
             tracing::warn!("date filter: locale `{l}` is read with English month and day names");
         }
     }
-    let target = args.field("target")?.unwrap_or_else(|| FieldRef::key("@timestamp"));
-    Ok(Box::new(Date { source, formats, target, zone, tag_on_failure: failure_tags(args, "_dateparsefailure")? }))
+    let target = args
+        .field("target")?
+        .unwrap_or_else(|| FieldRef::key("@timestamp"));
+    Ok(Box::new(Date {
+        source,
+        formats,
+        target,
+        zone,
+        tag_on_failure: failure_tags(args, "_dateparsefailure")?,
+    }))
 }
 
 fn zone(name: &str) -> Option<TimeZone> {
@@ -64,7 +81,13 @@ fn zone(name: &str) -> Option<TimeZone> {
         "UTC" | "Z" | "GMT" | "Etc/UTC" => Some(TimeZone::UTC),
         n => TimeZone::get(n).ok().or_else(|| {
             let (secs, len) = offset_text(n)?;
-            (len == n.len()).then(|| jiff::tz::Offset::from_seconds(secs).ok().map(TimeZone::fixed)).flatten()
+            (len == n.len())
+                .then(|| {
+                    jiff::tz::Offset::from_seconds(secs)
+                        .ok()
+                        .map(TimeZone::fixed)
+                })
+                .flatten()
         }),
     }
 }
@@ -98,7 +121,12 @@ fn unix(v: &Value) -> Option<i64> {
             }
             let f: String = frac.chars().chain("000".chars()).take(3).collect();
             let ms: i64 = f.parse().ok()?;
-            secs.checked_mul(1000)? + if secs < 0 || int.starts_with('-') { -ms } else { ms }
+            secs.checked_mul(1000)?
+                + if secs < 0 || int.starts_with('-') {
+                    -ms
+                } else {
+                    ms
+                }
         }
         _ => return None,
     };
@@ -130,8 +158,12 @@ impl Date {
         let now = jiff::Timestamp::now();
         for f in &self.formats {
             let ms = match (f, v) {
-                (Format::Joda(p), Value::String(s)) => p.parse(s, tz, now).ok().map(|t| t.as_millisecond()),
-                (Format::Iso8601, Value::String(s)) => parse_iso8601(s, tz, now).ok().map(|t| t.as_millisecond()),
+                (Format::Joda(p), Value::String(s)) => {
+                    p.parse(s, tz, now).ok().map(|t| t.as_millisecond())
+                }
+                (Format::Iso8601, Value::String(s)) => {
+                    parse_iso8601(s, tz, now).ok().map(|t| t.as_millisecond())
+                }
                 (Format::Unix, v) => unix(v),
                 (Format::UnixMs, v) => unix_ms(v),
                 (Format::Tai64n, Value::String(s)) => tai64n(s),
@@ -180,13 +212,20 @@ mod tests {
         assert_eq!(unix(&Value::Int(1_700_000_000)), Some(1_700_000_000_000));
         assert_eq!(unix(&Value::from("1e5")), None);
         assert_eq!(unix(&Value::Int(3_000_000_000)), None);
-        assert_eq!(unix_ms(&Value::from("1700000000123")), Some(1_700_000_000_123));
+        assert_eq!(
+            unix_ms(&Value::from("1700000000123")),
+            Some(1_700_000_000_123)
+        );
     }
 
     #[test]
     fn tai64n_label() {
         // 2020-01-01T00:00:00Z is 1577836800 Unix seconds; TAI64 label = 2^62 + unix + 10.
-        let label = format!("@{:016x}{:08x}", (1u64 << 62) + 1_577_836_800 + 10, 500_000_000u32);
+        let label = format!(
+            "@{:016x}{:08x}",
+            (1u64 << 62) + 1_577_836_800 + 10,
+            500_000_000u32
+        );
         assert_eq!(tai64n(&label), Some(1_577_836_800_500));
     }
 }

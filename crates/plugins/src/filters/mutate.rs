@@ -49,15 +49,24 @@ pub struct Mutate {
 }
 
 fn fields(args: &mut Args, name: &str) -> Result<Vec<FieldRef>, ConfigError> {
-    args.strings(name)?.iter().map(|s| args.make_field(name, s)).collect()
+    args.strings(name)?
+        .iter()
+        .map(|s| args.make_field(name, s))
+        .collect()
 }
 
 fn field_text(args: &mut Args, name: &str) -> Result<Vec<(FieldRef, String)>, ConfigError> {
-    args.string_hash(name)?.into_iter().map(|(k, v)| Ok((args.make_field(name, &k)?, v))).collect()
+    args.string_hash(name)?
+        .into_iter()
+        .map(|(k, v)| Ok((args.make_field(name, &k)?, v)))
+        .collect()
 }
 
 fn field_template(args: &mut Args, name: &str) -> Result<Vec<(FieldRef, Template)>, ConfigError> {
-    field_text(args, name)?.into_iter().map(|(k, v)| Ok((k, args.make_template(name, &v)?))).collect()
+    field_text(args, name)?
+        .into_iter()
+        .map(|(k, v)| Ok((k, args.make_template(name, &v)?)))
+        .collect()
 }
 
 fn template_pairs(args: &mut Args, name: &str) -> Result<Vec<(Template, Template)>, ConfigError> {
@@ -68,7 +77,10 @@ fn template_pairs(args: &mut Args, name: &str) -> Result<Vec<(Template, Template
 }
 
 fn field_pairs(args: &mut Args, name: &str) -> Result<Vec<(FieldRef, FieldRef)>, ConfigError> {
-    field_text(args, name)?.into_iter().map(|(k, v)| Ok((k, args.make_field(name, &v)?))).collect()
+    field_text(args, name)?
+        .into_iter()
+        .map(|(k, v)| Ok((k, args.make_field(name, &v)?)))
+        .collect()
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
@@ -92,16 +104,26 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     }
     let g = args.strings("gsub")?;
     if g.len() % 3 != 0 {
-        return Err(args.error_at("gsub", "gsub takes triples: [field, pattern, replacement, ...]"));
+        return Err(args.error_at(
+            "gsub",
+            "gsub takes triples: [field, pattern, replacement, ...]",
+        ));
     }
     let mut gsub = Vec::new();
     for t in g.chunks(3) {
-        let pattern = if t[1].contains("%{") {
-            Pattern::PerEvent(args.make_template("gsub", &t[1])?)
-        } else {
-            Pattern::Fixed(Regex::new(&t[1]).map_err(|e| args.error_at("gsub", format!("invalid pattern `{}`: {e}", t[1])))?)
-        };
-        gsub.push(Gsub { field: args.make_field("gsub", &t[0])?, pattern, replacement: args.make_template("gsub", &t[2])? });
+        let pattern =
+            if t[1].contains("%{") {
+                Pattern::PerEvent(args.make_template("gsub", &t[1])?)
+            } else {
+                Pattern::Fixed(Regex::new(&t[1]).map_err(|e| {
+                    args.error_at("gsub", format!("invalid pattern `{}`: {e}", t[1]))
+                })?)
+            };
+        gsub.push(Gsub {
+            field: args.make_field("gsub", &t[0])?,
+            pattern,
+            replacement: args.make_template("gsub", &t[2])?,
+        });
     }
     Ok(Box::new(Mutate {
         coerce: field_template(args, "coerce")?,
@@ -172,7 +194,12 @@ impl Mutate {
                     for x in a.iter_mut() {
                         match x {
                             Value::String(s) => *s = ruby_strip(s).to_string(),
-                            other => return Err(format!("undefined method `strip' for {}", other.to_java_string())),
+                            other => {
+                                return Err(format!(
+                                    "undefined method `strip' for {}",
+                                    other.to_java_string()
+                                ))
+                            }
                         }
                     }
                 }
@@ -189,7 +216,8 @@ impl Mutate {
             if let Some(Value::Array(a)) = e.get(f) {
                 let mut parts = Vec::new();
                 flatten_strings(a, &mut parts);
-                e.set(f, Value::String(parts.join(sep))).map_err(|x| x.to_string())?;
+                e.set(f, Value::String(parts.join(sep)))
+                    .map_err(|x| x.to_string())?;
             }
         }
         for (dest, added) in &self.merge {
@@ -217,7 +245,10 @@ impl Mutate {
             }
         };
         let repl = g.replacement.render(e).into_owned();
-        let apply = |s: &str| re.replace_all(s, |c: &Captures| ruby_replacement(&repl, c, s)).into_owned();
+        let apply = |s: &str| {
+            re.replace_all(s, |c: &Captures| ruby_replacement(&repl, c, s))
+                .into_owned()
+        };
         match e.get_mut(&g.field) {
             Some(Value::String(s)) => *s = apply(s),
             Some(Value::Array(a)) => {
@@ -260,7 +291,11 @@ fn ruby_replacement(repl: &str, c: &Captures, subject: &str) -> String {
         match chars.peek().copied() {
             Some(d @ '0'..='9') => {
                 chars.next();
-                out.push_str(c.get(d as usize - '0' as usize).map(|m| m.as_str()).unwrap_or(""));
+                out.push_str(
+                    c.get(d as usize - '0' as usize)
+                        .map(|m| m.as_str())
+                        .unwrap_or(""),
+                );
             }
             Some('&') => {
                 chars.next();
@@ -280,7 +315,11 @@ fn ruby_replacement(repl: &str, c: &Captures, subject: &str) -> String {
             }
             Some('k') => {
                 let rest: String = chars.clone().collect();
-                if let Some(name) = rest.strip_prefix("k<").and_then(|r| r.split_once('>')).map(|(n, _)| n.to_string()) {
+                if let Some(name) = rest
+                    .strip_prefix("k<")
+                    .and_then(|r| r.split_once('>'))
+                    .map(|(n, _)| n.to_string())
+                {
                     for _ in 0..name.len() + 3 {
                         chars.next();
                     }
@@ -314,7 +353,10 @@ fn strings_in_place(e: &mut Event, fields: &[FieldRef], f: impl Fn(&str) -> Stri
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
-        Some(first) => first.to_uppercase().chain(c.as_str().to_lowercase().chars()).collect(),
+        Some(first) => first
+            .to_uppercase()
+            .chain(c.as_str().to_lowercase().chars())
+            .collect(),
         None => String::new(),
     }
 }
@@ -356,7 +398,9 @@ fn merge(e: &mut Event, dest: &FieldRef, added: &FieldRef) -> Op {
             Value::Object(d)
         }
         (Some(Value::Object(_)), _) | (_, Some(Value::Object(_))) => {
-            tracing::error!("Not possible to merge an array and a hash: dest={dest}, added={added}");
+            tracing::error!(
+                "Not possible to merge an array and a hash: dest={dest}, added={added}"
+            );
             return Ok(());
         }
         (d, a) => {
@@ -381,7 +425,11 @@ fn ruby_to_i(s: &str) -> i64 {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
-    let digits: String = body.chars().take_while(|c| c.is_ascii_digit() || *c == '_').filter(|c| *c != '_').collect();
+    let digits: String = body
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '_')
+        .filter(|c| *c != '_')
+        .collect();
     let v: i64 = digits.parse().unwrap_or(0);
     if neg {
         -v
@@ -486,22 +534,53 @@ mod tests {
     #[test]
     fn lenient_numbers() {
         assert_eq!(ruby_to_i("1,000".replace(',', "").as_str()), 1000);
-        for (s, n) in [("1.5", 1), ("abc", 0), ("1e5", 1), ("12abc", 12), ("", 0), ("  -7x", -7)] {
+        for (s, n) in [
+            ("1.5", 1),
+            ("abc", 0),
+            ("1e5", 1),
+            ("12abc", 12),
+            ("", 0),
+            ("  -7x", -7),
+        ] {
             assert_eq!(ruby_to_i(s), n, "{s}");
         }
-        for (s, f) in [("abc", 0.0), ("1e5", 100000.0), (".5", 0.5), ("0.5", 0.5), ("3.", 3.0)] {
+        for (s, f) in [
+            ("abc", 0.0),
+            ("1e5", 100000.0),
+            (".5", 0.5),
+            ("0.5", 0.5),
+            ("3.", 3.0),
+        ] {
             assert_eq!(ruby_to_f(s), f, "{s}");
         }
-        assert_eq!(convert_scalar(&Value::from("1.000,5"), Conv::FloatEu), Some(Value::Float(1000.5)));
-        assert_eq!(convert_scalar(&Value::Float(-2.7), Conv::Integer), Some(Value::Int(-2)));
+        assert_eq!(
+            convert_scalar(&Value::from("1.000,5"), Conv::FloatEu),
+            Some(Value::Float(1000.5))
+        );
+        assert_eq!(
+            convert_scalar(&Value::Float(-2.7), Conv::Integer),
+            Some(Value::Int(-2))
+        );
     }
 
     #[test]
     fn booleans() {
-        assert_eq!(convert_scalar(&Value::from("Yes"), Conv::Boolean), Some(Value::Bool(true)));
-        assert_eq!(convert_scalar(&Value::from("1x0"), Conv::Boolean), Some(Value::Bool(true)));
-        assert_eq!(convert_scalar(&Value::from(""), Conv::Boolean), Some(Value::Bool(false)));
-        assert_eq!(convert_scalar(&Value::Int(0), Conv::Boolean), Some(Value::Bool(false)));
+        assert_eq!(
+            convert_scalar(&Value::from("Yes"), Conv::Boolean),
+            Some(Value::Bool(true))
+        );
+        assert_eq!(
+            convert_scalar(&Value::from("1x0"), Conv::Boolean),
+            Some(Value::Bool(true))
+        );
+        assert_eq!(
+            convert_scalar(&Value::from(""), Conv::Boolean),
+            Some(Value::Bool(false))
+        );
+        assert_eq!(
+            convert_scalar(&Value::Int(0), Conv::Boolean),
+            Some(Value::Bool(false))
+        );
         assert_eq!(convert_scalar(&Value::from("maybe"), Conv::Boolean), None);
     }
 
@@ -518,7 +597,11 @@ mod tests {
     fn replacement_escapes() {
         let re = Regex::new(r"(?<w>o+)").unwrap();
         let s = "foo bar";
-        let out = re.replace_all(s, |c: &Captures| ruby_replacement(r"[\0|\1|\k<w>|\\]", c, s)).into_owned();
+        let out = re
+            .replace_all(s, |c: &Captures| {
+                ruby_replacement(r"[\0|\1|\k<w>|\\]", c, s)
+            })
+            .into_owned();
         assert_eq!(out, r"f[oo|oo|oo|\] bar");
     }
 }

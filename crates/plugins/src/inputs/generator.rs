@@ -18,19 +18,31 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let mut lines = args.strings("lines")?;
     let message = args.string_or("message", "Hello world!")?;
     if lines.is_empty() {
-        lines.push(if message == "stdin" { read_stdin_line()? } else { message });
+        lines.push(if message == "stdin" {
+            read_stdin_line()?
+        } else {
+            message
+        });
     }
     let count = args.int("count", 0)?;
     if count < 0 {
         return Err(args.error_at("count", "count must be 0 (forever) or more"));
     }
     args.raw("threads");
-    Ok(Box::new(Generator { lines, count: count as u64, codec: args.codec("plain")?, ecs: args.ecs()?, host: hostname() }))
+    Ok(Box::new(Generator {
+        lines,
+        count: count as u64,
+        codec: args.codec("plain")?,
+        ecs: args.ecs()?,
+        host: hostname(),
+    }))
 }
 
 fn read_stdin_line() -> Result<String, ConfigError> {
     let mut s = String::new();
-    std::io::stdin().read_line(&mut s).map_err(|e| ConfigError::plain(format!("generator: reading stdin: {e}")))?;
+    std::io::stdin()
+        .read_line(&mut s)
+        .map_err(|e| ConfigError::plain(format!("generator: reading stdin: {e}")))?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
@@ -39,7 +51,11 @@ const CHUNK: usize = 64;
 
 impl Input for Generator {
     fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let seq_field = if self.ecs.enabled() { "[event][sequence]" } else { "sequence" };
+        let seq_field = if self.ecs.enabled() {
+            "[event][sequence]"
+        } else {
+            "sequence"
+        };
         let seq = FieldRef::parse(seq_field).map_err(|e| PluginError(e.to_string()))?;
         let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         let mut n: u64 = 0;
@@ -56,7 +72,11 @@ impl Input for Generator {
                 });
             }
             n += 1;
-            if chunk.len() >= CHUNK && ctx.push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err() {
+            if chunk.len() >= CHUNK
+                && ctx
+                    .push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                    .is_err()
+            {
                 return Ok(());
             }
         }

@@ -18,7 +18,11 @@ pub struct Stdin {
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let codec = args.codec("line")?;
     let codec = codec.streaming().unwrap_or(codec);
-    Ok(Box::new(Stdin { codec, ecs: args.ecs()?, host: hostname() }))
+    Ok(Box::new(Stdin {
+        codec,
+        ecs: args.ecs()?,
+        host: hostname(),
+    }))
 }
 
 impl Input for Stdin {
@@ -51,7 +55,11 @@ impl Input for Stdin {
 }
 
 impl Stdin {
-    fn push(&self, ctx: &InputContext, mut events: Vec<Event>) -> Result<(), rstash_pipeline::Stopped> {
+    fn push(
+        &self,
+        ctx: &InputContext,
+        mut events: Vec<Event>,
+    ) -> Result<(), rstash_pipeline::Stopped> {
         if events.is_empty() {
             return Ok(());
         }

@@ -28,9 +28,15 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let src = path.source().to_string();
     // The fixed part of the path: everything before the first `%{`.
     let fixed = &src[..src.find("%{").unwrap_or(src.len())];
-    let root = Path::new(fixed).parent().map(Path::to_path_buf).unwrap_or_default();
+    let root = Path::new(fixed)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     if args.bool("gzip", false)? {
-        return Err(args.error_at("gzip", "gzip => true is not supported yet; write plain files"));
+        return Err(args.error_at(
+            "gzip",
+            "gzip => true is not supported yet; write plain files",
+        ));
     }
     args.raw("flush_interval");
     args.raw("dir_mode");
@@ -59,7 +65,11 @@ impl FileOutput {
     }
 
     fn file(&mut self, p: &Path) -> Result<&mut File, PluginError> {
-        if self.open.get(p).is_some_and(|_| !p.exists() && self.create_if_deleted) {
+        if self
+            .open
+            .get(p)
+            .is_some_and(|_| !p.exists() && self.create_if_deleted)
+        {
             self.open.remove(p);
         }
         if !self.open.contains_key(p) {
@@ -69,7 +79,9 @@ impl FileOutput {
             let f = OpenOptions::new().create(true).append(true).open(p)?;
             self.open.insert(p.to_path_buf(), f);
         }
-        self.open.get_mut(p).ok_or_else(|| PluginError(format!("cannot open {}", p.display())))
+        self.open
+            .get_mut(p)
+            .ok_or_else(|| PluginError(format!("cannot open {}", p.display())))
     }
 }
 

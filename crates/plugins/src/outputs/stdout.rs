@@ -12,7 +12,10 @@ pub struct Stdout {
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
-    Ok(Box::new(Stdout { codec: args.codec("rubydebug")?, buf: Vec::with_capacity(64 * 1024) }))
+    Ok(Box::new(Stdout {
+        codec: args.codec("rubydebug")?,
+        buf: Vec::with_capacity(64 * 1024),
+    }))
 }
 
 impl Output for Stdout {
