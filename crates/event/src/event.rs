@@ -28,12 +28,12 @@ pub const TAGS: &str = "tags";
 impl Event {
     /// A new event stamped now, `@version` "1".
     pub fn new() -> Event {
-        let mut data = Map::with_capacity(8);
+        let mut data = Map::with_capacity_and_hasher(8, Default::default());
         data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
         data.insert(VERSION.into(), Value::String("1".into()));
         Event {
             data,
-            metadata: Map::new(),
+            metadata: Map::default(),
             cancelled: false,
         }
     }
@@ -50,10 +50,10 @@ impl Event {
     pub fn from_map(mut map: Map) -> Event {
         let metadata = match map.shift_remove("@metadata") {
             Some(Value::Object(m)) => m,
-            _ => Map::new(),
+            _ => Map::default(),
         };
         let mut e = Event {
-            data: Map::with_capacity(map.len() + 2),
+            data: Map::with_capacity_and_hasher(map.len() + 2, Default::default()),
             metadata,
             cancelled: false,
         };
@@ -223,7 +223,7 @@ impl Event {
         let (first, rest) = (&parents[0], &parents[1..]);
         let mut cur = map
             .entry(first.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+            .or_insert_with(|| Value::Object(Map::default()));
         for s in rest {
             cur = step_create(cur, s, r)?;
         }
@@ -341,14 +341,14 @@ fn step_create<'a>(cur: &'a mut Value, s: &str, r: &FieldRef) -> Result<&'a mut 
     match cur {
         Value::Object(m) => Ok(m
             .entry(s.to_string())
-            .or_insert_with(|| Value::Object(Map::new()))),
+            .or_insert_with(|| Value::Object(Map::default()))),
         Value::Array(a) => {
             let i = index(a.len(), s).ok_or_else(|| SetError::Index(r.to_string()))?;
             while a.len() <= i {
                 a.push(Value::Null);
             }
             if a[i].is_null() {
-                a[i] = Value::Object(Map::new());
+                a[i] = Value::Object(Map::default());
             }
             Ok(&mut a[i])
         }
@@ -412,9 +412,9 @@ mod tests {
 
     #[test]
     fn from_map_coerces() {
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert("@timestamp".into(), "garbage".into());
-        let mut tags = Map::new();
+        let mut tags = Map::default();
         tags.insert("k".into(), 1.into());
         m.insert("tags".into(), Value::Object(tags));
         let e = Event::from_map(m);

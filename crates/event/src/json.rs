@@ -187,7 +187,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = Map::with_capacity(map.size_hint().unwrap_or(0));
+        let mut m = Map::with_capacity_and_hasher(map.size_hint().unwrap_or(0), Default::default());
         while let Some((k, v)) = map.next_entry::<String, Value>()? {
             m.insert(k, v);
         }

@@ -176,7 +176,7 @@ mod tests {
             "list".into(),
             Value::Array(vec![1.into(), Value::Null, Value::Array(vec!["x".into()])]),
         );
-        let mut h = Map::new();
+        let mut h = Map::default();
         h.insert("b".into(), 1.into());
         h.insert("a".into(), 2.into());
         e.data_mut().insert("h".into(), Value::Object(h));

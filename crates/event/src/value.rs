@@ -6,7 +6,8 @@ use crate::numfmt;
 use crate::timestamp::Timestamp;
 
 /// Objects keep insertion order (Logstash's order is not reproducible; insertion order is).
-pub type Map = IndexMap<String, Value>;
+/// foldhash: SipHash showed up at ~10% of a no-filter pipeline's profile.
+pub type Map = IndexMap<String, Value, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

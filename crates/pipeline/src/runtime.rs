@@ -84,6 +84,7 @@ impl Pipeline {
                 stats: stats.clone(),
             };
             let lc = lifecycle.clone();
+            let q = queue.clone();
             let id = settings.id.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("[{id}]<input{i}"))
@@ -91,7 +92,13 @@ impl Pipeline {
                     if let Err(e) = input.run(&ctx) {
                         error!(pipeline = %id, "input #{i} failed: {e}");
                     }
-                    lc.update(|s| s.0 -= 1);
+                    lc.update(|s| {
+                        s.0 -= 1;
+                        // The last input is done: workers need not wait out the batch delay.
+                        if s.0 == 0 {
+                            q.close();
+                        }
+                    });
                 });
             if let Err(e) = spawned {
                 error!("cannot start an input thread: {e}");

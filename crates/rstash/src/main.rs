@@ -9,6 +9,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Events are allocated by input threads and freed by workers; glibc's arenas contend on that.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let level = cli.log_level.clone().unwrap_or_else(|| "info".into());

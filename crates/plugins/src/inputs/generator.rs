@@ -1,7 +1,7 @@
 //! `generator`: `lines` (or `message`) repeated `count` times (0 = forever), each with `sequence`.
 
 use rstash_config::ConfigError;
-use rstash_event::{Event, FieldRef, Value};
+use rstash_event::{Event, FieldRef, Timestamp, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
 
 use super::set_host;
@@ -51,36 +51,35 @@ const CHUNK: usize = 64;
 
 impl Input for Generator {
     fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let seq_field = if self.ecs.enabled() {
-            "[event][sequence]"
-        } else {
-            "sequence"
-        };
+        let seq_field = if self.ecs.enabled() { "[event][sequence]" } else { "sequence" };
         let seq = FieldRef::parse(seq_field).map_err(|e| PluginError(e.to_string()))?;
+        // The lines never change: decode them once, then stamp a copy per iteration.
+        let mut protos: Vec<Event> = Vec::new();
+        for line in &self.lines {
+            self.codec.decode(line.as_bytes(), &mut |mut e| {
+                set_host(&mut e, self.ecs, "[host][name]", &self.host);
+                protos.push(e);
+            });
+        }
+        self.codec.flush(&mut |e| protos.push(e));
         let mut chunk: Vec<Event> = Vec::with_capacity(CHUNK);
         let mut n: u64 = 0;
         while self.count == 0 || n < self.count {
             if ctx.is_stopping() {
                 break;
             }
-            for line in &self.lines {
-                let (codec, ecs, host) = (&mut self.codec, self.ecs, &self.host);
-                codec.decode(line.as_bytes(), &mut |mut e| {
-                    set_host(&mut e, ecs, "[host][name]", host);
-                    let _ = e.set(&seq, Value::Int(n as i64));
-                    chunk.push(e);
-                });
+            let now = Timestamp::now();
+            for p in &protos {
+                let mut e = p.clone();
+                e.set_timestamp(now);
+                let _ = e.set(&seq, Value::Int(n as i64));
+                chunk.push(e);
             }
             n += 1;
-            if chunk.len() >= CHUNK
-                && ctx
-                    .push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
-                    .is_err()
-            {
+            if chunk.len() >= CHUNK && ctx.push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err() {
                 return Ok(());
             }
         }
-        self.codec.flush(&mut |e| chunk.push(e));
         let _ = ctx.push_all(chunk);
         Ok(())
     }
