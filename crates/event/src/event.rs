@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use crate::fieldref::FieldRef;
 use crate::timestamp::Timestamp;
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Event {
@@ -293,7 +293,7 @@ impl Event {
     pub fn with_tags<R>(&mut self, f: impl FnOnce(&mut Vec<Value>) -> R) -> R {
         let slot = self
             .data
-            .entry(TAGS.to_string())
+            .entry(Key::from(TAGS))
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(a) = slot {
             return f(a);
@@ -340,7 +340,7 @@ fn child<'a>(v: &'a Value, s: &str) -> Option<&'a Value> {
 fn step_create<'a>(cur: &'a mut Value, s: &str, r: &FieldRef) -> Result<&'a mut Value, SetError> {
     match cur {
         Value::Object(m) => Ok(m
-            .entry(s.to_string())
+            .entry(Key::from(s))
             .or_insert_with(|| Value::Object(Map::default()))),
         Value::Array(a) => {
             let i = index(a.len(), s).ok_or_else(|| SetError::Index(r.to_string()))?;

@@ -4,6 +4,8 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::value::Key;
+
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
 #[error("Invalid FieldReference: `{0}`")]
 pub struct FieldRefError(pub String);
@@ -11,14 +13,14 @@ pub struct FieldRefError(pub String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldRef {
     /// Path inside the data map, or inside `@metadata` when `metadata` is set.
-    path: Vec<String>,
+    path: Vec<Key>,
     metadata: bool,
 }
 
 impl FieldRef {
     pub fn parse(s: &str) -> Result<FieldRef, FieldRefError> {
         if !s.contains(['[', ']']) {
-            return Ok(Self::from_path(vec![s.to_string()]));
+            return Ok(Self::from_path(vec![Key::from(s)]));
         }
         let err = || FieldRefError(s.to_string());
         let mut path = Vec::new();
@@ -38,7 +40,7 @@ impl FieldRef {
                         return Err(err());
                     }
                     if !buf.is_empty() {
-                        path.push(std::mem::take(&mut buf));
+                        path.push(Key::from(std::mem::take(&mut buf)));
                     } else if prev != Some(']') {
                         return Err(err());
                     }
@@ -59,8 +61,8 @@ impl FieldRef {
         Ok(Self::from_path(path))
     }
 
-    fn from_path(mut path: Vec<String>) -> FieldRef {
-        if path.first().map(String::as_str) == Some("@metadata") {
+    fn from_path(mut path: Vec<Key>) -> FieldRef {
+        if path.first().map(Key::as_str) == Some("@metadata") {
             path.remove(0);
             FieldRef {
                 path,
@@ -76,10 +78,10 @@ impl FieldRef {
 
     /// A reference to one top-level key, taken verbatim.
     pub fn key(k: &str) -> FieldRef {
-        Self::from_path(vec![k.to_string()])
+        Self::from_path(vec![Key::from(k)])
     }
 
-    pub fn path(&self) -> &[String] {
+    pub fn path(&self) -> &[Key] {
         &self.path
     }
 
@@ -114,7 +116,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn path(s: &str) -> Vec<String> {
+    fn path(s: &str) -> Vec<Key> {
         FieldRef::parse(s).unwrap().path().to_vec()
     }
 
@@ -150,6 +152,7 @@ mod tests {
             let r = FieldRef::parse(&text).unwrap();
             let mut full = r.path().to_vec();
             if r.is_metadata() { full.insert(0, "@metadata".into()); }
+            let segs: Vec<Key> = segs.iter().map(Key::from).collect();
             prop_assert_eq!(&full, &segs);
             prop_assert_eq!(FieldRef::parse(&r.to_string()).unwrap(), r);
         }

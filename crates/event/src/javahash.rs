@@ -1,6 +1,6 @@
 //! `java.util.HashMap` iteration order, which sprintf of a hash (`%{[somehash]}`) shows.
 
-use crate::value::{Map, Value};
+use crate::value::{Key, Map, Value};
 
 fn java_hash(s: &str) -> i32 {
     s.encode_utf16()
@@ -8,7 +8,7 @@ fn java_hash(s: &str) -> i32 {
 }
 
 /// Keys in the order a `new HashMap<>(n)` filled with them iterates.
-pub fn hash_order(m: &Map) -> Vec<(&String, &Value)> {
+pub fn hash_order(m: &Map) -> Vec<(&Key, &Value)> {
     let n = m.len();
     let mut cap = 2usize;
     while cap * 3 / 4 < n {
@@ -27,8 +27,8 @@ mod tests {
     use super::*;
 
     fn order(keys: &[&str]) -> Vec<String> {
-        let m: Map = keys.iter().map(|k| (k.to_string(), Value::Null)).collect();
-        hash_order(&m).into_iter().map(|(k, _)| k.clone()).collect()
+        let m: Map = keys.iter().map(|k| (Key::from(*k), Value::Null)).collect();
+        hash_order(&m).into_iter().map(|(k, _)| k.to_string()).collect()
     }
 
     #[test]

@@ -188,7 +188,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::with_capacity_and_hasher(map.size_hint().unwrap_or(0), Default::default());
-        while let Some((k, v)) = map.next_entry::<String, Value>()? {
+        while let Some((k, v)) = map.next_entry::<crate::value::Key, Value>()? {
             m.insert(k, v);
         }
         Ok(Value::Object(m))

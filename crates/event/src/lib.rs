@@ -14,4 +14,4 @@ pub use event::{Event, SetError};
 pub use fieldref::{FieldRef, FieldRefError};
 pub use sprintf::{Template, TemplateError};
 pub use timestamp::Timestamp;
-pub use value::{Map, Value};
+pub use value::{Key, Map, Value};

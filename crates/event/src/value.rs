@@ -7,7 +7,9 @@ use crate::timestamp::Timestamp;
 
 /// Objects keep insertion order (Logstash's order is not reproducible; insertion order is).
 /// foldhash: SipHash showed up at ~10% of a no-filter pipeline's profile.
-pub type Map = IndexMap<String, Value, foldhash::fast::RandomState>;
+/// Keys are short, so they live inline (no allocation up to 24 bytes).
+pub type Map = IndexMap<Key, Value, foldhash::fast::RandomState>;
+pub type Key = compact_str::CompactString;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -50,7 +50,7 @@ impl ConfValue {
             ConfValue::Float(f) => Value::Float(*f),
             ConfValue::Array(a) => Value::Array(a.iter().map(ConfValue::to_value).collect()),
             ConfValue::Hash(h) => {
-                Value::Object(h.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+                Value::Object(h.iter().map(|(k, v)| (k.as_str().into(), v.to_value())).collect())
             }
             ConfValue::Plugin(p) => Value::String(p.name.clone()),
         }
