@@ -28,7 +28,10 @@ mod tests {
 
     fn order(keys: &[&str]) -> Vec<String> {
         let m: Map = keys.iter().map(|k| (Key::from(*k), Value::Null)).collect();
-        hash_order(&m).into_iter().map(|(k, _)| k.to_string()).collect()
+        hash_order(&m)
+            .into_iter()
+            .map(|(k, _)| k.to_string())
+            .collect()
     }
 
     #[test]

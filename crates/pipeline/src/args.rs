@@ -49,9 +49,11 @@ impl ConfValue {
             ConfValue::Int(i) => Value::Int(*i),
             ConfValue::Float(f) => Value::Float(*f),
             ConfValue::Array(a) => Value::Array(a.iter().map(ConfValue::to_value).collect()),
-            ConfValue::Hash(h) => {
-                Value::Object(h.iter().map(|(k, v)| (k.as_str().into(), v.to_value())).collect())
-            }
+            ConfValue::Hash(h) => Value::Object(
+                h.iter()
+                    .map(|(k, v)| (k.as_str().into(), v.to_value()))
+                    .collect(),
+            ),
             ConfValue::Plugin(p) => Value::String(p.name.clone()),
         }
     }

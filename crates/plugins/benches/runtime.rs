@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use rstash_config::{parse, ConfigError, Source};
 use rstash_event::Event;
-use rstash_pipeline::{compile, Args, Input, InputContext, Pipeline, PipelineSettings, PluginError};
+use rstash_pipeline::{
+    compile, Args, Input, InputContext, Pipeline, PipelineSettings, PluginError,
+};
 
 const N: usize = 200_000;
 
@@ -38,12 +40,17 @@ fn main() {
 fn run(config: &str, b: divan::Bencher) {
     let mut registry = rstash_plugins::registry();
     registry.input("prebuilt", prebuilt);
-    let settings = PipelineSettings { workers: 1, ..PipelineSettings::default() };
+    let settings = PipelineSettings {
+        workers: 1,
+        ..PipelineSettings::default()
+    };
     let src = Source::from_string("bench", config);
     let ast = parse(&src).unwrap();
     b.counter(divan::counter::ItemsCount::new(N))
         .with_inputs(|| {
-            let events: Vec<Event> = (0..N).map(|i| Event::with_message(format!("event {i}"))).collect();
+            let events: Vec<Event> = (0..N)
+                .map(|i| Event::with_message(format!("event {i}")))
+                .collect();
             *PREBUILT.lock().unwrap() = events;
             compile(&ast, &src, &registry, &settings).unwrap()
         })

@@ -51,7 +51,11 @@ const CHUNK: usize = 64;
 
 impl Input for Generator {
     fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let seq_field = if self.ecs.enabled() { "[event][sequence]" } else { "sequence" };
+        let seq_field = if self.ecs.enabled() {
+            "[event][sequence]"
+        } else {
+            "sequence"
+        };
         let seq = FieldRef::parse(seq_field).map_err(|e| PluginError(e.to_string()))?;
         // The lines never change: decode them once, then stamp a copy per iteration.
         let mut protos: Vec<Event> = Vec::new();
@@ -76,7 +80,11 @@ impl Input for Generator {
                 chunk.push(e);
             }
             n += 1;
-            if chunk.len() >= CHUNK && ctx.push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))).is_err() {
+            if chunk.len() >= CHUNK
+                && ctx
+                    .push_all(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                    .is_err()
+            {
                 return Ok(());
             }
         }
