@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, property, golden and end-to-end (they start the real
-# binaries on 127.0.0.1 and stdin/stdout; nothing leaves the machine).
+# binaries on 127.0.0.1 and stdin/stdout; nothing leaves the machine). Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")"
-cargo test --workspace "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

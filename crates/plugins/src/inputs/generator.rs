@@ -57,6 +57,9 @@ impl Input for Generator {
             "sequence"
         };
         let seq = FieldRef::parse(seq_field).map_err(|e| PluginError(e.to_string()))?;
+        if self.lines.len() == 1 && self.lines[0] == "stdin" {
+            self.lines[0] = read_stdin_line()?;
+        }
         // The lines never change: decode them once, then stamp a copy per iteration.
         let mut protos: Vec<Event> = Vec::new();
         for line in &self.lines {
