@@ -18,11 +18,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let mut lines = args.strings("lines")?;
     let message = args.string_or("message", "Hello world!")?;
     if lines.is_empty() {
-        lines.push(if message == "stdin" {
-            read_stdin_line()?
-        } else {
-            message
-        });
+        lines.push(message);
     }
     let count = args.int("count", 0)?;
     if count < 0 {
@@ -38,11 +34,10 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     }))
 }
 
-fn read_stdin_line() -> Result<String, ConfigError> {
+/// `message => "stdin"`: the message is one line read from stdin when the input starts.
+fn read_stdin_line() -> Result<String, PluginError> {
     let mut s = String::new();
-    std::io::stdin()
-        .read_line(&mut s)
-        .map_err(|e| ConfigError::plain(format!("generator: reading stdin: {e}")))?;
+    std::io::stdin().read_line(&mut s)?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
 
