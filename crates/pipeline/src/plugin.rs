@@ -148,7 +148,8 @@ impl Decoration {
     }
 }
 
-/// Handed to an input's `run`: where its events go.
+/// Handed to an input's `run`: where its events go. Cheap to clone (for connection tasks).
+#[derive(Clone)]
 pub struct InputContext {
     pub(crate) queue: Arc<MemoryQueue>,
     pub(crate) decoration: Decoration,

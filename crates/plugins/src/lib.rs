@@ -17,11 +17,13 @@ pub fn registry() -> Registry {
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build);
     r.input("stdin", inputs::stdin::build)
-        .input("generator", inputs::generator::build);
+        .input("generator", inputs::generator::build)
+        .input("beats", inputs::beats::build);
     r.filter("mutate", filters::mutate::build)
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)
-        .filter("drop", filters::drop::build);
+        .filter("drop", filters::drop::build)
+        .filter("sleep", filters::sleep::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build);

