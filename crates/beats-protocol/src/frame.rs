@@ -386,7 +386,7 @@ mod tests {
             let want: Vec<Vec<u8>> = events.iter().map(|e| e.as_bytes().to_vec()).collect();
             prop_assert_eq!(got, want);
             if !events.is_empty() {
-                prop_assert_eq!(batches[0].highest_seq, first.checked_add(events.len() as u32 - 1).unwrap_or(u32::MAX));
+                prop_assert_eq!(batches[0].highest_seq, first.saturating_add(events.len() as u32 - 1));
             }
         }
     }
