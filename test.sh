@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace: unit, property, golden and end-to-end (they start the real
-# binaries on 127.0.0.1 and stdin/stdout; nothing leaves the machine). Ends with one summary line.
+# Runs every test of the workspace: unit, property, golden, end-to-end and interop (they start the
+# real binaries on 127.0.0.1; third-party peers such as Filebeat run under `unshare -n`, loopback
+# only). Installs those peers first (scripts/install-peers.sh). Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")"
+scripts/install-peers.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -219,7 +219,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 let pushed = loop {
                     tokio::select! {
                         r = &mut push => break r,
-                        _ = ka.tick() => s.write_all(&encode_ack(b'2', 0)).await.map_err(|e| e.to_string())?,
+                        _ = ka.tick() => {
+                            debug!("queue is full: keep-alive ACK 0 to {peer}");
+                            s.write_all(&encode_ack(b'2', 0)).await.map_err(|e| e.to_string())?;
+                            s.flush().await.map_err(|e| e.to_string())?;
+                        }
                     }
                 };
                 let (result, c) = pushed.map_err(|e| format!("event conversion failed: {e}"))?;
