@@ -18,7 +18,8 @@ pub fn registry() -> Registry {
         .codec("dots", codecs::dots::build);
     r.input("stdin", inputs::stdin::build)
         .input("generator", inputs::generator::build)
-        .input("beats", inputs::beats::build);
+        .input("beats", inputs::beats::build)
+        .input("tcp", inputs::tcp::build);
     r.filter("mutate", filters::mutate::build)
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)
@@ -26,6 +27,7 @@ pub fn registry() -> Registry {
         .filter("sleep", filters::sleep::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
-        .output("null", outputs::null::build);
+        .output("null", outputs::null::build)
+        .output("tcp", outputs::tcp::build);
     r
 }

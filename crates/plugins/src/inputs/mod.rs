@@ -3,6 +3,7 @@
 pub mod beats;
 pub mod generator;
 pub mod stdin;
+pub mod tcp;
 
 use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::Ecs;

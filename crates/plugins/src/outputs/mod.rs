@@ -3,3 +3,4 @@
 pub mod file;
 pub mod null;
 pub mod stdout;
+pub mod tcp;
