@@ -362,12 +362,32 @@ mod tests {
 
     proptest! {
         #[test]
+        fn arbitrary_frames_after_a_window_never_panic(body in proptest::collection::vec(any::<u8>(), 0..256), kind in prop_oneof![Just(b'J'), Just(b'C'), Just(b'D'), Just(b'W')]) {
+            let limits = Limits { max_frame: 512, max_window: 16, max_inflated: 4096, max_nesting: 2 };
+            let mut data = vec![b'2', b'W', 0, 0, 0, 3, b'2', kind];
+            data.extend_from_slice(&body);
+            let mut b = BytesMut::from(&data[..]);
+            let mut asm = crate::Assembler::new(limits);
+            let mut out = Vec::new();
+            while let Ok(Some(f)) = decode(&mut b, &limits) {
+                if asm.push(f, &mut out).is_err() {
+                    break;
+                }
+            }
+        }
+
+        #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             let limits = Limits { max_frame: 256, max_window: 16, max_inflated: 1024, max_nesting: 2 };
             let mut b = BytesMut::from(&data[..]);
-            while let Ok(Some(Frame::Compressed { payload, .. })) | Ok(Some(Frame::Json { payload, .. })) = decode(&mut b, &limits) {
-                let _ = inflate(&payload, limits.max_inflated);
+            let mut asm = crate::Assembler::new(limits);
+            let mut out = Vec::new();
+            while let Ok(Some(f)) = decode(&mut b, &limits) {
+                if asm.push(f, &mut out).is_err() {
+                    break;
+                }
             }
+            prop_assert!(out.iter().all(|b| b.events.len() <= limits.max_window as usize));
         }
 
         #[test]

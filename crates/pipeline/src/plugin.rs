@@ -174,6 +174,24 @@ impl InputContext {
         self.queue.push(events)
     }
 
+    /// Queues the events if the queue has room now, without blocking; otherwise gives them back
+    /// (already decorated: pass them to `push_all`).
+    pub fn try_push_all(&self, mut events: Vec<Event>) -> Result<(), Result<Vec<Event>, Stopped>> {
+        for e in &mut events {
+            self.decoration.apply(e);
+        }
+        let n = events.len() as u64;
+        self.queue.try_push(events)?;
+        self.stats.add_in(n);
+        Ok(())
+    }
+
+    /// `push_all` for events that `try_push_all` gave back (they are decorated already).
+    pub fn push_decorated(&self, events: Vec<Event>) -> Result<(), Stopped> {
+        self.stats.add_in(events.len() as u64);
+        self.queue.push(events)
+    }
+
     pub fn is_stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }

@@ -54,6 +54,22 @@ impl MemoryQueue {
         Ok(())
     }
 
+    /// Appends events if there is room now; otherwise hands them back (`Err(Ok(events))`), or
+    /// reports a closed queue (`Err(Err(Stopped))`).
+    pub fn try_push(&self, events: Vec<Event>) -> Result<(), Result<Vec<Event>, Stopped>> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Err(Stopped));
+        }
+        if st.items.len() >= self.capacity {
+            return Err(Ok(events));
+        }
+        st.items.extend(events);
+        drop(st);
+        self.not_empty.notify_one();
+        Ok(())
+    }
+
     /// Takes up to `max` events: waits for the first, then up to `delay` for the batch to fill.
     /// None once the queue is closed and empty.
     pub fn read_batch(&self, max: usize, delay: Duration) -> Option<Vec<Event>> {

@@ -31,7 +31,8 @@ pub struct Beats {
 struct Transform {
     codec: std::sync::Arc<dyn Fn() -> Box<dyn Codec> + Send + Sync>,
     codec_tag: Option<String>,
-    source_metadata: bool,
+    /// Where the client's IP goes (`enrich => source_metadata`).
+    ip_field: Option<FieldRef>,
     add_hostname: bool,
     ecs: Ecs,
 }
@@ -108,7 +109,16 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         opts: Transform {
             codec: std::sync::Arc::new(factory),
             codec_tag,
-            source_metadata,
+            ip_field: source_metadata
+                .then(|| {
+                    FieldRef::parse(if ecs.enabled() {
+                        "[@metadata][input][beats][host][ip]"
+                    } else {
+                        "[@metadata][ip_address]"
+                    })
+                    .ok()
+                })
+                .flatten(),
             add_hostname: args.bool("add_hostname", false)?,
             ecs,
         },
@@ -182,7 +192,8 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = BytesMut::with_capacity(64 << 10);
     let mut asm = Assembler::new(limits);
     let mut batches: Vec<Batch> = Vec::new();
-    let mut codec = Some((opts.codec)());
+    let mut codec: Option<Box<dyn Codec>> = None;
+    let peer_ip = Value::String(peer.ip().to_string());
     loop {
         let n = match tokio::time::timeout(inactivity, s.read_buf(&mut buf)).await {
             Err(_) => {
@@ -201,35 +212,40 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         for batch in batches.drain(..) {
             let (version, seq) = (batch.version, batch.highest_seq);
             if !batch.events.is_empty() {
-                let (ctx2, opts2, mut c) = (
-                    ctx.clone(),
-                    opts.clone(),
-                    codec.take().unwrap_or_else(|| (opts.codec)()),
-                );
-                let mut push = tokio::task::spawn_blocking(move || {
-                    let events: Vec<Event> = batch
-                        .events
-                        .into_iter()
-                        .map(|raw| to_event(raw, peer, &opts2, c.as_mut()))
-                        .collect();
-                    (ctx2.push_all(events), c)
-                });
-                let mut ka =
-                    tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-                let pushed = loop {
-                    tokio::select! {
-                        r = &mut push => break r,
-                        _ = ka.tick() => {
-                            debug!("queue is full: keep-alive ACK 0 to {peer}");
-                            s.write_all(&encode_ack(b'2', 0)).await.map_err(|e| e.to_string())?;
-                            s.flush().await.map_err(|e| e.to_string())?;
+                let c = codec.get_or_insert_with(|| (opts.codec)());
+                let events: Vec<Event> = batch
+                    .events
+                    .into_iter()
+                    .map(|raw| to_event(raw, &peer_ip, &opts, c.as_mut()))
+                    .collect();
+                // Fast path: room in the queue. Otherwise wait on a blocking thread, with keep-alives.
+                match ctx.try_push_all(events) {
+                    Ok(()) => {}
+                    Err(Err(_stopped)) => {
+                        return Err("pipeline is stopping; batch not acknowledged".into())
+                    }
+                    Err(Ok(events)) => {
+                        let ctx2 = ctx.clone();
+                        let mut push =
+                            tokio::task::spawn_blocking(move || ctx2.push_decorated(events));
+                        let mut ka = tokio::time::interval_at(
+                            tokio::time::Instant::now() + KEEPALIVE,
+                            KEEPALIVE,
+                        );
+                        let pushed = loop {
+                            tokio::select! {
+                                r = &mut push => break r,
+                                _ = ka.tick() => {
+                                    debug!("queue is full: keep-alive ACK 0 to {peer}");
+                                    s.write_all(&encode_ack(b'2', 0)).await.map_err(|e| e.to_string())?;
+                                    s.flush().await.map_err(|e| e.to_string())?;
+                                }
+                            }
+                        };
+                        if !matches!(pushed, Ok(Ok(()))) {
+                            return Err("pipeline is stopping; batch not acknowledged".into());
                         }
                     }
-                };
-                let (result, c) = pushed.map_err(|e| format!("event conversion failed: {e}"))?;
-                codec = Some(c);
-                if result.is_err() {
-                    return Err("pipeline is stopping; batch not acknowledged".into());
                 }
             }
             s.write_all(&encode_ack(version, seq))
@@ -237,12 +253,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 .map_err(|e| e.to_string())?;
         }
         s.flush().await.map_err(|e| e.to_string())?;
-    }
-}
-
-fn set(e: &mut Event, field: &str, v: Value) {
-    if let Ok(r) = FieldRef::parse(field) {
-        let _ = e.set(&r, v);
     }
 }
 
@@ -260,8 +270,8 @@ fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
     }
 }
 
-fn to_event(raw: RawEvent, peer: SocketAddr, o: &Transform, codec: &mut dyn Codec) -> Event {
-    let mut hash: Map = match raw {
+fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec) -> Event {
+    let hash: Map = match raw {
         RawEvent::Json(bytes) => match json::parse(&bytes) {
             Ok(Value::Object(m)) => m,
             Ok(other) => {
@@ -284,33 +294,43 @@ fn to_event(raw: RawEvent, peer: SocketAddr, o: &Transform, codec: &mut dyn Code
     let target = ["message", "line"]
         .into_iter()
         .find(|k| matches!(hash.get(*k), Some(Value::String(_))));
-    let mut e = match target.and_then(|k| hash.shift_remove(k)) {
-        Some(Value::String(text)) => {
-            let mut decoded = None;
-            codec.decode(text.as_bytes(), &mut |ev| {
-                decoded.get_or_insert(ev);
-            });
-            codec.flush(&mut |ev| {
-                decoded.get_or_insert(ev);
-            });
-            let mut e = decoded.unwrap_or_else(|| Event::with_message(text));
-            if let Some(ts) = hash.shift_remove("@timestamp") {
-                e.set_timestamp_value(ts);
-            }
-            if let Some(Value::Object(meta)) = hash.shift_remove("@metadata") {
-                for (k, v) in meta {
-                    merge_into(e.metadata_mut(), k, v);
+    let mut e = match target {
+        Some(target) => {
+            // One pass over the hash: the codec's event first, then every other key merged in.
+            let mut e: Option<Event> = None;
+            let mut rest = Vec::with_capacity(hash.len());
+            for (k, v) in hash {
+                match (k.as_str(), v) {
+                    (t, Value::String(text)) if t == target => {
+                        codec.decode(text.as_bytes(), &mut |ev| {
+                            e.get_or_insert(ev);
+                        });
+                        codec.flush(&mut |ev| {
+                            e.get_or_insert(ev);
+                        });
+                        e.get_or_insert_with(|| Event::with_message(text));
+                    }
+                    (_, v) => rest.push((k, v)),
                 }
             }
-            for (k, v) in hash {
-                merge_into(e.data_mut(), k, v);
+            let mut e = e.unwrap_or_default();
+            for (k, v) in rest {
+                match (k.as_str(), v) {
+                    ("@timestamp", v) => e.set_timestamp_value(v),
+                    ("@metadata", Value::Object(meta)) => {
+                        for (mk, mv) in meta {
+                            merge_into(e.metadata_mut(), mk, mv);
+                        }
+                    }
+                    (_, v) => merge_into(e.data_mut(), k, v),
+                }
             }
             if let Some(t) = &o.codec_tag {
                 e.push_tag(t.clone());
             }
             e
         }
-        _ => {
+        None => {
             let mut e = Event::from_map(hash);
             if o.codec_tag.is_some() {
                 e.push_tag("beats_input_raw_event".into());
@@ -318,13 +338,8 @@ fn to_event(raw: RawEvent, peer: SocketAddr, o: &Transform, codec: &mut dyn Code
             e
         }
     };
-    if o.source_metadata {
-        let f = if o.ecs.enabled() {
-            "[@metadata][input][beats][host][ip]"
-        } else {
-            "[@metadata][ip_address]"
-        };
-        set(&mut e, f, Value::String(peer.ip().to_string()));
+    if let Some(f) = &o.ip_field {
+        let _ = e.set(f, peer_ip.clone());
     }
     if o.add_hostname {
         let host_field = if o.ecs.enabled() {
