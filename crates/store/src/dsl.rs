@@ -1,0 +1,287 @@
+//! Elasticsearch's query DSL → tantivy queries. Text fields are searched through the analysed
+//! `text` JSON field, `.keyword` and typed values (numbers, dates, booleans) through `kw`.
+
+use std::ops::Bound;
+
+use serde_json::Value;
+use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DateTime, Term};
+
+use crate::index::{EsError, Index};
+use crate::mapping::{parse_date, Mapping};
+
+fn bad(reason: impl Into<String>) -> EsError {
+    EsError::bad_request("parsing_exception", reason)
+}
+
+/// `{field: value}` or `{field: {key: value}}` → (field, inner).
+fn single(v: &Value, what: &str) -> Result<(String, Value), EsError> {
+    let obj = v.as_object().ok_or_else(|| bad(format!("[{what}] query malformed, expected an object")))?;
+    let (k, v) = obj.iter().next().ok_or_else(|| bad(format!("[{what}] query malformed, no field specified")))?;
+    Ok((k.clone(), v.clone()))
+}
+
+fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
+    let keyword = field.strip_suffix(".keyword");
+    let path = keyword.unwrap_or(field);
+    let mut t = Term::from_field_json_path(idx.f.kw, path, false);
+    match (m.get(path).copied(), v) {
+        (Some("date"), Value::String(s)) => t.append_type_and_fast_value(parse_date(s)?),
+        (_, Value::String(s)) => t.append_type_and_str(s),
+        (_, Value::Bool(b)) => t.append_type_and_fast_value(*b),
+        (_, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => t.append_type_and_fast_value(i),
+            (None, Some(u), _) => t.append_type_and_fast_value(u),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => t.append_type_and_fast_value(f as i64),
+            (_, _, Some(f)) => t.append_type_and_fast_value(f),
+            _ => return None,
+        },
+        _ => return None,
+    }
+    Some(t)
+}
+
+fn term_query(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Box<dyn Query> {
+    // A `term` on a text field matches its analysed tokens, as in Elasticsearch.
+    if m.get(field) == Some(&"text") {
+        if let Value::String(s) = v {
+            let mut t = Term::from_field_json_path(idx.f.text, field, false);
+            t.append_type_and_str(s);
+            return Box::new(TermQuery::new(t, IndexRecordOption::Basic));
+        }
+    }
+    match kw_term(idx, m, field, v) {
+        Some(t) => Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
+        None => Box::new(EmptyQuery),
+    }
+}
+
+fn tokens(idx: &Index, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(mut a) = idx.tantivy().tokenizers().get("default").ok_or(()) {
+        let mut stream = a.token_stream(text);
+        while stream.advance() {
+            out.push(stream.token().text.clone());
+        }
+    }
+    out
+}
+
+/// `now`, `now-1d`, `now+2h`, or a date string.
+fn date_value(s: &str) -> Option<DateTime> {
+    if let Some(rest) = s.strip_prefix("now") {
+        let now = jiff::Timestamp::now().as_nanosecond() as i64;
+        let rest = rest.split('/').next().unwrap_or("");
+        if rest.is_empty() {
+            return Some(DateTime::from_timestamp_nanos(now));
+        }
+        let (sign, num) = match rest.as_bytes().first()? {
+            b'-' => (-1i64, &rest[1..]),
+            b'+' => (1, &rest[1..]),
+            _ => return None,
+        };
+        let unit = num.chars().last()?;
+        let n: i64 = num[..num.len() - 1].parse().ok()?;
+        let secs = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            'w' => 604800,
+            'M' => 30 * 86400,
+            'y' => 365 * 86400,
+            _ => return None,
+        };
+        return Some(DateTime::from_timestamp_nanos(now + sign * n * secs * 1_000_000_000));
+    }
+    parse_date(s)
+}
+
+fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, EsError> {
+    let path = field.strip_suffix(".keyword").unwrap_or(field);
+    let mut t = Term::from_field_json_path(idx.f.kw, path, false);
+    match (m.get(path).copied(), v) {
+        (Some("date"), Value::String(s)) => t.append_type_and_fast_value(date_value(s).ok_or_else(|| bad(format!("failed to parse date field [{s}]")))?),
+        (Some("date"), Value::Number(n)) => t.append_type_and_fast_value(DateTime::from_timestamp_millis(n.as_i64().unwrap_or(0))),
+        (Some("long"), Value::String(s)) => t.append_type_and_fast_value(s.parse::<i64>().map_err(|_| bad(format!("cannot parse [{s}] as a number")))?),
+        (Some("float"), v) => t.append_type_and_fast_value(v.as_f64().or_else(|| v.as_str()?.parse().ok()).ok_or_else(|| bad("range bound is not a number"))?),
+        (_, Value::Number(n)) => match n.as_i64() {
+            Some(i) => t.append_type_and_fast_value(i),
+            None => t.append_type_and_fast_value(n.as_f64().unwrap_or(0.0)),
+        },
+        (_, Value::String(s)) => t.append_type_and_str(s),
+        _ => return Err(bad("unsupported range bound")),
+    }
+    Ok(t)
+}
+
+/// Lucene syntax through tantivy's parser; `field.keyword:` targets the keyword field.
+fn query_string(idx: &Index, q: &Value) -> Result<Box<dyn Query>, EsError> {
+    let text = q.get("query").and_then(Value::as_str).ok_or_else(|| bad("[query_string] requires a query"))?;
+    if text.trim() == "*" || text.trim().is_empty() {
+        return Ok(Box::new(AllQuery));
+    }
+    let rewritten = rewrite_keyword_fields(text);
+    let mut parser = QueryParser::for_index(idx.tantivy(), vec![idx.f.text]);
+    if q.get("default_operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("and")) {
+        parser.set_conjunction_by_default();
+    }
+    parser.parse_query(&rewritten).map_err(|e| EsError::bad_request("query_shard_exception", format!("Failed to parse query [{text}]: {e}")))
+}
+
+fn rewrite_keyword_fields(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String, colon: bool| {
+        if colon {
+            if let Some(f) = word.strip_suffix(".keyword") {
+                out.push_str("kw.");
+                out.push_str(f);
+                word.clear();
+                return;
+            }
+        }
+        out.push_str(word);
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || "._@-".contains(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out, c == ':');
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out, false);
+    out
+}
+
+pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsError> {
+    let Some(obj) = q.as_object().filter(|o| !o.is_empty()) else { return Ok(Box::new(AllQuery)) };
+    let (kind, body) = obj.iter().next().ok_or_else(|| bad("empty query"))?;
+    Ok(match kind.as_str() {
+        "match_all" => Box::new(AllQuery),
+        "match_none" => Box::new(EmptyQuery),
+        "term" => {
+            let (field, v) = single(body, "term")?;
+            let v = v.get("value").cloned().unwrap_or(v);
+            term_query(idx, m, &field, &v)
+        }
+        "terms" => {
+            let (field, vals) = single(body, "terms")?;
+            let vals = vals.as_array().ok_or_else(|| bad("[terms] query requires an array of values"))?;
+            Box::new(BooleanQuery::new(vals.iter().map(|v| (Occur::Should, term_query(idx, m, &field, v))).collect()))
+        }
+        "match" | "match_phrase" => {
+            let (field, v) = single(body, kind)?;
+            let (query, and) = match &v {
+                Value::Object(o) => (o.get("query").cloned().unwrap_or(Value::Null), o.get("operator").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case("and")) || kind == "match_phrase"),
+                other => (other.clone(), kind == "match_phrase"),
+            };
+            match (&query, m.get(field.strip_suffix(".keyword").unwrap_or(&field)).copied()) {
+                (Value::String(s), Some("text") | None) if !field.ends_with(".keyword") => {
+                    let occur = if and { Occur::Must } else { Occur::Should };
+                    let clauses: Vec<(Occur, Box<dyn Query>)> = tokens(idx, s)
+                        .into_iter()
+                        .map(|tok| {
+                            let mut t = Term::from_field_json_path(idx.f.text, &field, false);
+                            t.append_type_and_str(&tok);
+                            (occur, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
+                        })
+                        .collect();
+                    if clauses.is_empty() {
+                        Box::new(EmptyQuery)
+                    } else {
+                        Box::new(BooleanQuery::new(clauses))
+                    }
+                }
+                _ => term_query(idx, m, &field, &query),
+            }
+        }
+        "range" => {
+            let (field, b) = single(body, "range")?;
+            let bound = |k: &str| -> Result<Option<Term>, EsError> { b.get(k).map(|v| bound_term(idx, m, &field, v)).transpose() };
+            let lower = match (bound("gte")?, bound("gt")?) {
+                (Some(t), _) => Bound::Included(t),
+                (None, Some(t)) => Bound::Excluded(t),
+                _ => Bound::Unbounded,
+            };
+            let upper = match (bound("lte")?, bound("lt")?) {
+                (Some(t), _) => Bound::Included(t),
+                (None, Some(t)) => Bound::Excluded(t),
+                _ => Bound::Unbounded,
+            };
+            if matches!((&lower, &upper), (Bound::Unbounded, Bound::Unbounded)) {
+                Box::new(ExistsQuery::new(format!("kw.{field}"), true))
+            } else {
+                Box::new(RangeQuery::new(lower, upper))
+            }
+        }
+        "exists" => {
+            let field = body.get("field").and_then(Value::as_str).ok_or_else(|| bad("[exists] requires a field"))?;
+            Box::new(ExistsQuery::new(format!("kw.{}", field.strip_suffix(".keyword").unwrap_or(field)), true))
+        }
+        "query_string" | "simple_query_string" => query_string(idx, body)?,
+        "bool" => {
+            let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            let list = |v: Option<&Value>| -> Vec<Value> {
+                match v {
+                    Some(Value::Array(a)) => a.clone(),
+                    Some(Value::Null) | None => vec![],
+                    Some(other) => vec![other.clone()],
+                }
+            };
+            for (key, occur) in [("must", Occur::Must), ("filter", Occur::Must), ("must_not", Occur::MustNot)] {
+                for c in list(body.get(key)) {
+                    clauses.push((occur, build(idx, m, &c)?));
+                }
+            }
+            let shoulds = list(body.get("should"));
+            let has_must = clauses.iter().any(|(o, _)| *o == Occur::Must);
+            if !shoulds.is_empty() {
+                let subs = shoulds.iter().map(|c| Ok((Occur::Should, build(idx, m, c)?))).collect::<Result<Vec<_>, EsError>>()?;
+                let needed = body.get("minimum_should_match").and_then(Value::as_u64).unwrap_or(if has_must { 0 } else { 1 });
+                if needed > 0 {
+                    clauses.push((Occur::Must, Box::new(BooleanQuery::with_minimum_required_clauses(subs, needed as usize))));
+                } else {
+                    clauses.extend(subs);
+                }
+            }
+            if !clauses.iter().any(|(o, _)| *o != Occur::MustNot) {
+                clauses.push((Occur::Must, Box::new(AllQuery)));
+            }
+            Box::new(BooleanQuery::new(clauses))
+        }
+        other => return Err(bad(format!("unknown query [{other}]"))),
+    })
+}
+
+/// Renames the fields of an aggregation request to the `kw` fast-field paths.
+pub fn aggs_to_tantivy(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, v)| {
+                    let v = match (k.as_str(), v) {
+                        ("field", Value::String(f)) => Value::String(format!("kw.{}", f.strip_suffix(".keyword").unwrap_or(f))),
+                        _ => aggs_to_tantivy(v),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(aggs_to_tantivy).collect()),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyword_fields_in_query_strings() {
+        assert_eq!(rewrite_keyword_fields("path.keyword:\"/a\" AND response:200"), "kw.path:\"/a\" AND response:200");
+    }
+}
