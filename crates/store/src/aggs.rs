@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use tantivy::aggregation::agg_req::Aggregations;
 use tantivy::aggregation::intermediate_agg_result::IntermediateAggregationResults;
-use tantivy::aggregation::{AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector};
+use tantivy::aggregation::{
+    AggContextParams, AggregationLimitsGuard, DistributedAggregationCollector,
+};
 
 use crate::dsl::{self, aggs_to_tantivy};
 use crate::index::{EsError, Index};
@@ -21,7 +23,10 @@ pub fn run(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value,
     let mut merged: Option<IntermediateAggregationResults> = None;
     for idx in indices {
         let q = idx.with_mapping(|m| dsl::build(idx, m, query))?;
-        let ctx = AggContextParams::new(AggregationLimitsGuard::default(), idx.tantivy().tokenizers().clone());
+        let ctx = AggContextParams::new(
+            AggregationLimitsGuard::default(),
+            idx.tantivy().tokenizers().clone(),
+        );
         let collector = DistributedAggregationCollector::from_aggs(req.clone(), ctx);
         let r = idx.searcher().search(&q, &collector).map_err(bad)?;
         match &mut merged {
@@ -30,7 +35,9 @@ pub fn run(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value,
         }
     }
     let merged = merged.unwrap_or_default();
-    let result = merged.into_final_result(req, AggregationLimitsGuard::default()).map_err(bad)?;
+    let result = merged
+        .into_final_result(req, AggregationLimitsGuard::default())
+        .map_err(bad)?;
     let mut v = serde_json::to_value(result).map_err(EsError::internal)?;
     es_shapes(&mut v);
     Ok(v)

@@ -20,8 +20,15 @@ type Params = Query<HashMap<String, String>>;
 pub const MAX_BODY: usize = 100 << 20;
 
 fn reply(status: u16, body: Value) -> Response {
-    let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body.to_string()).into_response();
-    r.headers_mut().insert("content-type", HeaderValue::from_static("application/json; charset=UTF-8"));
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body.to_string(),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
     r
 }
 
@@ -30,7 +37,9 @@ fn err(e: EsError, index: Option<&str>) -> Response {
 }
 
 async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> Response {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| err(EsError::internal(e), None))
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| err(EsError::internal(e), None))
 }
 
 pub fn router(store: Arc<Store>) -> Router {
@@ -72,7 +81,10 @@ pub fn router(store: Arc<Store>) -> Router {
 use axum::routing::put;
 
 async fn no_handler(method: Method, uri: Uri) -> Response {
-    reply(400, json!({"error": format!("no handler found for uri [{}] and method [{method}]", uri.path()), "status": 400}))
+    reply(
+        400,
+        json!({"error": format!("no handler found for uri [{}] and method [{method}]", uri.path()), "status": 400}),
+    )
 }
 
 async fn info() -> Response {
@@ -99,12 +111,18 @@ async fn info() -> Response {
 }
 
 async fn license() -> Response {
-    reply(200, json!({"license": {"status": "active", "uid": "rstore", "type": "basic", "issue_date": "2024-01-01T00:00:00.000Z", "issue_date_in_millis": 1704067200000u64, "max_nodes": 1000, "max_resource_units": null, "issued_to": "rstore", "issuer": "elasticsearch", "start_date_in_millis": -1}}))
+    reply(
+        200,
+        json!({"license": {"status": "active", "uid": "rstore", "type": "basic", "issue_date": "2024-01-01T00:00:00.000Z", "issue_date_in_millis": 1704067200000u64, "max_nodes": 1000, "max_resource_units": null, "issued_to": "rstore", "issuer": "elasticsearch", "start_date_in_millis": -1}}),
+    )
 }
 
 async fn health(State(s): State<Arc<Store>>) -> Response {
     let n = s.all().len();
-    reply(200, json!({"cluster_name": "rstore", "status": "green", "timed_out": false, "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": n, "active_shards": n, "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0}))
+    reply(
+        200,
+        json!({"cluster_name": "rstore", "status": "green", "timed_out": false, "number_of_nodes": 1, "number_of_data_nodes": 1, "active_primary_shards": n, "active_shards": n, "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0}),
+    )
 }
 
 fn cat(indices: Vec<Arc<Index>>, p: &HashMap<String, String>) -> Response {
@@ -118,23 +136,47 @@ fn cat(indices: Vec<Arc<Index>>, p: &HashMap<String, String>) -> Response {
     if p.get("format").map(String::as_str) == Some("json") {
         return reply(200, Value::Array(rows));
     }
-    let cols = ["health", "status", "index", "uuid", "pri", "rep", "docs.count", "docs.deleted", "store.size", "pri.store.size"];
+    let cols = [
+        "health",
+        "status",
+        "index",
+        "uuid",
+        "pri",
+        "rep",
+        "docs.count",
+        "docs.deleted",
+        "store.size",
+        "pri.store.size",
+    ];
     let mut table: Vec<Vec<String>> = Vec::new();
     if p.contains_key("v") {
         table.push(cols.iter().map(|c| c.to_string()).collect());
     }
     for r in &rows {
-        table.push(cols.iter().map(|c| r[*c].as_str().unwrap_or_default().to_string()).collect());
+        table.push(
+            cols.iter()
+                .map(|c| r[*c].as_str().unwrap_or_default().to_string())
+                .collect(),
+        );
     }
-    let widths: Vec<usize> = (0..cols.len()).map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols.len())
+        .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for r in &table {
-        let line: Vec<String> = r.iter().enumerate().map(|(c, v)| format!("{v:<w$}", w = widths[c])).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(c, v)| format!("{v:<w$}", w = widths[c]))
+            .collect();
         out.push_str(line.join(" ").trim_end());
         out.push('\n');
     }
     let mut resp = (StatusCode::OK, out).into_response();
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=UTF-8"));
+    resp.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
     resp
 }
 
@@ -142,7 +184,11 @@ async fn cat_indices(State(s): State<Arc<Store>>, Query(p): Params) -> Response 
     cat(s.all(), &p)
 }
 
-async fn cat_indices_of(State(s): State<Arc<Store>>, Path(index): Path<String>, Query(p): Params) -> Response {
+async fn cat_indices_of(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+) -> Response {
     match s.resolve(&index) {
         Ok(i) => cat(i, &p),
         Err(e) => err(e, Some(&index)),
@@ -157,13 +203,20 @@ async fn index_info(State(s): State<Arc<Store>>, Path(index): Path<String>) -> R
 }
 
 async fn index_exists(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
-    let code = if s.resolve(&index).is_ok_and(|v| !v.is_empty()) { StatusCode::OK } else { StatusCode::NOT_FOUND };
+    let code = if s.resolve(&index).is_ok_and(|v| !v.is_empty()) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
     code.into_response()
 }
 
 async fn create_index(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
     blocking(move || match s.create(&index) {
-        Ok(_) => reply(200, json!({"acknowledged": true, "shards_acknowledged": true, "index": index})),
+        Ok(_) => reply(
+            200,
+            json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
+        ),
         Err(e) => err(e, Some(&index)),
     })
     .await
@@ -179,7 +232,14 @@ async fn delete_index(State(s): State<Arc<Store>>, Path(index): Path<String>) ->
 
 async fn mapping(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
     match s.resolve(&index) {
-        Ok(is) => reply(200, Value::Object(is.iter().map(|i| (i.name.clone(), json!({"mappings": i.mapping()}))).collect())),
+        Ok(is) => reply(
+            200,
+            Value::Object(
+                is.iter()
+                    .map(|i| (i.name.clone(), json!({"mappings": i.mapping()})))
+                    .collect(),
+            ),
+        ),
         Err(e) => err(e, Some(&index)),
     }
 }
@@ -187,7 +247,10 @@ async fn mapping(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Resp
 async fn refresh_all(State(s): State<Arc<Store>>) -> Response {
     blocking(move || {
         s.refresh_all();
-        reply(200, json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}))
+        reply(
+            200,
+            json!({"_shards": {"total": 1, "successful": 1, "failed": 0}}),
+        )
     })
     .await
 }
@@ -200,7 +263,10 @@ async fn refresh(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Resp
                     return err(e, Some(&i.name));
                 }
             }
-            reply(200, json!({"_shards": {"total": is.len(), "successful": is.len(), "failed": 0}}))
+            reply(
+                200,
+                json!({"_shards": {"total": is.len(), "successful": is.len(), "failed": 0}}),
+            )
         }
         Err(e) => err(e, Some(&index)),
     })
@@ -208,18 +274,28 @@ async fn refresh(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Resp
 }
 
 fn wants_refresh(p: &HashMap<String, String>) -> bool {
-    matches!(p.get("refresh").map(String::as_str), Some("" | "true" | "wait_for"))
+    matches!(
+        p.get("refresh").map(String::as_str),
+        Some("" | "true" | "wait_for")
+    )
 }
 
 fn item_json(index: &str, r: &OpResult) -> Value {
     match &r.error {
-        Some((kind, reason)) => json!({"_index": index, "_id": r.id, "status": r.status, "error": {"type": kind, "reason": reason, "index": index, "shard": "0", "index_uuid": format!("rstore-{index}")}}),
-        None => json!({"_index": index, "_id": r.id, "_version": r.version, "result": r.result, "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": r.seq_no, "_primary_term": 1, "status": r.status}),
+        Some((kind, reason)) => {
+            json!({"_index": index, "_id": r.id, "status": r.status, "error": {"type": kind, "reason": reason, "index": index, "shard": "0", "index_uuid": format!("rstore-{index}")}})
+        }
+        None => {
+            json!({"_index": index, "_id": r.id, "_version": r.version, "result": r.result, "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": r.seq_no, "_primary_term": 1, "status": r.status})
+        }
     }
 }
 
 fn malformed(reason: impl Into<String>) -> Response {
-    err(EsError::bad_request("illegal_argument_exception", reason), None)
+    err(
+        EsError::bad_request("illegal_argument_exception", reason),
+        None,
+    )
 }
 
 /// NDJSON bulk: action lines and sources; per-item results in request order.
@@ -230,24 +306,34 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
         Failed(String, Value),
     }
     let mut slots: Vec<Slot> = Vec::new();
-    let mut lines = body.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     while let Some(action_line) = lines.next() {
         let Ok(Value::Object(action)) = serde_json::from_slice::<Value>(action_line) else {
             return malformed("Malformed action/metadata line, expected START_OBJECT");
         };
-        let Some((kind, meta)) = action.into_iter().next() else { return malformed("Malformed action/metadata line: empty") };
+        let Some((kind, meta)) = action.into_iter().next() else {
+            return malformed("Malformed action/metadata line: empty");
+        };
         let index = match meta.get("_index").and_then(Value::as_str).or(default_index) {
             Some(i) => i.to_string(),
             None => return malformed("Validation Failed: 1: index is missing;"),
         };
-        let id = meta.get("_id").and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())));
+        let id = meta.get("_id").and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        });
         let op = match kind.as_str() {
             "delete" => match id {
                 Some(id) => Op::Delete { id },
                 None => return malformed("Validation Failed: 1: id is missing;"),
             },
             "index" | "create" | "update" => {
-                let Some(src_line) = lines.next() else { return malformed(format!("the {kind} action needs a document line")) };
+                let Some(src_line) = lines.next() else {
+                    return malformed(format!("the {kind} action needs a document line"));
+                };
                 let src: Value = match serde_json::from_slice(src_line) {
                     Ok(v) => v,
                     Err(e) => {
@@ -261,14 +347,25 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
                     "create" => Op::Create { id, source: src },
                     _ => match id {
                         Some(id) => {
-                            let upsert = src.get("doc_as_upsert").and_then(Value::as_bool).unwrap_or(false);
-                            Op::Update { id, doc: src.get("doc").cloned().unwrap_or(json!({})), upsert }
+                            let upsert = src
+                                .get("doc_as_upsert")
+                                .and_then(Value::as_bool)
+                                .unwrap_or(false);
+                            Op::Update {
+                                id,
+                                doc: src.get("doc").cloned().unwrap_or(json!({})),
+                                upsert,
+                            }
                         }
                         None => return malformed("Validation Failed: 1: id is missing;"),
                     },
                 }
             }
-            other => return malformed(format!("Malformed action/metadata line, unknown action [{other}]")),
+            other => {
+                return malformed(format!(
+                    "Malformed action/metadata line, unknown action [{other}]"
+                ))
+            }
         };
         slots.push(Slot::Op(kind, index, op));
     }
@@ -276,7 +373,10 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
     let mut by_index: HashMap<String, Vec<(usize, Op)>> = HashMap::new();
     for (pos, s) in slots.iter().enumerate() {
         if let Slot::Op(_, index, op) = s {
-            by_index.entry(index.clone()).or_default().push((pos, op.clone()));
+            by_index
+                .entry(index.clone())
+                .or_default()
+                .push((pos, op.clone()));
         }
     }
     let mut results: HashMap<usize, Value> = HashMap::new();
@@ -318,14 +418,22 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
             json!({ kind: body })
         })
         .collect();
-    reply(200, json!({"took": start.elapsed().as_millis() as u64, "errors": errors, "items": items}))
+    reply(
+        200,
+        json!({"took": start.elapsed().as_millis() as u64, "errors": errors, "items": items}),
+    )
 }
 
 async fn bulk_all(State(s): State<Arc<Store>>, Query(p): Params, body: Bytes) -> Response {
     blocking(move || run_bulk(&s, None, &body, wants_refresh(&p))).await
 }
 
-async fn bulk_index(State(s): State<Arc<Store>>, Path(index): Path<String>, Query(p): Params, body: Bytes) -> Response {
+async fn bulk_index(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || run_bulk(&s, Some(&index), &body, wants_refresh(&p))).await
 }
 
@@ -343,7 +451,14 @@ fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Res
             }
             let r = rs.remove(0);
             match &r.error {
-                Some((kind, reason)) => err(EsError::Status { status: r.status, kind, reason: reason.clone() }, Some(index)),
+                Some((kind, reason)) => err(
+                    EsError::Status {
+                        status: r.status,
+                        kind,
+                        reason: reason.clone(),
+                    },
+                    Some(index),
+                ),
                 None => reply(r.status, item_json(index, &r)),
             }
         }
@@ -352,48 +467,102 @@ fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Res
 }
 
 fn parse_body(body: &[u8]) -> Result<Value, Response> {
-    serde_json::from_slice(body).map_err(|e| err(EsError::bad_request("document_parsing_exception", format!("failed to parse: {e}")), None))
+    serde_json::from_slice(body).map_err(|e| {
+        err(
+            EsError::bad_request(
+                "document_parsing_exception",
+                format!("failed to parse: {e}"),
+            ),
+            None,
+        )
+    })
 }
 
-async fn index_doc(State(s): State<Arc<Store>>, Path((index, id)): Path<(String, String)>, Query(p): Params, body: Bytes) -> Response {
+async fn index_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || {
         let source = match parse_body(&body) {
             Ok(v) => v,
-            Err(r) => return r,
+            Err(e) => return err(e, Some(&index)),
         };
-        let op = if p.get("op_type").map(String::as_str) == Some("create") { Op::Create { id: Some(id), source } } else { Op::Index { id: Some(id), source } };
+        let op = if p.get("op_type").map(String::as_str) == Some("create") {
+            Op::Create {
+                id: Some(id),
+                source,
+            }
+        } else {
+            Op::Index {
+                id: Some(id),
+                source,
+            }
+        };
         single_op(&s, &index, op, &p)
     })
     .await
 }
 
-async fn create_doc(State(s): State<Arc<Store>>, Path((index, id)): Path<(String, String)>, Query(p): Params, body: Bytes) -> Response {
+async fn create_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || match parse_body(&body) {
-        Ok(source) => single_op(&s, &index, Op::Create { id: Some(id), source }, &p),
+        Ok(source) => single_op(
+            &s,
+            &index,
+            Op::Create {
+                id: Some(id),
+                source,
+            },
+            &p,
+        ),
         Err(r) => r,
     })
     .await
 }
 
-async fn index_auto(State(s): State<Arc<Store>>, Path(index): Path<String>, Query(p): Params, body: Bytes) -> Response {
+async fn index_auto(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || match parse_body(&body) {
         Ok(source) => single_op(&s, &index, Op::Index { id: None, source }, &p),
-        Err(r) => r,
+        Err(e) => err(e, Some(&index)),
     })
     .await
 }
 
-async fn delete_doc(State(s): State<Arc<Store>>, Path((index, id)): Path<(String, String)>, Query(p): Params) -> Response {
+async fn delete_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+) -> Response {
     blocking(move || {
         if s.get(&index).is_none() {
-            return err(EsError::not_found("index_not_found_exception", format!("no such index [{index}]")), Some(&index));
+            return err(
+                EsError::not_found(
+                    "index_not_found_exception",
+                    format!("no such index [{index}]"),
+                ),
+                Some(&index),
+            );
         }
         single_op(&s, &index, Op::Delete { id }, &p)
     })
     .await
 }
 
-async fn get_doc(State(s): State<Arc<Store>>, Path((index, id)): Path<(String, String)>) -> Response {
+async fn get_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+) -> Response {
     blocking(move || {
         let Some(idx) = s.get(&index) else {
             return err(EsError::not_found("index_not_found_exception", format!("no such index [{index}]")), Some(&index));
@@ -407,7 +576,19 @@ async fn get_doc(State(s): State<Arc<Store>>, Path((index, id)): Path<(String, S
 }
 
 fn request_body(body: &[u8], p: &HashMap<String, String>) -> Result<Value, Response> {
-    let mut req = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { serde_json::from_slice(body).map_err(|e| err(EsError::bad_request("parsing_exception", format!("request body is not JSON: {e}")), None))? };
+    let mut req = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            err(
+                EsError::bad_request(
+                    "parsing_exception",
+                    format!("request body is not JSON: {e}"),
+                ),
+                None,
+            )
+        })?
+    };
     if let Some(q) = p.get("q") {
         req["query"] = json!({"query_string": {"query": q}});
     }
@@ -417,7 +598,14 @@ fn request_body(body: &[u8], p: &HashMap<String, String>) -> Result<Value, Respo
         }
     }
     if let Some(sort) = p.get("sort") {
-        req["sort"] = Value::Array(sort.split(',').map(|s| match s.split_once(':') { Some((f, o)) => json!({f: {"order": o}}), None => json!(s) }).collect());
+        req["sort"] = Value::Array(
+            sort.split(',')
+                .map(|s| match s.split_once(':') {
+                    Some((f, o)) => json!({f: {"order": o}}),
+                    None => json!(s),
+                })
+                .collect(),
+        );
     }
     Ok(req)
 }
@@ -451,27 +639,52 @@ fn filter_source(src: Value, spec: &Value) -> Option<Value> {
         Value::Bool(false) => return None,
         Value::Null | Value::Bool(true) => return Some(src),
         Value::String(s) => (vec![s.clone()], vec![]),
-        Value::Array(a) => (a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(), vec![]),
+        Value::Array(a) => (
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            vec![],
+        ),
         Value::Object(o) => {
-            let list = |k: &str| o.get(k).map(|v| match v { Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(), Value::String(s) => vec![s.clone()], _ => vec![] }).unwrap_or_default();
+            let list = |k: &str| {
+                o.get(k)
+                    .map(|v| match v {
+                        Value::Array(a) => a
+                            .iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect(),
+                        Value::String(s) => vec![s.clone()],
+                        _ => vec![],
+                    })
+                    .unwrap_or_default()
+            };
             (list("includes"), list("excludes"))
         }
         _ => return Some(src),
     };
-    let Value::Object(m) = src else { return Some(src) };
+    let Value::Object(m) = src else {
+        return Some(src);
+    };
     let keep = |k: &str| {
-        let inc = includes.is_empty() || includes.iter().any(|p| crate::store::wildcard(p, k) || k.starts_with(&format!("{p}.")) || p.starts_with(&format!("{k}.")));
+        let inc = includes.is_empty()
+            || includes.iter().any(|p| {
+                crate::store::wildcard(p, k)
+                    || k.starts_with(&format!("{p}."))
+                    || p.starts_with(&format!("{k}."))
+            });
         let exc = excludes.iter().any(|p| crate::store::wildcard(p, k));
         inc && !exc
     };
-    Some(Value::Object(m.into_iter().filter(|(k, _)| keep(k)).collect()))
+    Some(Value::Object(
+        m.into_iter().filter(|(k, _)| keep(k)).collect(),
+    ))
 }
 
 fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
     let start = Instant::now();
     let req = match request_body(body, p) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return err(e, None),
     };
     let indices = match s.resolve(expr) {
         Ok(i) => i,
@@ -487,7 +700,10 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
         match idx.search(&query, 0, from + size, &sort) {
             Ok((t, hs)) => {
                 total += t;
-                hits.extend(hs.into_iter().map(|(score, src, id)| (score, src, id, idx.name.clone())));
+                hits.extend(
+                    hs.into_iter()
+                        .map(|(score, src, id)| (score, src, id, idx.name.clone())),
+                );
             }
             Err(e) => return err(e, Some(&idx.name)),
         }
@@ -497,7 +713,10 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
     } else if indices.len() > 1 {
         hits.sort_by(|a, b| {
             for (f, desc) in &sort {
-                let o = crate::index::cmp_json(crate::index::lookup(&a.1, f), crate::index::lookup(&b.1, f));
+                let o = crate::index::cmp_json(
+                    crate::index::lookup(&a.1, f),
+                    crate::index::lookup(&b.1, f),
+                );
                 let o = if *desc { o.reverse() } else { o };
                 if o.is_ne() {
                     return o;
@@ -507,7 +726,11 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
         });
     }
     let source_spec = req.get("_source").cloned().unwrap_or(Value::Null);
-    let max_score = hits.iter().map(|h| h.0).filter(|s| s.is_finite()).fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
+    let max_score = hits
+        .iter()
+        .map(|h| h.0)
+        .filter(|s| s.is_finite())
+        .fold(None, |m: Option<f32>, s| Some(m.map_or(s, |m| m.max(s))));
     let hits_json: Vec<Value> = hits
         .into_iter()
         .skip(from)
@@ -535,7 +758,12 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
     reply(200, resp)
 }
 
-async fn search(State(s): State<Arc<Store>>, Path(index): Path<String>, Query(p): Params, body: Bytes) -> Response {
+async fn search(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || run_search(&s, &index, &body, &p)).await
 }
 
@@ -546,7 +774,7 @@ async fn search_all(State(s): State<Arc<Store>>, Query(p): Params, body: Bytes) 
 fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
     let req = match request_body(body, p) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(e) => return err(e, None),
     };
     let indices = match s.resolve(expr) {
         Ok(i) => i,
@@ -560,10 +788,18 @@ fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) ->
             Err(e) => return err(e, Some(&idx.name)),
         }
     }
-    reply(200, json!({"count": n, "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0}}))
+    reply(
+        200,
+        json!({"count": n, "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0}}),
+    )
 }
 
-async fn count(State(s): State<Arc<Store>>, Path(index): Path<String>, Query(p): Params, body: Bytes) -> Response {
+async fn count(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
     blocking(move || run_count(&s, &index, &body, &p)).await
 }
 

@@ -4,7 +4,10 @@
 use std::ops::Bound;
 
 use serde_json::Value;
-use tantivy::query::{AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, QueryParser, RangeQuery, TermQuery};
+use tantivy::query::{
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, QueryParser, RangeQuery,
+    TermQuery,
+};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
 
@@ -17,8 +20,13 @@ fn bad(reason: impl Into<String>) -> EsError {
 
 /// `{field: value}` or `{field: {key: value}}` → (field, inner).
 fn single(v: &Value, what: &str) -> Result<(String, Value), EsError> {
-    let obj = v.as_object().ok_or_else(|| bad(format!("[{what}] query malformed, expected an object")))?;
-    let (k, v) = obj.iter().next().ok_or_else(|| bad(format!("[{what}] query malformed, no field specified")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad(format!("[{what}] query malformed, expected an object")))?;
+    let (k, v) = obj
+        .iter()
+        .next()
+        .ok_or_else(|| bad(format!("[{what}] query malformed, no field specified")))?;
     Ok((k.clone(), v.clone()))
 }
 
@@ -33,7 +41,9 @@ fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
         (_, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => t.append_type_and_fast_value(i),
             (None, Some(u), _) => t.append_type_and_fast_value(u),
-            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => t.append_type_and_fast_value(f as i64),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9e15 => {
+                t.append_type_and_fast_value(f as i64)
+            }
             (_, _, Some(f)) => t.append_type_and_fast_value(f),
             _ => return None,
         },
@@ -93,7 +103,9 @@ fn date_value(s: &str) -> Option<DateTime> {
             'y' => 365 * 86400,
             _ => return None,
         };
-        return Some(DateTime::from_timestamp_nanos(now + sign * n * secs * 1_000_000_000));
+        return Some(DateTime::from_timestamp_nanos(
+            now + sign * n * secs * 1_000_000_000,
+        ));
     }
     parse_date(s)
 }
@@ -102,10 +114,21 @@ fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, 
     let path = field.strip_suffix(".keyword").unwrap_or(field);
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
     match (m.get(path).copied(), v) {
-        (Some("date"), Value::String(s)) => t.append_type_and_fast_value(date_value(s).ok_or_else(|| bad(format!("failed to parse date field [{s}]")))?),
-        (Some("date"), Value::Number(n)) => t.append_type_and_fast_value(DateTime::from_timestamp_millis(n.as_i64().unwrap_or(0))),
-        (Some("long"), Value::String(s)) => t.append_type_and_fast_value(s.parse::<i64>().map_err(|_| bad(format!("cannot parse [{s}] as a number")))?),
-        (Some("float"), v) => t.append_type_and_fast_value(v.as_f64().or_else(|| v.as_str()?.parse().ok()).ok_or_else(|| bad("range bound is not a number"))?),
+        (Some("date"), Value::String(s)) => t.append_type_and_fast_value(
+            date_value(s).ok_or_else(|| bad(format!("failed to parse date field [{s}]")))?,
+        ),
+        (Some("date"), Value::Number(n)) => {
+            t.append_type_and_fast_value(DateTime::from_timestamp_millis(n.as_i64().unwrap_or(0)))
+        }
+        (Some("long"), Value::String(s)) => t.append_type_and_fast_value(
+            s.parse::<i64>()
+                .map_err(|_| bad(format!("cannot parse [{s}] as a number")))?,
+        ),
+        (Some("float"), v) => t.append_type_and_fast_value(
+            v.as_f64()
+                .or_else(|| v.as_str()?.parse().ok())
+                .ok_or_else(|| bad("range bound is not a number"))?,
+        ),
         (_, Value::Number(n)) => match n.as_i64() {
             Some(i) => t.append_type_and_fast_value(i),
             None => t.append_type_and_fast_value(n.as_f64().unwrap_or(0.0)),
@@ -116,31 +139,48 @@ fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, 
     Ok(t)
 }
 
-/// Lucene syntax through tantivy's parser; `field.keyword:` targets the keyword field.
-fn query_string(idx: &Index, q: &Value) -> Result<Box<dyn Query>, EsError> {
-    let text = q.get("query").and_then(Value::as_str).ok_or_else(|| bad("[query_string] requires a query"))?;
+/// Lucene syntax through tantivy's parser. Each `field:` is pointed at the JSON field that holds
+/// it: `field.keyword:` and typed fields (numbers, dates, booleans) at `kw`, text at `text`.
+fn query_string(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsError> {
+    let text = q
+        .get("query")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("[query_string] requires a query"))?;
     if text.trim() == "*" || text.trim().is_empty() {
         return Ok(Box::new(AllQuery));
     }
-    let rewritten = rewrite_keyword_fields(text);
+    let rewritten = rewrite_fields(text, m);
     let mut parser = QueryParser::for_index(idx.tantivy(), vec![idx.f.text]);
-    if q.get("default_operator").and_then(Value::as_str).is_some_and(|o| o.eq_ignore_ascii_case("and")) {
+    if q.get("default_operator")
+        .and_then(Value::as_str)
+        .is_some_and(|o| o.eq_ignore_ascii_case("and"))
+    {
         parser.set_conjunction_by_default();
     }
-    parser.parse_query(&rewritten).map_err(|e| EsError::bad_request("query_shard_exception", format!("Failed to parse query [{text}]: {e}")))
+    parser.parse_query(&rewritten).map_err(|e| {
+        EsError::bad_request(
+            "query_shard_exception",
+            format!("Failed to parse query [{text}]: {e}"),
+        )
+    })
 }
 
-fn rewrite_keyword_fields(text: &str) -> String {
+fn rewrite_fields(text: &str, m: &Mapping) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String, colon: bool| {
-        if colon {
-            if let Some(f) = word.strip_suffix(".keyword") {
-                out.push_str("kw.");
-                out.push_str(f);
-                word.clear();
-                return;
-            }
+        if colon && !word.is_empty() {
+            let (field, prefix) = match word.strip_suffix(".keyword") {
+                Some(f) => (f.to_string(), "kw."),
+                None if matches!(m.get(word.as_str()), Some(&"text") | None) => {
+                    (word.clone(), "text.")
+                }
+                None => (word.clone(), "kw."),
+            };
+            out.push_str(prefix);
+            out.push_str(&field);
+            word.clear();
+            return;
         }
         out.push_str(word);
         word.clear();
@@ -158,7 +198,9 @@ fn rewrite_keyword_fields(text: &str) -> String {
 }
 
 pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsError> {
-    let Some(obj) = q.as_object().filter(|o| !o.is_empty()) else { return Ok(Box::new(AllQuery)) };
+    let Some(obj) = q.as_object().filter(|o| !o.is_empty()) else {
+        return Ok(Box::new(AllQuery));
+    };
     let (kind, body) = obj.iter().next().ok_or_else(|| bad("empty query"))?;
     Ok(match kind.as_str() {
         "match_all" => Box::new(AllQuery),
@@ -170,16 +212,32 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
         }
         "terms" => {
             let (field, vals) = single(body, "terms")?;
-            let vals = vals.as_array().ok_or_else(|| bad("[terms] query requires an array of values"))?;
-            Box::new(BooleanQuery::new(vals.iter().map(|v| (Occur::Should, term_query(idx, m, &field, v))).collect()))
+            let vals = vals
+                .as_array()
+                .ok_or_else(|| bad("[terms] query requires an array of values"))?;
+            Box::new(BooleanQuery::new(
+                vals.iter()
+                    .map(|v| (Occur::Should, term_query(idx, m, &field, v)))
+                    .collect(),
+            ))
         }
         "match" | "match_phrase" => {
             let (field, v) = single(body, kind)?;
             let (query, and) = match &v {
-                Value::Object(o) => (o.get("query").cloned().unwrap_or(Value::Null), o.get("operator").and_then(Value::as_str).is_some_and(|x| x.eq_ignore_ascii_case("and")) || kind == "match_phrase"),
+                Value::Object(o) => (
+                    o.get("query").cloned().unwrap_or(Value::Null),
+                    o.get("operator")
+                        .and_then(Value::as_str)
+                        .is_some_and(|x| x.eq_ignore_ascii_case("and"))
+                        || kind == "match_phrase",
+                ),
                 other => (other.clone(), kind == "match_phrase"),
             };
-            match (&query, m.get(field.strip_suffix(".keyword").unwrap_or(&field)).copied()) {
+            match (
+                &query,
+                m.get(field.strip_suffix(".keyword").unwrap_or(&field))
+                    .copied(),
+            ) {
                 (Value::String(s), Some("text") | None) if !field.ends_with(".keyword") => {
                     let occur = if and { Occur::Must } else { Occur::Should };
                     let clauses: Vec<(Occur, Box<dyn Query>)> = tokens(idx, s)
@@ -187,7 +245,11 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
                         .map(|tok| {
                             let mut t = Term::from_field_json_path(idx.f.text, &field, false);
                             t.append_type_and_str(&tok);
-                            (occur, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
+                            (
+                                occur,
+                                Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs))
+                                    as Box<dyn Query>,
+                            )
                         })
                         .collect();
                     if clauses.is_empty() {
@@ -201,7 +263,9 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
         }
         "range" => {
             let (field, b) = single(body, "range")?;
-            let bound = |k: &str| -> Result<Option<Term>, EsError> { b.get(k).map(|v| bound_term(idx, m, &field, v)).transpose() };
+            let bound = |k: &str| -> Result<Option<Term>, EsError> {
+                b.get(k).map(|v| bound_term(idx, m, &field, v)).transpose()
+            };
             let lower = match (bound("gte")?, bound("gt")?) {
                 (Some(t), _) => Bound::Included(t),
                 (None, Some(t)) => Bound::Excluded(t),
@@ -219,10 +283,16 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
             }
         }
         "exists" => {
-            let field = body.get("field").and_then(Value::as_str).ok_or_else(|| bad("[exists] requires a field"))?;
-            Box::new(ExistsQuery::new(format!("kw.{}", field.strip_suffix(".keyword").unwrap_or(field)), true))
+            let field = body
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad("[exists] requires a field"))?;
+            Box::new(ExistsQuery::new(
+                format!("kw.{}", field.strip_suffix(".keyword").unwrap_or(field)),
+                true,
+            ))
         }
-        "query_string" | "simple_query_string" => query_string(idx, body)?,
+        "query_string" | "simple_query_string" => query_string(idx, m, body)?,
         "bool" => {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             let list = |v: Option<&Value>| -> Vec<Value> {
@@ -232,7 +302,11 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
                     Some(other) => vec![other.clone()],
                 }
             };
-            for (key, occur) in [("must", Occur::Must), ("filter", Occur::Must), ("must_not", Occur::MustNot)] {
+            for (key, occur) in [
+                ("must", Occur::Must),
+                ("filter", Occur::Must),
+                ("must_not", Occur::MustNot),
+            ] {
                 for c in list(body.get(key)) {
                     clauses.push((occur, build(idx, m, &c)?));
                 }
@@ -240,10 +314,22 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
             let shoulds = list(body.get("should"));
             let has_must = clauses.iter().any(|(o, _)| *o == Occur::Must);
             if !shoulds.is_empty() {
-                let subs = shoulds.iter().map(|c| Ok((Occur::Should, build(idx, m, c)?))).collect::<Result<Vec<_>, EsError>>()?;
-                let needed = body.get("minimum_should_match").and_then(Value::as_u64).unwrap_or(if has_must { 0 } else { 1 });
+                let subs = shoulds
+                    .iter()
+                    .map(|c| Ok((Occur::Should, build(idx, m, c)?)))
+                    .collect::<Result<Vec<_>, EsError>>()?;
+                let needed = body
+                    .get("minimum_should_match")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(if has_must { 0 } else { 1 });
                 if needed > 0 {
-                    clauses.push((Occur::Must, Box::new(BooleanQuery::with_minimum_required_clauses(subs, needed as usize))));
+                    clauses.push((
+                        Occur::Must,
+                        Box::new(BooleanQuery::with_minimum_required_clauses(
+                            subs,
+                            needed as usize,
+                        )),
+                    ));
                 } else {
                     clauses.extend(subs);
                 }
@@ -264,7 +350,9 @@ pub fn aggs_to_tantivy(v: &Value) -> Value {
             o.iter()
                 .map(|(k, v)| {
                     let v = match (k.as_str(), v) {
-                        ("field", Value::String(f)) => Value::String(format!("kw.{}", f.strip_suffix(".keyword").unwrap_or(f))),
+                        ("field", Value::String(f)) => {
+                            Value::String(format!("kw.{}", f.strip_suffix(".keyword").unwrap_or(f)))
+                        }
                         _ => aggs_to_tantivy(v),
                     };
                     (k.clone(), v)
@@ -282,6 +370,15 @@ mod tests {
 
     #[test]
     fn keyword_fields_in_query_strings() {
-        assert_eq!(rewrite_keyword_fields("path.keyword:\"/a\" AND response:200"), "kw.path:\"/a\" AND response:200");
+        let mut m = Mapping::new();
+        m.insert("response".into(), "long");
+        m.insert("message".into(), "text");
+        assert_eq!(
+            rewrite_fields(
+                "path.keyword:\"/a\" AND response:[200 TO 299] message:x",
+                &m
+            ),
+            "kw.path:\"/a\" AND kw.response:[200 TO 299] text.message:x"
+        );
     }
 }

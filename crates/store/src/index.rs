@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{AllQuery, Query};
 use tantivy::schema::{
-    Field, JsonObjectOptions, Value as _, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+    Field, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, Value as _, FAST, INDEXED,
+    STORED, STRING,
 };
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
@@ -22,18 +23,34 @@ use crate::mapping::{self, Mapping};
 #[derive(Debug, thiserror::Error)]
 pub enum EsError {
     #[error("{reason}")]
-    Status { status: u16, kind: &'static str, reason: String },
+    Status {
+        status: u16,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 impl EsError {
     pub fn bad_request(kind: &'static str, reason: impl Into<String>) -> EsError {
-        EsError::Status { status: 400, kind, reason: reason.into() }
+        EsError::Status {
+            status: 400,
+            kind,
+            reason: reason.into(),
+        }
     }
     pub fn internal(reason: impl std::fmt::Display) -> EsError {
-        EsError::Status { status: 500, kind: "exception", reason: reason.to_string() }
+        EsError::Status {
+            status: 500,
+            kind: "exception",
+            reason: reason.to_string(),
+        }
     }
     pub fn not_found(kind: &'static str, reason: impl Into<String>) -> EsError {
-        EsError::Status { status: 404, kind, reason: reason.into() }
+        EsError::Status {
+            status: 404,
+            kind,
+            reason: reason.into(),
+        }
     }
     pub fn status(&self) -> u16 {
         match self {
@@ -42,7 +59,11 @@ impl EsError {
     }
     /// Elasticsearch's error body.
     pub fn body(&self, index: Option<&str>) -> Value {
-        let EsError::Status { status, kind, reason } = self;
+        let EsError::Status {
+            status,
+            kind,
+            reason,
+        } = self;
         let mut cause = json!({"type": kind, "reason": reason});
         if let Some(i) = index {
             cause["index"] = json!(i);
@@ -57,10 +78,22 @@ fn tv<E: std::fmt::Display>(e: E) -> EsError {
 
 #[derive(Debug, Clone)]
 pub enum Op {
-    Index { id: Option<String>, source: Value },
-    Create { id: Option<String>, source: Value },
-    Update { id: String, doc: Value, upsert: bool },
-    Delete { id: String },
+    Index {
+        id: Option<String>,
+        source: Value,
+    },
+    Create {
+        id: Option<String>,
+        source: Value,
+    },
+    Update {
+        id: String,
+        doc: Value,
+        upsert: bool,
+    },
+    Delete {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +105,9 @@ pub struct OpResult {
     pub seq_no: u64,
     pub error: Option<(&'static str, String)>,
 }
+
+/// A search hit: score (NaN when sorted by field), source, id.
+pub type Hit = (f32, Value, String);
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -109,14 +145,25 @@ fn schema() -> (Schema, Fields) {
     let source = b.add_text_field("_source", TextOptions::default().set_stored());
     let version = b.add_u64_field("_version", STORED | INDEXED | FAST);
     let text_opts = JsonObjectOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("default").set_index_option(tantivy::schema::IndexRecordOption::WithFreqsAndPositions),
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(tantivy::schema::IndexRecordOption::WithFreqsAndPositions),
     );
     let text = b.add_json_field("text", text_opts);
     let kw_opts = JsonObjectOptions::default()
         .set_indexing_options(TextFieldIndexing::default().set_tokenizer("raw"))
         .set_fast("raw");
     let kw = b.add_json_field("kw", kw_opts);
-    (b.build(), Fields { id, source, version, text, kw })
+    (
+        b.build(),
+        Fields {
+            id,
+            source,
+            version,
+            text,
+            kw,
+        },
+    )
 }
 
 fn new_id() -> String {
@@ -124,9 +171,13 @@ fn new_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut v = ((nanos as u128) << 64) | ((n as u128) << 16) | (std::process::id() as u128 & 0xffff);
+    let mut v =
+        ((nanos as u128) << 64) | ((n as u128) << 16) | (std::process::id() as u128 & 0xffff);
     (0..20)
         .map(|_| {
             let c = ALPHABET[(v & 63) as usize] as char;
@@ -143,22 +194,41 @@ impl Index {
         let mmap = tantivy::directory::MmapDirectory::open(dir.join("tantivy")).map_err(tv)?;
         let tindex = tantivy::Index::open_or_create(mmap, schema).map_err(tv)?;
         let writer: IndexWriter = tindex.writer(50_000_000).map_err(tv)?;
-        let reader = tindex.reader_builder().reload_policy(ReloadPolicy::Manual).try_into().map_err(tv)?;
+        let reader = tindex
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tv)?;
         let mapping: Mapping = std::fs::read(dir.join("mapping.json"))
             .ok()
-            .and_then(|b| serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok())
+            .and_then(|b| {
+                serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok()
+            })
             .map(|m| m.into_iter().map(|(k, v)| (k, intern(&v))).collect())
             .unwrap_or_default();
-        let created = std::fs::read_to_string(dir.join("created")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-            let now = jiff::Timestamp::now().as_millisecond() as u64;
-            let _ = std::fs::write(dir.join("created"), now.to_string());
-            now
-        });
+        let created = std::fs::read_to_string(dir.join("created"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                let now = jiff::Timestamp::now().as_millisecond() as u64;
+                let _ = std::fs::write(dir.join("created"), now.to_string());
+                now
+            });
         let wal_path = dir.join("wal.jsonl");
         let replay: Vec<Value> = File::open(&wal_path)
-            .map(|f| BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect())
+            .map(|f| {
+                BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .filter_map(|l| serde_json::from_str(&l).ok())
+                    .collect()
+            })
             .unwrap_or_default();
-        let wal = OpenOptions::new().create(true).append(true).open(&wal_path).map_err(tv)?;
+        let wal = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&wal_path)
+            .map_err(tv)?;
         let idx = Index {
             name: name.to_string(),
             dir: dir.to_path_buf(),
@@ -166,17 +236,33 @@ impl Index {
             writer: Mutex::new(writer),
             reader,
             f,
-            state: Mutex::new(State { versions: HashMap::new(), pending: HashMap::new(), seq_no: 0, mapping, wal, dirty: false }),
+            state: Mutex::new(State {
+                versions: HashMap::new(),
+                pending: HashMap::new(),
+                seq_no: 0,
+                mapping,
+                wal,
+                dirty: false,
+            }),
             created,
         };
         idx.load_versions()?;
         if !replay.is_empty() {
-            tracing::info!(index = name, ops = replay.len(), "replaying the write-ahead log");
+            tracing::info!(
+                index = name,
+                ops = replay.len(),
+                "replaying the write-ahead log"
+            );
             let mut st = idx.lock_state();
             for entry in replay {
                 let op = match entry["a"].as_str() {
-                    Some("delete") => Op::Delete { id: entry["id"].as_str().unwrap_or_default().to_string() },
-                    _ => Op::Index { id: entry["id"].as_str().map(str::to_string), source: entry["src"].clone() },
+                    Some("delete") => Op::Delete {
+                        id: entry["id"].as_str().unwrap_or_default().to_string(),
+                    },
+                    _ => Op::Index {
+                        id: entry["id"].as_str().map(str::to_string),
+                        source: entry["src"].clone(),
+                    },
                 };
                 idx.apply(&mut st, op, false);
             }
@@ -196,7 +282,9 @@ impl Index {
         let mut st = self.lock_state();
         for addr in docs {
             let d: TantivyDocument = searcher.doc(addr).map_err(tv)?;
-            let id = d.get_first(self.f.id).and_then(|v| v.as_str().map(str::to_string));
+            let id = d
+                .get_first(self.f.id)
+                .and_then(|v| v.as_str().map(str::to_string));
             let ver = d.get_first(self.f.version).and_then(|v| v.as_u64());
             if let Some(id) = id {
                 st.versions.insert(id, ver.unwrap_or(1));
@@ -213,7 +301,10 @@ impl Index {
     /// Applies a bulk's operations for this index, durably (the log is fsynced before returning).
     pub fn bulk(&self, ops: Vec<Op>) -> Result<Vec<OpResult>, EsError> {
         let mut st = self.lock_state();
-        let results: Vec<OpResult> = ops.into_iter().map(|op| self.apply(&mut st, op, true)).collect();
+        let results: Vec<OpResult> = ops
+            .into_iter()
+            .map(|op| self.apply(&mut st, op, true))
+            .collect();
         st.wal.flush().map_err(tv)?;
         st.wal.sync_data().map_err(tv)?;
         Ok(results)
@@ -239,7 +330,11 @@ impl Index {
             Op::Index { id, source } => self.write_doc(st, id, source, false, log),
             Op::Create { id, source } => self.write_doc(st, id, source, true, log),
             Op::Update { id, doc, upsert } => {
-                let current = if Self::exists(st, &id) { self.get_source_locked(st, &id) } else { None };
+                let current = if Self::exists(st, &id) {
+                    self.get_source_locked(st, &id)
+                } else {
+                    None
+                };
                 match (current, upsert) {
                     (Some(mut cur), _) => {
                         merge(&mut cur, doc);
@@ -256,7 +351,10 @@ impl Index {
                         result: "not_found",
                         version: 0,
                         seq_no: 0,
-                        error: Some(("document_missing_exception", format!("[{id}]: document missing"))),
+                        error: Some((
+                            "document_missing_exception",
+                            format!("[{id}]: document missing"),
+                        )),
                     },
                 }
             }
@@ -284,15 +382,40 @@ impl Index {
         }
     }
 
-    fn write_doc(&self, st: &mut State, id: Option<String>, source: Value, create: bool, log: bool) -> OpResult {
+    fn write_doc(
+        &self,
+        st: &mut State,
+        id: Option<String>,
+        source: Value,
+        create: bool,
+        log: bool,
+    ) -> OpResult {
         let id = id.unwrap_or_else(new_id);
-        let fail = |status, kind, reason: String| OpResult { id: id.clone(), status, result: "error", version: 0, seq_no: 0, error: Some((kind, reason)) };
+        let fail = |status, kind, reason: String| OpResult {
+            id: id.clone(),
+            status,
+            result: "error",
+            version: 0,
+            seq_no: 0,
+            error: Some((kind, reason)),
+        };
         let Some(obj) = source.as_object() else {
-            return fail(400, "mapper_parsing_exception", "failed to parse: the document must be a JSON object".into());
+            return fail(
+                400,
+                "mapper_parsing_exception",
+                "failed to parse: the document must be a JSON object".into(),
+            );
         };
         let existed = Self::exists(st, &id);
         if create && existed {
-            return fail(409, "version_conflict_engine_exception", format!("[{id}]: version conflict, document already exists (current version [{}])", st.versions.get(&id).copied().unwrap_or(1)));
+            return fail(
+                409,
+                "version_conflict_engine_exception",
+                format!(
+                    "[{id}]: version conflict, document already exists (current version [{}])",
+                    st.versions.get(&id).copied().unwrap_or(1)
+                ),
+            );
         }
         if mapping::learn(&mut st.mapping, "", obj) {
             let m: std::collections::BTreeMap<&String, &&str> = st.mapping.iter().collect();
@@ -330,7 +453,14 @@ impl Index {
         st.pending.insert(id.clone(), Some(source));
         st.seq_no += 1;
         st.dirty = true;
-        OpResult { id, status: if existed { 200 } else { 201 }, result: if existed { "updated" } else { "created" }, version, seq_no: st.seq_no - 1, error: None }
+        OpResult {
+            id,
+            status: if existed { 200 } else { 201 },
+            result: if existed { "updated" } else { "created" },
+            version,
+            seq_no: st.seq_no - 1,
+            error: None,
+        }
     }
 
     /// Commits and reopens the searcher; the log can then be emptied.
@@ -339,7 +469,11 @@ impl Index {
         if !st.dirty {
             return Ok(());
         }
-        self.writer.lock().map_err(|_| EsError::internal("index writer unavailable"))?.commit().map_err(tv)?;
+        self.writer
+            .lock()
+            .map_err(|_| EsError::internal("index writer unavailable"))?
+            .commit()
+            .map_err(tv)?;
         self.reader.reload().map_err(tv)?;
         st.wal.set_len(0).map_err(tv)?;
         st.wal.sync_data().map_err(tv)?;
@@ -354,7 +488,11 @@ impl Index {
 
     pub fn store_size(&self) -> u64 {
         std::fs::read_dir(self.dir.join("tantivy"))
-            .map(|d| d.filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum())
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
             .unwrap_or(0)
     }
 
@@ -363,8 +501,13 @@ impl Index {
             return p.clone();
         }
         let searcher = self.reader.searcher();
-        let q = tantivy::query::TermQuery::new(Term::from_field_text(self.f.id, id), tantivy::schema::IndexRecordOption::Basic);
-        let top = searcher.search(&q, &TopDocs::with_limit(1).order_by_score()).ok()?;
+        let q = tantivy::query::TermQuery::new(
+            Term::from_field_text(self.f.id, id),
+            tantivy::schema::IndexRecordOption::Basic,
+        );
+        let top = searcher
+            .search(&q, &TopDocs::with_limit(1).order_by_score())
+            .ok()?;
         let (_, addr) = top.into_iter().next()?;
         let d: TantivyDocument = searcher.doc(addr).ok()?;
         serde_json::from_str(d.get_first(self.f.source)?.as_str()?).ok()
@@ -396,7 +539,7 @@ impl Index {
         from: usize,
         size: usize,
         sort: &[(String, bool)],
-    ) -> Result<(usize, Vec<(f32, Value, String)>), EsError> {
+    ) -> Result<(usize, Vec<Hit>), EsError> {
         let q: Box<dyn Query> = self.with_mapping(|m| dsl::build(self, m, query))?;
         let searcher = self.reader.searcher();
         let load = |addr| -> Option<(Value, String)> {
@@ -409,8 +552,17 @@ impl Index {
             return Ok((searcher.search(&q, &Count).map_err(tv)?, Vec::new()));
         }
         if sort.is_empty() {
-            let (top, total) = searcher.search(&q, &(TopDocs::with_limit(from + size).order_by_score(), Count)).map_err(tv)?;
-            let hits = top.into_iter().skip(from).filter_map(|(score, addr)| load(addr).map(|(s, id)| (score, s, id))).collect();
+            let (top, total) = searcher
+                .search(
+                    &q,
+                    &(TopDocs::with_limit(from + size).order_by_score(), Count),
+                )
+                .map_err(tv)?;
+            let hits = top
+                .into_iter()
+                .skip(from)
+                .filter_map(|(score, addr)| load(addr).map(|(s, id)| (score, s, id)))
+                .collect();
             return Ok((total, hits));
         }
         // Sorting: every match is loaded and ordered by its source values (fine at log-index sizes).
@@ -427,7 +579,14 @@ impl Index {
             }
             std::cmp::Ordering::Equal
         });
-        Ok((total, docs.into_iter().skip(from).take(size).map(|(s, id)| (f32::NAN, s, id)).collect()))
+        Ok((
+            total,
+            docs.into_iter()
+                .skip(from)
+                .take(size)
+                .map(|(s, id)| (f32::NAN, s, id))
+                .collect(),
+        ))
     }
 }
 
@@ -477,11 +636,15 @@ pub(crate) fn cmp_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Orderi
         // Missing values sort last, as Elasticsearch's default `missing: _last`.
         (None, _) => Greater,
         (_, None) => Less,
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Equal),
-        (Some(Value::String(x)), Some(Value::String(y))) => match (mapping::parse_date(x), mapping::parse_date(y)) {
-            (Some(dx), Some(dy)) => dx.cmp(&dy),
-            _ => x.cmp(y),
-        },
+        (Some(Value::Number(x)), Some(Value::Number(y))) => {
+            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Equal)
+        }
+        (Some(Value::String(x)), Some(Value::String(y))) => {
+            match (mapping::parse_date(x), mapping::parse_date(y)) {
+                (Some(dx), Some(dy)) => dx.cmp(&dy),
+                _ => x.cmp(y),
+            }
+        }
         (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
     }
 }

@@ -12,7 +12,11 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "rstore", version, about = "A small Elasticsearch-compatible store on tantivy")]
+#[command(
+    name = "rstore",
+    version,
+    about = "A small Elasticsearch-compatible store on tantivy"
+)]
 struct Cli {
     #[arg(long = "path.data", default_value = "./data")]
     path_data: PathBuf,
@@ -33,7 +37,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
+                .unwrap_or_else(|_| "info".into()),
+        )
         .init();
     let store = match rstore::Store::open(&cli.path_data) {
         Ok(s) => Arc::new(s),
@@ -48,7 +55,11 @@ fn main() -> ExitCode {
         std::thread::sleep(every);
         refresher.refresh_all();
     });
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rstore: {e}");

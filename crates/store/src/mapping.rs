@@ -12,14 +12,25 @@ pub type Mapping = BTreeMap<String, &'static str>;
 
 /// ES `strict_date_optional_time`: `yyyy-MM-dd` with optional time and zone.
 pub fn parse_date(s: &str) -> Option<DateTime> {
-    if s.len() < 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) || s.as_bytes()[4] != b'-' {
+    if s.len() < 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) || s.as_bytes()[4] != b'-'
+    {
         return None;
     }
     let ts = s
         .parse::<jiff::Timestamp>()
         .ok()
-        .or_else(|| s.parse::<jiff::civil::DateTime>().ok().and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp()))
-        .or_else(|| s.parse::<jiff::civil::Date>().ok().and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok()).map(|z| z.timestamp()))?;
+        .or_else(|| {
+            s.parse::<jiff::civil::DateTime>()
+                .ok()
+                .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+        })
+        .or_else(|| {
+            s.parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp())
+        })?;
     Some(DateTime::from_timestamp_nanos(ts.as_nanosecond() as i64))
 }
 
@@ -40,7 +51,11 @@ fn detect(v: &Value) -> Option<&'static str> {
 pub fn learn(m: &mut Mapping, prefix: &str, obj: &serde_json::Map<String, Value>) -> bool {
     let mut changed = false;
     for (k, v) in obj {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         if let Some(t) = detect(v) {
             if !m.contains_key(&path) {
                 m.insert(path.clone(), t);
@@ -71,16 +86,26 @@ pub fn to_owned(m: &Mapping, prefix: &str, v: &Value, keyword: bool) -> Option<O
             _ => return None,
         },
         Value::String(s) => match m.get(prefix) {
-            Some(&"date") => parse_date(s).map(OwnedValue::Date).unwrap_or_else(|| OwnedValue::Str(s.clone())),
+            Some(&"date") => parse_date(s)
+                .map(OwnedValue::Date)
+                .unwrap_or_else(|| OwnedValue::Str(s.clone())),
             // keyword sub-fields ignore values over 256 characters, as ES's default `ignore_above`.
             _ if keyword && s.chars().count() > 256 => return None,
             _ => OwnedValue::Str(s.clone()),
         },
-        Value::Array(a) => OwnedValue::Array(a.iter().filter_map(|x| to_owned(m, prefix, x, keyword)).collect()),
+        Value::Array(a) => OwnedValue::Array(
+            a.iter()
+                .filter_map(|x| to_owned(m, prefix, x, keyword))
+                .collect(),
+        ),
         Value::Object(o) => OwnedValue::Object(
             o.iter()
                 .filter_map(|(k, v)| {
-                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
                     to_owned(m, &path, v, keyword).map(|x| (k.clone(), x))
                 })
                 .collect(),
@@ -89,9 +114,13 @@ pub fn to_owned(m: &Mapping, prefix: &str, v: &Value, keyword: bool) -> Option<O
 }
 
 fn insert_path(props: &mut serde_json::Map<String, Value>, parts: &[&str], t: &str) {
-    let Some((first, rest)) = parts.split_first() else { return };
+    let Some((first, rest)) = parts.split_first() else {
+        return;
+    };
     let entry = props.entry(first.to_string()).or_insert_with(|| json!({}));
-    let Some(obj) = entry.as_object_mut() else { return };
+    let Some(obj) = entry.as_object_mut() else {
+        return;
+    };
     if rest.is_empty() {
         match t {
             "object" => {
@@ -99,7 +128,10 @@ fn insert_path(props: &mut serde_json::Map<String, Value>, parts: &[&str], t: &s
             }
             "text" => {
                 obj.insert("type".into(), json!("text"));
-                obj.insert("fields".into(), json!({"keyword": {"type": "keyword", "ignore_above": 256}}));
+                obj.insert(
+                    "fields".into(),
+                    json!({"keyword": {"type": "keyword", "ignore_above": 256}}),
+                );
             }
             other => {
                 obj.insert("type".into(), json!(other));
@@ -107,7 +139,11 @@ fn insert_path(props: &mut serde_json::Map<String, Value>, parts: &[&str], t: &s
         }
         return;
     }
-    if let Some(p) = obj.entry("properties").or_insert_with(|| json!({})).as_object_mut() {
+    if let Some(p) = obj
+        .entry("properties")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+    {
         insert_path(p, rest, t);
     }
 }
@@ -138,7 +174,13 @@ mod tests {
         assert_eq!(m["http.method"], "text");
         assert!(!learn(&mut m, "", doc.as_object().unwrap()));
         let j = to_json(&m);
-        assert_eq!(j["properties"]["http"]["properties"]["method"]["type"], "text");
-        assert_eq!(j["properties"]["path"]["fields"]["keyword"]["type"], "keyword");
+        assert_eq!(
+            j["properties"]["http"]["properties"]["method"]["type"],
+            "text"
+        );
+        assert_eq!(
+            j["properties"]["path"]["fields"]["keyword"]["type"],
+            "keyword"
+        );
     }
 }

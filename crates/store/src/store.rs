@@ -21,7 +21,10 @@ fn valid_name(name: &str) -> Result<(), EsError> {
         || name == ".."
         || name.len() > 255;
     if bad {
-        return Err(EsError::bad_request("invalid_index_name_exception", format!("Invalid index name [{name}]")));
+        return Err(EsError::bad_request(
+            "invalid_index_name_exception",
+            format!("Invalid index name [{name}]"),
+        ));
     }
     Ok(())
 }
@@ -43,13 +46,19 @@ impl Store {
         let root = dir.join("indices");
         std::fs::create_dir_all(&root).map_err(EsError::internal)?;
         let mut indices = BTreeMap::new();
-        for entry in std::fs::read_dir(&root).map_err(EsError::internal)?.flatten() {
+        for entry in std::fs::read_dir(&root)
+            .map_err(EsError::internal)?
+            .flatten()
+        {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.path().join("tantivy").is_dir() {
                 indices.insert(name.clone(), Arc::new(Index::open(&name, &entry.path())?));
             }
         }
-        Ok(Store { dir: dir.to_path_buf(), indices: RwLock::new(indices) })
+        Ok(Store {
+            dir: dir.to_path_buf(),
+            indices: RwLock::new(indices),
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Index>> {
@@ -65,9 +74,15 @@ impl Store {
 
     pub fn create(&self, name: &str) -> Result<Arc<Index>, EsError> {
         valid_name(name)?;
-        let mut map = self.indices.write().map_err(|_| EsError::internal("index table poisoned"))?;
+        let mut map = self
+            .indices
+            .write()
+            .map_err(|_| EsError::internal("index table poisoned"))?;
         if map.contains_key(name) {
-            return Err(EsError::bad_request("resource_already_exists_exception", format!("index [{name}] already exists")));
+            return Err(EsError::bad_request(
+                "resource_already_exists_exception",
+                format!("index [{name}] already exists"),
+            ));
         }
         let idx = Arc::new(Index::open(name, &self.dir.join("indices").join(name))?);
         map.insert(name.to_string(), idx.clone());
@@ -75,9 +90,15 @@ impl Store {
     }
 
     pub fn delete(&self, name: &str) -> Result<(), EsError> {
-        let mut map = self.indices.write().map_err(|_| EsError::internal("index table poisoned"))?;
+        let mut map = self
+            .indices
+            .write()
+            .map_err(|_| EsError::internal("index table poisoned"))?;
         if map.remove(name).is_none() {
-            return Err(EsError::not_found("index_not_found_exception", format!("no such index [{name}]")));
+            return Err(EsError::not_found(
+                "index_not_found_exception",
+                format!("no such index [{name}]"),
+            ));
         }
         std::fs::remove_dir_all(self.dir.join("indices").join(name)).map_err(EsError::internal)
     }
@@ -85,17 +106,29 @@ impl Store {
     /// Indices matching a comma-separated list of names and wildcards; a missing concrete name is
     /// an error, a wildcard that matches nothing is not.
     pub fn resolve(&self, expr: &str) -> Result<Vec<Arc<Index>>, EsError> {
-        let map = self.indices.read().map_err(|_| EsError::internal("index table poisoned"))?;
+        let map = self
+            .indices
+            .read()
+            .map_err(|_| EsError::internal("index table poisoned"))?;
         let mut out: Vec<Arc<Index>> = Vec::new();
         for part in expr.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             if part == "_all" || part == "*" {
                 out.extend(map.values().cloned());
             } else if part.contains('*') {
-                out.extend(map.iter().filter(|(n, _)| wildcard(part, n)).map(|(_, i)| i.clone()));
+                out.extend(
+                    map.iter()
+                        .filter(|(n, _)| wildcard(part, n))
+                        .map(|(_, i)| i.clone()),
+                );
             } else {
                 match map.get(part) {
                     Some(i) => out.push(i.clone()),
-                    None => return Err(EsError::not_found("index_not_found_exception", format!("no such index [{part}]"))),
+                    None => {
+                        return Err(EsError::not_found(
+                            "index_not_found_exception",
+                            format!("no such index [{part}]"),
+                        ))
+                    }
                 }
             }
         }
@@ -105,7 +138,10 @@ impl Store {
     }
 
     pub fn all(&self) -> Vec<Arc<Index>> {
-        self.indices.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+        self.indices
+            .read()
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub fn refresh_all(&self) {

@@ -1,0 +1,219 @@
+//! rstore over real HTTP on 127.0.0.1: the official Python `elasticsearch` 8.x client, durability
+//! across kill -9, and Elasticsearch-shaped answers to bad requests.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct Rstore {
+    child: Child,
+    port: u16,
+}
+
+impl Rstore {
+    fn start(data: &Path, port: u16) -> Rstore {
+        let child = Command::new(env!("CARGO_BIN_EXE_rstore"))
+            .args([
+                "--path.data",
+                data.to_str().unwrap(),
+                "--http.port",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "rstore did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Rstore { child, port }
+    }
+}
+
+impl Drop for Rstore {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One HTTP/1.1 request; returns (status, body).
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+fn peers_python() -> PathBuf {
+    let p = std::env::var_os("RSTASH_PEERS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers"))
+        .join("venv/bin/python");
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/install-peers.sh (./test.sh does)",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn official_python_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let script = format!(
+        r#"
+from elasticsearch import Elasticsearch, helpers
+es = Elasticsearch("http://127.0.0.1:{port}")
+info = es.info()
+assert info["version"]["number"].startswith("8."), info
+docs = ({{"_index": "server1-2024.05.01", "_source": {{"@timestamp": "2024-05-01T12:%02d:%02d.000Z" % (i // 60 % 60, i % 60),
+          "path": ["/balance", "/deposit/100", "/withdraw/5"][i % 3], "response": [200, 200, 500][i % 3], "bytes": i}}}}
+        for i in range(10000))
+ok, errors = helpers.bulk(es, docs)
+assert ok == 10000 and not errors, (ok, errors)
+es.indices.refresh(index="server1-*")
+assert es.count(index="server1-*")["count"] == 10000
+r = es.search(index="server1-*", query={{"term": {{"response": 500}}}}, size=3, sort=[{{"bytes": {{"order": "desc"}}}}])
+assert r["hits"]["total"]["value"] == 3333, r["hits"]["total"]
+assert r["hits"]["hits"][0]["_source"]["bytes"] == 9998, r["hits"]["hits"][0]
+r = es.search(index="server1-2024.05.01", query={{"query_string": {{"query": "path.keyword:\"/balance\" AND bytes:[0 TO 99]"}}}})
+assert r["hits"]["total"]["value"] == 34, r["hits"]["total"]
+r = es.search(index="server1-*", size=0, aggs={{"paths": {{"terms": {{"field": "path.keyword"}}}}, "avg_bytes": {{"avg": {{"field": "bytes"}}}}}})
+buckets = {{b["key"]: b["doc_count"] for b in r["aggregations"]["paths"]["buckets"]}}
+assert buckets == {{"/balance": 3334, "/deposit/100": 3333, "/withdraw/5": 3333}}, buckets
+assert abs(r["aggregations"]["avg_bytes"]["value"] - 4999.5) < 1e-6
+r = es.search(index="server1-*", query={{"bool": {{"must": [{{"match": {{"path": "deposit"}}}}], "must_not": [{{"range": {{"bytes": {{"lt": 5000}}}}}}]}}}})
+assert r["hits"]["total"]["value"] == 1666, r["hits"]["total"]
+es.index(index="single", id="1", document={{"a": 1}}, refresh=True)
+assert es.get(index="single", id="1")["_source"] == {{"a": 1}}
+print("python client ok")
+"#
+    );
+    let out = Command::new(peers_python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("python client ok"),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn acknowledged_bulks_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut s = Rstore::start(dir.path(), port);
+    let mut body = String::new();
+    for i in 0..2000 {
+        body.push_str(&format!(
+            "{{\"index\":{{\"_index\":\"logs\",\"_id\":\"{i}\"}}}}\n{{\"n\":{i}}}\n"
+        ));
+    }
+    let (status, resp) = http(port, "POST", "/_bulk", body.as_bytes());
+    assert_eq!(status, 200);
+    assert_eq!(json(&resp)["errors"], false);
+    // No refresh: the documents are only in the write-ahead log when the process dies.
+    s.child.kill().unwrap();
+    s.child.wait().unwrap();
+    drop(s);
+    let s = Rstore::start(dir.path(), port);
+    let (_, c) = http(s.port, "GET", "/logs/_count", b"");
+    assert_eq!(json(&c)["count"], 2000);
+    let (_, d) = http(s.port, "GET", "/logs/_doc/1999", b"");
+    assert_eq!(json(&d)["_source"]["n"], 1999);
+}
+
+#[test]
+fn bad_requests_get_elasticsearch_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let (st, b) = http(port, "POST", "/_bulk", b"this is not ndjson\n");
+    assert_eq!(st, 400);
+    assert_eq!(json(&b)["error"]["type"], "illegal_argument_exception");
+    let (st, b) = http(
+        port,
+        "POST",
+        "/idx/_bulk",
+        b"{\"index\":{}}\n[1,2]\n{\"index\":{}}\n{\"ok\":true}\n",
+    );
+    assert_eq!(st, 200);
+    let b = json(&b);
+    assert_eq!(b["errors"], true);
+    assert_eq!(b["items"][0]["index"]["status"], 400);
+    assert_eq!(b["items"][1]["index"]["status"], 201);
+    let (st, b) = http(
+        port,
+        "POST",
+        "/idx/_search",
+        b"{\"query\":{\"query_string\":{\"query\":\"a AND (\"}}}",
+    );
+    assert_eq!(st, 400, "{b}");
+    let (st, b) = http(port, "POST", "/idx/_search", b"{\"query\":{\"nosuch\":{}}}");
+    assert_eq!(
+        (st, json(&b)["error"]["type"].clone()),
+        (400, Value::from("parsing_exception"))
+    );
+    let (st, b) = http(port, "GET", "/_nothing/here", b"");
+    assert_eq!(st, 400);
+    assert!(json(&b)["error"]
+        .as_str()
+        .unwrap()
+        .contains("no handler found"));
+    let (st, _) = http(port, "GET", "/missing/_search", b"");
+    assert_eq!(st, 404);
+    let (st, b) = http(port, "PUT", "/Bad", b"");
+    assert_eq!(
+        (st, json(&b)["error"]["type"].clone()),
+        (400, Value::from("invalid_index_name_exception"))
+    );
+    let big = vec![b' '; 200 << 20];
+    let (st, _) = http(port, "POST", "/_bulk", &big);
+    assert_eq!(st, 413);
+    let (st, _) = http(port, "GET", "/", b"");
+    assert_eq!(st, 200, "still up");
+}
