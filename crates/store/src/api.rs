@@ -466,14 +466,11 @@ fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Res
     }
 }
 
-fn parse_body(body: &[u8]) -> Result<Value, Response> {
+fn parse_body(body: &[u8]) -> Result<Value, EsError> {
     serde_json::from_slice(body).map_err(|e| {
-        err(
-            EsError::bad_request(
-                "document_parsing_exception",
-                format!("failed to parse: {e}"),
-            ),
-            None,
+        EsError::bad_request(
+            "document_parsing_exception",
+            format!("failed to parse: {e}"),
         )
     })
 }
@@ -575,17 +572,14 @@ async fn get_doc(
     .await
 }
 
-fn request_body(body: &[u8], p: &HashMap<String, String>) -> Result<Value, Response> {
+fn request_body(body: &[u8], p: &HashMap<String, String>) -> Result<Value, EsError> {
     let mut req = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
         serde_json::from_slice(body).map_err(|e| {
-            err(
-                EsError::bad_request(
-                    "parsing_exception",
-                    format!("request body is not JSON: {e}"),
-                ),
-                None,
+            EsError::bad_request(
+                "parsing_exception",
+                format!("request body is not JSON: {e}"),
             )
         })?
     };
