@@ -518,7 +518,7 @@ async fn create_doc(
             },
             &p,
         ),
-        Err(r) => r,
+        Err(e) => err(e, Some(&index)),
     })
     .await
 }
