@@ -28,6 +28,7 @@ pub fn registry() -> Registry {
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)
-        .output("tcp", outputs::tcp::build);
+        .output("tcp", outputs::tcp::build)
+        .output("elasticsearch", outputs::elasticsearch::build);
     r
 }

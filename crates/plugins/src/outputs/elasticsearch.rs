@@ -1,0 +1,388 @@
+//! `elasticsearch`: bulk requests to Elasticsearch-compatible clusters (rstore, Elasticsearch,
+//! OpenSearch). A batch returns only once every event is indexed, rejected for good (400/404:
+//! logged; 409: dropped, as Logstash does), or retried to success: connection errors, 429 and 5xx
+//! are retried with exponential backoff, on the next live host.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rstash_config::ConfigError;
+use rstash_event::{json, Event, Template};
+use rstash_pipeline::{Args, Output, PluginError};
+use serde_json::Value;
+use tracing::{debug, error, warn};
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+
+const MAX_BULK_BYTES: usize = 20 << 20;
+
+struct Host {
+    url: String,
+    dead_until: Option<Instant>,
+}
+
+pub struct Elasticsearch {
+    hosts: Vec<Host>,
+    next: usize,
+    agent: ureq::Agent,
+    auth: Option<String>,
+    index: Template,
+    document_id: Option<Template>,
+    action: Template,
+    routing: Option<Template>,
+    pipeline: Option<Template>,
+    retry_on_conflict: i64,
+    doc_as_upsert: bool,
+    compress: bool,
+    retry_initial: Duration,
+    retry_max: Duration,
+}
+
+fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn normalize_host(h: &str, ssl: bool) -> String {
+    let h = h.trim_end_matches('/');
+    if h.starts_with("http://") || h.starts_with("https://") {
+        h.to_string()
+    } else {
+        let scheme = if ssl { "https" } else { "http" };
+        if h.contains(':') {
+            format!("{scheme}://{h}")
+        } else {
+            format!("{scheme}://{h}:9200")
+        }
+    }
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
+    let ssl = args.bool("ssl_enabled", false)? || args.bool("ssl", false)?;
+    let mut hosts = args.strings("hosts")?;
+    if hosts.is_empty() {
+        hosts.push("127.0.0.1:9200".into());
+    }
+    let hosts: Vec<Host> = hosts
+        .iter()
+        .map(|h| Host {
+            url: normalize_host(h, ssl),
+            dead_until: None,
+        })
+        .collect();
+    let mut tls = TlsConfig::builder();
+    let cas: Vec<String> = args
+        .strings("ssl_certificate_authorities")?
+        .into_iter()
+        .chain(args.string("cacert")?)
+        .collect();
+    if !cas.is_empty() {
+        let mut certs: Vec<Certificate<'static>> = Vec::new();
+        for ca in &cas {
+            let pem = std::fs::read(ca).map_err(|e| {
+                args.error_at(
+                    "ssl_certificate_authorities",
+                    format!("cannot read {ca}: {e}"),
+                )
+            })?;
+            for item in ureq::tls::parse_pem(&pem) {
+                if let Ok(PemItem::Certificate(c)) = item {
+                    certs.push(c.to_owned());
+                }
+            }
+        }
+        tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+    }
+    let verification = args.choice("ssl_verification_mode", &["full", "none"], "full")?;
+    tls = tls.disable_verification(verification == "none");
+    let timeout = Duration::from_secs(args.int("timeout", 60)?.max(1) as u64);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .build()
+        .into();
+    let auth = match (
+        args.string("user")?,
+        args.string("password")?,
+        args.string("api_key")?,
+    ) {
+        (_, _, Some(key)) => Some(format!("ApiKey {}", base64(key.as_bytes()))),
+        (Some(u), p, None) => Some(format!(
+            "Basic {}",
+            base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
+        )),
+        _ => None,
+    };
+    if args.string("data_stream")?.as_deref() == Some("true") {
+        return Err(args.error_at(
+            "data_stream",
+            "data streams are not supported yet; index into daily indices",
+        ));
+    }
+    for o in [
+        "manage_template",
+        "template",
+        "template_name",
+        "template_overwrite",
+        "ilm_enabled",
+        "ilm_rollover_alias",
+        "ilm_pattern",
+        "ilm_policy",
+        "dlq_on_failed_indexname",
+        "sniffing",
+        "pool_max",
+        "pool_max_per_route",
+        "resurrect_delay",
+        "validate_after_inactivity",
+        "healthcheck_path",
+        "ecs_compatibility",
+        "silence_errors_in_log",
+        "failure_type_logging_whitelist",
+        "dlq_custom_codes",
+    ] {
+        args.raw(o);
+    }
+    let action = args
+        .template("action")?
+        .unwrap_or(Template::parse("index").map_err(|e| args.error(e.to_string()))?);
+    Ok(Box::new(Elasticsearch {
+        hosts,
+        next: 0,
+        agent,
+        auth,
+        index: args.template("index")?.unwrap_or(
+            Template::parse("logstash-%{+YYYY.MM.dd}").map_err(|e| args.error(e.to_string()))?,
+        ),
+        document_id: args.template("document_id")?,
+        action,
+        routing: args.template("routing")?,
+        pipeline: args.template("pipeline")?,
+        retry_on_conflict: args.int("retry_on_conflict", 1)?,
+        doc_as_upsert: args.bool("doc_as_upsert", false)?,
+        compress: args.bool("http_compression", false)?,
+        retry_initial: Duration::from_secs(args.int("retry_initial_interval", 2)?.max(1) as u64),
+        retry_max: Duration::from_secs(args.int("retry_max_interval", 64)?.max(1) as u64),
+    }))
+}
+
+/// One event's bulk lines, kept so that a retried item can be sent again as it was.
+struct Item {
+    action: String,
+    lines: Vec<u8>,
+}
+
+impl Elasticsearch {
+    fn item(&self, e: &Event) -> Result<Item, String> {
+        let action = self.action.render(e).into_owned();
+        if !["index", "create", "update", "delete"].contains(&action.as_str()) {
+            return Err(format!("unknown action `{action}`"));
+        }
+        let mut meta = serde_json::Map::new();
+        meta.insert(
+            "_index".into(),
+            Value::String(self.index.render(e).into_owned()),
+        );
+        if let Some(id) = &self.document_id {
+            meta.insert("_id".into(), Value::String(id.render(e).into_owned()));
+        }
+        if let Some(r) = &self.routing {
+            meta.insert("routing".into(), Value::String(r.render(e).into_owned()));
+        }
+        if let Some(p) = &self.pipeline {
+            meta.insert("pipeline".into(), Value::String(p.render(e).into_owned()));
+        }
+        if action == "update" {
+            meta.insert(
+                "retry_on_conflict".into(),
+                Value::from(self.retry_on_conflict),
+            );
+        }
+        if (action == "update" || action == "delete") && !meta.contains_key("_id") {
+            return Err(format!("action `{action}` needs document_id"));
+        }
+        let mut lines = serde_json::to_vec(&serde_json::json!({ action.clone(): meta }))
+            .map_err(|e| e.to_string())?;
+        lines.push(b'\n');
+        match action.as_str() {
+            "delete" => {}
+            "update" => {
+                lines.extend_from_slice(b"{\"doc\":");
+                json::write_event(e, &mut lines);
+                lines.extend_from_slice(if self.doc_as_upsert {
+                    b",\"doc_as_upsert\":true}"
+                } else {
+                    b"}"
+                });
+                lines.push(b'\n');
+            }
+            _ => {
+                json::write_event(e, &mut lines);
+                lines.push(b'\n');
+            }
+        }
+        Ok(Item { action, lines })
+    }
+
+    /// The next host not marked dead (or, when all are, the one that died first).
+    fn host(&mut self) -> usize {
+        let now = Instant::now();
+        for k in 0..self.hosts.len() {
+            let i = (self.next + k) % self.hosts.len();
+            if self.hosts[i].dead_until.is_none_or(|t| t <= now) {
+                self.next = (i + 1) % self.hosts.len();
+                return i;
+            }
+        }
+        let i = self.next % self.hosts.len();
+        self.next = (i + 1) % self.hosts.len();
+        i
+    }
+
+    fn post(&self, url: &str, body: &[u8]) -> Result<(u16, Value), String> {
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/json");
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let gz;
+        let body = if self.compress {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(body).map_err(|e| e.to_string())?;
+            gz = enc.finish().map_err(|e| e.to_string())?;
+            req = req.header("Content-Encoding", "gzip");
+            &gz[..]
+        } else {
+            body
+        };
+        let mut resp = req.send(body).map_err(|e| e.to_string())?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// Sends `items` until none is left to retry.
+    fn send(&mut self, mut items: Vec<Arc<Item>>) {
+        let mut backoff = self.retry_initial;
+        while !items.is_empty() {
+            let mut retry: Vec<Arc<Item>> = Vec::new();
+            let mut start = 0;
+            while start < items.len() {
+                // Bulk requests of at most 20 MB (a bigger single event goes alone).
+                let mut end = start;
+                let mut size = 0;
+                while end < items.len()
+                    && (end == start || size + items[end].lines.len() <= MAX_BULK_BYTES)
+                {
+                    size += items[end].lines.len();
+                    end += 1;
+                }
+                let chunk = &items[start..end];
+                start = end;
+                let body: Vec<u8> = chunk.iter().flat_map(|i| i.lines.iter().copied()).collect();
+                let h = self.host();
+                let url = format!("{}/_bulk", self.hosts[h].url);
+                match self.post(&url, &body) {
+                    Err(e) => {
+                        warn!("elasticsearch output: {url}: {e}; will retry");
+                        self.hosts[h].dead_until = Some(Instant::now() + Duration::from_secs(5));
+                        retry.extend(chunk.iter().cloned());
+                    }
+                    Ok((status, _)) if status == 429 || status >= 500 => {
+                        warn!("elasticsearch output: {url} answered {status}; will retry");
+                        retry.extend(chunk.iter().cloned());
+                    }
+                    Ok((status, resp)) if status >= 400 => {
+                        error!("elasticsearch output: {url} refused the bulk request ({status}): {resp}; {} events dropped", chunk.len());
+                    }
+                    Ok((_, resp)) => {
+                        self.hosts[h].dead_until = None;
+                        let empty = Vec::new();
+                        let results = resp
+                            .get("items")
+                            .and_then(Value::as_array)
+                            .unwrap_or(&empty);
+                        if results.len() != chunk.len() {
+                            warn!("elasticsearch output: {} results for {} items; resending the request", results.len(), chunk.len());
+                            retry.extend(chunk.iter().cloned());
+                            continue;
+                        }
+                        for (item, r) in chunk.iter().zip(results) {
+                            let r = r
+                                .as_object()
+                                .and_then(|o| o.values().next())
+                                .cloned()
+                                .unwrap_or(Value::Null);
+                            let st = r.get("status").and_then(Value::as_u64).unwrap_or(500);
+                            match st {
+                                200..=299 => {}
+                                409 => debug!(
+                                    "elasticsearch output: version conflict, event dropped ({})",
+                                    item.action
+                                ),
+                                429 | 500..=599 => retry.push(item.clone()),
+                                _ => error!(
+                                    "elasticsearch output: could not index event ({st}): {}",
+                                    r.get("error").cloned().unwrap_or(serde_json::Value::Null)
+                                ),
+                            }
+                        }
+                    }
+                }
+            }
+            if !retry.is_empty() {
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(self.retry_max);
+            }
+            items = retry;
+        }
+    }
+}
+
+impl Output for Elasticsearch {
+    fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
+        let mut items = Vec::with_capacity(events.len());
+        for e in events {
+            match self.item(e) {
+                Ok(i) => items.push(Arc::new(i)),
+                Err(msg) => error!("elasticsearch output: {msg}; event dropped"),
+            }
+        }
+        self.send(items);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_and_hosts() {
+        assert_eq!(base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(normalize_host("localhost", false), "http://localhost:9200");
+        assert_eq!(normalize_host("es1:9201", true), "https://es1:9201");
+        assert_eq!(normalize_host("http://x:1/", false), "http://x:1");
+    }
+}

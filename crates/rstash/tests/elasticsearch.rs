@@ -1,0 +1,116 @@
+//! The elasticsearch output against rstore over real HTTP: counts equal, and nothing lost when
+//! rstore is killed (-9) and restarted in the middle of the stream.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn rstore_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_rstash")).with_file_name("rstore");
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+fn start_rstore(data: &Path, port: u16) -> Child {
+    let c = Command::new(rstore_bin())
+        .args([
+            "--path.data",
+            data.to_str().unwrap(),
+            "--http.port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("rstore", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    c
+}
+
+fn get(port: u16, path: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))
+        .unwrap_or(serde_json::Value::Null)
+}
+
+#[test]
+fn output_to_rstore_counts_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut store = start_rstore(&dir.path().join("data"), port);
+    let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["-b", "1000", "-e", &format!("input {{ generator {{ count => 100000 }} }} filter {{ mutate {{ add_field => {{ 'server' => 'server%{{[sequence]}}' }} }} }} output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] index => 'gen-%{{+YYYY.MM.dd}}' }} }}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("100000 documents", Duration::from_secs(20), || {
+        get(port, "/gen-*/_count")["count"] == 100_000
+    });
+    let r = get(port, "/gen-*/_search?q=sequence:99999");
+    assert_eq!(r["hits"]["hits"][0]["_source"]["message"], "Hello world!");
+    let _ = store.kill();
+    let _ = store.wait();
+}
+
+#[test]
+fn nothing_lost_when_the_store_is_killed_and_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = free_port();
+    let mut store = start_rstore(&data, port);
+    let n = 20_000;
+    let mut rstash = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args([
+            "-b",
+            "500",
+            "-e",
+            &format!(
+                "input {{ generator {{ count => {n} }} }} filter {{ sleep {{ time => '0.05' every => 500 }} }} \
+                 output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] index => 'chaos' document_id => '%{{sequence}}' retry_initial_interval => 1 retry_max_interval => 2 }} }}"
+            ),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("some documents", Duration::from_secs(30), || {
+        get(port, "/chaos/_count")["count"].as_u64().unwrap_or(0) > 2000
+    });
+    store.kill().unwrap();
+    store.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let mut store = start_rstore(&data, port);
+    assert!(rstash.wait().unwrap().success());
+    let _ = TcpStream::connect(("127.0.0.1", port)).map(|mut s| {
+        s.write_all(
+            b"POST /_refresh HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )
+    });
+    wait_for("all documents", Duration::from_secs(20), || {
+        get(port, "/chaos/_count")["count"] == n
+    });
+    let _ = store.kill();
+    let _ = store.wait();
+}
