@@ -12,7 +12,7 @@ data=$(mktemp -d)
 port=9277
 ./target/release/rstore --path.data "$data" --http.port $port --log.level warn &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$data"' EXIT
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 .peers/venv/bin/python - "$port" "$n" <<'PY'
 import sys, time
