@@ -114,3 +114,26 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
     let _ = store.kill();
     let _ = store.wait();
 }
+
+#[test]
+fn a_dead_host_is_skipped_and_the_live_one_takes_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let dead = free_port();
+    let mut store = start_rstore(&dir.path().join("data"), port);
+    let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args([
+            "-e",
+            &format!(
+                "input {{ generator {{ count => 3000 }} }} output {{ elasticsearch {{ hosts => ['127.0.0.1:{dead}', 'http://127.0.0.1:{port}'] index => 'two' retry_initial_interval => 1 }} }}"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_for("3000 documents", Duration::from_secs(20), || {
+        get(port, "/two/_count")["count"] == 3000
+    });
+    let _ = store.kill();
+    let _ = store.wait();
+}

@@ -106,6 +106,26 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         }
         tls = tls.root_certs(RootCerts::new_with_certs(&certs));
     }
+    if let (Some(cert), Some(key)) = (args.string("ssl_certificate")?, args.string("ssl_key")?) {
+        let read = |p: &str| {
+            std::fs::read(p)
+                .map_err(|e| args.error_at("ssl_certificate", format!("cannot read {p}: {e}")))
+        };
+        let (cert_pem, key_pem) = (read(&cert)?, read(&key)?);
+        let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&cert_pem)
+            .filter_map(|i| match i {
+                Ok(PemItem::Certificate(c)) => Some(c.to_owned()),
+                _ => None,
+            })
+            .collect();
+        let key = ureq::tls::parse_pem(&key_pem)
+            .find_map(|i| match i {
+                Ok(PemItem::PrivateKey(k)) => Some(k.to_owned()),
+                _ => None,
+            })
+            .ok_or_else(|| args.error_at("ssl_key", format!("no private key in {key}")))?;
+        tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
+    }
     let verification = args.choice("ssl_verification_mode", &["full", "none"], "full")?;
     tls = tls.disable_verification(verification == "none");
     let timeout = Duration::from_secs(args.int("timeout", 60)?.max(1) as u64);
@@ -237,12 +257,34 @@ impl Elasticsearch {
         Ok(Item { action, lines })
     }
 
-    /// The next host not marked dead (or, when all are, the one that died first).
+    /// Whether a host answers `GET /` (a dead host is checked before it is used again).
+    fn healthy(&self, i: usize) -> bool {
+        let mut req = self.agent.get(&self.hosts[i].url);
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        req.call().is_ok_and(|r| r.status().is_success())
+    }
+
+    /// The next live host (or, when none is, the next one anyway: the caller backs off).
     fn host(&mut self) -> usize {
         let now = Instant::now();
         for k in 0..self.hosts.len() {
             let i = (self.next + k) % self.hosts.len();
-            if self.hosts[i].dead_until.is_none_or(|t| t <= now) {
+            let usable = match self.hosts[i].dead_until {
+                None => true,
+                Some(t) if t <= now => {
+                    let ok = self.healthy(i);
+                    self.hosts[i].dead_until = if ok {
+                        None
+                    } else {
+                        Some(now + Duration::from_secs(5))
+                    };
+                    ok
+                }
+                Some(_) => false,
+            };
+            if usable {
                 self.next = (i + 1) % self.hosts.len();
                 return i;
             }
