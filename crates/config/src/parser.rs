@@ -352,21 +352,7 @@ impl<'a> Parser<'a> {
             }
             Some(b'[') => {
                 self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() != Some(b']') {
-                    loop {
-                        self.ws();
-                        items.push(self.value()?);
-                        self.ws();
-                        if self.peek() == Some(b',') {
-                            self.pos += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-                self.expect("]", "`,` or `]` in the array")?;
+                let items = self.comma_list("]", "`,` or `]` in the array", Self::value)?;
                 Ok(Value::Array {
                     items,
                     span: Span {
@@ -477,6 +463,31 @@ impl<'a> Parser<'a> {
             }
             _ => self.fail("a hash key (string, number or bareword) or `}`"),
         }
+    }
+
+    /// `item, item, ...` up to `close` (consumed); empty lists allowed, no trailing comma.
+    fn comma_list<T>(
+        &mut self,
+        close: &'static str,
+        what: &str,
+        mut item: impl FnMut(&mut Self) -> R<T>,
+    ) -> R<Vec<T>> {
+        let mut items = Vec::new();
+        self.ws();
+        if !self.at(close) {
+            loop {
+                self.ws();
+                items.push(item(self)?);
+                self.ws();
+                if self.peek() == Some(b',') {
+                    self.pos += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        self.expect(close, what)?;
+        Ok(items)
     }
 
     // ---- conditions ----
@@ -648,28 +659,13 @@ impl<'a> Parser<'a> {
             }
             Some(b'[') => {
                 if let Some(text) = self.selector()? {
-                    // A selector must not be followed directly by a partial bracket (`[a][`).
                     return Ok(Rvalue::Selector {
                         text,
                         span: span(self),
                     });
                 }
                 self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() != Some(b']') {
-                    loop {
-                        self.ws();
-                        items.push(self.rvalue()?);
-                        self.ws();
-                        if self.peek() == Some(b',') {
-                            self.pos += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-                self.expect("]", "`,` or `]` in the array")?;
+                let items = self.comma_list("]", "`,` or `]` in the array", Self::rvalue)?;
                 Ok(Rvalue::Array {
                     items,
                     span: span(self),
@@ -712,21 +708,7 @@ impl<'a> Parser<'a> {
                     return self.fail("a value: a [field] reference, a string, a number, an array or a /regex/ (barewords like true are not values in conditions)");
                 }
                 self.pos += 1;
-                let mut args = Vec::new();
-                self.ws();
-                if self.peek() != Some(b')') {
-                    loop {
-                        self.ws();
-                        args.push(self.rvalue()?);
-                        self.ws();
-                        if self.peek() == Some(b',') {
-                            self.pos += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-                self.expect(")", "`,` or `)` in the method call")?;
+                let args = self.comma_list(")", "`,` or `)` in the method call", Self::rvalue)?;
                 Ok(Rvalue::MethodCall {
                     name,
                     args,
