@@ -312,12 +312,16 @@ impl Index {
         Ok(results)
     }
 
-    fn wal_append(st: &mut State, entry: Value) {
-        let mut line = entry.to_string();
-        line.push('\n');
-        if let Err(e) = st.wal.write_all(line.as_bytes()) {
-            tracing::error!("write-ahead log: {e}");
-        }
+    /// Appends one operation to the log; the caller answers with an error if it fails.
+    fn wal_append(st: &mut State, action: &str, id: &str, src: Option<&str>) -> Result<(), String> {
+        let id = serde_json::to_string(id).map_err(|e| e.to_string())?;
+        let line = match src {
+            Some(src) => format!("{{\"a\":\"{action}\",\"id\":{id},\"src\":{src}}}\n"),
+            None => format!("{{\"a\":\"{action}\",\"id\":{id}}}\n"),
+        };
+        st.wal
+            .write_all(line.as_bytes())
+            .map_err(|e| format!("write-ahead log: {e}"))
     }
 
     fn exists(st: &State, id: &str) -> bool {
@@ -363,7 +367,16 @@ impl Index {
             Op::Delete { id } => {
                 let found = Self::exists(st, &id);
                 if log {
-                    Self::wal_append(st, json!({"a": "delete", "id": id}));
+                    if let Err(e) = Self::wal_append(st, "delete", &id, None) {
+                        return OpResult {
+                            id,
+                            status: 500,
+                            result: "error",
+                            version: 0,
+                            seq_no: 0,
+                            error: Some(("exception", e)),
+                        };
+                    }
                 }
                 if let Ok(w) = self.writer.lock() {
                     w.delete_term(Term::from_field_text(self.f.id, &id));
@@ -428,16 +441,20 @@ impl Index {
         let version = st.versions.get(&id).copied().unwrap_or(0) + 1;
         let mut doc = TantivyDocument::default();
         doc.add_text(self.f.id, &id);
-        doc.add_text(self.f.source, source.to_string());
+        // Serialised once: stored as `_source` and written to the log.
+        let src_text = source.to_string();
+        if log {
+            if let Err(e) = Self::wal_append(st, "index", &id, Some(&src_text)) {
+                return fail(500, "exception", e);
+            }
+        }
+        doc.add_text(self.f.source, src_text);
         doc.add_u64(self.f.version, version);
         if let Some(v) = mapping::to_owned(&st.mapping, "", &source, false) {
             doc.add_field_value(self.f.text, &v);
         }
         if let Some(v) = mapping::to_owned(&st.mapping, "", &source, true) {
             doc.add_field_value(self.f.kw, &v);
-        }
-        if log {
-            Self::wal_append(st, json!({"a": "index", "id": id, "src": source}));
         }
         let added = match self.writer.lock() {
             Ok(w) => {
