@@ -336,20 +336,32 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A quoted string or a number: what values and hash keys have in common.
+    fn string_or_number(&mut self) -> Option<R<Value>> {
+        let start = self.pos;
+        match self.peek()? {
+            q @ (b'"' | b'\'') => Some(self.quoted(q).map(|text| Value::String {
+                text,
+                quote: q as char,
+                span: Span {
+                    start,
+                    end: self.pos,
+                },
+            })),
+            c if c == b'-' || c.is_ascii_digit() => Some(
+                self.number()
+                    .map(|(text, value, span)| Value::Number { text, value, span }),
+            ),
+            _ => None,
+        }
+    }
+
     fn value(&mut self) -> R<Value> {
+        if let Some(v) = self.string_or_number() {
+            return v;
+        }
         let start = self.pos;
         match self.peek() {
-            Some(q @ (b'"' | b'\'')) => {
-                let text = self.quoted(q)?;
-                Ok(Value::String {
-                    text,
-                    quote: q as char,
-                    span: Span {
-                        start,
-                        end: self.pos,
-                    },
-                })
-            }
             Some(b'[') => {
                 self.pos += 1;
                 let items = self.comma_list("]", "`,` or `]` in the array", Self::value)?;
@@ -393,10 +405,6 @@ impl<'a> Parser<'a> {
                     },
                 })
             }
-            Some(c) if c == b'-' || c.is_ascii_digit() => {
-                let (text, value, span) = self.number()?;
-                Ok(Value::Number { text, value, span })
-            }
             Some(c) if is_name_byte(c) => {
                 while self.peek().is_some_and(is_name_byte) {
                     self.pos += 1;
@@ -426,23 +434,11 @@ impl<'a> Parser<'a> {
     }
 
     fn hash_key(&mut self) -> R<Value> {
+        if let Some(v) = self.string_or_number() {
+            return v;
+        }
         let start = self.pos;
         match self.peek() {
-            Some(q @ (b'"' | b'\'')) => {
-                let text = self.quoted(q)?;
-                Ok(Value::String {
-                    text,
-                    quote: q as char,
-                    span: Span {
-                        start,
-                        end: self.pos,
-                    },
-                })
-            }
-            Some(c) if c == b'-' || c.is_ascii_digit() => {
-                let (text, value, span) = self.number()?;
-                Ok(Value::Number { text, value, span })
-            }
             Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
                 while self
                     .peek()
