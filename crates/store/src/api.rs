@@ -674,15 +674,23 @@ fn filter_source(src: Value, spec: &Value) -> Option<Value> {
     ))
 }
 
+/// The request body (with URL parameters folded in) and the indices it names, for search and count.
+fn parse_request(
+    s: &Store,
+    expr: &str,
+    body: &[u8],
+    p: &HashMap<String, String>,
+) -> Result<(Value, Vec<Arc<Index>>), Box<Response>> {
+    let req = request_body(body, p).map_err(|e| Box::new(err(e, None)))?;
+    let indices = s.resolve(expr).map_err(|e| Box::new(err(e, Some(expr))))?;
+    Ok((req, indices))
+}
+
 fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
     let start = Instant::now();
-    let req = match request_body(body, p) {
-        Ok(r) => r,
-        Err(e) => return err(e, None),
-    };
-    let indices = match s.resolve(expr) {
-        Ok(i) => i,
-        Err(e) => return err(e, Some(expr)),
+    let (req, indices) = match parse_request(s, expr, body, p) {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
     let size = req.get("size").and_then(Value::as_u64).unwrap_or(10) as usize;
     let from = req.get("from").and_then(Value::as_u64).unwrap_or(0) as usize;
@@ -766,13 +774,9 @@ async fn search_all(State(s): State<Arc<Store>>, Query(p): Params, body: Bytes) 
 }
 
 fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
-    let req = match request_body(body, p) {
-        Ok(r) => r,
-        Err(e) => return err(e, None),
-    };
-    let indices = match s.resolve(expr) {
-        Ok(i) => i,
-        Err(e) => return err(e, Some(expr)),
+    let (req, indices) = match parse_request(s, expr, body, p) {
+        Ok(x) => x,
+        Err(r) => return *r,
     };
     let query = req.get("query").cloned().unwrap_or(Value::Null);
     let mut n = 0;
