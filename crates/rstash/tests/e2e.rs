@@ -1,11 +1,13 @@
 //! End to end: the `rstash` binary with `-e`/`-f`/`--path.settings`, real stdin, real files,
 //! real signals. Assertions are on what a user sees: stdout bytes, fields, exit codes.
 
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{line_count, wait_for};
 use serde_json::Value;
 
 fn rstash() -> Command {
@@ -37,14 +39,6 @@ fn json_lines(out: &Output) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).expect(l))
         .collect()
-}
-
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -244,12 +238,6 @@ fn pipelines_yml_runs_each_pipeline() {
         3
     );
     assert!(out.stdout.is_empty(), "logs must not go to stdout");
-}
-
-fn line_count(p: &Path) -> usize {
-    std::fs::read_to_string(p)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
 }
 
 #[test]
