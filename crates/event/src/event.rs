@@ -38,6 +38,11 @@ impl Event {
         }
     }
 
+    /// Makes room for `additional` more top-level fields (a parser about to add many).
+    pub fn reserve(&mut self, additional: usize) {
+        self.data.reserve(additional);
+    }
+
     pub fn with_message(message: impl Into<String>) -> Event {
         let mut e = Event::new();
         e.data
@@ -239,6 +244,21 @@ impl Event {
                 kind: kind(other),
             }),
         }
+    }
+
+    /// The value at `r`, created as null (with any missing parent objects) when absent: one walk
+    /// for read-modify-write updates such as grok's "string becomes [old, new]".
+    pub fn slot(&mut self, r: &FieldRef) -> Result<&mut Value, SetError> {
+        if let [key] = r.path() {
+            return Ok(self.root_mut(r).entry(key.clone()).or_insert(Value::Null));
+        }
+        if self.get(r).is_none() {
+            self.set(r, Value::Null)?;
+        }
+        self.get_mut(r).ok_or_else(|| SetError::NotAContainer {
+            field: r.to_string(),
+            kind: "missing",
+        })
     }
 
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {

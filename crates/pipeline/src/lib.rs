@@ -17,7 +17,7 @@ pub use plugin::{
     Stopped,
 };
 pub use queue::MemoryQueue;
-pub use registry::{CodecCtor, FilterCtor, InputCtor, OutputCtor, Registry};
+pub use registry::{CodecCtor, FilterCtor, FilterNode, InputCtor, OutputCtor, Registry};
 pub use runtime::{Pipeline, PipelineStats};
 
 /// The machine's host name, as inputs put it in `host`.
