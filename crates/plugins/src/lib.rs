@@ -24,6 +24,7 @@ pub fn registry() -> Registry {
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)
         .filter("drop", filters::drop::build)
+        .filter("grok", filters::grok::build)
         .filter("sleep", filters::sleep::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)

@@ -2,6 +2,7 @@
 
 pub mod date;
 pub mod drop;
+pub mod grok;
 pub mod json;
 pub mod mutate;
 pub mod sleep;

@@ -1,0 +1,276 @@
+//! `grok`: named-pattern regex parsing with Logstash's capture semantics (see rstash-grok).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rstash_config::ConfigError;
+use rstash_event::{Event, FieldRef, Value};
+use rstash_grok::{Captured, CompileOptions, Grok as Compiled, Library, Mode, Outcome};
+use rstash_pipeline::{Args, ConfValue, Ecs, Filter, FilterOutcome};
+use tracing::warn;
+
+use super::failure_tags;
+
+/// One compiled pattern and, per capture, where its value goes and whether it overwrites.
+struct Pattern {
+    grok: Arc<Compiled>,
+    targets: Vec<(FieldRef, bool)>,
+}
+
+pub struct Grok {
+    matches: Vec<(FieldRef, Vec<Pattern>)>,
+    break_on_match: bool,
+    keep_empty_captures: bool,
+    tag_on_failure: Vec<String>,
+    tag_on_timeout: String,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
+    let mode = match args.ecs()? {
+        Ecs::Disabled => Mode::Legacy,
+        Ecs::V1 | Ecs::V8 => Mode::EcsV1,
+    };
+    let mut library = Library::builtin(mode);
+    let dirs = args.strings("patterns_dir")?;
+    let glob = args.string_or("patterns_files_glob", "*")?;
+    for dir in &dirs {
+        load_dir(args, &mut library, dir, &glob)?;
+    }
+    for (name, def) in args.string_hash("pattern_definitions")? {
+        library.add(&name, &def);
+    }
+    let timeout_millis = args.int("timeout_millis", 30_000)?;
+    let opts = CompileOptions {
+        capture_all: !args.bool("named_captures_only", true)?,
+        match_limit: match_limit(timeout_millis),
+    };
+    let overwrite = args.strings("overwrite")?;
+    let target = args.string("target")?;
+    let mut matches = Vec::new();
+    for (field, value) in args.hash("match")? {
+        let source = args.make_field("match", &field)?;
+        let texts: Vec<String> = match &value {
+            ConfValue::Array(items) => items.iter().filter_map(ConfValue::text).collect(),
+            other => other.text().into_iter().collect(),
+        };
+        let mut patterns = Vec::with_capacity(texts.len());
+        for text in texts {
+            let grok = library
+                .compile(&text, &opts)
+                .map_err(|e| args.error_at("match", format!("grok pattern `{text}`: {e}")))?;
+            let targets = grok
+                .captures()
+                .iter()
+                .map(|c| {
+                    let r = capture_ref(args, target.as_deref(), &c.field)?;
+                    Ok((r, overwrite.contains(&c.field)))
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?;
+            patterns.push(Pattern {
+                grok: Arc::new(grok),
+                targets,
+            });
+        }
+        matches.push((source, patterns));
+    }
+    if matches.is_empty() {
+        return Err(args.error(
+            "grok filter needs `match`, e.g. match => { \"message\" => \"%{COMBINEDAPACHELOG}\" }",
+        ));
+    }
+    Ok(Box::new(Grok {
+        matches,
+        break_on_match: args.bool("break_on_match", true)?,
+        keep_empty_captures: args.bool("keep_empty_captures", false)?,
+        tag_on_failure: failure_tags(args, "_grokparsefailure")?,
+        tag_on_timeout: args.string_or("tag_on_timeout", "_groktimeout")?,
+    }))
+}
+
+/// Logstash interrupts a match after `timeout_millis`; PCRE2 cannot be interrupted, so the time
+/// budget becomes a backtracking budget. PCRE2's JIT gives up after about 270,000 steps per
+/// millisecond here (`cargo run --release -p rstash-grok --example limit`); 100,000 steps per
+/// millisecond keeps a runaway pattern inside the timeout on slower machines too.
+/// 0 disables the timeout (PCRE2's own default limit remains).
+fn match_limit(timeout_millis: i64) -> Option<u32> {
+    if timeout_millis <= 0 {
+        return None;
+    }
+    let steps = timeout_millis
+        .saturating_mul(100_000)
+        .clamp(100_000, 1_000_000_000);
+    u32::try_from(steps).ok()
+}
+
+fn load_dir(args: &Args, lib: &mut Library, dir: &str, glob: &str) -> Result<(), ConfigError> {
+    let pattern = Path::new(dir).join(glob);
+    let pattern = pattern.to_string_lossy();
+    let paths = ::glob::glob(&pattern)
+        .map_err(|e| args.error_at("patterns_files_glob", format!("bad glob `{glob}`: {e}")))?;
+    let mut files: Vec<_> = paths
+        .filter_map(Result::ok)
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    for f in files {
+        lib.add_file(&f).map_err(|e| {
+            args.error_at(
+                "patterns_dir",
+                format!("cannot read pattern file {}: {e}", f.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Where a capture named `field` goes: a field reference, under `target` when one is set.
+fn capture_ref(args: &Args, target: Option<&str>, field: &str) -> Result<FieldRef, ConfigError> {
+    let bracketed = |s: &str| {
+        if s.starts_with('[') {
+            s.to_string()
+        } else {
+            format!("[{s}]")
+        }
+    };
+    let text = match target {
+        Some(t) => format!("{}{}", bracketed(t), bracketed(field)),
+        None => field.to_string(),
+    };
+    FieldRef::parse(&text)
+        .map_err(|e| args.error_at("match", format!("capture name `{field}`: {}", e.0)))
+}
+
+fn to_value(c: Captured<'_>) -> Value {
+    match c {
+        Captured::Str(s) => Value::String(s.to_string()),
+        Captured::Int(i) => Value::Int(i),
+        Captured::Float(f) => Value::Float(f),
+    }
+}
+
+enum Tried {
+    Matched,
+    NoMatch,
+    TimedOut,
+}
+
+impl Grok {
+    /// Runs `patterns` over one input text; captures are collected first so the event can be
+    /// changed afterwards (the text is borrowed from it).
+    fn match_text(
+        &self,
+        e: &mut Event,
+        patterns: &[Pattern],
+        idx: Option<usize>,
+        src: &FieldRef,
+    ) -> Tried {
+        let mut matched = false;
+        for p in patterns {
+            let mut found: Vec<(usize, Value)> = Vec::with_capacity(p.targets.len());
+            let outcome = {
+                let text = input_text(e, src, idx);
+                p.grok.match_with(&text, |i, v| {
+                    if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
+                        found.push((i, to_value(v)));
+                    }
+                })
+            };
+            match outcome {
+                Outcome::TimedOut => return Tried::TimedOut,
+                Outcome::NoMatch => continue,
+                Outcome::Matched => {}
+            }
+            matched = true;
+            e.reserve(found.len());
+            for (i, v) in found {
+                let (r, overwrite) = &p.targets[i];
+                handle(e, r, *overwrite, v);
+            }
+            if self.break_on_match {
+                break;
+            }
+        }
+        if matched {
+            Tried::Matched
+        } else {
+            Tried::NoMatch
+        }
+    }
+}
+
+/// The text a pattern sees: strings as they are, other values as Logstash's `to_s`, nothing as "".
+fn input_text<'e>(e: &'e Event, src: &FieldRef, idx: Option<usize>) -> std::borrow::Cow<'e, str> {
+    let v = match (e.get(src), idx) {
+        (Some(Value::Array(a)), Some(i)) => a.get(i),
+        (v, _) => v,
+    };
+    match v {
+        Some(Value::String(s)) => std::borrow::Cow::Borrowed(s.as_str()),
+        None | Some(Value::Null) => std::borrow::Cow::Borrowed(""),
+        Some(other) => std::borrow::Cow::Owned(other.to_java_string()),
+    }
+}
+
+/// Logstash's capture rule: set a missing field, append to an array, turn a string into
+/// [old, new]; leave other types alone. `overwrite` replaces.
+fn handle(e: &mut Event, r: &FieldRef, overwrite: bool, v: Value) {
+    let slot = match e.slot(r) {
+        Ok(slot) => slot,
+        Err(err) => {
+            warn!("grok cannot set a capture: {err}");
+            return;
+        }
+    };
+    match slot {
+        _ if overwrite => *slot = v,
+        Value::Null => *slot = v,
+        Value::Array(a) => a.push(v),
+        Value::String(_) => {
+            let old = std::mem::replace(slot, Value::Null);
+            *slot = Value::Array(vec![old, v]);
+        }
+        _ => {}
+    }
+}
+
+impl Filter for Grok {
+    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        let mut matched = false;
+        for (src, patterns) in &self.matches {
+            let len = match e.get(src) {
+                Some(Value::Array(a)) => Some(a.len()),
+                _ => None,
+            };
+            let tries: Vec<Option<usize>> = match len {
+                Some(n) => (0..n).map(Some).collect(),
+                None => vec![None],
+            };
+            let mut success = false;
+            for idx in tries {
+                match self.match_text(e, patterns, idx, src) {
+                    Tried::Matched => success = true,
+                    Tried::NoMatch => {}
+                    Tried::TimedOut => {
+                        warn!("grok timed out matching field {src:?}");
+                        e.tag(&self.tag_on_timeout);
+                        return FilterOutcome::Unmatched;
+                    }
+                }
+            }
+            if success {
+                matched = true;
+                if self.break_on_match {
+                    break;
+                }
+            }
+        }
+        if matched {
+            FilterOutcome::Matched
+        } else {
+            for t in &self.tag_on_failure {
+                e.tag(t);
+            }
+            FilterOutcome::Unmatched
+        }
+    }
+}
