@@ -1,6 +1,7 @@
-//! An async Lumberjack v2 client: batches with running sequence numbers (so cumulative ACKs are
-//! unambiguous across pipelined batches), up to `pipelining` batches in flight, keep-alive and
-//! partial ACKs, and reconnection with exponential backoff that resends whatever was not ACKed.
+//! An async Lumberjack v2 client, framing like Filebeat: each batch a `W` window then a `C`
+//! frame of `J` events numbered from 1; up to `pipelining` batches in flight (ACKs answer them
+//! in order), keep-alive and partial ACKs, and reconnection with exponential backoff that
+//! resends whatever was not ACKed.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -87,20 +88,14 @@ pub enum ClientError {
 
 struct InFlight {
     events: Vec<Bytes>,
-    first_seq: u32,
-}
-
-impl InFlight {
-    fn last_seq(&self) -> u32 {
-        self.first_seq + self.events.len() as u32 - 1
-    }
+    /// How many of `events` the server has acknowledged (partial ACKs).
+    acked: usize,
 }
 
 pub struct Client {
     connector: Connector,
     cfg: ClientConfig,
     stream: Option<BoxStream>,
-    next_seq: u32,
 }
 
 impl Client {
@@ -109,7 +104,6 @@ impl Client {
             connector,
             cfg,
             stream: None,
-            next_seq: 1,
         }
     }
 
@@ -144,73 +138,57 @@ impl Client {
                 .await
                 .map_err(|_| ClientError::Timeout)??;
             self.stream = Some(s);
-            self.next_seq = 1;
         }
         self.stream.as_mut().ok_or(ClientError::Timeout)
     }
 
-    /// One connection's worth of work: on error, the un-ACKed batches are back at the front of `todo`.
+    /// One connection's worth of work: on error, the un-ACKed events are back at the front of
+    /// `todo`. As Filebeat does, every batch is numbered from 1, and an ACK refers to the oldest
+    /// batch in flight (the server answers batches in order).
     async fn publish_once(&mut self, todo: &mut VecDeque<Vec<Bytes>>) -> Result<(), ClientError> {
         let cfg = self.cfg.clone();
-        let mut next_seq = self.next_seq;
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         let result = async {
             let stream = self.connection().await?;
             let mut buf = BytesMut::new();
             while !todo.is_empty() || !inflight.is_empty() {
                 while inflight.len() < cfg.pipelining.max(1) {
-                    let Some(events) = todo.front() else { break };
-                    // Sequence numbers never wrap inside a batch: start over when nothing is in flight.
-                    if next_seq.checked_add(events.len() as u32).is_none() {
-                        if !inflight.is_empty() {
-                            break;
-                        }
-                        next_seq = 1;
-                    }
-                    let Some(events) = todo.pop_front() else {
-                        break;
-                    };
+                    let Some(events) = todo.pop_front() else { break };
                     buf.clear();
-                    encode_batch(&mut buf, next_seq, &events, cfg.compression_level);
-                    inflight.push_back(InFlight {
-                        events,
-                        first_seq: next_seq,
-                    });
-                    next_seq += inflight.back().map(|b| b.events.len() as u32).unwrap_or(0);
+                    encode_batch(&mut buf, 1, &events, cfg.compression_level);
+                    inflight.push_back(InFlight { events, acked: 0 });
                     tokio::time::timeout(cfg.timeout, stream.write_all(&buf))
                         .await
                         .map_err(|_| ClientError::Timeout)??;
                 }
-                let ack = read_ack(stream, cfg.timeout).await?;
+                let ack = read_ack(stream, cfg.timeout).await? as usize;
                 if ack == 0 {
                     continue; // keep-alive
                 }
-                if inflight.back().is_some_and(|b| ack > b.last_seq()) {
+                let Some(front) = inflight.front_mut() else {
+                    return Err(ClientError::Protocol(format!("unexpected ACK {ack}: nothing in flight")));
+                };
+                if ack > front.events.len() {
                     return Err(ClientError::Protocol(format!(
-                        "invalid sequence number received: {ack}"
+                        "invalid sequence number received: {ack} (batch of {})",
+                        front.events.len()
                     )));
                 }
-                while let Some(b) = inflight.front_mut() {
-                    if ack >= b.last_seq() {
-                        inflight.pop_front();
-                    } else {
-                        if ack >= b.first_seq {
-                            // Partial ACK: drop what the server has.
-                            let done = (ack - b.first_seq + 1) as usize;
-                            b.events.drain(..done);
-                            b.first_seq = ack + 1;
-                        }
-                        break;
-                    }
+                if ack == front.events.len() {
+                    inflight.pop_front();
+                } else if ack > front.acked {
+                    front.acked = ack;
                 }
             }
             Ok(())
         }
         .await;
-        self.next_seq = next_seq;
         if result.is_err() {
             for b in inflight.into_iter().rev() {
-                todo.push_front(b.events);
+                let rest: Vec<Bytes> = b.events[b.acked..].to_vec();
+                if !rest.is_empty() {
+                    todo.push_front(rest);
+                }
             }
         }
         result

@@ -38,24 +38,6 @@ pub struct Elasticsearch {
     retry_max: Duration,
 }
 
-fn base64(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 fn normalize_host(h: &str, ssl: bool) -> String {
     let h = h.trim_end_matches('/');
     if h.starts_with("http://") || h.starts_with("https://") {
@@ -140,10 +122,10 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         args.string("password")?,
         args.string("api_key")?,
     ) {
-        (_, _, Some(key)) => Some(format!("ApiKey {}", base64(key.as_bytes()))),
+        (_, _, Some(key)) => Some(format!("ApiKey {}", rstash_net::base64(key.as_bytes()))),
         (Some(u), p, None) => Some(format!(
             "Basic {}",
-            base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
+            rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
         )),
         _ => None,
     };
@@ -421,8 +403,8 @@ mod tests {
 
     #[test]
     fn base64_and_hosts() {
-        assert_eq!(base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(rstash_net::base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        assert_eq!(rstash_net::base64(b"ab"), "YWI=");
         assert_eq!(normalize_host("localhost", false), "http://localhost:9200");
         assert_eq!(normalize_host("es1:9201", true), "https://es1:9201");
         assert_eq!(normalize_host("http://x:1/", false), "http://x:1");

@@ -1,0 +1,186 @@
+//! Filebeat's event: `@timestamp`, `@metadata`, `log.offset`, `log.file.path`, `message`,
+//! `input.type`, then tags, fields, input processors, the builtin `agent`/`ecs`/`host` fields
+//! (never overwriting), and global processors, in Filebeat's order.
+
+use std::path::Path;
+
+use rstash_tail::multiline::Message;
+use serde_json::{json, Map, Value};
+
+use crate::fields::{self, Fields};
+use crate::input::{InputConfig, JsonParser};
+use crate::processors::{self, Outcome, Processor};
+
+/// The Filebeat version whose event and wire shapes rbeat reproduces.
+pub const BEAT_VERSION: &str = "8.1.3";
+pub const ECS_VERSION: &str = "8.0.0";
+
+pub struct Agent {
+    pub id: String,
+    pub ephemeral_id: String,
+    pub name: String,
+}
+
+impl Agent {
+    /// The agent id persists in `<path.data>/meta.json`, as Filebeat's does.
+    pub fn load(data: &Path) -> Agent {
+        let meta = data.join("meta.json");
+        let id = std::fs::read_to_string(&meta)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v.get("uuid").and_then(Value::as_str).map(str::to_string))
+            .unwrap_or_else(|| {
+                let id = uuid::Uuid::new_v4().to_string();
+                let first = jiff::Timestamp::now().to_string();
+                let _ = std::fs::create_dir_all(data);
+                let _ = std::fs::write(&meta, json!({"uuid": id, "first_start": first}).to_string());
+                id
+            });
+        Agent {
+            id,
+            ephemeral_id: uuid::Uuid::new_v4().to_string(),
+            name: gethostname::gethostname().to_string_lossy().into_owned(),
+        }
+    }
+}
+
+pub struct Builder {
+    builtins: Fields,
+    metadata: Value,
+    global_tags: Vec<String>,
+    global_fields: Fields,
+    global_fields_under_root: bool,
+    global_processors: Vec<Processor>,
+}
+
+impl Builder {
+    pub fn new(
+        agent: &Agent,
+        beat_index: &str,
+        global_tags: Vec<String>,
+        global_fields: Fields,
+        global_fields_under_root: bool,
+        global_processors: Vec<Processor>,
+    ) -> Builder {
+        let builtins = json!({
+            "ecs": {"version": ECS_VERSION},
+            "host": {"name": agent.name},
+            "agent": {
+                "id": agent.id,
+                "name": agent.name,
+                "type": "filebeat",
+                "version": BEAT_VERSION,
+                "ephemeral_id": agent.ephemeral_id,
+            },
+        });
+        Builder {
+            builtins: builtins.as_object().cloned().unwrap_or_default(),
+            metadata: json!({"beat": beat_index, "type": "_doc", "version": BEAT_VERSION}),
+            global_tags,
+            global_fields,
+            global_fields_under_root,
+            global_processors,
+        }
+    }
+
+    /// The event for one message of a file, or None when a processor dropped it.
+    pub fn build(&self, input: &InputConfig, path: &str, msg: &Message) -> Option<Fields> {
+        let mut e = Map::new();
+        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        e.insert("@timestamp".into(), Value::String(now));
+        e.insert("@metadata".into(), self.metadata.clone());
+        let mut log = json!({"offset": msg.offset, "file": {"path": path}});
+        let mut flags = Vec::new();
+        if msg.lines > 1 {
+            flags.push(json!("multiline"));
+        }
+        if msg.truncated {
+            flags.push(json!("truncated"));
+        }
+        if !flags.is_empty() {
+            log["flags"] = Value::Array(flags);
+        }
+        e.insert("log".into(), log);
+        let text = String::from_utf8_lossy(&msg.bytes).into_owned();
+        match &input.json {
+            Some(j) => decode_json(&mut e, j, text),
+            None => {
+                e.insert("message".into(), Value::String(text));
+            }
+        }
+        e.insert("input".into(), json!({"type": input.type_name}));
+        if !self.global_tags.is_empty() {
+            fields::add_tags(&mut e, "tags", &self.global_tags);
+        }
+        if !input.tags.is_empty() {
+            fields::add_tags(&mut e, "tags", &input.tags);
+        }
+        self.add_fields(&mut e, &self.global_fields, self.global_fields_under_root);
+        self.add_fields(&mut e, &input.fields, input.fields_under_root);
+        if processors::run_all(&input.processors, &mut e) == Outcome::Drop {
+            return None;
+        }
+        for (k, v) in &self.builtins {
+            match (e.get_mut(k), v) {
+                (None, v) => {
+                    e.insert(k.clone(), v.clone());
+                }
+                (Some(Value::Object(have)), Value::Object(add)) => {
+                    for (ak, av) in add {
+                        have.entry(ak.clone()).or_insert_with(|| av.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if processors::run_all(&self.global_processors, &mut e) == Outcome::Drop {
+            return None;
+        }
+        Some(e)
+    }
+
+    fn add_fields(&self, e: &mut Fields, add: &Fields, under_root: bool) {
+        if add.is_empty() {
+            return;
+        }
+        if under_root {
+            fields::merge(e, add);
+        } else {
+            let mut f = match e.get("fields") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            fields::merge(&mut f, add);
+            e.insert("fields".into(), Value::Object(f));
+        }
+    }
+}
+
+/// The `json` (log input) / `ndjson` (filestream) parser.
+fn decode_json(e: &mut Fields, j: &JsonParser, text: String) {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(obj)) => {
+            let root = j.keys_under_root || j.target.as_deref() == Some("");
+            if root {
+                for (k, v) in obj {
+                    if j.overwrite_keys || !e.contains_key(&k) || k == "message" {
+                        e.insert(k, v);
+                    }
+                }
+                if !e.contains_key("message") && j.message_key.is_none() {
+                    // Filebeat keeps no message when the JSON has none.
+                }
+            } else {
+                let target = j.target.clone().unwrap_or_else(|| "json".to_string());
+                fields::put(e, &target, Value::Object(obj));
+            }
+        }
+        Ok(_) | Err(_) => {
+            if j.add_error_key {
+                fields::put(e, "error.message", Value::String("Error decoding JSON: not a JSON object".into()));
+                fields::put(e, "error.type", Value::String("json".into()));
+            }
+            e.insert("message".into(), Value::String(text));
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! `output.elasticsearch`: `_bulk` with `create` actions, as Filebeat sends them. Per item:
+//! created or 409 (already there) is done, 429 and 5xx are sent again after a backoff, any other
+//! refusal is logged and dropped; a failed request is retried whole. Hosts take turns.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rstash_timefmt::Formatter;
+use serde_json::{json, Value};
+
+use super::{backoff_sleep, Output, OutputConfig};
+use crate::config::{ConfigError, Section};
+use crate::fields::{self, Fields};
+
+/// One piece of an index name: text, `%{[field.path]}`, or `%{+yyyy.MM.dd}` of @timestamp.
+enum Part {
+    Text(String),
+    Field(String),
+    Date(Formatter),
+}
+
+fn parse_index(s: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("%{") {
+        if i > 0 {
+            parts.push(Part::Text(rest[..i].to_string()));
+        }
+        let end = rest[i..].find('}').ok_or_else(|| format!("unclosed %{{ in index `{s}`"))? + i;
+        let inner = &rest[i + 2..end];
+        if let Some(fmt) = inner.strip_prefix('+') {
+            parts.push(Part::Date(Formatter::joda(fmt).map_err(|e| format!("index `{s}`: {e}"))?));
+        } else {
+            let field = inner.trim_start_matches('[').trim_end_matches(']').replace("][", ".");
+            parts.push(Part::Field(field));
+        }
+        rest = &rest[end + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Text(rest.to_string()));
+    }
+    Ok(parts)
+}
+
+fn render(parts: &[Part], e: &Fields) -> String {
+    let mut out = String::new();
+    for p in parts {
+        match p {
+            Part::Text(t) => out.push_str(t),
+            Part::Field(f) => match fields::get(e, f) {
+                Some(Value::String(s)) => out.push_str(s),
+                Some(v) => out.push_str(&v.to_string()),
+                None => {}
+            },
+            Part::Date(fmt) => {
+                let ts = e
+                    .get("@timestamp")
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                    .unwrap_or_else(jiff::Timestamp::now);
+                fmt.format_utc(ts, &mut out);
+            }
+        }
+    }
+    out.to_lowercase()
+}
+
+struct Es {
+    agent: ureq::Agent,
+    hosts: Vec<String>,
+    next: usize,
+    auth: Option<String>,
+    index: Arc<Vec<Part>>,
+    backoff_init: Duration,
+    backoff_max: Duration,
+    abort: Arc<AtomicBool>,
+}
+
+pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
+    let protocol = s.string("protocol")?;
+    let path = s.string_or("path", "")?;
+    let mut hosts: Vec<String> = s.strings("hosts")?;
+    if hosts.is_empty() {
+        hosts.push("localhost:9200".into());
+    }
+    let hosts: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            let h = h.trim_end_matches('/');
+            let with_scheme = if h.contains("://") {
+                h.to_string()
+            } else {
+                format!("{}://{h}", protocol.as_deref().unwrap_or("http"))
+            };
+            let has_port = with_scheme.rsplit_once(':').is_some_and(|(a, p)| !a.ends_with("http") && !a.ends_with("https") && p.parse::<u16>().is_ok());
+            let base = if has_port { with_scheme } else { format!("{with_scheme}:9200") };
+            format!("{base}{path}")
+        })
+        .collect();
+    let index_text = s.string_or("index", "filebeat-%{[agent.version]}-%{+yyyy.MM.dd}")?;
+    let index = Arc::new(parse_index(&index_text).map_err(|e| ConfigError(format!("setting `output.elasticsearch.index`: {e}")))?);
+    let auth = match (s.string("username")?, s.string("password")?, s.string("api_key")?) {
+        (_, _, Some(k)) => Some(format!("ApiKey {}", rstash_net::base64(k.as_bytes()))),
+        (Some(u), p, None) => Some(format!("Basic {}", rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes()))),
+        _ => None,
+    };
+    let backoff = s.section("backoff")?;
+    let backoff_init = backoff.duration("init", Duration::from_secs(1))?.unwrap_or(Duration::from_secs(1));
+    let backoff_max = backoff.duration("max", Duration::from_secs(60))?.unwrap_or(Duration::from_secs(60));
+    let timeout = s.duration("timeout", Duration::from_secs(90))?.unwrap_or(Duration::from_secs(90));
+    let ssl = s.section("ssl")?;
+    let mut tls = ureq::tls::TlsConfig::builder();
+    let cas = ssl.strings("certificate_authorities")?;
+    if !cas.is_empty() {
+        let mut certs = Vec::new();
+        for ca in &cas {
+            let pem = std::fs::read(ca).map_err(|e| ConfigError(format!("setting `output.elasticsearch.ssl.certificate_authorities`: {ca}: {e}")))?;
+            for item in ureq::tls::parse_pem(&pem).flatten() {
+                if let ureq::tls::PemItem::Certificate(c) = item {
+                    certs.push(c.to_owned());
+                }
+            }
+        }
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    if ssl.string("verification_mode")?.as_deref() == Some("none") {
+        tls = tls.disable_verification(true);
+    }
+    ssl.raw("enabled");
+    ssl.warn_unknown();
+    s.raw("compression_level");
+    s.raw("max_retries");
+    s.raw("pipeline");
+    s.raw("enabled");
+    s.raw("escape_html");
+    s.raw("allow_older_versions");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .tls_config(tls.build())
+        .build()
+        .into();
+    let describe = hosts.iter().map(|h| format!("elasticsearch: {h}...")).collect();
+    let workers = s.int("worker", 1)?.max(1) as usize * hosts.len();
+    Ok(OutputConfig {
+        name: "elasticsearch",
+        workers,
+        bulk_max_size: s.int("bulk_max_size", 1600)?.max(1) as usize,
+        beat_index: "filebeat".into(),
+        describe,
+        factory: Arc::new(move |i, abort| {
+            Ok(Box::new(Es {
+                agent: agent.clone(),
+                hosts: hosts.clone(),
+                next: i % hosts.len(),
+                auth: auth.clone(),
+                index: index.clone(),
+                backoff_init,
+                backoff_max,
+                abort,
+            }) as Box<dyn Output>)
+        }),
+    })
+}
+
+impl Es {
+    fn post(&mut self, body: &[u8]) -> Result<(u16, Value), String> {
+        let host = &self.hosts[self.next % self.hosts.len()];
+        let mut req = self
+            .agent
+            .post(format!("{host}/_bulk?filter_path=errors,items.*.error,items.*.status"))
+            .header("Content-Type", "application/json");
+        if let Some(a) = &self.auth {
+            req = req.header("Authorization", a);
+        }
+        let mut resp = req.send(body).map_err(|e| format!("{host}: {e}"))?;
+        let status = resp.status().as_u16();
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(256 << 20)
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+}
+
+impl Output for Es {
+    fn publish(&mut self, events: &[Fields]) -> Result<(), String> {
+        let mut todo: Vec<&Fields> = events.iter().collect();
+        let mut wait = self.backoff_init;
+        while !todo.is_empty() {
+            let mut body = Vec::new();
+            for e in &todo {
+                let index = render(&self.index, e);
+                body.extend_from_slice(json!({"create": {"_index": index}}).to_string().as_bytes());
+                body.push(b'\n');
+                let mut doc = (*e).clone();
+                doc.remove("@metadata");
+                body.extend_from_slice(&serde_json::to_vec(&Value::Object(doc)).unwrap_or_default());
+                body.push(b'\n');
+            }
+            let retry: Vec<&Fields> = match self.post(&body) {
+                Ok((200, resp)) => {
+                    let items = resp.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let mut retry = Vec::new();
+                    for (i, e) in todo.iter().enumerate() {
+                        let item = items.get(i).and_then(|it| it.as_object()).and_then(|o| o.values().next());
+                        let status = item.and_then(|it| it.get("status")).and_then(Value::as_u64).unwrap_or(200);
+                        match status {
+                            s if s < 300 || s == 409 => {}
+                            429 | 500.. => retry.push(*e),
+                            s => {
+                                let why = item.and_then(|it| it.get("error")).map(|v| v.to_string()).unwrap_or_default();
+                                tracing::warn!("elasticsearch output: event dropped, status {s}: {why}");
+                            }
+                        }
+                    }
+                    retry
+                }
+                Ok((status, resp)) => {
+                    tracing::warn!("elasticsearch output: bulk refused with {status}: {resp}; retrying");
+                    self.next += 1;
+                    todo.clone()
+                }
+                Err(e) => {
+                    tracing::warn!("elasticsearch output: {e}; retrying");
+                    self.next += 1;
+                    todo.clone()
+                }
+            };
+            if retry.is_empty() {
+                return Ok(());
+            }
+            todo = retry;
+            if !backoff_sleep(&self.abort, &mut wait, self.backoff_max) {
+                return Err("shutting down before the batch was indexed".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names_from_fields_and_dates() {
+        let parts = parse_index("filebeat-%{[agent.version]}-%{+yyyy.MM.dd}").unwrap();
+        let e = json!({"@timestamp": "2026-11-25T10:00:00.000Z", "agent": {"version": "8.1.3"}});
+        assert_eq!(render(&parts, e.as_object().unwrap()), "filebeat-8.1.3-2026.11.25");
+        let parts = parse_index("%{[fields][app]}-logs").unwrap();
+        let e = json!({"fields": {"app": "Web"}});
+        assert_eq!(render(&parts, e.as_object().unwrap()), "web-logs");
+    }
+}

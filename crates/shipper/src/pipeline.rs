@@ -1,0 +1,170 @@
+//! Harvesters → a bounded in-memory queue (`queue.mem.events`) → batches (`flush.min_events`,
+//! `flush.timeout`, at most `bulk_max_size`) → output workers → ACKs → the registry. A full queue
+//! blocks the harvesters, so a slow or absent output slows reading instead of piling up memory.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rstash_tail::Registry;
+use tracing::warn;
+
+use crate::acks::{AckRef, Tracker};
+use crate::config::{ConfigError, Section};
+use crate::fields::Fields;
+use crate::harvest::Item;
+use crate::outputs::OutputConfig;
+
+pub struct QueueConfig {
+    pub events: usize,
+    pub flush_min_events: usize,
+    pub flush_timeout: Duration,
+}
+
+impl QueueConfig {
+    pub fn parse(root: &Section) -> Result<QueueConfig, ConfigError> {
+        let q = root.section("queue")?;
+        let mem = q.section("mem")?;
+        let flush = mem.section("flush")?;
+        let cfg = QueueConfig {
+            events: mem.int("events", 4096)?.max(1) as usize,
+            flush_min_events: flush.int("min_events", 2048)?.max(1) as usize,
+            flush_timeout: flush.duration("timeout", Duration::from_secs(1))?.unwrap_or(Duration::ZERO),
+        };
+        flush.warn_unknown();
+        mem.warn_unknown();
+        q.warn_unknown();
+        Ok(cfg)
+    }
+}
+
+struct Batch {
+    events: Vec<Fields>,
+    acks: Vec<AckRef>,
+}
+
+pub struct Running {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until every batch is delivered (or abandoned on abort) and the registry written.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the batching, the output workers and the ACK writer; returns the queue's sender.
+pub fn start(
+    out: &OutputConfig,
+    q: &QueueConfig,
+    tracker: Tracker,
+    registry: Arc<Mutex<Registry>>,
+    abort: Arc<AtomicBool>,
+) -> Result<(SyncSender<Item>, Running), String> {
+    let (tx, rx) = mpsc::sync_channel::<Item>(q.events);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(out.workers);
+    let batch_rx = Arc::new(Mutex::new(batch_rx));
+    let (ack_tx, ack_rx) = mpsc::channel::<Vec<AckRef>>();
+    let mut threads = Vec::new();
+    let (bulk, min, timeout) = (out.bulk_max_size, q.flush_min_events.min(out.bulk_max_size), q.flush_timeout);
+    let a = abort.clone();
+    threads.push(spawn("batcher", move || batcher(rx, batch_tx, bulk, min, timeout, &a))?);
+    for i in 0..out.workers {
+        let mut output = (out.factory)(i, abort.clone())?;
+        let rx = batch_rx.clone();
+        let acks = ack_tx.clone();
+        threads.push(spawn("output", move || loop {
+            let next = rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
+            let Ok(batch) = next else { break };
+            match output.publish(&batch.events) {
+                Ok(()) => {
+                    if acks.send(batch.acks).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => warn!("output: {e}: {} events will be sent again after a restart", batch.events.len()),
+            }
+        })?);
+    }
+    drop(ack_tx);
+    threads.push(spawn("registrar", move || registrar(ack_rx, &tracker, &registry))?);
+    Ok((tx, Running { threads }))
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| e.to_string())
+}
+
+fn batcher(rx: Receiver<Item>, tx: SyncSender<Batch>, bulk: usize, min: usize, timeout: Duration, abort: &AtomicBool) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = Batch {
+            events: Vec::with_capacity(bulk.min(4096)),
+            acks: Vec::with_capacity(bulk.min(4096)),
+        };
+        let push = |b: &mut Batch, i: Item| {
+            b.events.push(i.event);
+            b.acks.push(i.ack);
+        };
+        push(&mut batch, first);
+        let deadline = Instant::now() + timeout;
+        while batch.events.len() < min {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(i) => push(&mut batch, i),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        while batch.events.len() < bulk {
+            match rx.try_recv() {
+                Ok(i) => push(&mut batch, i),
+                Err(_) => break,
+            }
+        }
+        if abort.load(std::sync::atomic::Ordering::Relaxed) {
+            continue; // shutting down without an output: drain so harvesters can stop
+        }
+        if tx.send(batch).is_err() {
+            break;
+        }
+    }
+}
+
+/// Applies ACKs and writes the registry (fsynced) after each group of them.
+fn registrar(rx: Receiver<Vec<AckRef>>, tracker: &Tracker, registry: &Mutex<Registry>) {
+    let write = || {
+        let dirty = tracker.take_dirty(jiff::Timestamp::now().as_second());
+        if dirty.is_empty() {
+            return;
+        }
+        if let Ok(mut r) = registry.lock() {
+            if let Err(e) = r.update(&dirty, &[]) {
+                warn!("registry: cannot write: {e}");
+            }
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(500)) {
+            Ok(acks) => {
+                tracker.ack(&acks);
+                while let Ok(more) = rx.try_recv() {
+                    tracker.ack(&more);
+                }
+                write();
+            }
+            // Acknowledgements of filtered lines arrive through the tracker directly.
+            Err(RecvTimeoutError::Timeout) => write(),
+            Err(RecvTimeoutError::Disconnected) => {
+                write();
+                return;
+            }
+        }
+    }
+}
