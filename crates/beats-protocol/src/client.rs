@@ -153,7 +153,9 @@ impl Client {
             let mut buf = BytesMut::new();
             while !todo.is_empty() || !inflight.is_empty() {
                 while inflight.len() < cfg.pipelining.max(1) {
-                    let Some(events) = todo.pop_front() else { break };
+                    let Some(events) = todo.pop_front() else {
+                        break;
+                    };
                     buf.clear();
                     encode_batch(&mut buf, 1, &events, cfg.compression_level);
                     inflight.push_back(InFlight { events, acked: 0 });
@@ -166,7 +168,9 @@ impl Client {
                     continue; // keep-alive
                 }
                 let Some(front) = inflight.front_mut() else {
-                    return Err(ClientError::Protocol(format!("unexpected ACK {ack}: nothing in flight")));
+                    return Err(ClientError::Protocol(format!(
+                        "unexpected ACK {ack}: nothing in flight"
+                    )));
                 };
                 if ack > front.events.len() {
                     return Err(ClientError::Protocol(format!(

@@ -146,25 +146,6 @@ pub fn runtime(name: &str, threads: usize) -> std::io::Result<tokio::runtime::Ru
         .build()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn builds_server_and_client_from_pem_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let cert = dir.path().join("c.pem");
-        let key = dir.path().join("k.pem");
-        std::fs::write(&cert, ca.cert.pem()).unwrap();
-        std::fs::write(&key, ca.signing_key.serialize_pem()).unwrap();
-        assert!(server(&cert, &key, &[&cert], ClientAuth::Required).is_ok());
-        assert!(server(&cert, &key, &[] as &[&Path], ClientAuth::Required).is_err());
-        assert!(client(&[&cert], None).is_ok());
-        assert!(load_certs(&key).is_err());
-    }
-}
-
 /// Standard base64 with padding: HTTP Basic and ApiKey credentials for Elasticsearch clients.
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -182,4 +163,23 @@ pub fn base64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_server_and_client_from_pem_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = dir.path().join("c.pem");
+        let key = dir.path().join("k.pem");
+        std::fs::write(&cert, ca.cert.pem()).unwrap();
+        std::fs::write(&key, ca.signing_key.serialize_pem()).unwrap();
+        assert!(server(&cert, &key, &[&cert], ClientAuth::Required).is_ok());
+        assert!(server(&cert, &key, &[] as &[&Path], ClientAuth::Required).is_err());
+        assert!(client(&[&cert], None).is_ok());
+        assert!(load_certs(&key).is_err());
+    }
 }

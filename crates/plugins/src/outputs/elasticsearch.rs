@@ -403,7 +403,10 @@ mod tests {
 
     #[test]
     fn base64_and_hosts() {
-        assert_eq!(rstash_net::base64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        assert_eq!(
+            rstash_net::base64(b"elastic:changeme"),
+            "ZWxhc3RpYzpjaGFuZ2VtZQ=="
+        );
         assert_eq!(rstash_net::base64(b"ab"), "YWI=");
         assert_eq!(normalize_host("localhost", false), "http://localhost:9200");
         assert_eq!(normalize_host("es1:9201", true), "https://es1:9201");
