@@ -77,7 +77,11 @@ impl Tracker {
         let mut m = self.lock();
         for r in refs {
             let Some(t) = m.get_mut(&r.key) else { continue };
-            if let Some(slot) = r.seq.checked_sub(t.base).and_then(|i| t.window.get_mut(i as usize)) {
+            if let Some(slot) = r
+                .seq
+                .checked_sub(t.base)
+                .and_then(|i| t.window.get_mut(i as usize))
+            {
                 slot.1 = true;
             }
             while let Some(&(end, true)) = t.window.front() {
@@ -149,7 +153,7 @@ mod tests {
         let a = t.register(&key, 10);
         let b = t.register(&key, 20);
         let c = t.register(&key, 30);
-        t.ack(&[b.clone()]);
+        t.ack(std::slice::from_ref(&b));
         assert!(t.take_dirty(1).is_empty());
         t.ack(&[a]);
         assert_eq!(t.take_dirty(1)[0].offset, 20);

@@ -20,7 +20,8 @@ fn err(path: &str, msg: impl std::fmt::Display) -> ConfigError {
 pub fn load(path: &Path, overrides: &[String]) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
-    let mut root = parse_yaml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+    let mut root =
+        parse_yaml(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
     for o in overrides {
         let (k, v) = o
             .split_once('=')
@@ -76,7 +77,9 @@ fn insert_path(root: &mut Value, path: &str, v: Value) {
             }
             return;
         }
-        cur = m.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        cur = m
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -92,7 +95,12 @@ impl<'a> Section<'a> {
         let map = match v {
             None | Some(Value::Null) => None,
             Some(Value::Object(m)) => Some(m),
-            Some(other) => return Err(err(path, format!("expected a mapping, got {}", kind(other)))),
+            Some(other) => {
+                return Err(err(
+                    path,
+                    format!("expected a mapping, got {}", kind(other)),
+                ))
+            }
         };
         Ok(Section {
             path: path.to_string(),
@@ -128,7 +136,10 @@ impl<'a> Section<'a> {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
             Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(v) => Err(err(&self.key_path(key), format!("expected a string, got {}", kind(v)))),
+            Some(v) => Err(err(
+                &self.key_path(key),
+                format!("expected a string, got {}", kind(v)),
+            )),
         }
     }
 
@@ -141,7 +152,10 @@ impl<'a> Section<'a> {
             None => Ok(default),
             Some(Value::Bool(b)) => Ok(*b),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
-            Some(v) => Err(err(&self.key_path(key), format!("expected true or false, got {}", kind(v)))),
+            Some(v) => Err(err(
+                &self.key_path(key),
+                format!("expected true or false, got {}", kind(v)),
+            )),
         }
     }
 
@@ -150,12 +164,19 @@ impl<'a> Section<'a> {
             None => Ok(default),
             Some(Value::Number(n)) if n.as_i64().is_some() => Ok(n.as_i64().unwrap_or(default)),
             Some(Value::String(s)) if s.parse::<i64>().is_ok() => Ok(s.parse().unwrap_or(default)),
-            Some(v) => Err(err(&self.key_path(key), format!("expected an integer, got {}", kind(v)))),
+            Some(v) => Err(err(
+                &self.key_path(key),
+                format!("expected an integer, got {}", kind(v)),
+            )),
         }
     }
 
     /// A Go duration (`10s`, `1m30s`, `250ms`) or a number of seconds; -1 or 0 stay as given.
-    pub fn duration(&self, key: &'static str, default: Duration) -> Result<Option<Duration>, ConfigError> {
+    pub fn duration(
+        &self,
+        key: &'static str,
+        default: Duration,
+    ) -> Result<Option<Duration>, ConfigError> {
         match self.raw(key) {
             None => Ok((!default.is_zero()).then_some(default)),
             Some(Value::Number(n)) => {
@@ -165,7 +186,10 @@ impl<'a> Section<'a> {
             Some(Value::String(s)) => parse_duration(s)
                 .map_err(|e| err(&self.key_path(key), e))
                 .map(|d| d.filter(|d| !d.is_zero())),
-            Some(v) => Err(err(&self.key_path(key), format!("expected a duration like 10s, got {}", kind(v)))),
+            Some(v) => Err(err(
+                &self.key_path(key),
+                format!("expected a duration like 10s, got {}", kind(v)),
+            )),
         }
     }
 
@@ -180,10 +204,16 @@ impl<'a> Section<'a> {
                 .map(|(i, v)| match v {
                     Value::String(s) => Ok(s.clone()),
                     Value::Number(n) => Ok(n.to_string()),
-                    other => Err(err(&format!("{}.{i}", self.key_path(key)), format!("expected a string, got {}", kind(other)))),
+                    other => Err(err(
+                        &format!("{}.{i}", self.key_path(key)),
+                        format!("expected a string, got {}", kind(other)),
+                    )),
                 })
                 .collect(),
-            Some(v) => Err(err(&self.key_path(key), format!("expected a list of strings, got {}", kind(v)))),
+            Some(v) => Err(err(
+                &self.key_path(key),
+                format!("expected a list of strings, got {}", kind(v)),
+            )),
         }
     }
 
@@ -241,7 +271,9 @@ pub fn parse_duration(s: &str) -> Result<Option<Duration>, String> {
             .parse()
             .map_err(|_| format!("invalid duration `{s}`"))?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -265,8 +297,12 @@ pub struct Paths {
 
 impl Paths {
     pub fn resolve(home: Option<&Path>, data: Option<&Path>, config: &Path) -> Paths {
-        let home = home.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        let data = data.map(Path::to_path_buf).unwrap_or_else(|| home.join("data"));
+        let home = home
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let data = data
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| home.join("data"));
         let config = if config.is_absolute() || config.exists() {
             config.to_path_buf()
         } else {
@@ -282,7 +318,8 @@ mod tests {
 
     #[test]
     fn dotted_keys_and_overrides_merge() {
-        let v = parse_yaml("output.logstash:\n  hosts: [\"a:1\"]\noutput.logstash.worker: 2\n").unwrap();
+        let v = parse_yaml("output.logstash:\n  hosts: [\"a:1\"]\noutput.logstash.worker: 2\n")
+            .unwrap();
         assert_eq!(v["output"]["logstash"]["hosts"][0], "a:1");
         assert_eq!(v["output"]["logstash"]["worker"], 2);
         let mut v = v;
@@ -293,8 +330,14 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_duration("1m30s").unwrap(), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms").unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(
+            parse_duration("1m30s").unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration("250ms").unwrap(),
+            Some(Duration::from_millis(250))
+        );
         assert_eq!(parse_duration("10").unwrap(), Some(Duration::from_secs(10)));
         assert_eq!(parse_duration("-1").unwrap(), None);
         assert!(parse_duration("5x").is_err());
@@ -306,6 +349,9 @@ mod tests {
         let root = Section::new("", Some(&v)).unwrap();
         let q = root.section("queue").unwrap().section("mem").unwrap();
         let e = q.int("events", 3200).unwrap_err().to_string();
-        assert_eq!(e, "setting `queue.mem.events`: expected an integer, got a string");
+        assert_eq!(
+            e,
+            "setting `queue.mem.events`: expected an integer, got a string"
+        );
     }
 }

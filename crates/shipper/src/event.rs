@@ -33,7 +33,8 @@ impl Agent {
                 let id = uuid::Uuid::new_v4().to_string();
                 let first = jiff::Timestamp::now().to_string();
                 let _ = std::fs::create_dir_all(data);
-                let _ = std::fs::write(&meta, json!({"uuid": id, "first_start": first}).to_string());
+                let _ =
+                    std::fs::write(&meta, json!({"uuid": id, "first_start": first}).to_string());
                 id
             });
         Agent {
@@ -86,7 +87,9 @@ impl Builder {
     /// The event for one message of a file, or None when a processor dropped it.
     pub fn build(&self, input: &InputConfig, path: &str, msg: &Message) -> Option<Fields> {
         let mut e = Map::new();
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
+            .to_string();
         e.insert("@timestamp".into(), Value::String(now));
         e.insert("@metadata".into(), self.metadata.clone());
         let mut log = json!({"offset": msg.offset, "file": {"path": path}});
@@ -177,7 +180,11 @@ fn decode_json(e: &mut Fields, j: &JsonParser, text: String) {
         }
         Ok(_) | Err(_) => {
             if j.add_error_key {
-                fields::put(e, "error.message", Value::String("Error decoding JSON: not a JSON object".into()));
+                fields::put(
+                    e,
+                    "error.message",
+                    Value::String("Error decoding JSON: not a JSON object".into()),
+                );
                 fields::put(e, "error.type", Value::String("json".into()));
             }
             e.insert("message".into(), Value::String(text));

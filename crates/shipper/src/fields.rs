@@ -22,7 +22,9 @@ pub fn put(m: &mut Fields, path: &str, v: Value) {
     let Some(last) = parts.pop() else { return };
     let mut cur = m;
     for p in parts {
-        let slot = cur.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let slot = cur
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !slot.is_object() {
             *slot = Value::Object(Map::new());
         }
@@ -67,7 +69,9 @@ pub fn add_tags(m: &mut Fields, target: &str, tags: &[String]) {
     if let Some(init) = slot {
         put(m, target, Value::Array(init));
     }
-    let Some(Value::Array(a)) = get_mut(m, target) else { return };
+    let Some(Value::Array(a)) = get_mut(m, target) else {
+        return;
+    };
     for t in tags {
         if !a.iter().any(|x| x.as_str() == Some(t)) {
             a.push(Value::String(t.clone()));
@@ -97,7 +101,10 @@ mod tests {
         let mut m = Fields::new();
         put(&mut m, "log.file.path", json!("/a"));
         put(&mut m, "log.offset", json!(3));
-        assert_eq!(Value::Object(m.clone()), json!({"log": {"file": {"path": "/a"}, "offset": 3}}));
+        assert_eq!(
+            Value::Object(m.clone()),
+            json!({"log": {"file": {"path": "/a"}, "offset": 3}})
+        );
         assert_eq!(get(&m, "log.file.path"), Some(&json!("/a")));
         assert_eq!(delete(&mut m, "log.offset"), Some(json!(3)));
         add_tags(&mut m, "tags", &["a".into(), "a".into(), "b".into()]);

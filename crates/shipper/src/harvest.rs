@@ -84,7 +84,11 @@ pub fn run_input(cfg: Arc<InputConfig>, sh: Shared) {
     reap(&mut running, &mut known, true);
 }
 
-fn reap(running: &mut HashMap<FileId, JoinHandle<u64>>, known: &mut HashMap<FileId, Known>, all: bool) {
+fn reap(
+    running: &mut HashMap<FileId, JoinHandle<u64>>,
+    known: &mut HashMap<FileId, Known>,
+    all: bool,
+) {
     let done: Vec<FileId> = running
         .iter()
         .filter(|(_, h)| all || h.is_finished())
@@ -93,7 +97,12 @@ fn reap(running: &mut HashMap<FileId, JoinHandle<u64>>, known: &mut HashMap<File
     for id in done {
         if let Some(h) = running.remove(&id) {
             if let Ok(offset) = h.join() {
-                known.insert(id, Known { read_offset: offset });
+                known.insert(
+                    id,
+                    Known {
+                        read_offset: offset,
+                    },
+                );
             }
         }
     }
@@ -124,7 +133,11 @@ fn same_kind(a: &Kind, b: &Kind) -> bool {
 
 /// Registry entries of this input whose file is no longer at its path: find them by inode in
 /// the same directory and read what is left of them.
-fn recover_moved_files(cfg: &Arc<InputConfig>, sh: &Shared, running: &mut HashMap<FileId, JoinHandle<u64>>) {
+fn recover_moved_files(
+    cfg: &Arc<InputConfig>,
+    sh: &Shared,
+    running: &mut HashMap<FileId, JoinHandle<u64>>,
+) {
     let entries: Vec<Entry> = match sh.registry.lock() {
         Ok(r) => r.entries().cloned().collect(),
         Err(_) => return,
@@ -184,7 +197,9 @@ fn scan(
             if cfg.exclude_files.iter().any(|r| r.is_match(&s)) {
                 continue;
             }
-            let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }
@@ -201,7 +216,11 @@ fn scan(
             let offset = match known.get(&id) {
                 Some(k) => k.read_offset,
                 None => {
-                    let stored = sh.registry.lock().ok().and_then(|r| r.get(&key).map(|e| e.offset));
+                    let stored = sh
+                        .registry
+                        .lock()
+                        .ok()
+                        .and_then(|r| r.get(&key).map(|e| e.offset));
                     match stored {
                         Some(o) => o,
                         None if cfg.tail_files => size,
@@ -227,7 +246,9 @@ fn scan(
                 offset
             };
             if size == offset && (known.contains_key(&id) || !first_scan || size == 0) {
-                known.entry(id).or_insert(Known { read_offset: offset });
+                known.entry(id).or_insert(Known {
+                    read_offset: offset,
+                });
                 continue;
             }
             if cfg.harvester_limit > 0 && running.len() >= cfg.harvester_limit {
@@ -261,11 +282,17 @@ fn clean_removed(
     let mut remove = Vec::new();
     for id in gone {
         let key = registry::key(&cfg.kind, id);
-        let source = sh.registry.lock().ok().and_then(|r| r.get(&key).map(|e| e.source.clone()));
+        let source = sh
+            .registry
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&key).map(|e| e.source.clone()));
         let still_there = source
             .as_ref()
             .is_some_and(|s| fs::metadata(s).is_ok_and(|m| FileId::of(&m) == id));
-        let dir = source.as_ref().and_then(|s| Path::new(s).parent().map(Path::to_path_buf));
+        let dir = source
+            .as_ref()
+            .and_then(|s| Path::new(s).parent().map(Path::to_path_buf));
         let moved = dir.is_some_and(|d| identity::find_in_dir(&d, id).is_some());
         if still_there || moved {
             continue;
@@ -284,7 +311,14 @@ fn clean_removed(
     }
 }
 
-fn spawn(cfg: Arc<InputConfig>, sh: Shared, id: FileId, path: PathBuf, offset: u64, close_eof: bool) -> JoinHandle<u64> {
+fn spawn(
+    cfg: Arc<InputConfig>,
+    sh: Shared,
+    id: FileId,
+    path: PathBuf,
+    offset: u64,
+    close_eof: bool,
+) -> JoinHandle<u64> {
     std::thread::Builder::new()
         .name("harvester".into())
         .spawn(move || harvest(&cfg, &sh, id, &path, offset, close_eof))
@@ -306,7 +340,8 @@ impl Harvester<'_> {
     /// False when the pipeline is gone.
     fn emit(&self, msg: Message) -> bool {
         let text = String::from_utf8_lossy(&msg.bytes);
-        let keep = (self.cfg.include_lines.is_empty() || self.cfg.include_lines.iter().any(|r| r.is_match(&text)))
+        let keep = (self.cfg.include_lines.is_empty()
+            || self.cfg.include_lines.iter().any(|r| r.is_match(&text)))
             && !self.cfg.exclude_lines.iter().any(|r| r.is_match(&text));
         let ack = self.sh.tracker.register(&self.key, msg.end);
         let event = if keep && !msg.bytes.is_empty() {
@@ -325,7 +360,14 @@ impl Harvester<'_> {
 }
 
 /// Reads one file from `offset`; returns where reading stopped.
-fn harvest(cfg: &InputConfig, sh: &Shared, id: FileId, path: &Path, offset: u64, close_eof: bool) -> u64 {
+fn harvest(
+    cfg: &InputConfig,
+    sh: &Shared,
+    id: FileId,
+    path: &Path,
+    offset: u64,
+    close_eof: bool,
+) -> u64 {
     let file = match fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -346,7 +388,12 @@ fn harvest(cfg: &InputConfig, sh: &Shared, id: FileId, path: &Path, offset: u64,
     let source = path.to_string_lossy().into_owned();
     let key = sh.tracker.track(entry_of(cfg, id, path, offset));
     debug!("harvester started for {source} at offset {offset}");
-    let h = Harvester { cfg, sh, key, source };
+    let h = Harvester {
+        cfg,
+        sh,
+        key,
+        source,
+    };
     let mut ml = cfg.multiline.clone().map(Multiline::new);
     let mut last_data = Instant::now();
     let mut backoff = cfg.backoff;
@@ -354,7 +401,10 @@ fn harvest(cfg: &InputConfig, sh: &Shared, id: FileId, path: &Path, offset: u64,
     loop {
         if sh.stop.load(Ordering::Relaxed) {
             // Unsent multiline lines are read again next time.
-            return ml.as_ref().and_then(Multiline::pending_offset).unwrap_or(reader.offset());
+            return ml
+                .as_ref()
+                .and_then(Multiline::pending_offset)
+                .unwrap_or(reader.offset());
         }
         match reader.next_line() {
             Ok(Some(line)) => {
@@ -401,7 +451,11 @@ fn harvest(cfg: &InputConfig, sh: &Shared, id: FileId, path: &Path, offset: u64,
                     if let Some(msg) = flush(&mut ml) {
                         h.emit(msg);
                     }
-                    debug!("harvester for {} closed at offset {}", h.source, reader.offset());
+                    debug!(
+                        "harvester for {} closed at offset {}",
+                        h.source,
+                        reader.offset()
+                    );
                     return reader.offset();
                 }
                 let wait = match ml.as_ref() {

@@ -70,7 +70,9 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     };
     let paths = s.strings("paths")?;
     if paths.is_empty() {
-        return Err(ConfigError(format!("setting `{path}.paths`: at least one path is required")));
+        return Err(ConfigError(format!(
+            "setting `{path}.paths`: at least one path is required"
+        )));
     }
     let encoding = s.string_or("encoding", "utf-8")?.to_ascii_lowercase();
     if !matches!(encoding.as_str(), "utf-8" | "utf8" | "plain") {
@@ -106,7 +108,11 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         json: None,
         processors: processors::parse_list(&format!("{path}.processors"), s.raw("processors"))?,
     };
-    let max_bytes_key = if filestream { "message_max_bytes" } else { "max_bytes" };
+    let max_bytes_key = if filestream {
+        "message_max_bytes"
+    } else {
+        "max_bytes"
+    };
     let max_bytes = s.int(max_bytes_key, cfg.max_bytes as i64)?;
     cfg.max_bytes = max_bytes.max(1) as usize;
     if filestream {
@@ -128,7 +134,10 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
             for (i, p) in parsers.iter().enumerate() {
                 let ppath = format!("{path}.parsers.{i}");
                 if let Some(m) = p.get("multiline") {
-                    cfg.multiline = Some(multiline(&Section::new(&format!("{ppath}.multiline"), Some(m))?, cfg.max_bytes)?);
+                    cfg.multiline = Some(multiline(
+                        &Section::new(&format!("{ppath}.multiline"), Some(m))?,
+                        cfg.max_bytes,
+                    )?);
                 } else if let Some(j) = p.get("ndjson") {
                     let js = Section::new(&format!("{ppath}.ndjson"), Some(j))?;
                     cfg.json = Some(JsonParser {
@@ -142,7 +151,9 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
                     js.raw("ignore_decoding_error");
                     js.warn_unknown();
                 } else {
-                    return Err(ConfigError(format!("setting `{ppath}`: supported parsers are multiline and ndjson")));
+                    return Err(ConfigError(format!(
+                        "setting `{ppath}`: supported parsers are multiline and ndjson"
+                    )));
                 }
             }
         }
@@ -187,7 +198,10 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
 
 fn multiline(s: &Section, max_bytes: usize) -> Result<MultilineConfig, ConfigError> {
     let pattern = match s.string("pattern")? {
-        Some(p) => Some(Regex::new(&p).map_err(|e| ConfigError(format!("setting `{}.pattern`: {e}", s.path)))?),
+        Some(p) => Some(
+            Regex::new(&p)
+                .map_err(|e| ConfigError(format!("setting `{}.pattern`: {e}", s.path)))?,
+        ),
         None => None,
     };
     let mode = match s.string_or("type", "pattern")?.as_str() {
@@ -203,16 +217,27 @@ fn multiline(s: &Section, max_bytes: usize) -> Result<MultilineConfig, ConfigErr
                 }
             };
             if pattern.is_none() {
-                return Err(ConfigError(format!("setting `{}.pattern` is required", s.path)));
+                return Err(ConfigError(format!(
+                    "setting `{}.pattern` is required",
+                    s.path
+                )));
             }
             Mode::Pattern { after }
         }
         "count" => Mode::Count(s.int("count_lines", 0)?.max(1) as usize),
         "while_pattern" => Mode::WhilePattern,
-        other => return Err(ConfigError(format!("setting `{}.type`: unknown multiline type `{other}`", s.path))),
+        other => {
+            return Err(ConfigError(format!(
+                "setting `{}.type`: unknown multiline type `{other}`",
+                s.path
+            )))
+        }
     };
     let flush_pattern = match s.string("flush_pattern")? {
-        Some(p) => Some(Regex::new(&p).map_err(|e| ConfigError(format!("setting `{}.flush_pattern`: {e}", s.path)))?),
+        Some(p) => Some(
+            Regex::new(&p)
+                .map_err(|e| ConfigError(format!("setting `{}.flush_pattern`: {e}", s.path)))?,
+        ),
         None => None,
     };
     let cfg = MultilineConfig {
@@ -222,7 +247,9 @@ fn multiline(s: &Section, max_bytes: usize) -> Result<MultilineConfig, ConfigErr
         flush_pattern,
         max_lines: s.int("max_lines", 500)?.max(1) as usize,
         max_bytes,
-        timeout: s.duration("timeout", Duration::from_secs(5))?.unwrap_or(Duration::from_secs(5)),
+        timeout: s
+            .duration("timeout", Duration::from_secs(5))?
+            .unwrap_or(Duration::from_secs(5)),
     };
     s.raw("skip_newline");
     s.warn_unknown();

@@ -26,7 +26,11 @@ use crate::config::{ConfigError, Paths, Section};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "rbeat", about = "Ships log files like Filebeat: reads filebeat.yml", disable_version_flag = true)]
+#[command(
+    name = "rbeat",
+    about = "Ships log files like Filebeat: reads filebeat.yml",
+    disable_version_flag = true
+)]
 struct Cli {
     /// Configuration file.
     #[arg(short = 'c', long = "c", global = true, default_value = "filebeat.yml")]
@@ -80,7 +84,12 @@ struct Settings {
     inputs: Vec<Arc<input::InputConfig>>,
     output: outputs::OutputConfig,
     queue: pipeline::QueueConfig,
-    builder_parts: (Vec<String>, fields::Fields, bool, Vec<processors::Processor>),
+    builder_parts: (
+        Vec<String>,
+        fields::Fields,
+        bool,
+        Vec<processors::Processor>,
+    ),
     shutdown_timeout: Duration,
 }
 
@@ -97,18 +106,26 @@ fn load(cli: &Cli, paths: &Paths) -> Result<Settings, ConfigError> {
                 }
             }
         }
-        Some(_) => return Err(ConfigError("setting `filebeat.inputs`: expected a list of inputs".into())),
+        Some(_) => {
+            return Err(ConfigError(
+                "setting `filebeat.inputs`: expected a list of inputs".into(),
+            ))
+        }
         None => {}
     }
     let mut ids = std::collections::HashSet::new();
     for i in &inputs {
         if let rstash_tail::registry::Kind::Filestream(id) = &i.kind {
             if !ids.insert(id.clone()) {
-                return Err(ConfigError(format!("filestream inputs with duplicated IDs: `{id}`")));
+                return Err(ConfigError(format!(
+                    "filestream inputs with duplicated IDs: `{id}`"
+                )));
             }
         }
     }
-    let shutdown_timeout = fb.duration("shutdown_timeout", Duration::from_secs(10))?.unwrap_or(Duration::ZERO);
+    let shutdown_timeout = fb
+        .duration("shutdown_timeout", Duration::from_secs(10))?
+        .unwrap_or(Duration::ZERO);
     fb.raw("modules");
     fb.raw("config");
     fb.raw("registry");
@@ -120,7 +137,17 @@ fn load(cli: &Cli, paths: &Paths) -> Result<Settings, ConfigError> {
     let global_fields = root.section("fields")?.map().cloned().unwrap_or_default();
     let under_root = root.bool("fields_under_root", false)?;
     // Accepted, not acted on (no module system, logs always go to stderr).
-    for k in ["name", "setup", "logging", "path", "http", "monitoring", "seccomp", "max_procs", "cloud"] {
+    for k in [
+        "name",
+        "setup",
+        "logging",
+        "path",
+        "http",
+        "monitoring",
+        "seccomp",
+        "max_procs",
+        "cloud",
+    ] {
         let _ = root.raw(k);
     }
     root.warn_unknown();
@@ -139,7 +166,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
     let _ = (cli.stderr, &cli.path_logs, cli.strict_perms);
@@ -147,7 +175,11 @@ fn main() -> ExitCode {
         Some(dir) if cli.config.is_relative() => dir.join(&cli.config),
         _ => cli.config.clone(),
     };
-    let paths = Paths::resolve(cli.path_home.as_deref(), cli.path_data.as_deref(), &config_path);
+    let paths = Paths::resolve(
+        cli.path_home.as_deref(),
+        cli.path_data.as_deref(),
+        &config_path,
+    );
     match &cli.command {
         Some(Command::Version) => {
             println!(
@@ -158,7 +190,9 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Some(Command::Test { what: TestWhat::Config }) => match load(&cli, &paths) {
+        Some(Command::Test {
+            what: TestWhat::Config,
+        }) => match load(&cli, &paths) {
             Ok(_) => {
                 println!("Config OK");
                 ExitCode::SUCCESS
@@ -168,7 +202,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Some(Command::Test { what: TestWhat::Output }) => match load(&cli, &paths) {
+        Some(Command::Test {
+            what: TestWhat::Output,
+        }) => match load(&cli, &paths) {
             Ok(s) => test_output(&s.output),
             Err(e) => {
                 eprintln!("{e}");
@@ -225,7 +261,10 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
     let registry = match rstash_tail::Registry::open(&paths.data) {
         Ok(r) => Arc::new(Mutex::new(r)),
         Err(e) => {
-            eprintln!("cannot open the registry under {}: {e}", paths.data.display());
+            eprintln!(
+                "cannot open the registry under {}: {e}",
+                paths.data.display()
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -239,9 +278,22 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
     }
     let agent = event::Agent::load(&paths.data);
     let (tags, global_fields, under_root, global_processors) = s.builder_parts;
-    let builder = Arc::new(event::Builder::new(&agent, &s.output.beat_index, tags, global_fields, under_root, global_processors));
+    let builder = Arc::new(event::Builder::new(
+        &agent,
+        &s.output.beat_index,
+        tags,
+        global_fields,
+        under_root,
+        global_processors,
+    ));
     let tracker = acks::Tracker::default();
-    let (queue, running) = match pipeline::start(&s.output, &s.queue, tracker.clone(), registry.clone(), abort.clone()) {
+    let (queue, running) = match pipeline::start(
+        &s.output,
+        &s.queue,
+        tracker.clone(),
+        registry.clone(),
+        abort.clone(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("cannot start the {} output: {e}", s.output.name);

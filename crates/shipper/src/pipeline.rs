@@ -31,7 +31,9 @@ impl QueueConfig {
         let cfg = QueueConfig {
             events: mem.int("events", 4096)?.max(1) as usize,
             flush_min_events: flush.int("min_events", 2048)?.max(1) as usize,
-            flush_timeout: flush.duration("timeout", Duration::from_secs(1))?.unwrap_or(Duration::ZERO),
+            flush_timeout: flush
+                .duration("timeout", Duration::from_secs(1))?
+                .unwrap_or(Duration::ZERO),
         };
         flush.warn_unknown();
         mem.warn_unknown();
@@ -71,15 +73,24 @@ pub fn start(
     let batch_rx = Arc::new(Mutex::new(batch_rx));
     let (ack_tx, ack_rx) = mpsc::channel::<Vec<AckRef>>();
     let mut threads = Vec::new();
-    let (bulk, min, timeout) = (out.bulk_max_size, q.flush_min_events.min(out.bulk_max_size), q.flush_timeout);
+    let (bulk, min, timeout) = (
+        out.bulk_max_size,
+        q.flush_min_events.min(out.bulk_max_size),
+        q.flush_timeout,
+    );
     let a = abort.clone();
-    threads.push(spawn("batcher", move || batcher(rx, batch_tx, bulk, min, timeout, &a))?);
+    threads.push(spawn("batcher", move || {
+        batcher(rx, batch_tx, bulk, min, timeout, &a)
+    })?);
     for i in 0..out.workers {
         let mut output = (out.factory)(i, abort.clone())?;
         let rx = batch_rx.clone();
         let acks = ack_tx.clone();
         threads.push(spawn("output", move || loop {
-            let next = rx.lock().map_err(|_| ()).and_then(|r| r.recv().map_err(|_| ()));
+            let next = rx
+                .lock()
+                .map_err(|_| ())
+                .and_then(|r| r.recv().map_err(|_| ()));
             let Ok(batch) = next else { break };
             match output.publish(&batch.events) {
                 Ok(()) => {
@@ -87,12 +98,17 @@ pub fn start(
                         break;
                     }
                 }
-                Err(e) => warn!("output: {e}: {} events will be sent again after a restart", batch.events.len()),
+                Err(e) => warn!(
+                    "output: {e}: {} events will be sent again after a restart",
+                    batch.events.len()
+                ),
             }
         })?);
     }
     drop(ack_tx);
-    threads.push(spawn("registrar", move || registrar(ack_rx, &tracker, &registry))?);
+    threads.push(spawn("registrar", move || {
+        registrar(ack_rx, &tracker, &registry)
+    })?);
     Ok((tx, Running { threads }))
 }
 
@@ -103,7 +119,14 @@ fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>
         .map_err(|e| e.to_string())
 }
 
-fn batcher(rx: Receiver<Item>, tx: SyncSender<Batch>, bulk: usize, min: usize, timeout: Duration, abort: &AtomicBool) {
+fn batcher(
+    rx: Receiver<Item>,
+    tx: SyncSender<Batch>,
+    bulk: usize,
+    min: usize,
+    timeout: Duration,
+    abort: &AtomicBool,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = Batch {
             events: Vec::with_capacity(bulk.min(4096)),

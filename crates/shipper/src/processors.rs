@@ -33,23 +33,33 @@ impl Condition {
             flatten("", m, &mut out);
             Ok(out)
         };
-        for (k, v) in m {
+        // Beats reads one condition per mapping: the first key.
+        if let Some((k, v)) = m.iter().next() {
             let c = match k.as_str() {
                 "equals" => Condition::Equals(pairs(v)?),
                 "contains" => Condition::Contains(
-                    pairs(v)?.into_iter().map(|(f, v)| (f, value_text(&v))).collect(),
+                    pairs(v)?
+                        .into_iter()
+                        .map(|(f, v)| (f, value_text(&v)))
+                        .collect(),
                 ),
                 "regexp" => Condition::Regexp(
                     pairs(v)?
                         .into_iter()
-                        .map(|(f, v)| Regex::new(&value_text(&v)).map(|r| (f, r)).map_err(|e| bad(e.to_string())))
+                        .map(|(f, v)| {
+                            Regex::new(&value_text(&v))
+                                .map(|r| (f, r))
+                                .map_err(|e| bad(e.to_string()))
+                        })
                         .collect::<Result<_, _>>()?,
                 ),
                 "range" => {
                     let mut out = Vec::new();
                     for (f, v) in pairs(v)? {
                         // `field.gte: 400` arrives flattened as ("field.gte", 400).
-                        let (field, op) = f.rsplit_once('.').ok_or_else(|| bad(format!("range on `{f}` needs gte/gt/lte/lt")))?;
+                        let (field, op) = f
+                            .rsplit_once('.')
+                            .ok_or_else(|| bad(format!("range on `{f}` needs gte/gt/lte/lt")))?;
                         let op = match op {
                             "gte" => "gte",
                             "gt" => "gt",
@@ -57,7 +67,9 @@ impl Condition {
                             "lt" => "lt",
                             o => return Err(bad(format!("unknown range operator `{o}`"))),
                         };
-                        let n = v.as_f64().ok_or_else(|| bad(format!("range bound for `{field}` must be a number")))?;
+                        let n = v.as_f64().ok_or_else(|| {
+                            bad(format!("range bound for `{field}` must be a number"))
+                        })?;
                         out.push((field.to_string(), op, n));
                     }
                     Condition::Range(out)
@@ -84,7 +96,6 @@ impl Condition {
                 "not" => Condition::Not(Box::new(Condition::parse(&format!("{path}.not"), v)?)),
                 other => return Err(bad(format!("unknown condition `{other}`"))),
             };
-            // Beats reads one condition per mapping.
             return Ok(c);
         }
         Err(bad("missing or invalid condition".into()))
@@ -99,14 +110,20 @@ impl Condition {
             }),
             Condition::Contains(ps) => ps.iter().all(|(f, sub)| match fields::get(e, f) {
                 Some(Value::String(s)) => s.contains(sub.as_str()),
-                Some(Value::Array(a)) => a.iter().any(|x| x.as_str().is_some_and(|s| s.contains(sub.as_str()))),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.contains(sub.as_str()))),
                 _ => false,
             }),
-            Condition::Regexp(ps) => ps
-                .iter()
-                .all(|(f, re)| fields::get(e, f).and_then(Value::as_str).is_some_and(|s| re.is_match(s))),
+            Condition::Regexp(ps) => ps.iter().all(|(f, re)| {
+                fields::get(e, f)
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| re.is_match(s))
+            }),
             Condition::Range(ps) => ps.iter().all(|(f, op, bound)| {
-                let Some(n) = fields::get(e, f).and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok())) else {
+                let Some(n) =
+                    fields::get(e, f).and_then(|v| v.as_f64().or_else(|| v.as_str()?.parse().ok()))
+                else {
                     return false;
                 };
                 match *op {
@@ -126,7 +143,11 @@ impl Condition {
 
 fn flatten(prefix: &str, m: &Map<String, Value>, out: &mut Vec<(String, Value)>) {
     for (k, v) in m {
-        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        let key = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
         match v {
             Value::Object(inner) => flatten(&key, inner, out),
             other => out.push((key, other.clone())),
@@ -142,13 +163,31 @@ fn value_text(v: &Value) -> String {
 }
 
 enum Action {
-    AddFields { target: Option<String>, fields: Fields },
+    AddFields {
+        target: Option<String>,
+        fields: Fields,
+    },
     DropEvent,
-    DropFields { fields: Vec<String> },
-    AddTags { tags: Vec<String>, target: String },
-    Rename { fields: Vec<(String, String)>, ignore_missing: bool },
-    DecodeJson { fields: Vec<String>, target: Option<String>, overwrite_keys: bool, add_error_key: bool },
-    AddHostMetadata { host: Fields },
+    DropFields {
+        fields: Vec<String>,
+    },
+    AddTags {
+        tags: Vec<String>,
+        target: String,
+    },
+    Rename {
+        fields: Vec<(String, String)>,
+        ignore_missing: bool,
+    },
+    DecodeJson {
+        fields: Vec<String>,
+        target: Option<String>,
+        overwrite_keys: bool,
+        add_error_key: bool,
+    },
+    AddHostMetadata {
+        host: Fields,
+    },
 }
 
 pub struct Processor {
@@ -168,12 +207,17 @@ pub fn parse_list(path: &str, v: Option<&Value>) -> Result<Vec<Processor>, Confi
         return Ok(Vec::new());
     };
     let Value::Array(items) = v else {
-        return Err(ConfigError(format!("setting `{path}`: expected a list of processors, got {}", kind(v))));
+        return Err(ConfigError(format!(
+            "setting `{path}`: expected a list of processors, got {}",
+            kind(v)
+        )));
     };
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Object(m) = item else {
-            return Err(ConfigError(format!("setting `{path}.{i}`: expected a processor")));
+            return Err(ConfigError(format!(
+                "setting `{path}.{i}`: expected a processor"
+            )));
         };
         for (name, conf) in m {
             out.push(Processor::parse(&format!("{path}.{i}.{name}"), name, conf)?);
@@ -260,7 +304,10 @@ impl Processor {
             return Outcome::Keep;
         }
         match &self.action {
-            Action::AddFields { target, fields: add } => match target {
+            Action::AddFields {
+                target,
+                fields: add,
+            } => match target {
                 Some(t) => {
                     let mut into = match fields::get(e, t) {
                         Some(Value::Object(m)) => m.clone(),
@@ -281,18 +328,30 @@ impl Processor {
                 }
             }
             Action::AddTags { tags, target } => fields::add_tags(e, target, tags),
-            Action::Rename { fields: fs, ignore_missing } => {
+            Action::Rename {
+                fields: fs,
+                ignore_missing,
+            } => {
                 for (from, to) in fs {
                     match fields::delete(e, from) {
                         Some(v) => fields::put(e, to, v),
-                        None if !ignore_missing => tracing::debug!("rename: field {from} not found"),
+                        None if !ignore_missing => {
+                            tracing::debug!("rename: field {from} not found")
+                        }
                         None => {}
                     }
                 }
             }
-            Action::DecodeJson { fields: fs, target, overwrite_keys, add_error_key } => {
+            Action::DecodeJson {
+                fields: fs,
+                target,
+                overwrite_keys,
+                add_error_key,
+            } => {
                 for f in fs {
-                    let Some(Value::String(text)) = fields::get(e, f).cloned() else { continue };
+                    let Some(Value::String(text)) = fields::get(e, f).cloned() else {
+                        continue;
+                    };
                     match serde_json::from_str::<Value>(&text) {
                         Ok(Value::Object(obj)) if target.as_deref() == Some("") => {
                             for (k, v) in obj {
@@ -303,7 +362,11 @@ impl Processor {
                         }
                         Ok(v) => fields::put(e, target.as_deref().unwrap_or(f), v),
                         Err(err) if *add_error_key => {
-                            fields::put(e, "error.message", Value::String(format!("parsing input as JSON: {err}")));
+                            fields::put(
+                                e,
+                                "error.message",
+                                Value::String(format!("parsing input as JSON: {err}")),
+                            );
                         }
                         Err(_) => {}
                     }
@@ -350,14 +413,40 @@ mod tests {
         let ps = procs(
             "processors:\n  - drop_event:\n      when:\n        or:\n          - regexp: {message: '^DEBUG'}\n          - and:\n              - equals: {log.level: info}\n              - not: {has_fields: ['error.message']}\n          - range: {http.code.gte: 500}\n",
         );
-        assert_eq!(run_all(&ps, &mut event(json!({"message": "DEBUG x"}))), Outcome::Drop);
-        assert_eq!(run_all(&ps, &mut event(json!({"message": "x", "log": {"level": "info"}}))), Outcome::Drop);
         assert_eq!(
-            run_all(&ps, &mut event(json!({"message": "x", "log": {"level": "info"}, "error": {"message": "e"}}))),
+            run_all(&ps, &mut event(json!({"message": "DEBUG x"}))),
+            Outcome::Drop
+        );
+        assert_eq!(
+            run_all(
+                &ps,
+                &mut event(json!({"message": "x", "log": {"level": "info"}}))
+            ),
+            Outcome::Drop
+        );
+        assert_eq!(
+            run_all(
+                &ps,
+                &mut event(
+                    json!({"message": "x", "log": {"level": "info"}, "error": {"message": "e"}})
+                )
+            ),
             Outcome::Keep
         );
-        assert_eq!(run_all(&ps, &mut event(json!({"message": "x", "http": {"code": 503}}))), Outcome::Drop);
-        assert_eq!(run_all(&ps, &mut event(json!({"message": "x", "http": {"code": 200}}))), Outcome::Keep);
+        assert_eq!(
+            run_all(
+                &ps,
+                &mut event(json!({"message": "x", "http": {"code": 503}}))
+            ),
+            Outcome::Drop
+        );
+        assert_eq!(
+            run_all(
+                &ps,
+                &mut event(json!({"message": "x", "http": {"code": 200}}))
+            ),
+            Outcome::Keep
+        );
     }
 
     #[test]
@@ -376,7 +465,13 @@ mod tests {
     #[test]
     fn unknown_processor_is_an_error() {
         let v = crate::config::parse_yaml("processors:\n  - frobnicate: {}\n").unwrap();
-        let e = parse_list("processors", v.get("processors")).err().unwrap().to_string();
-        assert!(e.contains("processors.0.frobnicate") && e.contains("unknown processor"), "{e}");
+        let e = parse_list("processors", v.get("processors"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("processors.0.frobnicate") && e.contains("unknown processor"),
+            "{e}"
+        );
     }
 }

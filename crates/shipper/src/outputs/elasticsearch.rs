@@ -27,12 +27,20 @@ fn parse_index(s: &str) -> Result<Vec<Part>, String> {
         if i > 0 {
             parts.push(Part::Text(rest[..i].to_string()));
         }
-        let end = rest[i..].find('}').ok_or_else(|| format!("unclosed %{{ in index `{s}`"))? + i;
+        let end = rest[i..]
+            .find('}')
+            .ok_or_else(|| format!("unclosed %{{ in index `{s}`"))?
+            + i;
         let inner = &rest[i + 2..end];
         if let Some(fmt) = inner.strip_prefix('+') {
-            parts.push(Part::Date(Formatter::joda(fmt).map_err(|e| format!("index `{s}`: {e}"))?));
+            parts.push(Part::Date(
+                Formatter::joda(fmt).map_err(|e| format!("index `{s}`: {e}"))?,
+            ));
         } else {
-            let field = inner.trim_start_matches('[').trim_end_matches(']').replace("][", ".");
+            let field = inner
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .replace("][", ".");
             parts.push(Part::Field(field));
         }
         rest = &rest[end + 1..];
@@ -93,29 +101,55 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
             } else {
                 format!("{}://{h}", protocol.as_deref().unwrap_or("http"))
             };
-            let has_port = with_scheme.rsplit_once(':').is_some_and(|(a, p)| !a.ends_with("http") && !a.ends_with("https") && p.parse::<u16>().is_ok());
-            let base = if has_port { with_scheme } else { format!("{with_scheme}:9200") };
+            let has_port = with_scheme.rsplit_once(':').is_some_and(|(a, p)| {
+                !a.ends_with("http") && !a.ends_with("https") && p.parse::<u16>().is_ok()
+            });
+            let base = if has_port {
+                with_scheme
+            } else {
+                format!("{with_scheme}:9200")
+            };
             format!("{base}{path}")
         })
         .collect();
     let index_text = s.string_or("index", "filebeat-%{[agent.version]}-%{+yyyy.MM.dd}")?;
-    let index = Arc::new(parse_index(&index_text).map_err(|e| ConfigError(format!("setting `output.elasticsearch.index`: {e}")))?);
-    let auth = match (s.string("username")?, s.string("password")?, s.string("api_key")?) {
+    let index = Arc::new(
+        parse_index(&index_text)
+            .map_err(|e| ConfigError(format!("setting `output.elasticsearch.index`: {e}")))?,
+    );
+    let auth = match (
+        s.string("username")?,
+        s.string("password")?,
+        s.string("api_key")?,
+    ) {
         (_, _, Some(k)) => Some(format!("ApiKey {}", rstash_net::base64(k.as_bytes()))),
-        (Some(u), p, None) => Some(format!("Basic {}", rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes()))),
+        (Some(u), p, None) => Some(format!(
+            "Basic {}",
+            rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
+        )),
         _ => None,
     };
     let backoff = s.section("backoff")?;
-    let backoff_init = backoff.duration("init", Duration::from_secs(1))?.unwrap_or(Duration::from_secs(1));
-    let backoff_max = backoff.duration("max", Duration::from_secs(60))?.unwrap_or(Duration::from_secs(60));
-    let timeout = s.duration("timeout", Duration::from_secs(90))?.unwrap_or(Duration::from_secs(90));
+    let backoff_init = backoff
+        .duration("init", Duration::from_secs(1))?
+        .unwrap_or(Duration::from_secs(1));
+    let backoff_max = backoff
+        .duration("max", Duration::from_secs(60))?
+        .unwrap_or(Duration::from_secs(60));
+    let timeout = s
+        .duration("timeout", Duration::from_secs(90))?
+        .unwrap_or(Duration::from_secs(90));
     let ssl = s.section("ssl")?;
     let mut tls = ureq::tls::TlsConfig::builder();
     let cas = ssl.strings("certificate_authorities")?;
     if !cas.is_empty() {
         let mut certs = Vec::new();
         for ca in &cas {
-            let pem = std::fs::read(ca).map_err(|e| ConfigError(format!("setting `output.elasticsearch.ssl.certificate_authorities`: {ca}: {e}")))?;
+            let pem = std::fs::read(ca).map_err(|e| {
+                ConfigError(format!(
+                    "setting `output.elasticsearch.ssl.certificate_authorities`: {ca}: {e}"
+                ))
+            })?;
             for item in ureq::tls::parse_pem(&pem).flatten() {
                 if let ureq::tls::PemItem::Certificate(c) = item {
                     certs.push(c.to_owned());
@@ -141,7 +175,10 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         .tls_config(tls.build())
         .build()
         .into();
-    let describe = hosts.iter().map(|h| format!("elasticsearch: {h}...")).collect();
+    let describe = hosts
+        .iter()
+        .map(|h| format!("elasticsearch: {h}..."))
+        .collect();
     let workers = s.int("worker", 1)?.max(1) as usize * hosts.len();
     Ok(OutputConfig {
         name: "elasticsearch",
@@ -169,7 +206,9 @@ impl Es {
         let host = &self.hosts[self.next % self.hosts.len()];
         let mut req = self
             .agent
-            .post(format!("{host}/_bulk?filter_path=errors,items.*.error,items.*.status"))
+            .post(format!(
+                "{host}/_bulk?filter_path=errors,items.*.error,items.*.status"
+            ))
             .header("Content-Type", "application/json");
         if let Some(a) = &self.auth {
             req = req.header("Authorization", a);
@@ -198,29 +237,48 @@ impl Output for Es {
                 body.push(b'\n');
                 let mut doc = (*e).clone();
                 doc.remove("@metadata");
-                body.extend_from_slice(&serde_json::to_vec(&Value::Object(doc)).unwrap_or_default());
+                body.extend_from_slice(
+                    &serde_json::to_vec(&Value::Object(doc)).unwrap_or_default(),
+                );
                 body.push(b'\n');
             }
             let retry: Vec<&Fields> = match self.post(&body) {
                 Ok((200, resp)) => {
-                    let items = resp.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let items = resp
+                        .get("items")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
                     let mut retry = Vec::new();
                     for (i, e) in todo.iter().enumerate() {
-                        let item = items.get(i).and_then(|it| it.as_object()).and_then(|o| o.values().next());
-                        let status = item.and_then(|it| it.get("status")).and_then(Value::as_u64).unwrap_or(200);
+                        let item = items
+                            .get(i)
+                            .and_then(|it| it.as_object())
+                            .and_then(|o| o.values().next());
+                        let status = item
+                            .and_then(|it| it.get("status"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(200);
                         match status {
                             s if s < 300 || s == 409 => {}
                             429 | 500.. => retry.push(*e),
                             s => {
-                                let why = item.and_then(|it| it.get("error")).map(|v| v.to_string()).unwrap_or_default();
-                                tracing::warn!("elasticsearch output: event dropped, status {s}: {why}");
+                                let why = item
+                                    .and_then(|it| it.get("error"))
+                                    .map(|v| v.to_string())
+                                    .unwrap_or_default();
+                                tracing::warn!(
+                                    "elasticsearch output: event dropped, status {s}: {why}"
+                                );
                             }
                         }
                     }
                     retry
                 }
                 Ok((status, resp)) => {
-                    tracing::warn!("elasticsearch output: bulk refused with {status}: {resp}; retrying");
+                    tracing::warn!(
+                        "elasticsearch output: bulk refused with {status}: {resp}; retrying"
+                    );
                     self.next += 1;
                     todo.clone()
                 }
@@ -250,7 +308,10 @@ mod tests {
     fn index_names_from_fields_and_dates() {
         let parts = parse_index("filebeat-%{[agent.version]}-%{+yyyy.MM.dd}").unwrap();
         let e = json!({"@timestamp": "2026-11-25T10:00:00.000Z", "agent": {"version": "8.1.3"}});
-        assert_eq!(render(&parts, e.as_object().unwrap()), "filebeat-8.1.3-2026.11.25");
+        assert_eq!(
+            render(&parts, e.as_object().unwrap()),
+            "filebeat-8.1.3-2026.11.25"
+        );
         let parts = parse_index("%{[fields][app]}-logs").unwrap();
         let e = json!({"fields": {"app": "Web"}});
         assert_eq!(render(&parts, e.as_object().unwrap()), "web-logs");

@@ -34,7 +34,9 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
                 .append(true)
                 .open(&target)
                 .map_err(|e| format!("{}: {e}", target.display()))?;
-            Ok(Box::new(FileOut { out: BufWriter::new(f) }) as Box<dyn Output>)
+            Ok(Box::new(FileOut {
+                out: BufWriter::new(f),
+            }) as Box<dyn Output>)
         }),
         beat_index: "filebeat".into(),
         describe,

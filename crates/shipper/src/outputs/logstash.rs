@@ -26,7 +26,9 @@ struct Logstash {
 }
 
 fn with_port(h: &str) -> String {
-    if h.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    if h.rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         h.to_string()
     } else {
         format!("{h}:5044")
@@ -36,17 +38,25 @@ fn with_port(h: &str) -> String {
 pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     let hosts: Vec<String> = s.strings("hosts")?.iter().map(|h| with_port(h)).collect();
     if hosts.is_empty() {
-        return Err(ConfigError("setting `output.logstash.hosts`: at least one host is required".into()));
+        return Err(ConfigError(
+            "setting `output.logstash.hosts`: at least one host is required".into(),
+        ));
     }
     let loadbalance = s.bool("loadbalance", false)?;
     let worker = s.int("worker", 1)?.max(1) as usize;
     let backoff = s.section("backoff")?;
     let client = ClientConfig {
         compression_level: s.int("compression_level", 3)?.clamp(0, 9) as u32,
-        timeout: s.duration("timeout", Duration::from_secs(30))?.unwrap_or(Duration::from_secs(30)),
+        timeout: s
+            .duration("timeout", Duration::from_secs(30))?
+            .unwrap_or(Duration::from_secs(30)),
         pipelining: s.int("pipelining", 2)?.max(0) as usize,
-        backoff_init: backoff.duration("init", Duration::from_secs(1))?.unwrap_or(Duration::from_secs(1)),
-        backoff_max: backoff.duration("max", Duration::from_secs(60))?.unwrap_or(Duration::from_secs(60)),
+        backoff_init: backoff
+            .duration("init", Duration::from_secs(1))?
+            .unwrap_or(Duration::from_secs(1)),
+        backoff_max: backoff
+            .duration("max", Duration::from_secs(60))?
+            .unwrap_or(Duration::from_secs(60)),
         max_retries: None,
     };
     backoff.warn_unknown();
@@ -58,7 +68,11 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     s.raw("max_retries");
     let ssl = s.section("ssl")?;
     let tls = if ssl.bool("enabled", ssl.exists())? {
-        let cas = ssl.strings("certificate_authorities")?.into_iter().map(PathBuf::from).collect();
+        let cas = ssl
+            .strings("certificate_authorities")?
+            .into_iter()
+            .map(PathBuf::from)
+            .collect();
         let identity = match (ssl.string("certificate")?, ssl.string("key")?) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             _ => None,
@@ -76,10 +90,23 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         None
     };
     let index = s.string_or("index", "filebeat")?;
-    let workers = if loadbalance { worker * hosts.len() } else { worker };
+    let workers = if loadbalance {
+        worker * hosts.len()
+    } else {
+        worker
+    };
     let describe = hosts
         .iter()
-        .map(|h| format!("logstash: {h}... TLS {}", if tls.is_some() { "enabled" } else { "WARN secure connection disabled" }))
+        .map(|h| {
+            format!(
+                "logstash: {h}... TLS {}",
+                if tls.is_some() {
+                    "enabled"
+                } else {
+                    "WARN secure connection disabled"
+                }
+            )
+        })
         .collect();
     let factory_hosts = hosts.clone();
     Ok(OutputConfig {
@@ -100,7 +127,11 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
                 .build()
                 .map_err(|e| e.to_string())?;
             let connector = connector(targets, tls.clone());
-            Ok(Box::new(Logstash { rt, client: Client::new(connector, client.clone()), abort }) as Box<dyn Output>)
+            Ok(Box::new(Logstash {
+                rt,
+                client: Client::new(connector, client.clone()),
+                abort,
+            }) as Box<dyn Output>)
         }),
     })
 }
@@ -136,8 +167,12 @@ async fn connect(addr: &str, tls: Option<&Tls>) -> std::io::Result<BoxStream> {
     let Some(tls) = tls else {
         return Ok(Box::new(tcp));
     };
-    let identity = tls.identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
-    let connector = rstash_net::client(&tls.cas, identity).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let identity = tls
+        .identity
+        .as_ref()
+        .map(|(c, k)| (c.as_path(), k.as_path()));
+    let connector =
+        rstash_net::client(&tls.cas, identity).map_err(|e| std::io::Error::other(e.to_string()))?;
     let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
     let name = rstash_net::server_name(host).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(Box::new(connector.connect(name, tcp).await?))

@@ -21,7 +21,8 @@ pub trait Output: Send {
 }
 
 /// Builds one output instance per worker.
-pub type Factory = Arc<dyn Fn(usize, Arc<AtomicBool>) -> Result<Box<dyn Output>, String> + Send + Sync>;
+pub type Factory =
+    Arc<dyn Fn(usize, Arc<AtomicBool>) -> Result<Box<dyn Output>, String> + Send + Sync>;
 
 pub struct OutputConfig {
     pub name: &'static str,
@@ -71,7 +72,11 @@ pub fn encode(e: &Fields) -> Vec<u8> {
 }
 
 /// Backoff between retries: doubles from `init` to `max`, waking early on abort.
-pub fn backoff_sleep(abort: &AtomicBool, wait: &mut std::time::Duration, max: std::time::Duration) -> bool {
+pub fn backoff_sleep(
+    abort: &AtomicBool,
+    wait: &mut std::time::Duration,
+    max: std::time::Duration,
+) -> bool {
     let end = std::time::Instant::now() + *wait;
     while std::time::Instant::now() < end {
         if abort.load(std::sync::atomic::Ordering::Relaxed) {
