@@ -46,7 +46,11 @@ struct Rbeat(Child);
 
 impl Rbeat {
     fn start(dir: &Path, config: &Path) -> Rbeat {
-        let log = OpenOptions::new().create(true).append(true).open(dir.join("rbeat.stderr")).unwrap();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("rbeat.stderr"))
+            .unwrap();
         Rbeat(
             Command::new(rbeat_bin())
                 .args(["-e", "-c"])
@@ -68,7 +72,9 @@ impl Rbeat {
 
     /// SIGTERM and wait: a clean stop.
     fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while self.0.try_wait().ok().flatten().is_none() {
             assert!(Instant::now() < deadline, "rbeat did not stop on SIGTERM");
@@ -112,16 +118,24 @@ output.logstash:
 }
 
 fn write_lines(path: &Path, from: usize, to: usize) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     let mut buf = String::new();
     for i in from..to {
-        buf.push_str(&format!("line {i:07} some payload to make it a realistic length\n"));
+        buf.push_str(&format!(
+            "line {i:07} some payload to make it a realistic length\n"
+        ));
     }
     f.write_all(buf.as_bytes()).unwrap();
 }
 
 fn expect_all(out: &Path, n: usize, limit: Duration) -> HashMap<String, usize> {
-    wait_for(&format!("{n} distinct lines at the sink"), limit, || received(out).len() >= n);
+    wait_for(&format!("{n} distinct lines at the sink"), limit, || {
+        received(out).len() >= n
+    });
     let got = received(out);
     for i in 0..n {
         let line = format!("line {i:07} some payload to make it a realistic length");
@@ -137,14 +151,24 @@ fn kill_9_mid_stream_loses_nothing_and_a_clean_restart_duplicates_nothing() {
     let _sink = sink(dir.path(), port, &out);
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 200_000);
-    let cfg = config(dir.path(), port, &dir.path().join("*.log").to_string_lossy());
+    let cfg = config(
+        dir.path(),
+        port,
+        &dir.path().join("*.log").to_string_lossy(),
+    );
     let rb = Rbeat::start(dir.path(), &cfg);
-    wait_for("some lines shipped", Duration::from_secs(60), || received(&out).len() > 30_000);
+    wait_for("some lines shipped", Duration::from_secs(60), || {
+        received(&out).len() > 30_000
+    });
     rb.kill9();
     let rb = Rbeat::start(dir.path(), &cfg);
     let got = expect_all(&out, 200_000, Duration::from_secs(120));
     // At most the one batch in flight when rbeat died (delivered, its ACK not yet recorded).
-    assert!(dups(&got) <= 2048, "{} duplicates after kill -9, more than one batch", dups(&got));
+    assert!(
+        dups(&got) <= 2048,
+        "{} duplicates after kill -9, more than one batch",
+        dups(&got)
+    );
     // A clean stop records everything; the next start sends nothing again.
     rb.stop();
     let before = fs::read_to_string(&out).unwrap().lines().count();
@@ -179,14 +203,21 @@ fn rotation_case(glob: &str, rotate: fn(&Path)) {
 
 #[test]
 fn rotation_by_rename_and_create_loses_nothing() {
-    rotation_case("*.log", |log| fs::rename(log, log.with_extension("log.1")).unwrap());
+    rotation_case("*.log", |log| {
+        fs::rename(log, log.with_extension("log.1")).unwrap()
+    });
 }
 
 #[test]
 fn rotation_by_copytruncate_loses_nothing() {
     rotation_case("app.log*", |log| {
         fs::copy(log, log.with_extension("log.1")).unwrap();
-        OpenOptions::new().write(true).open(log).unwrap().set_len(0).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
     });
 }
 
@@ -200,12 +231,19 @@ fn truncation_restarts_at_zero() {
     let cfg = config(dir.path(), port, &log.to_string_lossy());
     let _rb = Rbeat::start(dir.path(), &cfg);
     expect_all(&out, 5_000, Duration::from_secs(60));
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     // Fewer bytes than before: only the size check can tell it was truncated.
     write_lines(&log, 5_000, 5_100);
-    wait_for("lines after the truncation", Duration::from_secs(30), || {
-        received(&out).contains_key("line 0005099 some payload to make it a realistic length")
-    });
+    wait_for(
+        "lines after the truncation",
+        Duration::from_secs(30),
+        || received(&out).contains_key("line 0005099 some payload to make it a realistic length"),
+    );
     assert_eq!(received(&out).len(), 5_100);
 }
 
@@ -216,11 +254,20 @@ fn rotation_while_rbeat_is_down_is_found_by_inode() {
     let _sink = sink(dir.path(), port, &out);
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 100_000);
-    let cfg = config(dir.path(), port, &dir.path().join("*.log").to_string_lossy());
+    let cfg = config(
+        dir.path(),
+        port,
+        &dir.path().join("*.log").to_string_lossy(),
+    );
     let rb = Rbeat::start(dir.path(), &cfg);
-    wait_for("some lines shipped", Duration::from_secs(60), || received(&out).len() > 10_000);
+    wait_for("some lines shipped", Duration::from_secs(60), || {
+        received(&out).len() > 10_000
+    });
     rb.kill9();
-    assert!(received(&out).len() < 100_000, "the test needs rbeat stopped mid-file");
+    assert!(
+        received(&out).len() < 100_000,
+        "the test needs rbeat stopped mid-file"
+    );
     // Rotated outside the glob, and a new file started, while rbeat is down.
     fs::rename(&log, dir.path().join("app.log.1")).unwrap();
     write_lines(&log, 100_000, 110_000);
@@ -257,11 +304,18 @@ fn frames_are_shaped_like_filebeats() {
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 30);
     let cfg = config(dir.path(), port, &log.to_string_lossy());
-    let text = fs::read_to_string(&cfg).unwrap().replace("bulk_max_size: 2048", "bulk_max_size: 10");
-    fs::write(&cfg, text.replace("events: 4096", "events: 4096\n  flush.min_events: 10")).unwrap();
+    let text = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("bulk_max_size: 2048", "bulk_max_size: 10");
+    fs::write(
+        &cfg,
+        text.replace("events: 4096", "events: 4096\n  flush.min_events: 10"),
+    )
+    .unwrap();
     let _rb = Rbeat::start(dir.path(), &cfg);
     let (mut conn, _) = listener.accept().unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     let limits = Limits::default();
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 65536];
@@ -284,7 +338,9 @@ fn frames_are_shaped_like_filebeats() {
         let mut inner = BytesMut::from(&inflate(&payload, 1 << 20).unwrap()[..]);
         let mut seqs = Vec::new();
         while let Some(f) = decode(&mut inner, &limits).unwrap() {
-            let Frame::Json { seq, payload, .. } = f else { panic!("expected J frames inside C") };
+            let Frame::Json { seq, payload, .. } = f else {
+                panic!("expected J frames inside C")
+            };
             let doc: serde_json::Value = serde_json::from_slice(&payload).unwrap();
             assert_eq!(doc["@metadata"]["beat"], "filebeat");
             assert_eq!(doc["agent"]["type"], "filebeat");
