@@ -22,12 +22,11 @@ use tracing::{debug, info, warn};
 
 use crate::acks::{AckRef, Tracker};
 use crate::event::Builder;
-use crate::fields::Fields;
 use crate::input::InputConfig;
 
 /// An event on its way to the output, with what to acknowledge once it is delivered.
 pub struct Item {
-    pub event: Fields,
+    pub event: bytes::Bytes,
     pub ack: AckRef,
 }
 
@@ -37,6 +36,9 @@ pub struct Shared {
     pub registry: Arc<Mutex<Registry>>,
     pub queue: SyncSender<Item>,
     pub builder: Arc<Builder>,
+    pub encoder: crate::outputs::Encoder,
+    /// The output sends events as plain JSON (the fast path may write them).
+    pub plain_json: bool,
     pub stop: Arc<AtomicBool>,
     pub once: bool,
 }
@@ -333,6 +335,9 @@ struct Harvester<'a> {
     sh: &'a Shared,
     key: Arc<str>,
     source: String,
+    /// The direct JSON writer, when this input's events allow it.
+    fast: Option<(crate::event::Fast, String)>,
+    clock: std::cell::RefCell<crate::event::Clock>,
 }
 
 impl Harvester<'_> {
@@ -344,10 +349,15 @@ impl Harvester<'_> {
             || self.cfg.include_lines.iter().any(|r| r.is_match(&text)))
             && !self.cfg.exclude_lines.iter().any(|r| r.is_match(&text));
         let ack = self.sh.tracker.register(&self.key, msg.end);
-        let event = if keep && !msg.bytes.is_empty() {
-            self.sh.builder.build(self.cfg, &self.source, &msg)
-        } else {
+        let event = if !keep || msg.bytes.is_empty() {
             None
+        } else if let Some((fast, path_json)) = &self.fast {
+            Some(fast.encode(self.clock.borrow_mut().now(), path_json, &msg))
+        } else {
+            self.sh
+                .builder
+                .build(self.cfg, &self.source, &msg)
+                .map(|e| (self.sh.encoder)(&e))
         };
         match event {
             Some(event) => self.sh.queue.send(Item { event, ack }).is_ok(),
@@ -388,11 +398,20 @@ fn harvest(
     let source = path.to_string_lossy().into_owned();
     let key = sh.tracker.track(entry_of(cfg, id, path, offset));
     debug!("harvester started for {source} at offset {offset}");
+    let fast = if sh.plain_json {
+        sh.builder
+            .fast(cfg)
+            .map(|f| (f, serde_json::Value::String(source.clone()).to_string()))
+    } else {
+        None
+    };
     let h = Harvester {
         cfg,
         sh,
         key,
         source,
+        fast,
+        clock: Default::default(),
     };
     let mut ml = cfg.multiline.clone().map(Multiline::new);
     let mut last_data = Instant::now();

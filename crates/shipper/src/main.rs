@@ -22,9 +22,6 @@ use tracing::{error, info};
 
 use crate::config::{ConfigError, Paths, Section};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "rbeat",
@@ -311,6 +308,8 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         registry,
         queue,
         builder,
+        encoder: s.output.encoder.clone(),
+        plain_json: s.output.plain_json,
         stop: stop.clone(),
         once,
     };

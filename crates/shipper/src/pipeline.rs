@@ -13,9 +13,9 @@ use tracing::warn;
 
 use crate::acks::{AckRef, Tracker};
 use crate::config::{ConfigError, Section};
-use crate::fields::Fields;
 use crate::harvest::Item;
 use crate::outputs::OutputConfig;
+use bytes::Bytes;
 
 pub struct QueueConfig {
     pub events: usize,
@@ -43,7 +43,7 @@ impl QueueConfig {
 }
 
 struct Batch {
-    events: Vec<Fields>,
+    events: Vec<Bytes>,
     acks: Vec<AckRef>,
 }
 
@@ -69,7 +69,8 @@ pub fn start(
     abort: Arc<AtomicBool>,
 ) -> Result<(SyncSender<Item>, Running), String> {
     let (tx, rx) = mpsc::sync_channel::<Item>(q.events);
-    let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(out.workers);
+    let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(out.workers * out.pipelining);
+    let pipelining = out.pipelining;
     let batch_rx = Arc::new(Mutex::new(batch_rx));
     let (ack_tx, ack_rx) = mpsc::channel::<Vec<AckRef>>();
     let mut threads = Vec::new();
@@ -87,21 +88,33 @@ pub fn start(
         let rx = batch_rx.clone();
         let acks = ack_tx.clone();
         threads.push(spawn("output", move || loop {
-            let next = rx
-                .lock()
-                .map_err(|_| ())
-                .and_then(|r| r.recv().map_err(|_| ()));
-            let Ok(batch) = next else { break };
-            match output.publish(&batch.events) {
+            // One batch, plus whatever else is ready, up to `pipelining` in flight.
+            let mut group = Vec::new();
+            match rx.lock() {
+                Ok(r) => {
+                    match r.recv() {
+                        Ok(b) => group.push(b),
+                        Err(_) => break,
+                    }
+                    while group.len() < pipelining {
+                        match r.try_recv() {
+                            Ok(b) => group.push(b),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(_) => break,
+            }
+            let (events, acks_of): (Vec<Vec<Bytes>>, Vec<Vec<AckRef>>) =
+                group.into_iter().map(|b| (b.events, b.acks)).unzip();
+            let n: usize = events.iter().map(Vec::len).sum();
+            match output.publish_all(events) {
                 Ok(()) => {
-                    if acks.send(batch.acks).is_err() {
+                    if acks.send(acks_of.concat()).is_err() {
                         break;
                     }
                 }
-                Err(e) => warn!(
-                    "output: {e}: {} events will be sent again after a restart",
-                    batch.events.len()
-                ),
+                Err(e) => warn!("output: {e}: {n} events will be sent again after a restart"),
             }
         })?);
     }

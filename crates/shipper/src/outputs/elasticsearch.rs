@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use rstash_timefmt::Formatter;
 use serde_json::{json, Value};
 
@@ -79,7 +80,6 @@ struct Es {
     hosts: Vec<String>,
     next: usize,
     auth: Option<String>,
-    index: Arc<Vec<Part>>,
     backoff_init: Duration,
     backoff_max: Duration,
     abort: Arc<AtomicBool>,
@@ -183,16 +183,21 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     Ok(OutputConfig {
         name: "elasticsearch",
         workers,
+        pipelining: 1,
         bulk_max_size: s.int("bulk_max_size", 1600)?.max(1) as usize,
         beat_index: "filebeat".into(),
         describe,
+        plain_json: false,
+        encoder: {
+            let index = index.clone();
+            Arc::new(move |e: &Fields| bulk_lines(&index, e))
+        },
         factory: Arc::new(move |i, abort| {
             Ok(Box::new(Es {
                 agent: agent.clone(),
                 hosts: hosts.clone(),
                 next: i % hosts.len(),
                 auth: auth.clone(),
-                index: index.clone(),
                 backoff_init,
                 backoff_max,
                 abort,
@@ -226,23 +231,13 @@ impl Es {
 }
 
 impl Output for Es {
-    fn publish(&mut self, events: &[Fields]) -> Result<(), String> {
-        let mut todo: Vec<&Fields> = events.iter().collect();
+    /// Each event arrives as its two bulk lines (action and document), made by the encoder.
+    fn publish(&mut self, events: &[Bytes]) -> Result<(), String> {
+        let mut todo: Vec<&Bytes> = events.iter().collect();
         let mut wait = self.backoff_init;
         while !todo.is_empty() {
-            let mut body = Vec::new();
-            for e in &todo {
-                let index = render(&self.index, e);
-                body.extend_from_slice(json!({"create": {"_index": index}}).to_string().as_bytes());
-                body.push(b'\n');
-                let mut doc = (*e).clone();
-                doc.remove("@metadata");
-                body.extend_from_slice(
-                    &serde_json::to_vec(&Value::Object(doc)).unwrap_or_default(),
-                );
-                body.push(b'\n');
-            }
-            let retry: Vec<&Fields> = match self.post(&body) {
+            let body: Vec<u8> = todo.iter().flat_map(|b| b.iter().copied()).collect();
+            let retry: Vec<&Bytes> = match self.post(&body) {
                 Ok((200, resp)) => {
                     let items = resp
                         .get("items")
@@ -298,6 +293,19 @@ impl Output for Es {
         }
         Ok(())
     }
+}
+
+/// The `create` action and the document (without `@metadata`), as two NDJSON lines.
+fn bulk_lines(index: &[Part], e: &Fields) -> Bytes {
+    let mut out = Vec::with_capacity(512);
+    let action = json!({"create": {"_index": render(index, e)}});
+    let _ = serde_json::to_writer(&mut out, &action);
+    out.push(b'\n');
+    let mut doc = e.clone();
+    doc.remove("@metadata");
+    let _ = serde_json::to_writer(&mut out, &doc);
+    out.push(b'\n');
+    Bytes::from(out)
 }
 
 #[cfg(test)]

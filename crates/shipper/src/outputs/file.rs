@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{encode, Output, OutputConfig};
 use crate::config::{ConfigError, Section};
-use crate::fields::Fields;
+use bytes::Bytes;
 
 struct FileOut {
     out: BufWriter<File>,
@@ -26,6 +26,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     Ok(OutputConfig {
         name: "file",
         workers: 1,
+        pipelining: 1,
         bulk_max_size: s.int("bulk_max_size", 2048)?.max(1) as usize,
         factory: Arc::new(move |_, _| {
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -40,13 +41,15 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         }),
         beat_index: "filebeat".into(),
         describe,
+        plain_json: true,
+        encoder: Arc::new(encode),
     })
 }
 
 impl Output for FileOut {
-    fn publish(&mut self, events: &[Fields]) -> Result<(), String> {
+    fn publish(&mut self, events: &[Bytes]) -> Result<(), String> {
         for e in events {
-            self.out.write_all(&encode(e)).map_err(|e| e.to_string())?;
+            self.out.write_all(e).map_err(|e| e.to_string())?;
             self.out.write_all(b"\n").map_err(|e| e.to_string())?;
         }
         self.out.flush().map_err(|e| e.to_string())

@@ -12,7 +12,6 @@ use rstash_beats_protocol::{BoxStream, Client, ClientConfig, Connector};
 
 use super::{encode, Output, OutputConfig};
 use crate::config::{ConfigError, Section};
-use crate::fields::Fields;
 
 struct Tls {
     cas: Vec<PathBuf>,
@@ -112,9 +111,12 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     Ok(OutputConfig {
         name: "logstash",
         workers,
+        pipelining: client.pipelining.max(1),
         bulk_max_size: s.int("bulk_max_size", 2048)?.max(1) as usize,
         beat_index: index,
         describe,
+        plain_json: true,
+        encoder: Arc::new(encode),
         factory: Arc::new(move |i, abort| {
             // Load balancing pins each worker to one host; failover walks the list.
             let targets = if loadbalance {
@@ -179,13 +181,17 @@ async fn connect(addr: &str, tls: Option<&Tls>) -> std::io::Result<BoxStream> {
 }
 
 impl Output for Logstash {
-    fn publish(&mut self, events: &[Fields]) -> Result<(), String> {
-        let batch: Vec<Bytes> = events.iter().map(|e| Bytes::from(encode(e))).collect();
+    fn publish(&mut self, events: &[Bytes]) -> Result<(), String> {
+        self.publish_all(vec![events.to_vec()])
+    }
+
+    /// The batches go out pipelined on one connection, as Filebeat's `pipelining` does.
+    fn publish_all(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), String> {
         let abort = self.abort.clone();
         let client = &mut self.client;
         self.rt.block_on(async move {
             tokio::select! {
-                r = client.publish(vec![batch]) => r.map_err(|e| e.to_string()),
+                r = client.publish(batches) => r.map_err(|e| e.to_string()),
                 _ = async {
                     while !abort.load(Ordering::Relaxed) {
                         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -10,15 +10,25 @@ pub mod logstash;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use serde_json::Value;
+use bytes::Bytes;
 
 use crate::config::{ConfigError, Section};
 use crate::fields::Fields;
 
 pub trait Output: Send {
-    /// Delivers every event, or returns Err when `abort` was raised before it could.
-    fn publish(&mut self, events: &[Fields]) -> Result<(), String>;
+    /// Delivers every event (each as its encoder made it), or returns Err when `abort` was
+    /// raised before it could.
+    fn publish(&mut self, events: &[Bytes]) -> Result<(), String>;
+
+    /// Several batches at once; outputs that can keep more than one in flight override this.
+    fn publish_all(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), String> {
+        batches.iter().try_for_each(|b| self.publish(b))
+    }
 }
+
+/// Turns an event into what the output sends; runs in the harvester threads, so a queued event
+/// is a few hundred bytes rather than a tree of maps, and encoding is spread over the files.
+pub type Encoder = Arc<dyn Fn(&Fields) -> Bytes + Send + Sync>;
 
 /// Builds one output instance per worker.
 pub type Factory =
@@ -27,8 +37,13 @@ pub type Factory =
 pub struct OutputConfig {
     pub name: &'static str,
     pub workers: usize,
+    /// Batches one worker may have in flight.
+    pub pipelining: usize,
     pub bulk_max_size: usize,
     pub factory: Factory,
+    pub encoder: Encoder,
+    /// The encoder is plain JSON of the whole event (Beats' JSON codec).
+    pub plain_json: bool,
     /// `@metadata.beat`: output.logstash.index, else "filebeat".
     pub beat_index: String,
     /// For `rbeat test output`.
@@ -67,8 +82,8 @@ pub fn parse(root: &Section) -> Result<OutputConfig, ConfigError> {
 }
 
 /// The event as Beats' JSON codec writes it: `@timestamp`, `@metadata`, then the rest.
-pub fn encode(e: &Fields) -> Vec<u8> {
-    serde_json::to_vec(&Value::Object(e.clone())).unwrap_or_default()
+pub fn encode(e: &Fields) -> Bytes {
+    Bytes::from(serde_json::to_vec(e).unwrap_or_default())
 }
 
 /// Backoff between retries: doubles from `init` to `max`, waking early on abort.
