@@ -3,54 +3,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-
-fn rstore_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_rstash")).with_file_name("rstore");
-    assert!(
-        p.exists(),
-        "{} is missing: build the workspace (cargo test --workspace builds it)",
-        p.display()
-    );
-    p
-}
-
-fn start_rstore(data: &Path, port: u16) -> Child {
-    let c = Command::new(rstore_bin())
-        .args([
-            "--path.data",
-            data.to_str().unwrap(),
-            "--http.port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("rstore", Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    c
-}
-
-fn get(port: u16, path: &str) -> serde_json::Value {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut r = String::new();
-    s.read_to_string(&mut r).unwrap();
-    serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))
-        .unwrap_or(serde_json::Value::Null)
-}
 
 #[test]
 fn output_to_rstore_counts_match() {
@@ -67,9 +25,9 @@ fn output_to_rstore_counts_match() {
         String::from_utf8_lossy(&out.stderr)
     );
     wait_for("100000 documents", Duration::from_secs(20), || {
-        get(port, "/gen-*/_count")["count"] == 100_000
+        http_get(port, "/gen-*/_count")["count"] == 100_000
     });
-    let r = get(port, "/gen-*/_search?q=sequence:99999");
+    let r = http_get(port, "/gen-*/_search?q=sequence:99999");
     assert_eq!(r["hits"]["hits"][0]["_source"]["message"], "Hello world!");
     let _ = store.kill();
     let _ = store.wait();
@@ -96,7 +54,10 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
         .spawn()
         .unwrap();
     wait_for("some documents", Duration::from_secs(30), || {
-        get(port, "/chaos/_count")["count"].as_u64().unwrap_or(0) > 2000
+        http_get(port, "/chaos/_count")["count"]
+            .as_u64()
+            .unwrap_or(0)
+            > 2000
     });
     store.kill().unwrap();
     store.wait().unwrap();
@@ -109,7 +70,7 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
         )
     });
     wait_for("all documents", Duration::from_secs(20), || {
-        get(port, "/chaos/_count")["count"] == n
+        http_get(port, "/chaos/_count")["count"] == n
     });
     let _ = store.kill();
     let _ = store.wait();
@@ -132,7 +93,7 @@ fn a_dead_host_is_skipped_and_the_live_one_takes_everything() {
         .unwrap();
     assert!(out.status.success());
     wait_for("3000 documents", Duration::from_secs(20), || {
-        get(port, "/two/_count")["count"] == 3000
+        http_get(port, "/two/_count")["count"] == 3000
     });
     let _ = store.kill();
     let _ = store.wait();

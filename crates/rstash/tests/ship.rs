@@ -12,11 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for, Rstash};
-
-fn rbeat_bin() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_rstash")).with_file_name("rbeat")
-}
+use common::{free_port, http_get, sibling_bin, start_rstore, wait_for, Rstash};
 
 /// rstash listening for Beats on `port`, writing each event's message to `out`.
 fn sink(dir: &Path, port: u16, out: &Path) -> Rstash {
@@ -52,7 +48,7 @@ impl Rbeat {
             .open(dir.join("rbeat.stderr"))
             .unwrap();
         Rbeat(
-            Command::new(rbeat_bin())
+            Command::new(sibling_bin("rbeat"))
                 .args(["-e", "-c"])
                 .arg(config)
                 .arg("--path.data")
@@ -352,4 +348,146 @@ fn frames_are_shaped_like_filebeats() {
         std::io::Write::write_all(&mut conn, &[b'2', b'A', 0, 0, 0, count as u8]).unwrap();
     }
     assert_eq!(windows, vec![10, 10, 10]);
+}
+
+fn rbeat_once(dir: &Path, config: &str) -> (bool, String, String) {
+    let cfg = dir.join("once.yml");
+    fs::write(&cfg, config).unwrap();
+    let out = Command::new(sibling_bin("rbeat"))
+        .args(["-c"])
+        .arg(&cfg)
+        .arg("--path.data")
+        .arg(dir.join("once-data"))
+        .arg("--once")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn test_config_names_the_bad_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("filebeat.yml");
+    let run = |text: &str| {
+        fs::write(&cfg, text).unwrap();
+        let o = Command::new(sibling_bin("rbeat"))
+            .args(["test", "config", "-c"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let good = "filebeat.inputs:\n  - type: log\n    paths: [/var/log/*.log]\n    frobnicate: 1\noutput.console: {}\n";
+    let (ok, text) = run(good);
+    assert!(ok && text.contains("Config OK"), "{text}");
+    assert!(
+        text.contains("unknown setting `filebeat.inputs.0.frobnicate`"),
+        "{text}"
+    );
+    let (ok, text) = run(&format!("{good}queue.mem.events: lots\n"));
+    assert!(
+        !ok && text.contains("setting `queue.mem.events`: expected an integer, got a string"),
+        "{text}"
+    );
+    let (ok, text) = run("filebeat.inputs: []\n");
+    assert!(!ok && text.contains("no output is configured"), "{text}");
+    let o = Command::new(sibling_bin("rbeat"))
+        .arg("version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("rbeat version "));
+}
+
+#[test]
+fn events_have_filebeats_fields_multiline_and_processors() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("java.log");
+    fs::write(
+        &log,
+        "[2026-11-25] ERROR boom\n  at a.B.c(B.java:1)\n  at d.E.f(E.java:2)\n[2026-11-25] DEBUG noise\n[2026-11-25] INFO ok\n",
+    )
+    .unwrap();
+    let config = format!(
+        r#"filebeat.inputs:
+  - type: filestream
+    id: java
+    paths: ["{}"]
+    tags: [java]
+    fields: {{app: shop}}
+    parsers:
+      - multiline: {{pattern: '^\[', negate: true, match: after, timeout: 100ms}}
+    processors:
+      - drop_event:
+          when: {{regexp: {{message: DEBUG}}}}
+      - add_fields: {{target: '', fields: {{team: core}}}}
+output.console: {{}}
+"#,
+        log.display()
+    );
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config);
+    assert!(ok, "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{stdout}");
+    let e = &events[0];
+    assert_eq!(
+        e["message"],
+        "[2026-11-25] ERROR boom\n  at a.B.c(B.java:1)\n  at d.E.f(E.java:2)"
+    );
+    assert_eq!(e["log"]["flags"], serde_json::json!(["multiline"]));
+    assert_eq!(e["log"]["offset"], 0);
+    assert_eq!(e["log"]["file"]["path"], log.to_string_lossy().as_ref());
+    assert_eq!(e["input"]["type"], "filestream");
+    assert_eq!(e["agent"]["type"], "filebeat");
+    assert_eq!(e["ecs"]["version"], "8.0.0");
+    assert_eq!(e["@metadata"]["beat"], "filebeat");
+    assert_eq!(e["fields"]["app"], "shop");
+    assert_eq!(e["tags"], serde_json::json!(["java"]));
+    assert_eq!(e["team"], "core");
+    assert!(e["host"]["name"].is_string() && e["agent"]["id"].is_string());
+    assert!(e["@timestamp"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(events[1]["message"], "[2026-11-25] INFO ok");
+    // The registry (Filebeat's layout) recorded the whole file.
+    let log_json = fs::read_to_string(dir.path().join("once-data/registry/filebeat/log.json"))
+        .unwrap_or_default();
+    let active =
+        fs::read_to_string(dir.path().join("once-data/registry/filebeat/active.dat")).unwrap();
+    let checkpoint = fs::read_to_string(active.trim()).unwrap();
+    let size = fs::metadata(&log).unwrap().len();
+    assert!(
+        format!("{log_json}{checkpoint}").contains(&format!("\"offset\":{size}")),
+        "registry: {log_json} {checkpoint}"
+    );
+}
+
+#[test]
+fn output_elasticsearch_indexes_into_rstore() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut store = start_rstore(&dir.path().join("store"), port);
+    let log = dir.path().join("app.log");
+    write_lines(&log, 0, 3_000);
+    let config = format!(
+        "filebeat.inputs:\n  - type: log\n    paths: [\"{}\"]\noutput.elasticsearch:\n  hosts: [\"127.0.0.1:{port}\"]\n  index: \"app-%{{+yyyy.MM.dd}}\"\n",
+        log.display()
+    );
+    let (ok, _, stderr) = rbeat_once(dir.path(), &config);
+    assert!(ok, "{stderr}");
+    wait_for("3000 documents", Duration::from_secs(30), || {
+        http_get(port, "/app-*/_count")["count"] == 3_000
+    });
+    let hit = &http_get(port, "/app-*/_search?q=message:0000042")["hits"]["hits"][0]["_source"];
+    assert_eq!(hit["agent"]["type"], "filebeat");
+    assert!(hit.get("@metadata").is_none());
+    let _ = store.kill();
+    let _ = store.wait();
 }

@@ -1,6 +1,7 @@
 //! Helpers for tests that run the real `rstash` binary against real clients on 127.0.0.1.
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -149,4 +150,47 @@ pub fn peers() -> PathBuf {
         p.display()
     );
     p
+}
+
+/// A binary of another workspace package, built next to rstash (`cargo test --workspace`).
+pub fn sibling_bin(name: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_rstash")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace (cargo test --workspace builds it)",
+        p.display()
+    );
+    p
+}
+
+pub fn start_rstore(data: &Path, port: u16) -> Child {
+    let c = Command::new(sibling_bin("rstore"))
+        .args([
+            "--path.data",
+            data.to_str().unwrap(),
+            "--http.port",
+            &port.to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("rstore", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    c
+}
+
+/// `GET path` on 127.0.0.1:port, the JSON body.
+pub fn http_get(port: u16, path: &str) -> serde_json::Value {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = String::new();
+    s.read_to_string(&mut r).unwrap();
+    serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))
+        .unwrap_or(serde_json::Value::Null)
 }
