@@ -87,6 +87,8 @@ pub enum ClientError {
 }
 
 struct InFlight {
+    /// Index of the batch in the `publish` call.
+    index: usize,
     events: Vec<Bytes>,
     /// How many of `events` the server has acknowledged (partial ACKs).
     acked: usize,
@@ -110,12 +112,28 @@ impl Client {
     /// Sends every batch and returns once all are ACKed, reconnecting (with backoff) as needed.
     /// Events are JSON documents. At least once: a batch cut off by a failure is sent again.
     pub async fn publish(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), ClientError> {
-        let mut todo: VecDeque<Vec<Bytes>> =
-            batches.into_iter().filter(|b| !b.is_empty()).collect();
+        self.publish_notify(batches, |_| {}).await
+    }
+
+    /// `publish`, calling `done(i)` as soon as batch `i` is wholly ACKed, so a caller can record
+    /// progress batch by batch while later ones are still in flight.
+    pub async fn publish_notify(
+        &mut self,
+        batches: Vec<Vec<Bytes>>,
+        mut done: impl FnMut(usize),
+    ) -> Result<(), ClientError> {
+        let mut todo: VecDeque<(usize, Vec<Bytes>)> = VecDeque::new();
+        for (i, b) in batches.into_iter().enumerate() {
+            if b.is_empty() {
+                done(i);
+            } else {
+                todo.push_back((i, b));
+            }
+        }
         let mut failures = 0usize;
         let mut backoff = self.cfg.backoff_init;
         while !todo.is_empty() {
-            match self.publish_once(&mut todo).await {
+            match self.publish_once(&mut todo, &mut done).await {
                 Ok(()) => {}
                 Err(e) => {
                     self.stream = None;
@@ -145,7 +163,11 @@ impl Client {
     /// One connection's worth of work: on error, the un-ACKed events are back at the front of
     /// `todo`. As Filebeat does, every batch is numbered from 1, and an ACK refers to the oldest
     /// batch in flight (the server answers batches in order).
-    async fn publish_once(&mut self, todo: &mut VecDeque<Vec<Bytes>>) -> Result<(), ClientError> {
+    async fn publish_once(
+        &mut self,
+        todo: &mut VecDeque<(usize, Vec<Bytes>)>,
+        done: &mut impl FnMut(usize),
+    ) -> Result<(), ClientError> {
         let cfg = self.cfg.clone();
         let mut inflight: VecDeque<InFlight> = VecDeque::new();
         let result = async {
@@ -153,12 +175,16 @@ impl Client {
             let mut buf = BytesMut::new();
             while !todo.is_empty() || !inflight.is_empty() {
                 while inflight.len() < cfg.pipelining.max(1) {
-                    let Some(events) = todo.pop_front() else {
+                    let Some((index, events)) = todo.pop_front() else {
                         break;
                     };
                     buf.clear();
                     encode_batch(&mut buf, 1, &events, cfg.compression_level);
-                    inflight.push_back(InFlight { events, acked: 0 });
+                    inflight.push_back(InFlight {
+                        index,
+                        events,
+                        acked: 0,
+                    });
                     tokio::time::timeout(cfg.timeout, stream.write_all(&buf))
                         .await
                         .map_err(|_| ClientError::Timeout)??;
@@ -179,6 +205,7 @@ impl Client {
                     )));
                 }
                 if ack == front.events.len() {
+                    done(front.index);
                     inflight.pop_front();
                 } else if ack > front.acked {
                     front.acked = ack;
@@ -191,7 +218,7 @@ impl Client {
             for b in inflight.into_iter().rev() {
                 let rest: Vec<Bytes> = b.events[b.acked..].to_vec();
                 if !rest.is_empty() {
-                    todo.push_front(rest);
+                    todo.push_front((b.index, rest));
                 }
             }
         }

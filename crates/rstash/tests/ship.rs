@@ -159,10 +159,12 @@ fn kill_9_mid_stream_loses_nothing_and_a_clean_restart_duplicates_nothing() {
     rb.kill9();
     let rb = Rbeat::start(dir.path(), &cfg);
     let got = expect_all(&out, 200_000, Duration::from_secs(120));
-    // At most the one batch in flight when rbeat died (delivered, its ACK not yet recorded).
+    eprintln!("duplicates after kill -9: {}", dups(&got));
+    // At most the batches in flight when rbeat died (delivered, their ACK not yet recorded):
+    // `pipelining` (2) batches of `bulk_max_size` (2048), as with Filebeat.
     assert!(
-        dups(&got) <= 2048,
-        "{} duplicates after kill -9, more than one batch",
+        dups(&got) <= 2 * 2048,
+        "{} duplicates after kill -9, more than the batches in flight",
         dups(&got)
     );
     // A clean stop records everything; the next start sends nothing again.

@@ -105,16 +105,17 @@ pub fn start(
                 }
                 Err(_) => break,
             }
-            let (events, acks_of): (Vec<Vec<Bytes>>, Vec<Vec<AckRef>>) =
+            let (events, mut acks_of): (Vec<Vec<Bytes>>, Vec<Vec<AckRef>>) =
                 group.into_iter().map(|b| (b.events, b.acks)).unzip();
             let n: usize = events.iter().map(Vec::len).sum();
-            match output.publish_all(events) {
-                Ok(()) => {
-                    if acks.send(acks_of.concat()).is_err() {
-                        break;
-                    }
+            // Each batch is recorded as soon as it is delivered, not when the group is.
+            let mut done = |i: usize| {
+                if let Some(a) = acks_of.get_mut(i) {
+                    let _ = acks.send(std::mem::take(a));
                 }
-                Err(e) => warn!("output: {e}: {n} events will be sent again after a restart"),
+            };
+            if let Err(e) = output.publish_all(events, &mut done) {
+                warn!("output: {e}: up to {n} events will be sent again after a restart");
             }
         })?);
     }

@@ -182,16 +182,21 @@ async fn connect(addr: &str, tls: Option<&Tls>) -> std::io::Result<BoxStream> {
 
 impl Output for Logstash {
     fn publish(&mut self, events: &[Bytes]) -> Result<(), String> {
-        self.publish_all(vec![events.to_vec()])
+        self.publish_all(vec![events.to_vec()], &mut |_| {})
     }
 
-    /// The batches go out pipelined on one connection, as Filebeat's `pipelining` does.
-    fn publish_all(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), String> {
+    /// The batches go out pipelined on one connection, as Filebeat's `pipelining` does; each
+    /// is reported as soon as its ACK arrives.
+    fn publish_all(
+        &mut self,
+        batches: Vec<Vec<Bytes>>,
+        done: &mut dyn FnMut(usize),
+    ) -> Result<(), String> {
         let abort = self.abort.clone();
         let client = &mut self.client;
         self.rt.block_on(async move {
             tokio::select! {
-                r = client.publish(batches) => r.map_err(|e| e.to_string()),
+                r = client.publish_notify(batches, done) => r.map_err(|e| e.to_string()),
                 _ = async {
                     while !abort.load(Ordering::Relaxed) {
                         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -20,9 +20,18 @@ pub trait Output: Send {
     /// raised before it could.
     fn publish(&mut self, events: &[Bytes]) -> Result<(), String>;
 
-    /// Several batches at once; outputs that can keep more than one in flight override this.
-    fn publish_all(&mut self, batches: Vec<Vec<Bytes>>) -> Result<(), String> {
-        batches.iter().try_for_each(|b| self.publish(b))
+    /// Several batches at once, calling `done(i)` as each is delivered; outputs that can keep
+    /// more than one in flight override this.
+    fn publish_all(
+        &mut self,
+        batches: Vec<Vec<Bytes>>,
+        done: &mut dyn FnMut(usize),
+    ) -> Result<(), String> {
+        for (i, b) in batches.iter().enumerate() {
+            self.publish(b)?;
+            done(i);
+        }
+        Ok(())
     }
 }
 
