@@ -309,6 +309,10 @@ fn clean_removed(
             if let Err(err) = r.update(&[], &remove) {
                 warn!("registry: {err}");
             }
+            debug!(
+                "clean_removed: {} entries of removed files dropped",
+                remove.len()
+            );
         }
     }
 }
