@@ -475,7 +475,7 @@ output.console: {{}}
 fn output_elasticsearch_indexes_into_rstore() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut store = start_rstore(&dir.path().join("store"), port);
+    let store = Killed(start_rstore(&dir.path().join("store"), port));
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 3_000);
     let config = format!(
@@ -490,8 +490,17 @@ fn output_elasticsearch_indexes_into_rstore() {
     let hit = &http_get(port, "/app-*/_search?q=message:0000042")["hits"]["hits"][0]["_source"];
     assert_eq!(hit["agent"]["type"], "filebeat");
     assert!(hit.get("@metadata").is_none());
-    let _ = store.kill();
-    let _ = store.wait();
+    drop(store);
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]
