@@ -146,6 +146,22 @@ pub fn runtime(name: &str, threads: usize) -> std::io::Result<tokio::runtime::Ru
         .build()
 }
 
+/// The `Authorization` header for Elasticsearch: an API key wins over user and password.
+pub fn es_authorization(
+    user: Option<&str>,
+    password: Option<&str>,
+    api_key: Option<&str>,
+) -> Option<String> {
+    match (user, password, api_key) {
+        (_, _, Some(key)) => Some(format!("ApiKey {}", base64(key.as_bytes()))),
+        (Some(u), p, None) => Some(format!(
+            "Basic {}",
+            base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
+        )),
+        _ => None,
+    }
+}
+
 /// Standard base64 with padding: HTTP Basic and ApiKey credentials for Elasticsearch clients.
 pub fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

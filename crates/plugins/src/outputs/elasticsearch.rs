@@ -117,18 +117,11 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         .tls_config(tls.build())
         .build()
         .into();
-    let auth = match (
-        args.string("user")?,
-        args.string("password")?,
-        args.string("api_key")?,
-    ) {
-        (_, _, Some(key)) => Some(format!("ApiKey {}", rstash_net::base64(key.as_bytes()))),
-        (Some(u), p, None) => Some(format!(
-            "Basic {}",
-            rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
-        )),
-        _ => None,
-    };
+    let auth = rstash_net::es_authorization(
+        args.string("user")?.as_deref(),
+        args.string("password")?.as_deref(),
+        args.string("api_key")?.as_deref(),
+    );
     if args.string("data_stream")?.as_deref() == Some("true") {
         return Err(args.error_at(
             "data_stream",

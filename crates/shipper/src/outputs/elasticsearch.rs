@@ -117,18 +117,11 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         parse_index(&index_text)
             .map_err(|e| ConfigError(format!("setting `output.elasticsearch.index`: {e}")))?,
     );
-    let auth = match (
-        s.string("username")?,
-        s.string("password")?,
-        s.string("api_key")?,
-    ) {
-        (_, _, Some(k)) => Some(format!("ApiKey {}", rstash_net::base64(k.as_bytes()))),
-        (Some(u), p, None) => Some(format!(
-            "Basic {}",
-            rstash_net::base64(format!("{u}:{}", p.unwrap_or_default()).as_bytes())
-        )),
-        _ => None,
-    };
+    let auth = rstash_net::es_authorization(
+        s.string("username")?.as_deref(),
+        s.string("password")?.as_deref(),
+        s.string("api_key")?.as_deref(),
+    );
     let backoff = s.section("backoff")?;
     let backoff_init = backoff
         .duration("init", Duration::from_secs(1))?
