@@ -25,6 +25,26 @@ fn sink(dir: &Path, port: u16, out: &Path) -> Rstash {
     r
 }
 
+/// A test's directory and a running sink on a free port, writing to `out`.
+struct Shipping {
+    dir: tempfile::TempDir,
+    port: u16,
+    out: PathBuf,
+    _sink: Rstash,
+}
+
+fn shipping() -> Shipping {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, out) = (free_port(), dir.path().join("out.txt"));
+    let sink = sink(dir.path(), port, &out);
+    Shipping {
+        dir,
+        port,
+        out,
+        _sink: sink,
+    }
+}
+
 /// Messages received so far, with how many times each arrived.
 fn received(out: &Path) -> HashMap<String, usize> {
     let mut m = HashMap::new();
@@ -142,9 +162,8 @@ fn expect_all(out: &Path, n: usize, limit: Duration) -> HashMap<String, usize> {
 
 #[test]
 fn kill_9_mid_stream_loses_nothing_and_a_clean_restart_duplicates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, out) = (free_port(), dir.path().join("out.txt"));
-    let _sink = sink(dir.path(), port, &out);
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 200_000);
     let cfg = config(
@@ -181,9 +200,8 @@ fn kill_9_mid_stream_loses_nothing_and_a_clean_restart_duplicates_nothing() {
 
 /// Writes `n` lines with a rotation half-way, performed by `rotate`, while rbeat ships.
 fn rotation_case(glob: &str, rotate: fn(&Path)) {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, out) = (free_port(), dir.path().join("out.txt"));
-    let _sink = sink(dir.path(), port, &out);
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
     let log = dir.path().join("app.log");
     let cfg = config(dir.path(), port, &dir.path().join(glob).to_string_lossy());
     write_lines(&log, 0, 100);
@@ -221,9 +239,8 @@ fn rotation_by_copytruncate_loses_nothing() {
 
 #[test]
 fn truncation_restarts_at_zero() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, out) = (free_port(), dir.path().join("out.txt"));
-    let _sink = sink(dir.path(), port, &out);
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 5_000);
     let cfg = config(dir.path(), port, &log.to_string_lossy());
@@ -247,9 +264,8 @@ fn truncation_restarts_at_zero() {
 
 #[test]
 fn rotation_while_rbeat_is_down_is_found_by_inode() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, out) = (free_port(), dir.path().join("out.txt"));
-    let _sink = sink(dir.path(), port, &out);
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
     let log = dir.path().join("app.log");
     write_lines(&log, 0, 100_000);
     let cfg = config(
@@ -505,9 +521,8 @@ impl Drop for Killed {
 
 #[test]
 fn registry_forgets_removed_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let (port, out) = (free_port(), dir.path().join("out.txt"));
-    let _sink = sink(dir.path(), port, &out);
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
     for name in ["a", "b", "c"] {
         fs::write(
             dir.path().join(format!("{name}.log")),
