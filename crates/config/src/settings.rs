@@ -54,6 +54,10 @@ pub const KNOWN: &[&str] = &[
     "api.http.host",
     "api.http.port",
     "api.environment",
+    "http.enabled",
+    "http.host",
+    "http.port",
+    "log.progress.interval",
     "log.level",
     "log.format",
 ];

@@ -4,8 +4,11 @@ use rstash_config::ast::{Config, SectionKind, Statement};
 use rstash_config::{ConfigError, Source};
 
 use crate::condition::{self, Cond};
-use crate::plugin::{Decoration, Input, Output, PipelineSettings};
-use crate::registry::{FilterNode, Registry};
+use std::sync::Arc;
+
+use crate::metrics::PluginStats;
+use crate::plugin::{Output, PipelineSettings};
+use crate::registry::{BuiltInput, FilterNode, Registry};
 
 /// A filter or output position, possibly under conditionals.
 pub enum Node {
@@ -17,10 +20,10 @@ pub enum Node {
 }
 
 pub struct CompiledPipeline {
-    pub inputs: Vec<(Box<dyn Input>, Decoration)>,
+    pub inputs: Vec<BuiltInput>,
     pub filters: Vec<FilterNode>,
     pub filter_tree: Vec<Node>,
-    pub outputs: Vec<Box<dyn Output>>,
+    pub outputs: Vec<(Box<dyn Output>, Arc<PluginStats>)>,
     pub output_tree: Vec<Node>,
 }
 

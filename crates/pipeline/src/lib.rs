@@ -5,6 +5,7 @@
 mod args;
 mod compile;
 mod condition;
+mod metrics;
 mod plugin;
 mod queue;
 mod registry;
@@ -12,13 +13,14 @@ mod runtime;
 
 pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
+pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats};
 pub use plugin::{
     Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError,
     Stopped,
 };
 pub use queue::MemoryQueue;
 pub use registry::{CodecCtor, FilterCtor, FilterNode, InputCtor, OutputCtor, Registry};
-pub use runtime::{Pipeline, PipelineStats};
+pub use runtime::Pipeline;
 
 /// The machine's host name, as inputs put it in `host`.
 pub fn hostname() -> String {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rstash_event::{Event, Template, Value};
 
@@ -154,15 +154,33 @@ pub struct InputContext {
     pub(crate) queue: Arc<MemoryQueue>,
     pub(crate) decoration: Decoration,
     pub(crate) stop: Arc<AtomicBool>,
-    pub(crate) stats: Arc<crate::runtime::PipelineStats>,
+    pub(crate) stats: Arc<crate::metrics::PipelineStats>,
+    pub(crate) plugin: Arc<crate::metrics::PluginStats>,
 }
 
 impl InputContext {
     /// Queues one event; returns once it is in the queue (backpressure blocks here).
     pub fn push(&self, mut e: Event) -> Result<(), Stopped> {
         self.decoration.apply(&mut e);
-        self.stats.add_in(1);
-        self.queue.push(vec![e])
+        self.timed_push(vec![e])
+    }
+
+    /// Pushes and counts: `in` for the pipeline, `out` and time blocked for the input.
+    fn timed_push(&self, events: Vec<Event>) -> Result<(), Stopped> {
+        let n = events.len();
+        let t = Instant::now();
+        self.queue.push(events)?;
+        self.counted(n, t.elapsed());
+        Ok(())
+    }
+
+    fn counted(&self, n: usize, blocked: Duration) {
+        self.stats.add_in(n as u64);
+        let nanos = blocked.as_nanos() as u64;
+        self.stats
+            .queue_push_nanos
+            .fetch_add(nanos, Ordering::Relaxed);
+        self.plugin.record(0, n, blocked);
     }
 
     /// Queues several events at once (one lock), in order.
@@ -170,8 +188,7 @@ impl InputContext {
         for e in &mut events {
             self.decoration.apply(e);
         }
-        self.stats.add_in(events.len() as u64);
-        self.queue.push(events)
+        self.timed_push(events)
     }
 
     /// Queues the events if the queue has room now, without blocking; otherwise gives them back
@@ -180,16 +197,15 @@ impl InputContext {
         for e in &mut events {
             self.decoration.apply(e);
         }
-        let n = events.len() as u64;
+        let n = events.len();
         self.queue.try_push(events)?;
-        self.stats.add_in(n);
+        self.counted(n, Duration::ZERO);
         Ok(())
     }
 
     /// `push_all` for events that `try_push_all` gave back (they are decorated already).
     pub fn push_decorated(&self, events: Vec<Event>) -> Result<(), Stopped> {
-        self.stats.add_in(events.len() as u64);
-        self.queue.push(events)
+        self.timed_push(events)
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -203,6 +219,7 @@ impl InputContext {
             decoration: Decoration::default(),
             stop: Arc::new(AtomicBool::new(false)),
             stats: Arc::default(),
+            plugin: crate::metrics::PluginStats::new("test".into(), "test"),
         }
     }
 }

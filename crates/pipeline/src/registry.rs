@@ -1,17 +1,22 @@
 //! Name → constructor, one table per plugin kind. Adding a plugin is one file and one line here.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rstash_config::{ast, ConfigError, Source};
 use rstash_event::{Event, FieldRef, Template};
 
 use crate::args::{add_field, Args};
+use crate::metrics::{generated_id, PluginStats};
 use crate::plugin::{Codec, Decoration, Filter, FilterOutcome, Input, Output, PipelineSettings};
 
 pub type InputCtor = fn(&mut Args) -> Result<Box<dyn Input>, ConfigError>;
 pub type FilterCtor = fn(&mut Args) -> Result<Box<dyn Filter>, ConfigError>;
 pub type OutputCtor = fn(&mut Args) -> Result<Box<dyn Output>, ConfigError>;
 pub type CodecCtor = fn(&mut Args) -> Result<Box<dyn Codec>, ConfigError>;
+
+/// An input with what every input has, and its counters.
+pub type BuiltInput = (Box<dyn Input>, Decoration, Arc<PluginStats>);
 
 #[derive(Default)]
 pub struct Registry {
@@ -41,6 +46,7 @@ fn unknown<T>(
 /// A filter with the options every filter has, applied when it matched.
 pub struct FilterNode {
     pub filter: Box<dyn Filter>,
+    pub stats: Arc<PluginStats>,
     add_field: Vec<(Template, Template)>,
     add_tag: Vec<Template>,
     remove_field: Vec<Template>,
@@ -112,7 +118,7 @@ impl Registry {
         p: &ast::Plugin,
         src: &Source,
         settings: &PipelineSettings,
-    ) -> Result<(Box<dyn Input>, Decoration), ConfigError> {
+    ) -> Result<BuiltInput, ConfigError> {
         let Some(ctor) = self.inputs.get(p.name.as_str()) else {
             return unknown("input", p, src, self.inputs.keys().copied());
         };
@@ -123,9 +129,9 @@ impl Registry {
             tags: templates(&mut args, "tags")?,
             add_field: field_templates(&mut args, "add_field")?,
         };
-        common(&mut args)?;
+        let stats = common(&mut args, p, "input", settings)?;
         args.finish()?;
-        Ok((input, decoration))
+        Ok((input, decoration, stats))
     }
 
     pub fn build_filter(
@@ -141,13 +147,13 @@ impl Registry {
         let filter = ctor(&mut args)?;
         let node = FilterNode {
             filter,
+            stats: common(&mut args, p, "filter", settings)?,
             add_field: field_templates(&mut args, "add_field")?,
             add_tag: templates(&mut args, "add_tag")?,
             remove_field: templates(&mut args, "remove_field")?,
             remove_tag: templates(&mut args, "remove_tag")?,
         };
         args.raw("periodic_flush");
-        common(&mut args)?;
         args.finish()?;
         Ok(node)
     }
@@ -157,16 +163,16 @@ impl Registry {
         p: &ast::Plugin,
         src: &Source,
         settings: &PipelineSettings,
-    ) -> Result<Box<dyn Output>, ConfigError> {
+    ) -> Result<(Box<dyn Output>, Arc<PluginStats>), ConfigError> {
         let Some(ctor) = self.outputs.get(p.name.as_str()) else {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
         let mut args = Args::new(p, "output", src, self, settings)?;
         let out = ctor(&mut args)?;
         args.raw("workers");
-        common(&mut args)?;
+        let stats = common(&mut args, p, "output", settings)?;
         args.finish()?;
-        Ok(out)
+        Ok((out, stats))
     }
 
     pub fn build_codec(
@@ -180,15 +186,22 @@ impl Registry {
         };
         let mut args = Args::new(p, "codec", src, self, settings)?;
         let c = ctor(&mut args)?;
-        common(&mut args)?;
+        common(&mut args, p, "codec", settings)?;
         args.finish()?;
         Ok(c)
     }
 }
 
-/// `id` and `enable_metric`, which every plugin accepts.
-fn common(args: &mut Args) -> Result<(), ConfigError> {
-    args.string("id")?;
+/// `id` and `enable_metric`, which every plugin accepts; the plugin's counters under that id.
+fn common(
+    args: &mut Args,
+    p: &ast::Plugin,
+    kind: &str,
+    settings: &PipelineSettings,
+) -> Result<Arc<PluginStats>, ConfigError> {
+    let id = args
+        .string("id")?
+        .unwrap_or_else(|| generated_id(&settings.id, kind, p.span.start, &p.name));
     args.bool("enable_metric", true)?;
-    Ok(())
+    Ok(PluginStats::new(id, &p.name))
 }

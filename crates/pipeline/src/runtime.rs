@@ -2,35 +2,27 @@
 //! batches from the queue through filters then outputs. When every input has finished (or a stop
 //! is requested) the queue is closed, workers drain it, and outputs are closed.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use rstash_event::Event;
 use tracing::{debug, error, warn};
 
 use crate::compile::{CompiledPipeline, Node};
+use crate::metrics::{PipelineMetrics, PipelineStats, PluginStats};
 use crate::plugin::{InputContext, Output, PipelineSettings};
 use crate::queue::MemoryQueue;
 use crate::registry::FilterNode;
 
-#[derive(Debug, Default)]
-pub struct PipelineStats {
-    pub events_in: AtomicU64,
-    pub filtered: AtomicU64,
-    pub events_out: AtomicU64,
-}
-
-impl PipelineStats {
-    pub fn add_in(&self, n: u64) {
-        self.events_in.fetch_add(n, Ordering::Relaxed);
-    }
-}
+/// An output behind its lock (outputs are not shared by workers at once), and its counters.
+type OutputSlot = (Mutex<Box<dyn Output>>, Arc<PluginStats>);
 
 struct Shared {
     filters: Vec<FilterNode>,
     filter_tree: Vec<Node>,
-    outputs: Vec<Mutex<Box<dyn Output>>>,
+    outputs: Vec<OutputSlot>,
     output_tree: Vec<Node>,
     queue: Arc<MemoryQueue>,
     stats: Arc<PipelineStats>,
@@ -57,31 +49,53 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     lifecycle: Arc<Lifecycle>,
     workers: Vec<JoinHandle<()>>,
+    metrics: PipelineMetrics,
 }
 
 impl Pipeline {
     pub fn start(c: CompiledPipeline, settings: PipelineSettings) -> Pipeline {
+        Pipeline::start_counting(c, settings, Arc::default())
+    }
+
+    /// Starts with counters that outlive this instance (the agent's, across reloads).
+    pub fn start_counting(
+        c: CompiledPipeline,
+        settings: PipelineSettings,
+        stats: Arc<PipelineStats>,
+    ) -> Pipeline {
         let workers_n = settings.workers.max(1);
         let queue = Arc::new(MemoryQueue::new(settings.batch_size * workers_n));
-        let stats = Arc::new(PipelineStats::default());
+        let metrics = PipelineMetrics {
+            settings: settings.clone(),
+            stats: stats.clone(),
+            inputs: c.inputs.iter().map(|i| i.2.clone()).collect(),
+            filters: c.filters.iter().map(|f| f.stats.clone()).collect(),
+            outputs: c.outputs.iter().map(|o| o.1.clone()).collect(),
+            queue: queue.clone(),
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let lifecycle = Arc::new(Lifecycle::default());
         let shared = Arc::new(Shared {
             filters: c.filters,
             filter_tree: c.filter_tree,
-            outputs: c.outputs.into_iter().map(Mutex::new).collect(),
+            outputs: c
+                .outputs
+                .into_iter()
+                .map(|(o, s)| (Mutex::new(o), s))
+                .collect(),
             output_tree: c.output_tree,
             queue: queue.clone(),
             stats: stats.clone(),
             settings: settings.clone(),
         });
         lifecycle.update(|s| s.0 = c.inputs.len());
-        for (i, (mut input, decoration)) in c.inputs.into_iter().enumerate() {
+        for (i, (mut input, decoration, plugin)) in c.inputs.into_iter().enumerate() {
             let ctx = InputContext {
                 queue: queue.clone(),
                 decoration,
                 stop: stop.clone(),
                 stats: stats.clone(),
+                plugin,
             };
             let lc = lifecycle.clone();
             let q = queue.clone();
@@ -120,11 +134,17 @@ impl Pipeline {
             stop,
             lifecycle,
             workers,
+            metrics,
         }
     }
 
     pub fn stats(&self) -> Arc<PipelineStats> {
         self.shared.stats.clone()
+    }
+
+    /// Handles on this instance's counters (pipeline, plugins, queue) for the monitoring API.
+    pub fn metrics(&self) -> PipelineMetrics {
+        self.metrics.clone()
     }
 
     pub fn id(&self) -> &str {
@@ -148,6 +168,30 @@ impl Pipeline {
         st.0 == 0 || st.1
     }
 
+    /// After `request_stop`: waits up to `limit` for the input threads to return, so that what
+    /// they hold (a listening port) is free for the pipeline that replaces this one. An input
+    /// blocked in a read it cannot interrupt (stdin) is not waited for past `limit`.
+    pub fn wait_inputs(&self, limit: std::time::Duration) {
+        let deadline = Instant::now() + limit;
+        let mut st = self
+            .lifecycle
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        while st.0 > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            st = self
+                .lifecycle
+                .changed
+                .wait_timeout(st, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+
     /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
     pub fn wait(self) {
         {
@@ -169,7 +213,7 @@ impl Pipeline {
         for w in self.workers {
             let _ = w.join();
         }
-        for o in &self.shared.outputs {
+        for (o, _) in &self.shared.outputs {
             let mut o = o.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = o.close() {
                 error!("closing an output failed: {e}");
@@ -183,6 +227,7 @@ fn worker_loop(sh: &Shared) {
         .queue
         .read_batch(sh.settings.batch_size, sh.settings.batch_delay)
     {
+        let started = Instant::now();
         let evs: Vec<(u32, Event)> = batch
             .into_iter()
             .enumerate()
@@ -199,14 +244,23 @@ fn worker_loop(sh: &Shared) {
             if bucket.is_empty() {
                 continue;
             }
-            let mut out = sh.outputs[i].lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = out.receive(bucket) {
-                error!(pipeline = %sh.settings.id, "output #{i} failed: {e}");
+            let (out, stats) = &sh.outputs[i];
+            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+            let t = Instant::now();
+            match out.receive(bucket) {
+                Ok(()) => stats.record(bucket.len(), bucket.len(), t.elapsed()),
+                Err(e) => {
+                    stats.record(bucket.len(), 0, t.elapsed());
+                    error!(pipeline = %sh.settings.id, "output #{i} failed: {e}");
+                }
             }
         }
         sh.stats
             .events_out
             .fetch_add(evs.len() as u64, Ordering::Relaxed);
+        sh.stats
+            .duration_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 }
 
@@ -235,6 +289,7 @@ fn run_filters(
         match node {
             Node::Leaf(i) => {
                 let f = &filters[*i];
+                let (n_in, t) = (evs.len(), Instant::now());
                 let mut out = Vec::with_capacity(evs.len());
                 for (o, mut e) in evs {
                     f.run(&mut e, &mut emitted);
@@ -248,6 +303,7 @@ fn run_filters(
                             .map(|n| (o, n)),
                     );
                 }
+                f.stats.record(n_in, out.len(), t.elapsed());
                 evs = out;
             }
             Node::If {

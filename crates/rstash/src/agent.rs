@@ -2,15 +2,16 @@
 //! and returns when every pipeline has finished (unless reloading is on).
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use rstash_config::settings::{self, Settings};
 use rstash_config::{ConfigError, Source};
-use rstash_pipeline::{compile, Ecs, Pipeline, PipelineSettings, Registry};
+use rstash_pipeline::{compile, digest, Ecs, Pipeline, PipelineSettings, PipelineStats, Registry};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
+use crate::api::{Entry, Node, Reloads};
 use crate::cli::Cli;
 
 /// Where a pipeline's config text comes from.
@@ -29,6 +30,7 @@ struct Running {
     spec: PipelineSpec,
     pipeline: Option<Pipeline>,
     fingerprint: Fingerprint,
+    stats: Arc<PipelineStats>,
 }
 
 type Fingerprint = Vec<(String, Option<SystemTime>, u64)>;
@@ -67,6 +69,18 @@ fn global_settings(cli: &Cli) -> Result<Settings, ConfigError> {
     }
     if let Some(i) = &cli.reload_interval {
         set("config.reload.interval", i.clone().into());
+    }
+    if let Some(e) = cli.api_enabled {
+        set("api.enabled", e.into());
+    }
+    if let Some(h) = &cli.api_host {
+        set("api.http.host", h.clone().into());
+    }
+    if let Some(p) = &cli.api_port {
+        set("api.http.port", p.clone().into());
+    }
+    if let Some(i) = &cli.progress_interval {
+        set("log.progress.interval", i.clone().into());
     }
     Ok(s)
 }
@@ -208,13 +222,17 @@ fn fingerprint(from: &ConfigFrom) -> Fingerprint {
     }
 }
 
+/// The compiled pipeline and its config's hash (`/_node/pipelines`).
 fn build(
     spec: &PipelineSpec,
     registry: &Registry,
-) -> Result<rstash_pipeline::CompiledPipeline, ConfigError> {
+) -> Result<(rstash_pipeline::CompiledPipeline, String), ConfigError> {
     let src = source(&spec.from)?;
     let ast = rstash_config::parse(&src)?;
-    compile(&ast, &src, registry, &spec.settings)
+    Ok((
+        compile(&ast, &src, registry, &spec.settings)?,
+        digest(src.text()),
+    ))
 }
 
 fn parse_duration(s: &str) -> Option<Duration> {
@@ -246,6 +264,11 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             .ok_or_else(|| ConfigError::plain(format!("bad config.reload.interval `{i}`")))?,
         None => Duration::from_secs(3),
     };
+    let progress = match global.string("log.progress.interval") {
+        Some(i) => parse_duration(&i)
+            .ok_or_else(|| ConfigError::plain(format!("bad log.progress.interval `{i}`")))?,
+        None => Duration::from_secs(30),
+    };
     // Every pipeline is checked before any starts.
     let mut running = Vec::new();
     for spec in specs {
@@ -253,14 +276,30 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
         let fingerprint = fingerprint(&spec.from);
         running.push((spec, compiled, fingerprint));
     }
+    let node = Arc::new(node(&global, reload, interval)?);
     let mut running: Vec<Running> = running
         .into_iter()
-        .map(|(spec, compiled, fingerprint)| {
+        .map(|(spec, (compiled, hash), fingerprint)| {
             info!(pipeline = %spec.settings.id, workers = spec.settings.workers, batch_size = spec.settings.batch_size, "starting pipeline");
-            let pipeline = Some(Pipeline::start(compiled, spec.settings.clone()));
-            Running { spec, pipeline, fingerprint }
+            let stats = Arc::new(PipelineStats::default());
+            let pipeline = Pipeline::start_counting(compiled, spec.settings.clone(), stats.clone());
+            node.with_pipelines(|ps| {
+                ps.push(Entry {
+                    settings: spec.settings.clone(),
+                    stats: stats.clone(),
+                    current: Some(pipeline.metrics()),
+                    reloads: Reloads::default(),
+                    ephemeral_id: uuid::Uuid::new_v4().to_string(),
+                    hash,
+                })
+            });
+            Running { spec, pipeline: Some(pipeline), fingerprint, stats }
         })
         .collect();
+    start_api(&global, &node)?;
+    if !progress.is_zero() {
+        crate::progress::spawn(node.clone(), progress);
+    }
 
     let (tx, rx) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
@@ -278,7 +317,7 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
     let mut last_check = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(SIGHUP) => reload_changed(&mut running, &registry, true),
+            Ok(SIGHUP) => reload_changed(&mut running, &registry, &node, true),
             Ok(_) if stopping => {
                 warn!("second stop signal: exiting without draining");
                 std::process::exit(1);
@@ -296,7 +335,7 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
         }
         if reload && !stopping && last_check.elapsed() >= interval {
             last_check = Instant::now();
-            reload_changed(&mut running, &registry, false);
+            reload_changed(&mut running, &registry, &node, false);
         }
         let all_done = running
             .iter()
@@ -318,7 +357,7 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
 
 /// Rebuilds pipelines whose config changed (or all file-based ones when `force`); a config that
 /// does not load leaves the old pipeline running.
-fn reload_changed(running: &mut [Running], registry: &Registry, force: bool) {
+fn reload_changed(running: &mut [Running], registry: &Registry, node: &Node, force: bool) {
     for r in running.iter_mut() {
         let fp = fingerprint(&r.spec.from);
         if !force && fp == r.fingerprint {
@@ -328,18 +367,106 @@ fn reload_changed(running: &mut [Running], registry: &Registry, force: bool) {
             continue;
         }
         r.fingerprint = fp;
+        let id = r.spec.settings.id.clone();
+        let update = |f: &mut dyn FnMut(&mut Entry)| {
+            node.with_pipelines(|ps| ps.iter_mut().filter(|e| e.settings.id == id).for_each(f))
+        };
         match build(&r.spec, registry) {
             Err(e) => {
-                error!(pipeline = %r.spec.settings.id, "new config not loaded, keeping the running one: {e}")
+                error!(pipeline = %id, "new config not loaded, keeping the running one: {e}");
+                update(&mut |en| en.reloads.failed(e.to_string()));
             }
-            Ok(compiled) => {
-                info!(pipeline = %r.spec.settings.id, "config changed: reloading pipeline");
+            Ok((compiled, hash)) => {
+                info!(pipeline = %id, "config changed: reloading pipeline");
                 if let Some(old) = r.pipeline.take() {
                     old.request_stop();
+                    old.wait_inputs(Duration::from_secs(10));
                     old.wait();
                 }
-                r.pipeline = Some(Pipeline::start(compiled, r.spec.settings.clone()));
+                let p =
+                    Pipeline::start_counting(compiled, r.spec.settings.clone(), r.stats.clone());
+                let metrics = p.metrics();
+                r.pipeline = Some(p);
+                update(&mut |en| {
+                    en.current = Some(metrics.clone());
+                    en.hash = hash.clone();
+                    en.ephemeral_id = uuid::Uuid::new_v4().to_string();
+                    en.reloads.succeeded();
+                });
             }
         }
     }
+}
+
+/// The node's identity and settings; its id persists in `<path.data>/uuid` as Logstash's does.
+fn node(global: &Settings, reload: bool, interval: Duration) -> Result<Node, ConfigError> {
+    let id = match global.string("path.data") {
+        Some(dir) => {
+            let file = Path::new(&dir).join("uuid");
+            match std::fs::read_to_string(&file) {
+                Ok(id) if !id.trim().is_empty() => id.trim().to_string(),
+                _ => {
+                    let id = uuid::Uuid::new_v4().to_string();
+                    let written =
+                        std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, &id));
+                    if let Err(e) = written {
+                        warn!("cannot keep the node id in {}: {e}", file.display());
+                    }
+                    id
+                }
+            }
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let host = rstash_pipeline::hostname();
+    Ok(Node {
+        id,
+        ephemeral_id: uuid::Uuid::new_v4().to_string(),
+        name: global.string("node.name").unwrap_or_else(|| host.clone()),
+        host,
+        defaults: pipeline_settings(global)?,
+        reload_automatic: reload,
+        reload_interval_ms: interval.as_millis() as u64,
+        pipelines: RwLock::new(Vec::new()),
+        process: rstash_metrics::process::Process::new(),
+        http_address: OnceLock::new(),
+    })
+}
+
+/// Serves the monitoring API unless `api.enabled: false`. No free port in the range is logged
+/// and the pipelines run on, as in Logstash.
+fn start_api(global: &Settings, node: &Arc<Node>) -> Result<(), ConfigError> {
+    let enabled = global
+        .bool("api.enabled")?
+        .or(global.bool("http.enabled")?)
+        .unwrap_or(true);
+    if !enabled {
+        return Ok(());
+    }
+    let host = global
+        .string("api.http.host")
+        .or_else(|| global.string("http.host"))
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let ports_text = global
+        .get("api.http.port")
+        .or_else(|| global.get("http.port"))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .unwrap_or_else(|| "9600-9700".into());
+    let ports = rstash_metrics::http::port_range(&ports_text).ok_or_else(|| {
+        ConfigError::plain(format!(
+            "api.http.port must be a port or a range like 9600-9700, got `{ports_text}`"
+        ))
+    })?;
+    match rstash_metrics::http::spawn("api", &host, ports, crate::api::router(node.clone())) {
+        Ok(addr) => {
+            let _ = node.http_address.set(addr.to_string());
+            info!("monitoring API on http://{addr}/");
+        }
+        Err(e) => error!("monitoring API not started: nothing free on {host}:{ports_text}: {e}"),
+    }
+    Ok(())
 }

@@ -41,4 +41,16 @@ pub struct Cli {
     /// How often to look for config changes, e.g. 3s or 500ms.
     #[arg(long = "config.reload.interval")]
     pub reload_interval: Option<String>,
+    /// Serve the monitoring API (default true).
+    #[arg(long = "api.enabled")]
+    pub api_enabled: Option<bool>,
+    /// Address of the monitoring API (default 127.0.0.1).
+    #[arg(long = "api.http.host")]
+    pub api_host: Option<String>,
+    /// Port or range of the monitoring API; the first free one is used (default 9600-9700).
+    #[arg(long = "api.http.port")]
+    pub api_port: Option<String>,
+    /// How often to log a one-line summary per pipeline (default 30s; 0 turns it off).
+    #[arg(long = "log.progress.interval")]
+    pub progress_interval: Option<String>,
 }

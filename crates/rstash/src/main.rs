@@ -2,7 +2,9 @@
 //! `--path.settings` (logstash.yml + pipelines.yml). Logs go to stderr; stdout is the events'.
 
 mod agent;
+mod api;
 mod cli;
+mod progress;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
