@@ -38,6 +38,15 @@ impl Event {
         }
     }
 
+    /// An event from its two maps as they were (no coercion): what a queue stored comes back.
+    pub fn from_parts(data: Map, metadata: Map) -> Event {
+        Event {
+            data,
+            metadata,
+            cancelled: false,
+        }
+    }
+
     /// Makes room for `additional` more top-level fields (a parser about to add many).
     pub fn reserve(&mut self, additional: usize) {
         self.data.reserve(additional);

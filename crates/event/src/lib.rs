@@ -1,5 +1,6 @@
 //! The event that flows through a pipeline, and the text forms Logstash gives it.
 
+pub mod binary;
 mod event;
 mod fieldref;
 mod javahash;

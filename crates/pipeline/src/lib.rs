@@ -18,7 +18,7 @@ pub use plugin::{
     Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError,
     Stopped,
 };
-pub use queue::MemoryQueue;
+pub use queue::{Batch, BatchId, MemoryQueue, Queue};
 pub use registry::{CodecCtor, FilterCtor, FilterNode, InputCtor, OutputCtor, Registry};
 pub use runtime::Pipeline;
 

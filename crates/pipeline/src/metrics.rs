@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::plugin::PipelineSettings;
-use crate::queue::MemoryQueue;
+use crate::queue::Queue;
 
 /// One pipeline's totals. They outlive reloads: the agent hands the same one to each new
 /// instance, so a node's totals count every event whatever was reloaded in between.
@@ -87,7 +87,7 @@ pub struct PipelineMetrics {
     pub inputs: Vec<Arc<PluginStats>>,
     pub filters: Vec<Arc<PluginStats>>,
     pub outputs: Vec<Arc<PluginStats>>,
-    pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) queue: Arc<dyn Queue>,
 }
 
 impl PipelineMetrics {
@@ -109,12 +109,7 @@ impl PipelineMetrics {
                 "filters": list(&self.filters, false),
                 "outputs": list(&self.outputs, false),
             },
-            "queue": {
-                "type": "memory",
-                "events_count": self.queued(),
-                "queue_size_in_bytes": 0,
-                "max_queue_size_in_bytes": 0,
-            },
+            "queue": self.queue.stats(),
         })
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rstash_event::{Event, Template, Value};
 
-use crate::queue::MemoryQueue;
+use crate::queue::Queue;
 
 #[derive(Debug)]
 pub struct PluginError(pub String);
@@ -151,7 +151,7 @@ impl Decoration {
 /// Handed to an input's `run`: where its events go. Cheap to clone (for connection tasks).
 #[derive(Clone)]
 pub struct InputContext {
-    pub(crate) queue: Arc<MemoryQueue>,
+    pub(crate) queue: Arc<dyn Queue>,
     pub(crate) decoration: Decoration,
     pub(crate) stop: Arc<AtomicBool>,
     pub(crate) stats: Arc<crate::metrics::PipelineStats>,
@@ -213,7 +213,7 @@ impl InputContext {
     }
 
     /// A context for tests and tools: events go to `queue`.
-    pub fn for_queue(queue: Arc<MemoryQueue>) -> InputContext {
+    pub fn for_queue(queue: Arc<dyn Queue>) -> InputContext {
         InputContext {
             queue,
             decoration: Decoration::default(),

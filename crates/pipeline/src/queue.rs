@@ -1,5 +1,7 @@
-//! The in-memory queue between inputs and workers: bounded (batch size × workers events, as
-//! Logstash's), so a slow output blocks the inputs instead of growing memory.
+//! The queue between inputs and workers. Two kinds share one trait: the in-memory queue, bounded
+//! (batch size × workers events, as Logstash's) so a slow output blocks the inputs instead of
+//! growing memory, and the persisted queue (crate rstash-queue), which keeps events on disk until
+//! the outputs are done with them.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -8,6 +10,45 @@ use std::time::{Duration, Instant};
 use rstash_event::Event;
 
 use crate::plugin::Stopped;
+
+/// What the pipeline needs of a queue. Inputs push (blocking while full); workers read batches
+/// and acknowledge each once its events went through the outputs.
+pub trait Queue: Send + Sync {
+    /// Appends events in order, waiting while the queue is full. Fails once the queue is closed.
+    fn push(&self, events: Vec<Event>) -> Result<(), Stopped>;
+    /// Appends events if there is room now; otherwise hands them back (`Err(Ok(events))`), or
+    /// reports a closed queue (`Err(Err(Stopped))`).
+    fn try_push(&self, events: Vec<Event>) -> Result<(), Result<Vec<Event>, Stopped>>;
+    /// Takes up to `max` events: waits for the first, then up to `delay` for the batch to fill.
+    /// None once the queue is closed (and, if it drains, empty).
+    fn read_batch(&self, max: usize, delay: Duration) -> Option<Batch>;
+    /// The batch's events went through every output.
+    fn ack(&self, batch: BatchId);
+    /// No more pushes. `drain`: readers still get what is queued (the inputs finished);
+    /// otherwise a queue that keeps its events (persisted) may stop handing them out.
+    fn close(&self, drain: bool);
+    /// Events waiting to be read.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `type`, sizes and counters of Logstash's `queue` stats block.
+    fn stats(&self) -> serde_json::Value {
+        serde_json::json!({"type": "memory", "events_count": self.len(), "queue_size_in_bytes": 0, "max_queue_size_in_bytes": 0})
+    }
+}
+
+/// Names a batch for `ack`: the queue's sequence numbers of its first and last event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchId {
+    pub first: u64,
+    pub last: u64,
+}
+
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub id: BatchId,
+}
 
 pub struct MemoryQueue {
     state: Mutex<State>,
@@ -38,9 +79,10 @@ impl MemoryQueue {
         // A worker that panicked cannot leave the deque half-updated; keep going with its data.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
-    /// Appends events in order, waiting while the queue is full. Fails once the queue is closed.
-    pub fn push(&self, events: Vec<Event>) -> Result<(), Stopped> {
+impl Queue for MemoryQueue {
+    fn push(&self, events: Vec<Event>) -> Result<(), Stopped> {
         let mut st = self.lock();
         while st.items.len() >= self.capacity && !st.closed {
             st = self.not_full.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -54,9 +96,7 @@ impl MemoryQueue {
         Ok(())
     }
 
-    /// Appends events if there is room now; otherwise hands them back (`Err(Ok(events))`), or
-    /// reports a closed queue (`Err(Err(Stopped))`).
-    pub fn try_push(&self, events: Vec<Event>) -> Result<(), Result<Vec<Event>, Stopped>> {
+    fn try_push(&self, events: Vec<Event>) -> Result<(), Result<Vec<Event>, Stopped>> {
         let mut st = self.lock();
         if st.closed {
             return Err(Err(Stopped));
@@ -70,9 +110,7 @@ impl MemoryQueue {
         Ok(())
     }
 
-    /// Takes up to `max` events: waits for the first, then up to `delay` for the batch to fill.
-    /// None once the queue is closed and empty.
-    pub fn read_batch(&self, max: usize, delay: Duration) -> Option<Vec<Event>> {
+    fn read_batch(&self, max: usize, delay: Duration) -> Option<Batch> {
         let mut st = self.lock();
         while st.items.is_empty() && !st.closed {
             st = self.not_empty.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -105,22 +143,22 @@ impl MemoryQueue {
         drop(st);
         // Another worker may take what is left.
         self.not_empty.notify_one();
-        Some(batch)
+        let id = BatchId { first: 0, last: 0 };
+        Some(Batch { events: batch, id })
     }
 
-    /// No more pushes; readers drain what is queued, then get None.
-    pub fn close(&self) {
+    /// Nothing to do: events in memory are gone once read.
+    fn ack(&self, _batch: BatchId) {}
+
+    /// Readers always drain what is queued, then get None.
+    fn close(&self, _drain: bool) {
         self.lock().closed = true;
         self.not_empty.notify_all();
         self.not_full.notify_all();
     }
 
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.lock().items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -134,16 +172,16 @@ mod tests {
         let q = MemoryQueue::new(10);
         q.push((0..5).map(|i| Event::with_message(i.to_string())).collect())
             .unwrap();
-        q.close();
+        q.close(false);
         assert_eq!(q.push(vec![Event::new()]), Err(Stopped));
-        let b = q.read_batch(3, Duration::from_millis(1)).unwrap();
+        let b = q.read_batch(3, Duration::from_millis(1)).unwrap().events;
         assert_eq!(
             b.iter()
                 .map(|e| e.get_str("message").unwrap().to_string())
                 .collect::<Vec<_>>(),
             ["0", "1", "2"]
         );
-        assert_eq!(q.read_batch(3, Duration::ZERO).unwrap().len(), 2);
+        assert_eq!(q.read_batch(3, Duration::ZERO).unwrap().events.len(), 2);
         assert!(q.read_batch(3, Duration::ZERO).is_none());
     }
 

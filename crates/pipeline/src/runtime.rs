@@ -13,7 +13,7 @@ use tracing::{debug, error, warn};
 use crate::compile::{CompiledPipeline, Node};
 use crate::metrics::{PipelineMetrics, PipelineStats, PluginStats};
 use crate::plugin::{InputContext, Output, PipelineSettings};
-use crate::queue::MemoryQueue;
+use crate::queue::{MemoryQueue, Queue};
 use crate::registry::FilterNode;
 
 /// An output behind its lock (outputs are not shared by workers at once), and its counters.
@@ -24,7 +24,7 @@ struct Shared {
     filter_tree: Vec<Node>,
     outputs: Vec<OutputSlot>,
     output_tree: Vec<Node>,
-    queue: Arc<MemoryQueue>,
+    queue: Arc<dyn Queue>,
     stats: Arc<PipelineStats>,
     settings: PipelineSettings,
 }
@@ -54,17 +54,25 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn start(c: CompiledPipeline, settings: PipelineSettings) -> Pipeline {
-        Pipeline::start_counting(c, settings, Arc::default())
+        let queue = Pipeline::memory_queue(&settings);
+        Pipeline::start_counting(c, settings, Arc::default(), queue)
     }
 
-    /// Starts with counters that outlive this instance (the agent's, across reloads).
+    /// Logstash's in-memory queue: batch size × workers events.
+    pub fn memory_queue(settings: &PipelineSettings) -> Arc<dyn Queue> {
+        Arc::new(MemoryQueue::new(
+            settings.batch_size * settings.workers.max(1),
+        ))
+    }
+
+    /// Starts on `queue` with counters that outlive this instance (the agent's, across reloads).
     pub fn start_counting(
         c: CompiledPipeline,
         settings: PipelineSettings,
         stats: Arc<PipelineStats>,
+        queue: Arc<dyn Queue>,
     ) -> Pipeline {
         let workers_n = settings.workers.max(1);
-        let queue = Arc::new(MemoryQueue::new(settings.batch_size * workers_n));
         let metrics = PipelineMetrics {
             settings: settings.clone(),
             stats: stats.clone(),
@@ -110,7 +118,7 @@ impl Pipeline {
                         s.0 -= 1;
                         // The last input is done: workers need not wait out the batch delay.
                         if s.0 == 0 {
-                            q.close();
+                            q.close(!s.1);
                         }
                     });
                 });
@@ -151,10 +159,11 @@ impl Pipeline {
         &self.shared.settings.id
     }
 
-    /// Asks inputs to stop; queued events are still processed.
+    /// Asks inputs to stop. Events in a memory queue are still processed; a persisted queue
+    /// keeps what workers have not taken for the next start.
     pub fn request_stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.shared.queue.close();
+        self.shared.queue.close(false);
         self.lifecycle.update(|s| s.1 = true);
     }
 
@@ -194,7 +203,7 @@ impl Pipeline {
 
     /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
     pub fn wait(self) {
-        {
+        let stopped = {
             let mut st = self
                 .lifecycle
                 .state
@@ -207,9 +216,10 @@ impl Pipeline {
                     .wait(st)
                     .unwrap_or_else(|p| p.into_inner());
             }
-        }
+            st.1
+        };
         debug!(pipeline = %self.shared.settings.id, "inputs finished; draining");
-        self.shared.queue.close();
+        self.shared.queue.close(!stopped);
         for w in self.workers {
             let _ = w.join();
         }
@@ -228,7 +238,9 @@ fn worker_loop(sh: &Shared) {
         .read_batch(sh.settings.batch_size, sh.settings.batch_delay)
     {
         let started = Instant::now();
+        let id = batch.id;
         let evs: Vec<(u32, Event)> = batch
+            .events
             .into_iter()
             .enumerate()
             .map(|(i, e)| (i as u32, e))
@@ -261,6 +273,8 @@ fn worker_loop(sh: &Shared) {
         sh.stats
             .duration_nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        // Only now may a persisted queue forget these events.
+        sh.queue.ack(id);
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rstash_config::settings::{self, Settings};
 use rstash_config::{ConfigError, Source};
-use rstash_pipeline::{compile, digest, Ecs, Pipeline, PipelineSettings, PipelineStats, Registry};
+use rstash_pipeline::{
+    compile, digest, Ecs, Pipeline, PipelineSettings, PipelineStats, Queue, Registry,
+};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
@@ -23,6 +25,7 @@ enum ConfigFrom {
 
 struct PipelineSpec {
     settings: PipelineSettings,
+    queue: Option<rstash_queue::Settings>,
     from: ConfigFrom,
 }
 
@@ -124,20 +127,103 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
         }
         p.ordered = o;
     }
-    if let Some(q) = s.string("queue.type") {
-        if q != "memory" {
+    Ok(p)
+}
+
+/// Logstash's byte sizes: `64mb`, `1024mb`, `4gb`, `512kb`, a plain number of bytes.
+fn parse_bytes(key: &str, text: &str) -> Result<u64, ConfigError> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let mult: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "kb" => 1 << 10,
+        "mb" => 1 << 20,
+        "gb" => 1 << 30,
+        "tb" => 1 << 40,
+        _ => 0,
+    };
+    num.parse::<u64>()
+        .ok()
+        .filter(|_| mult > 0)
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| {
+            ConfigError::plain(format!(
+                "setting `{key}` must be a size such as 64mb or 1gb, got `{text}`"
+            ))
+        })
+}
+
+/// The `queue.*` settings of one pipeline: None for the memory queue.
+fn queue_settings(s: &Settings, id: &str) -> Result<Option<rstash_queue::Settings>, ConfigError> {
+    match s.string("queue.type").as_deref() {
+        None | Some("memory") => return Ok(None),
+        Some("persisted") => {}
+        Some(other) => {
             return Err(ConfigError::plain(format!(
-                "queue.type `{q}` is not available yet; use memory"
-            )));
+                "queue.type must be memory or persisted, got `{other}`"
+            )))
         }
     }
-    Ok(p)
+    let base = match (s.string("path.queue"), s.string("path.data")) {
+        (Some(q), _) => PathBuf::from(q),
+        (None, Some(d)) => Path::new(&d).join("queue"),
+        (None, None) => PathBuf::from("data/queue"),
+    };
+    let mut q = rstash_queue::Settings::new(base.join(id));
+    let size = |key: &str, default: u64| -> Result<u64, ConfigError> {
+        match s.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(default),
+            Some(v) => parse_bytes(
+                key,
+                v.as_str()
+                    .map_or_else(|| v.to_string(), str::to_string)
+                    .as_str(),
+            ),
+        }
+    };
+    q.page_capacity = size("queue.page_capacity", q.page_capacity)?;
+    q.max_bytes = size("queue.max_bytes", q.max_bytes)?;
+    if q.page_capacity > q.max_bytes {
+        return Err(ConfigError::plain(format!(
+            "pipeline `{id}`: queue.page_capacity ({}) must not exceed queue.max_bytes ({})",
+            q.page_capacity, q.max_bytes
+        )));
+    }
+    q.max_events = s.u64("queue.max_events")?.unwrap_or(0);
+    q.checkpoint_writes = s.u64("queue.checkpoint.writes")?.unwrap_or(1024);
+    q.checkpoint_acks = s.u64("queue.checkpoint.acks")?.unwrap_or(1024);
+    // Only meaningful on Windows for Logstash; accepted.
+    s.bool("queue.checkpoint.retry")?;
+    q.drain = s.bool("queue.drain")?.unwrap_or(false);
+    Ok(Some(q))
+}
+
+/// The pipeline's queue: in memory, or persisted under `path.queue`.
+fn open_queue(spec: &PipelineSpec) -> Result<Arc<dyn Queue>, ConfigError> {
+    match &spec.queue {
+        None => Ok(Pipeline::memory_queue(&spec.settings)),
+        Some(q) => {
+            let pq = rstash_queue::PersistentQueue::open(q.clone()).map_err(|e| {
+                ConfigError::plain(format!(
+                    "pipeline `{}`: cannot open the persisted queue in {}: {e}",
+                    spec.settings.id,
+                    q.dir.display()
+                ))
+            })?;
+            info!(pipeline = %spec.settings.id, "persisted queue in {}", q.dir.display());
+            Ok(Arc::new(pq))
+        }
+    }
 }
 
 fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError> {
     let single = |s: &Settings, from: ConfigFrom| -> Result<Vec<PipelineSpec>, ConfigError> {
+        let settings = pipeline_settings(s)?;
+        let queue = queue_settings(s, &settings.id)?;
         Ok(vec![PipelineSpec {
-            settings: pipeline_settings(s)?,
+            settings,
+            queue,
             from,
         }])
     };
@@ -172,8 +258,11 @@ fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError>
                         )))
                     }
                 };
+                let settings = pipeline_settings(&merged)?;
+                let queue = queue_settings(&merged, &settings.id)?;
                 out.push(PipelineSpec {
-                    settings: pipeline_settings(&merged)?,
+                    settings,
+                    queue,
                     from,
                 });
             }
@@ -274,15 +363,17 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
     for spec in specs {
         let compiled = build(&spec, &registry)?;
         let fingerprint = fingerprint(&spec.from);
-        running.push((spec, compiled, fingerprint));
+        let queue = open_queue(&spec)?;
+        running.push((spec, compiled, fingerprint, queue));
     }
     let node = Arc::new(node(&global, reload, interval)?);
     let mut running: Vec<Running> = running
         .into_iter()
-        .map(|(spec, (compiled, hash), fingerprint)| {
+        .map(|(spec, (compiled, hash), fingerprint, queue)| {
             info!(pipeline = %spec.settings.id, workers = spec.settings.workers, batch_size = spec.settings.batch_size, "starting pipeline");
             let stats = Arc::new(PipelineStats::default());
-            let pipeline = Pipeline::start_counting(compiled, spec.settings.clone(), stats.clone());
+            let pipeline =
+                Pipeline::start_counting(compiled, spec.settings.clone(), stats.clone(), queue);
             node.with_pipelines(|ps| {
                 ps.push(Entry {
                     settings: spec.settings.clone(),
@@ -383,8 +474,22 @@ fn reload_changed(running: &mut [Running], registry: &Registry, node: &Node, for
                     old.wait_inputs(Duration::from_secs(10));
                     old.wait();
                 }
-                let p =
-                    Pipeline::start_counting(compiled, r.spec.settings.clone(), r.stats.clone());
+                // The old instance's queue must be closed before the new one opens its files.
+                update(&mut |en| en.current = None);
+                let queue = match open_queue(&r.spec) {
+                    Ok(q) => q,
+                    Err(e) => {
+                        error!(pipeline = %id, "{e}");
+                        update(&mut |en| en.reloads.failed(e.to_string()));
+                        continue;
+                    }
+                };
+                let p = Pipeline::start_counting(
+                    compiled,
+                    r.spec.settings.clone(),
+                    r.stats.clone(),
+                    queue,
+                );
                 let metrics = p.metrics();
                 r.pipeline = Some(p);
                 update(&mut |en| {

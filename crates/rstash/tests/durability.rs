@@ -1,0 +1,253 @@
+//! Faults against a persisted queue, real processes on 127.0.0.1, events counted at the end:
+//! rstash killed (-9) again and again while rbeat pushes 200,000 events over Beats; the store
+//! down for 30 s with rstash killed during the outage. Each prints sent / received / duplicates /
+//! lost and asserts that nothing was lost.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, http_get, sibling_bin, start_rstore, wait_for};
+
+/// rstash with `--path.settings dir` (a logstash.yml asking for the persisted queue).
+fn rstash(dir: &Path, config: &str) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("rstash.stderr"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["--path.settings", dir.to_str().unwrap()])
+        .args(["--path.data", dir.join("data").to_str().unwrap()])
+        .args(["--api.enabled", "false", "-e", config])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn kill9(c: &mut Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+fn write_lines(path: &Path, n: usize) {
+    let mut f = fs::File::create(path).unwrap();
+    let mut buf = String::new();
+    for i in 0..n {
+        buf.push_str(&format!(
+            "event {i:07} with some payload to make it realistic\n"
+        ));
+    }
+    f.write_all(buf.as_bytes()).unwrap();
+}
+
+fn rbeat(dir: &Path, log: &Path, port: u16) -> Child {
+    let cfg = dir.join("filebeat.yml");
+    fs::write(
+        &cfg,
+        format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{}\"]\n    scan_frequency: 200ms\n\
+             output.logstash:\n  hosts: [\"127.0.0.1:{port}\"]\n  backoff.init: 100ms\n  backoff.max: 1s\n\
+             queue.mem.flush.timeout: 50ms\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    Command::new(sibling_bin("rbeat"))
+        .args(["-c", cfg.to_str().unwrap(), "--path.data"])
+        .arg(dir.join("rbeat-data"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(dir.join("rbeat.stderr")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Prints the tally and asserts that every one of `sent` arrived.
+fn tally(what: &str, sent: usize, got: &HashMap<String, usize>) {
+    let dups: usize = got.values().map(|n| n - 1).sum();
+    let lost = (0..sent)
+        .filter(|i| {
+            !got.contains_key(&format!(
+                "event {i:07} with some payload to make it realistic"
+            ))
+        })
+        .count();
+    println!(
+        "{what}: sent {sent} / received {} / duplicates {dups} / lost {lost}",
+        got.len() + dups
+    );
+    let missing: Vec<usize> = (0..sent)
+        .filter(|i| {
+            !got.contains_key(&format!(
+                "event {i:07} with some payload to make it realistic"
+            ))
+        })
+        .collect();
+    if let (Some(a), Some(b)) = (missing.first(), missing.last()) {
+        println!("missing from {a} to {b}");
+    }
+    assert_eq!(lost, 0, "{what}: events lost");
+}
+
+fn received(out: &Path) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for l in fs::read_to_string(out).unwrap_or_default().lines() {
+        *m.entry(l.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
+/// A pseudo-random pause from the clock (the moments of the kills vary from run to run).
+fn random_pause(min_ms: u64, spread_ms: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(min_ms + nanos % spread_ms)
+}
+
+#[test]
+fn kill_9_of_rstash_with_a_persisted_queue_loses_nothing() {
+    const N: usize = 200_000;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    fs::write(dir.join("logstash.yml"), "queue.type: persisted\n").unwrap();
+    let (port, out, log) = (free_port(), dir.join("out.txt"), dir.join("app.log"));
+    let config = format!(
+        r#"input {{ beats {{ port => {port} host => "127.0.0.1" }} }}
+filter {{ mutate {{ add_field => {{ "stage" => "parsed" }} }} }}
+output {{ file {{ path => "{}" codec => line {{ format => "%{{message}}" }} }} }}"#,
+        out.display()
+    );
+    write_lines(&log, N);
+    let mut procs = Procs(vec![rstash(dir, &config)]);
+    wait_for("rstash", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    procs.0.push(rbeat(dir, &log, port));
+    let mut kills = 0;
+    while kills < 4 {
+        std::thread::sleep(random_pause(300, 1200));
+        let arrived = received(&out).len();
+        if arrived >= N {
+            break;
+        }
+        kill9(&mut procs.0[0]);
+        kills += 1;
+        println!("kill -9 #{kills} with {arrived} events at the output");
+        procs.0[0] = rstash(dir, &config);
+    }
+    wait_for(
+        "every event at the output",
+        Duration::from_secs(180),
+        || received(&out).len() >= N,
+    );
+    tally(
+        &format!("kill -9 x{kills}, persisted queue"),
+        N,
+        &received(&out),
+    );
+    assert!(
+        kills >= 1,
+        "rstash was never killed: the test proves nothing"
+    );
+    // Whatever the queue held was replayed and ACKed: it is empty now.
+    kill9(&mut procs.0[0]);
+    let check = Command::new(sibling_bin("rstash-queue"))
+        .args(["check", dir.join("data/queue/main").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{text}");
+}
+
+#[test]
+fn the_store_down_30_s_and_rstash_killed_meanwhile_loses_nothing() {
+    const N: usize = 20_000;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    fs::write(
+        dir.join("logstash.yml"),
+        "queue.type: persisted\nqueue.checkpoint.writes: 1\n",
+    )
+    .unwrap();
+    let (port, es, log) = (free_port(), free_port(), dir.join("app.log"));
+    let config = format!(
+        r#"input {{ beats {{ port => {port} host => "127.0.0.1" }} }}
+output {{ elasticsearch {{ hosts => ["http://127.0.0.1:{es}"] index => "durable" retry_max_interval => 1 }} }}"#
+    );
+    let store_dir: PathBuf = dir.join("store");
+    let mut store = start_rstore(&store_dir, es);
+    let mut procs = Procs(vec![rstash(dir, &config)]);
+    wait_for("rstash", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let count = |es: u16| -> u64 {
+        let _ = http_get(es, "/durable/_refresh");
+        http_get(es, "/durable/_count")["count"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // The first half flows; then the store goes away for 30 s while the second half is shipped.
+    write_lines(&log, N / 2);
+    procs.0.push(rbeat(dir, &log, port));
+    wait_for("the first half indexed", Duration::from_secs(60), || {
+        count(es) >= (N / 2) as u64
+    });
+    kill9(&mut store);
+    let down = Instant::now();
+    let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for i in N / 2..N {
+        writeln!(f, "event {i:07} with some payload to make it realistic").unwrap();
+    }
+    drop(f);
+    // rbeat hands the second half to rstash, whose queue keeps it while the store is down...
+    std::thread::sleep(Duration::from_secs(10));
+    // ...and rstash dies with it still queued.
+    kill9(&mut procs.0[0]);
+    procs.0[0] = rstash(dir, &config);
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down.elapsed()));
+    let mut store = start_rstore(&store_dir, es);
+    // Duplicates count too: wait until every distinct event is there.
+    let distinct = |es: u16| -> HashMap<String, usize> {
+        let _ = http_get(es, "/durable/_refresh");
+        let hits = http_get(es, &format!("/durable/_search?size={}", 3 * N));
+        let mut got: HashMap<String, usize> = HashMap::new();
+        for h in hits["hits"]["hits"].as_array().into_iter().flatten() {
+            let m = h["_source"]["message"].as_str().unwrap_or("").to_string();
+            *got.entry(m).or_insert(0) += 1;
+        }
+        got
+    };
+    wait_for("every event indexed", Duration::from_secs(120), || {
+        count(es) >= N as u64
+    });
+    let mut got = distinct(es);
+    let until = Instant::now() + Duration::from_secs(60);
+    while got.len() < N && Instant::now() < until {
+        std::thread::sleep(Duration::from_secs(1));
+        got = distinct(es);
+    }
+    tally("store down 30 s, rstash killed meanwhile", N, &got);
+    let _ = store.kill();
+    let _ = store.wait();
+}
