@@ -162,9 +162,24 @@ impl Pipeline {
     /// Asks inputs to stop. Events in a memory queue are still processed; a persisted queue
     /// keeps what workers have not taken for the next start.
     pub fn request_stop(&self) {
+        self.stop_inputs(false);
+    }
+
+    /// Stops the inputs and lets the workers process everything queued (a pipeline fed by
+    /// others whose senders have all finished).
+    pub fn finish(&self) {
+        self.stop_inputs(true);
+    }
+
+    fn stop_inputs(&self, drain: bool) {
         self.stop.store(true, Ordering::Relaxed);
-        self.shared.queue.close(false);
-        self.lifecycle.update(|s| s.1 = true);
+        self.shared.queue.close(drain);
+        self.lifecycle.update(|s| s.1 = !drain);
+    }
+
+    /// Names of the input plugins (`pipeline` inputs are fed by other pipelines).
+    pub fn input_names(&self) -> Vec<String> {
+        self.metrics.inputs.iter().map(|i| i.name.clone()).collect()
     }
 
     /// Whether every input has finished (or a stop was requested).

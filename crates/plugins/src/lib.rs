@@ -1,6 +1,7 @@
 //! The plugins. Each is one file: an options struct built from `Args`, and the plugin trait.
 //! Adding one means adding its file and its line in `registry()`.
 
+pub mod bus;
 pub mod codecs;
 pub mod filters;
 pub mod inputs;
@@ -19,7 +20,8 @@ pub fn registry() -> Registry {
     r.input("stdin", inputs::stdin::build)
         .input("generator", inputs::generator::build)
         .input("beats", inputs::beats::build)
-        .input("tcp", inputs::tcp::build);
+        .input("tcp", inputs::tcp::build)
+        .input("pipeline", inputs::pipeline::build);
     r.filter("mutate", filters::mutate::build)
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)
@@ -30,6 +32,7 @@ pub fn registry() -> Registry {
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)
         .output("tcp", outputs::tcp::build)
-        .output("elasticsearch", outputs::elasticsearch::build);
+        .output("elasticsearch", outputs::elasticsearch::build)
+        .output("pipeline", outputs::pipeline::build);
     r
 }

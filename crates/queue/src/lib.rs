@@ -84,6 +84,9 @@ struct State {
 
 pub struct PersistentQueue {
     settings: Settings,
+    /// One worker assembles a batch at a time, so that each batch is one contiguous range of
+    /// sequence numbers (the unit of ACKs).
+    reading: Mutex<()>,
     state: Mutex<State>,
     not_empty: Condvar,
     not_full: Condvar,
@@ -216,6 +219,7 @@ impl PersistentQueue {
         let drain = settings.drain;
         Ok(PersistentQueue {
             settings,
+            reading: Mutex::new(()),
             state: Mutex::new(State {
                 head,
                 head_page,
@@ -528,6 +532,7 @@ impl Queue for PersistentQueue {
 
     fn read_batch(&self, max: usize, delay: Duration) -> Option<Batch> {
         let max = max.max(1);
+        let _one_reader = self.reading.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = self.lock();
         while st.read_seq >= st.next_seq && !st.closed {
             st = self.not_empty.wait(st).unwrap_or_else(|p| p.into_inner());

@@ -234,3 +234,40 @@ fn check_reports_damage_and_repair_fixes_it() {
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("50 events not yet acknowledged"), "{out}");
 }
+
+#[test]
+fn concurrent_workers_ack_everything_whatever_the_order() {
+    let d = tempfile::tempdir().unwrap();
+    let q = std::sync::Arc::new(PersistentQueue::open(settings(d.path())).unwrap());
+    let producer = {
+        let q = q.clone();
+        std::thread::spawn(move || {
+            for i in 0..100 {
+                q.push(events(i * 50, i * 50 + 50)).unwrap();
+            }
+        })
+    };
+    let workers: Vec<_> = (0..3)
+        .map(|w| {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while let Some(b) = q.read_batch(40, Duration::from_millis(2)) {
+                    n += b.events.len();
+                    if w == 1 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    q.ack(b.id);
+                }
+                n
+            })
+        })
+        .collect();
+    producer.join().unwrap();
+    q.close(true);
+    let total: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(total, 5000);
+    drop(q);
+    let q = PersistentQueue::open(settings(d.path())).unwrap();
+    assert_eq!(q.len(), 0, "every batch was ACKed, so nothing is replayed");
+}

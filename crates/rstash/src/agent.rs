@@ -416,7 +416,9 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             Ok(_) => {
                 info!("stop requested: draining in-flight events");
                 stopping = true;
-                for r in &running {
+                // Pipelines fed by others stop after their senders (below), so that nothing
+                // is left between them.
+                for r in running.iter().filter(|r| !fed(r)) {
                     if let Some(p) = &r.pipeline {
                         p.request_stop();
                     }
@@ -428,20 +430,15 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             last_check = Instant::now();
             reload_changed(&mut running, &registry, &node, false);
         }
-        let all_done = running
-            .iter()
-            .all(|r| r.pipeline.as_ref().is_none_or(Pipeline::inputs_done));
+        let all_done = running.iter().all(|r| match &r.pipeline {
+            None => true,
+            Some(p) => p.inputs_done() || (only_fed(p) && senders_done(r, &running)),
+        });
         if all_done && (!reload || stopping) {
             break;
         }
     }
-    for r in &mut running {
-        if let Some(p) = r.pipeline.take() {
-            let id = p.id().to_string();
-            p.wait();
-            info!(pipeline = %id, "pipeline finished");
-        }
-    }
+    shut_down(&mut running, stopping);
     handle.close();
     Ok(())
 }
@@ -574,4 +571,68 @@ fn start_api(global: &Settings, node: &Arc<Node>) -> Result<(), ConfigError> {
         Err(e) => error!("monitoring API not started: nothing free on {host}:{ports_text}: {e}"),
     }
     Ok(())
+}
+
+/// Whether other pipelines send to this one (`pipeline { send_to }` → `pipeline { address }`).
+fn fed(r: &Running) -> bool {
+    !rstash_plugins::bus::upstreams(&r.spec.settings.id).is_empty()
+}
+
+/// Every input of the pipeline is a `pipeline` input.
+fn only_fed(p: &Pipeline) -> bool {
+    let names = p.input_names();
+    !names.is_empty() && names.iter().all(|n| n == "pipeline")
+}
+
+/// Every pipeline sending to `r` has no input left running.
+fn senders_done(r: &Running, running: &[Running]) -> bool {
+    let ups = rstash_plugins::bus::upstreams(&r.spec.settings.id);
+    !ups.is_empty()
+        && running
+            .iter()
+            .filter(|o| ups.contains(&o.spec.settings.id))
+            .all(|o| o.pipeline.as_ref().is_none_or(Pipeline::inputs_done))
+}
+
+/// Waits for the pipelines to finish, senders before the pipelines they send to: a receiver
+/// stops only once nothing more can come to it (all at once if they send to each other).
+fn shut_down(running: &mut [Running], stopping: bool) {
+    loop {
+        let left: Vec<String> = running
+            .iter()
+            .filter(|r| r.pipeline.is_some())
+            .map(|r| r.spec.settings.id.clone())
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        let ready: Vec<String> = left
+            .iter()
+            .filter(|id| {
+                rstash_plugins::bus::upstreams(id)
+                    .iter()
+                    .all(|u| !left.contains(u))
+            })
+            .cloned()
+            .collect();
+        let ready = if ready.is_empty() { left } else { ready };
+        for r in running.iter_mut() {
+            if !ready.contains(&r.spec.settings.id) {
+                continue;
+            }
+            let is_fed = fed(r);
+            if let Some(p) = r.pipeline.take() {
+                if is_fed {
+                    if stopping {
+                        p.request_stop();
+                    } else {
+                        p.finish();
+                    }
+                }
+                let id = p.id().to_string();
+                p.wait();
+                info!(pipeline = %id, "pipeline finished");
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 pub mod beats;
 pub mod generator;
+pub mod pipeline;
 pub mod stdin;
 pub mod tcp;
 

@@ -3,5 +3,6 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod null;
+pub mod pipeline;
 pub mod stdout;
 pub mod tcp;
