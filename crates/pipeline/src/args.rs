@@ -152,6 +152,18 @@ impl<'a> Args<'a> {
         })
     }
 
+    /// The plugin's `id =>`, or the stable id generated from where it sits in the config.
+    pub fn plugin_id(&mut self) -> Result<String, ConfigError> {
+        Ok(self.string("id")?.unwrap_or_else(|| {
+            crate::metrics::generated_id(
+                &self.settings.id,
+                self.kind,
+                self.plugin.span.start,
+                &self.plugin.name,
+            )
+        }))
+    }
+
     pub fn plugin_name(&self) -> &str {
         &self.plugin.name
     }

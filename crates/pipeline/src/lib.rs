@@ -15,8 +15,8 @@ pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
 pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats};
 pub use plugin::{
-    Codec, Ecs, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings, PluginError,
-    Stopped,
+    Codec, DeadLetterQueue, DeadLetters, Ecs, Filter, FilterOutcome, Input, InputContext, Output,
+    PipelineSettings, PluginError, Stopped,
 };
 pub use queue::{Batch, BatchId, MemoryQueue, Queue};
 pub use registry::{CodecCtor, FilterCtor, FilterNode, InputCtor, OutputCtor, Registry};

@@ -52,6 +52,26 @@ impl Ecs {
     }
 }
 
+/// Where outputs put events the destination refused for good (Logstash's dead letter queue,
+/// `dead_letter_queue.enable`). Implemented by rstash-queue.
+pub trait DeadLetters: Send + Sync {
+    /// Keeps a copy of `event` with why it was refused and by which plugin.
+    fn write(&self, event: &Event, plugin_type: &str, plugin_id: &str, reason: &str);
+}
+
+#[derive(Clone, Default)]
+pub struct DeadLetterQueue(pub Option<Arc<dyn DeadLetters>>);
+
+impl std::fmt::Debug for DeadLetterQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "enabled"
+        } else {
+            "disabled"
+        })
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineSettings {
     pub id: String,
@@ -62,6 +82,7 @@ pub struct PipelineSettings {
     pub batch_delay: Duration,
     pub ecs: Ecs,
     pub ordered: String,
+    pub dead_letters: DeadLetterQueue,
 }
 
 impl Default for PipelineSettings {
@@ -76,6 +97,7 @@ impl Default for PipelineSettings {
             batch_delay: Duration::from_millis(50),
             ecs: Ecs::Disabled,
             ordered: "auto".into(),
+            dead_letters: DeadLetterQueue::default(),
         }
     }
 }

@@ -7,7 +7,7 @@ use rstash_config::{ast, ConfigError, Source};
 use rstash_event::{Event, FieldRef, Template};
 
 use crate::args::{add_field, Args};
-use crate::metrics::{generated_id, PluginStats};
+use crate::metrics::PluginStats;
 use crate::plugin::{Codec, Decoration, Filter, FilterOutcome, Input, Output, PipelineSettings};
 
 pub type InputCtor = fn(&mut Args) -> Result<Box<dyn Input>, ConfigError>;
@@ -129,7 +129,7 @@ impl Registry {
             tags: templates(&mut args, "tags")?,
             add_field: field_templates(&mut args, "add_field")?,
         };
-        let stats = common(&mut args, p, "input", settings)?;
+        let stats = common(&mut args, p)?;
         args.finish()?;
         Ok((input, decoration, stats))
     }
@@ -147,7 +147,7 @@ impl Registry {
         let filter = ctor(&mut args)?;
         let node = FilterNode {
             filter,
-            stats: common(&mut args, p, "filter", settings)?,
+            stats: common(&mut args, p)?,
             add_field: field_templates(&mut args, "add_field")?,
             add_tag: templates(&mut args, "add_tag")?,
             remove_field: templates(&mut args, "remove_field")?,
@@ -170,7 +170,7 @@ impl Registry {
         let mut args = Args::new(p, "output", src, self, settings)?;
         let out = ctor(&mut args)?;
         args.raw("workers");
-        let stats = common(&mut args, p, "output", settings)?;
+        let stats = common(&mut args, p)?;
         args.finish()?;
         Ok((out, stats))
     }
@@ -186,22 +186,15 @@ impl Registry {
         };
         let mut args = Args::new(p, "codec", src, self, settings)?;
         let c = ctor(&mut args)?;
-        common(&mut args, p, "codec", settings)?;
+        common(&mut args, p)?;
         args.finish()?;
         Ok(c)
     }
 }
 
 /// `id` and `enable_metric`, which every plugin accepts; the plugin's counters under that id.
-fn common(
-    args: &mut Args,
-    p: &ast::Plugin,
-    kind: &str,
-    settings: &PipelineSettings,
-) -> Result<Arc<PluginStats>, ConfigError> {
-    let id = args
-        .string("id")?
-        .unwrap_or_else(|| generated_id(&settings.id, kind, p.span.start, &p.name));
+fn common(args: &mut Args, p: &ast::Plugin) -> Result<Arc<PluginStats>, ConfigError> {
+    let id = args.plugin_id()?;
     args.bool("enable_metric", true)?;
     Ok(PluginStats::new(id, &p.name))
 }

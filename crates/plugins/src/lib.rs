@@ -21,7 +21,8 @@ pub fn registry() -> Registry {
         .input("generator", inputs::generator::build)
         .input("beats", inputs::beats::build)
         .input("tcp", inputs::tcp::build)
-        .input("pipeline", inputs::pipeline::build);
+        .input("pipeline", inputs::pipeline::build)
+        .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)
         .filter("json", filters::json::build)
         .filter("date", filters::date::build)

@@ -5,6 +5,7 @@
 //! events after the checkpoint are replayed: at least once, never lost. A torn or corrupt record
 //! is found by its checksum, logged and skipped; it never stops the start.
 
+pub mod dlq;
 pub mod page;
 
 use std::collections::BTreeMap;

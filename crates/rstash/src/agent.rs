@@ -199,6 +199,48 @@ fn queue_settings(s: &Settings, id: &str) -> Result<Option<rstash_queue::Setting
     Ok(Some(q))
 }
 
+/// `dead_letter_queue.*`: the writer outputs get through the pipeline settings, when enabled.
+fn dead_letters(s: &Settings, id: &str) -> Result<rstash_pipeline::DeadLetterQueue, ConfigError> {
+    if !s.bool("dead_letter_queue.enable")?.unwrap_or(false) {
+        return Ok(rstash_pipeline::DeadLetterQueue::default());
+    }
+    let base = match (s.string("path.dead_letter_queue"), s.string("path.data")) {
+        (Some(q), _) => PathBuf::from(q),
+        (None, Some(d)) => Path::new(&d).join("dead_letter_queue"),
+        (None, None) => PathBuf::from("data/dead_letter_queue"),
+    };
+    let max_bytes = match s.get("dead_letter_queue.max_bytes") {
+        None | Some(serde_json::Value::Null) => 1024 << 20,
+        Some(v) => parse_bytes(
+            "dead_letter_queue.max_bytes",
+            v.as_str()
+                .map_or_else(|| v.to_string(), str::to_string)
+                .as_str(),
+        )?,
+    };
+    let drop_older = match s.string("dead_letter_queue.storage_policy").as_deref() {
+        None | Some("drop_newer") => false,
+        Some("drop_older") => true,
+        Some(other) => {
+            return Err(ConfigError::plain(format!(
+                "dead_letter_queue.storage_policy must be drop_newer or drop_older, got `{other}`"
+            )))
+        }
+    };
+    let settings = rstash_queue::dlq::DlqSettings {
+        dir: base.join(id),
+        max_bytes,
+        drop_older,
+    };
+    let w = rstash_queue::dlq::DeadLetterWriter::open(settings.clone()).map_err(|e| {
+        ConfigError::plain(format!(
+            "pipeline `{id}`: cannot open the dead letter queue in {}: {e}",
+            settings.dir.display()
+        ))
+    })?;
+    Ok(rstash_pipeline::DeadLetterQueue(Some(Arc::new(w))))
+}
+
 /// The pipeline's queue: in memory, or persisted under `path.queue`.
 fn open_queue(spec: &PipelineSpec) -> Result<Arc<dyn Queue>, ConfigError> {
     match &spec.queue {
@@ -219,7 +261,8 @@ fn open_queue(spec: &PipelineSpec) -> Result<Arc<dyn Queue>, ConfigError> {
 
 fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError> {
     let single = |s: &Settings, from: ConfigFrom| -> Result<Vec<PipelineSpec>, ConfigError> {
-        let settings = pipeline_settings(s)?;
+        let mut settings = pipeline_settings(s)?;
+        settings.dead_letters = dead_letters(s, &settings.id)?;
         let queue = queue_settings(s, &settings.id)?;
         Ok(vec![PipelineSpec {
             settings,
@@ -258,7 +301,8 @@ fn specs(cli: &Cli, global: &Settings) -> Result<Vec<PipelineSpec>, ConfigError>
                         )))
                     }
                 };
-                let settings = pipeline_settings(&merged)?;
+                let mut settings = pipeline_settings(&merged)?;
+                settings.dead_letters = dead_letters(&merged, &settings.id)?;
                 let queue = queue_settings(&merged, &settings.id)?;
                 out.push(PipelineSpec {
                     settings,

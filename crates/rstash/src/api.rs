@@ -113,7 +113,7 @@ impl Node {
             "batch_delay": s.batch_delay.as_millis() as u64,
             "config_reload_automatic": self.reload_automatic,
             "config_reload_interval": self.reload_interval_ms * 1_000_000,
-            "dead_letter_queue_enabled": false,
+            "dead_letter_queue_enabled": s.dead_letters.0.is_some(),
         })
     }
 

@@ -251,3 +251,86 @@ output {{ elasticsearch {{ hosts => ["http://127.0.0.1:{es}"] index => "durable"
     let _ = store.kill();
     let _ = store.wait();
 }
+
+/// rstash with `-e config`, run to its end (finite inputs), with `--path.settings dir`.
+fn run_to_end(dir: &Path, config: &str) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["--path.settings", dir.to_str().unwrap()])
+        .args(["--path.data", dir.join("data").to_str().unwrap()])
+        .args(["--api.enabled", "false", "-e", config])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn refused_events_go_to_the_dead_letter_queue_and_are_reprocessed_once() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let es = free_port();
+    let mut store = start_rstore(&dir.join("store"), es);
+    fs::write(dir.join("logstash.yml"), "dead_letter_queue.enable: true\n").unwrap();
+    // Documents 1..10 exist; then updates of 1..20: the ten of missing documents get 404.
+    run_to_end(
+        dir,
+        &format!(
+            r#"input {{ generator {{ count => 10 }} }} output {{ elasticsearch {{ hosts => ["127.0.0.1:{es}"] index => "accounts" document_id => "%{{sequence}}" }} }}"#
+        ),
+    );
+    assert!(
+        !dir.join("data/dead_letter_queue/main").exists(),
+        "nothing refused yet, no files"
+    );
+    let err = run_to_end(
+        dir,
+        &format!(
+            r#"input {{ generator {{ count => 20 }} }} output {{ elasticsearch {{ id => "es_out" hosts => ["127.0.0.1:{es}"] index => "accounts" action => "update" document_id => "%{{sequence}}" }} }}"#
+        ),
+    );
+    assert!(err.contains("document_missing_exception"), "{err}");
+    // Reprocess: the input reads what was refused, with why, then stops at the end of this test.
+    let out = dir.join("dlq.jsonl");
+    let reprocess = format!(
+        r#"input {{ dead_letter_queue {{ path => "{}" }} }}
+filter {{ mutate {{ add_field => {{ "reason" => "%{{[@metadata][dead_letter_queue][reason]}}" "by" => "%{{[@metadata][dead_letter_queue][plugin_type]}}/%{{[@metadata][dead_letter_queue][plugin_id]}}" }} }} }}
+output {{ file {{ path => "{}" }} }}"#,
+        dir.join("data/dead_letter_queue").display(),
+        out.display()
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let mut r = common::Rstash::start(&reprocess, fresh.path());
+    wait_for("10 dead letters", Duration::from_secs(20), || {
+        common::line_count(&out) >= 10
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let evs = common::lines(&out);
+    assert_eq!(evs.len(), 10);
+    let mut seqs: Vec<i64> = evs
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        (10..20).collect::<Vec<_>>(),
+        "sequences are 0-based: 10..19 had no document"
+    );
+    assert!(evs.iter().all(|e| e["by"] == "elasticsearch/es_out"));
+    assert!(
+        evs[0]["reason"].as_str().unwrap().contains("status: 404"),
+        "{}",
+        evs[0]
+    );
+    r.child.kill().unwrap();
+    let _ = r.child.wait();
+    // Offsets were committed: a second run reads nothing again.
+    let r2 = common::Rstash::start(&reprocess, fresh.path());
+    std::thread::sleep(Duration::from_secs(2));
+    drop(r2);
+    assert_eq!(common::line_count(&out), 10, "dead letters read twice");
+    let _ = store.kill();
+    let _ = store.wait();
+}

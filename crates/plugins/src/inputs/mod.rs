@@ -1,6 +1,7 @@
 //! Inputs.
 
 pub mod beats;
+pub mod dead_letter_queue;
 pub mod generator;
 pub mod pipeline;
 pub mod stdin;

@@ -36,6 +36,10 @@ pub struct Elasticsearch {
     compress: bool,
     retry_initial: Duration,
     retry_max: Duration,
+    /// Item statuses that send the event to the dead letter queue: 400, 404 and `dlq_custom_codes`.
+    dlq_codes: Vec<u64>,
+    dead_letters: rstash_pipeline::DeadLetterQueue,
+    id: String,
 }
 
 fn normalize_host(h: &str, ssl: bool) -> String {
@@ -147,14 +151,25 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         "ecs_compatibility",
         "silence_errors_in_log",
         "failure_type_logging_whitelist",
-        "dlq_custom_codes",
     ] {
         args.raw(o);
     }
     let action = args
         .template("action")?
         .unwrap_or(Template::parse("index").map_err(|e| args.error(e.to_string()))?);
+    let mut dlq_codes = vec![400, 404];
+    for c in args.strings("dlq_custom_codes")? {
+        let code = c.parse::<u64>().map_err(|_| {
+            args.error_at("dlq_custom_codes", format!("`{c}` is not an HTTP status"))
+        })?;
+        dlq_codes.push(code);
+    }
+    let dead_letters = args.settings.dead_letters.clone();
+    let id = args.plugin_id()?;
     Ok(Box::new(Elasticsearch {
+        dlq_codes,
+        dead_letters,
+        id,
         hosts,
         next: 0,
         agent,
@@ -178,10 +193,12 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
 struct Item {
     action: String,
     lines: Vec<u8>,
+    /// The event's position in the batch (for the dead letter queue).
+    pos: usize,
 }
 
 impl Elasticsearch {
-    fn item(&self, e: &Event) -> Result<Item, String> {
+    fn item(&self, e: &Event, pos: usize) -> Result<Item, String> {
         let action = self.action.render(e).into_owned();
         if !["index", "create", "update", "delete"].contains(&action.as_str()) {
             return Err(format!("unknown action `{action}`"));
@@ -229,7 +246,7 @@ impl Elasticsearch {
                 lines.push(b'\n');
             }
         }
-        Ok(Item { action, lines })
+        Ok(Item { action, lines, pos })
     }
 
     /// Whether a host answers `GET /` (a dead host is checked before it is used again).
@@ -298,8 +315,10 @@ impl Elasticsearch {
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
     }
 
-    /// Sends `items` until none is left to retry.
-    fn send(&mut self, mut items: Vec<Arc<Item>>) {
+    /// Sends `items` until none is left to retry; returns the items refused for good with a
+    /// dead-letter status, and why.
+    fn send(&mut self, mut items: Vec<Arc<Item>>) -> Vec<(usize, String)> {
+        let mut refused = Vec::new();
         let mut backoff = self.retry_initial;
         while !items.is_empty() {
             let mut retry: Vec<Arc<Item>> = Vec::new();
@@ -358,10 +377,18 @@ impl Elasticsearch {
                                     item.action
                                 ),
                                 429 | 500..=599 => retry.push(item.clone()),
-                                _ => error!(
-                                    "elasticsearch output: could not index event ({st}): {}",
-                                    r.get("error").cloned().unwrap_or(serde_json::Value::Null)
-                                ),
+                                _ => {
+                                    let why = r.get("error").cloned().unwrap_or(Value::Null);
+                                    if self.dlq_codes.contains(&st) {
+                                        refused.push((item.pos, format!(
+                                            "Could not index event to Elasticsearch. status: {st}, action: [\"{}\"], response: {}",
+                                            item.action, r
+                                        )));
+                                    }
+                                    error!(
+                                        "elasticsearch output: could not index event ({st}): {why}"
+                                    );
+                                }
                             }
                         }
                     }
@@ -373,19 +400,27 @@ impl Elasticsearch {
             }
             items = retry;
         }
+        refused
     }
 }
 
 impl Output for Elasticsearch {
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
         let mut items = Vec::with_capacity(events.len());
-        for e in events {
-            match self.item(e) {
+        for (pos, e) in events.iter().enumerate() {
+            match self.item(e, pos) {
                 Ok(i) => items.push(Arc::new(i)),
                 Err(msg) => error!("elasticsearch output: {msg}; event dropped"),
             }
         }
-        self.send(items);
+        let refused = self.send(items);
+        if let Some(dlq) = &self.dead_letters.0 {
+            for (pos, reason) in refused {
+                if let Some(e) = events.get(pos) {
+                    dlq.write(e, "elasticsearch", &self.id, &reason);
+                }
+            }
+        }
         Ok(())
     }
 }
