@@ -260,41 +260,62 @@ impl PersistentQueue {
         over_bytes || over_events
     }
 
-    /// Appends encoded events to the head page (a new page when it is full); on an error the
-    /// page is cut back to where it was, so a failed write leaves no partial record.
-    fn append(&self, st: &mut State, payloads: &[Vec<u8>]) -> io::Result<()> {
+    /// Appends encoded events to the head page (a new page when it is full). On an error,
+    /// returns how many of `payloads` are in the queue already (they must not be written again);
+    /// the page is cut back to its last whole record.
+    fn append(&self, st: &mut State, payloads: &[Vec<u8>]) -> Result<(), (usize, io::Error)> {
         let mut buf = Vec::with_capacity(payloads.iter().map(|p| p.len() + 16).sum());
+        let (mut in_buf, mut done) = (0, 0);
         let mut seq = st.next_seq;
         for p in payloads {
             // A page holds at least one record, however large.
             let used = st.head_len + buf.len() as u64;
             if used > page::HEADER && used + (p.len() + 16) as u64 > self.settings.page_capacity {
-                self.write_head(st, &buf, seq - 1)?;
+                self.write_head(st, &buf, seq - 1).map_err(|e| (done, e))?;
+                done += in_buf;
+                in_buf = 0;
                 buf.clear();
-                st.head.sync_data()?;
-                let n = st.head_page + 1;
-                st.head = open_head(&self.settings.dir, n)?;
-                st.head_page = n;
-                st.head_len = page::HEADER;
-                st.total_bytes += page::HEADER;
-                st.pages.insert(
-                    n,
-                    PageInfo {
-                        last_seq: 0,
-                        bytes: page::HEADER,
-                    },
-                );
+                self.roll(st).map_err(|e| (done, e))?;
             }
             page::encode_record(seq, p, &mut buf);
             seq += 1;
+            in_buf += 1;
         }
-        self.write_head(st, &buf, seq - 1)?;
+        self.write_head(st, &buf, seq - 1).map_err(|e| (done, e))?;
         st.writes_since_sync += payloads.len() as u64;
         let every = self.settings.checkpoint_writes;
         if every > 0 && st.writes_since_sync >= every {
-            st.head.sync_data()?;
+            // Written already: a failed fsync is reported, the events stay queued.
+            if let Err(e) = st.head.sync_data() {
+                error!("queue {}: fsync: {e}", self.settings.dir.display());
+            }
             st.writes_since_sync = 0;
         }
+        Ok(())
+    }
+
+    /// Starts the next page.
+    fn roll(&self, st: &mut State) -> io::Result<()> {
+        let _ = st.head.sync_data();
+        let n = st.head_page + 1;
+        let head = match open_head(&self.settings.dir, n) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = std::fs::remove_file(page::path(&self.settings.dir, n));
+                return Err(e);
+            }
+        };
+        st.head = head;
+        st.head_page = n;
+        st.head_len = page::HEADER;
+        st.total_bytes += page::HEADER;
+        st.pages.insert(
+            n,
+            PageInfo {
+                last_seq: 0,
+                bytes: page::HEADER,
+            },
+        );
         Ok(())
     }
 
@@ -333,20 +354,22 @@ impl PersistentQueue {
         let bytes: u64 = payloads.iter().map(|p| p.len() as u64 + 16).sum();
         let mut st = self.lock();
         let mut failing_since: Option<Instant> = None;
+        let mut from = 0;
         loop {
             if st.closed {
                 return Err(Err(Stopped));
             }
             if self.full(&st, bytes, payloads.len() as u64) {
-                if !wait {
+                if !wait && from == 0 {
                     return Err(Ok(events));
                 }
                 st = self.not_full.wait(st).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
-            match self.append(&mut st, &payloads) {
+            match self.append(&mut st, &payloads[from..]) {
                 Ok(()) => break,
-                Err(e) => {
+                Err((done, e)) => {
+                    from += done;
                     // A full disk: the input waits (and with it the sender) until there is room.
                     if failing_since.is_none() {
                         error!(
@@ -355,7 +378,7 @@ impl PersistentQueue {
                         );
                         failing_since = Some(Instant::now());
                     }
-                    if !wait {
+                    if !wait && from == 0 {
                         return Err(Ok(events));
                     }
                     st = self
@@ -495,12 +518,14 @@ impl PersistentQueue {
                 st.checkpointed = st.acked_upto;
                 st.acks_since_checkpoint = 0;
             }
+            // Retried at the next ACK. Deleting ACKed pages is safe without it (a restart
+            // replays from the older checkpoint what is left), and frees the space it needs.
             Err(e) => {
+                let _ = std::fs::remove_file(self.settings.dir.join("checkpoint.head.tmp"));
                 error!(
                     "queue {}: cannot write the checkpoint: {e}",
                     self.settings.dir.display()
                 );
-                return;
             }
         }
         // Pages wholly ACKed (and not being written or read) go.

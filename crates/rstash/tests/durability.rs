@@ -334,3 +334,201 @@ output {{ file {{ path => "{}" }} }}"#,
     let _ = store.kill();
     let _ = store.wait();
 }
+
+#[test]
+fn reloads_while_events_flow_lose_nothing() {
+    const N: usize = 100_000;
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    fs::write(dir.join("logstash.yml"), "queue.type: persisted\n").unwrap();
+    let (port, out, log, conf) = (
+        free_port(),
+        dir.join("out.txt"),
+        dir.join("app.log"),
+        dir.join("pipeline.conf"),
+    );
+    let config = |generation: usize| {
+        format!(
+            r#"input {{ beats {{ port => {port} host => "127.0.0.1" }} }}
+filter {{ mutate {{ add_field => {{ "generation" => "{generation}" }} }} }}
+output {{ file {{ path => "{}" codec => line {{ format => "%{{message}}" }} }} }}
+"#,
+            out.display()
+        )
+    };
+    fs::write(&conf, config(0)).unwrap();
+    write_lines(&log, N);
+    let stderr = fs::File::create(dir.join("rstash.stderr")).unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["--path.settings", dir.to_str().unwrap()])
+        .args(["--path.data", dir.join("data").to_str().unwrap()])
+        .args([
+            "--api.enabled",
+            "false",
+            "-r",
+            "--config.reload.interval",
+            "200ms",
+        ])
+        .args(["-f", conf.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut procs = Procs(vec![r]);
+    wait_for("rstash", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    procs.0.push(rbeat(dir, &log, port));
+    // Three reloads by editing the file, one by SIGHUP, while the lines flow.
+    let mut reloads = 0;
+    for generation in 1..=4 {
+        std::thread::sleep(random_pause(300, 700));
+        if received(&out).len() >= N {
+            break;
+        }
+        if generation == 4 {
+            let _ = Command::new("kill")
+                .args(["-HUP", &procs.0[0].id().to_string()])
+                .status();
+        } else {
+            fs::write(&conf, config(generation)).unwrap();
+        }
+        reloads += 1;
+    }
+    wait_for(
+        "every event at the output",
+        Duration::from_secs(120),
+        || received(&out).len() >= N,
+    );
+    tally(
+        &format!("{reloads} reloads under traffic"),
+        N,
+        &received(&out),
+    );
+    let logs = fs::read_to_string(dir.join("rstash.stderr")).unwrap();
+    assert!(
+        reloads == 0 || logs.contains("reloading pipeline"),
+        "no reload happened: {logs}"
+    );
+}
+
+/// The disk holding the queue fills up: a 2 MB tmpfs (in a mount namespace of its own, so no
+/// trace is left on the machine) taken almost whole by a ballast file while the output is down.
+/// Inputs must block without corrupting anything, and once the ballast goes and the store
+/// comes up every event must arrive. Needs `unshare -m` (root); says so and passes otherwise.
+#[test]
+fn a_full_disk_blocks_inputs_and_the_flow_resumes_when_space_returns() {
+    // 12 MB: more than the loopback socket buffers hold, so a blocked input holds the sender.
+    const N: usize = 40_000;
+    let probe = Command::new("unshare")
+        .args(["-m", "true"])
+        .stderr(Stdio::null())
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        println!("SKIPPED: `unshare -m` is not permitted here (needs root)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let mnt = dir.join("disk");
+    fs::create_dir_all(&mnt).unwrap();
+    fs::write(
+        dir.join("logstash.yml"),
+        format!(
+            "queue.type: persisted\npath.queue: {}/queue\nqueue.page_capacity: 64kb\nqueue.checkpoint.acks: 64\n",
+            mnt.display()
+        ),
+    )
+    .unwrap();
+    let (port, es) = (free_port(), free_port());
+    let config = format!(
+        r#"input {{ tcp {{ port => {port} host => "127.0.0.1" }} }}
+output {{ elasticsearch {{ hosts => ["http://127.0.0.1:{es}"] index => "full" retry_max_interval => 1 }} }}"#
+    );
+    let script = format!(
+        r#"set -e
+mount -t tmpfs -o size=2m tmpfs "{mnt}"
+dd if=/dev/zero of="{mnt}/ballast" bs=1k count=1700 2>/dev/null
+"{rstash}" --path.settings "{dir}" --path.data "{dir}/data" --api.enabled false -e '{config}' 2>>"{dir}/rstash.stderr" &
+echo $! > "{dir}/rstash.pid"
+while [ ! -e "{dir}/free-space" ]; do sleep 0.1; done
+rm "{mnt}/ballast"
+wait
+"#,
+        mnt = mnt.display(),
+        rstash = env!("CARGO_BIN_EXE_rstash"),
+        dir = dir.display(),
+    );
+    let ns = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _procs = Procs(vec![ns]);
+    wait_for("rstash", Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let pid = fs::read_to_string(dir.join("rstash.pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // rstash is the shell's child: killed by pid whatever happens to the test.
+    struct KillPid(String);
+    impl Drop for KillPid {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").args(["-KILL", &self.0]).status();
+        }
+    }
+    let _rstash = KillPid(pid);
+    // The sender blocks once the queue cannot write: it runs on its own thread.
+    let sender = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for i in 0..N {
+            writeln!(
+                s,
+                "event {i:07} with some payload to make it realistic {}",
+                "x".repeat(250)
+            )
+            .unwrap();
+        }
+    });
+    wait_for(
+        "the full disk to be noticed",
+        Duration::from_secs(60),
+        || {
+            fs::read_to_string(dir.join("rstash.stderr"))
+                .unwrap_or_default()
+                .contains("No space left on device")
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !sender.is_finished(),
+        "the sender must be held back while the disk is full"
+    );
+    // Space returns, then the store.
+    fs::write(dir.join("free-space"), "").unwrap();
+    let mut store = start_rstore(&dir.join("store"), es);
+    let count = || {
+        let _ = http_get(es, "/full/_refresh");
+        http_get(es, "/full/_count")["count"].as_u64().unwrap_or(0)
+    };
+    wait_for("every event indexed", Duration::from_secs(120), || {
+        count() >= N as u64
+    });
+    sender.join().unwrap();
+    let hits = http_get(es, &format!("/full/_search?size={}", 2 * N));
+    let mut got: HashMap<String, usize> = HashMap::new();
+    for h in hits["hits"]["hits"].as_array().into_iter().flatten() {
+        let m = h["_source"]["message"].as_str().unwrap_or("");
+        let key = m.split(" with ").next().unwrap_or("").to_string();
+        *got.entry(format!("{key} with some payload to make it realistic"))
+            .or_insert(0) += 1;
+    }
+    tally("disk full, then space back", N, &got);
+    let logs = fs::read_to_string(dir.join("rstash.stderr")).unwrap();
+    assert!(logs.contains("writing again"), "{logs}");
+    let _ = store.kill();
+    let _ = store.wait();
+}
