@@ -430,7 +430,8 @@ impl PersistentQueue {
                     None => return out,
                 }
             }
-            let want = ((page_end - st.read_offset) as usize).min(1 << 20);
+            // Enough for `max` typical records; a bigger one is read alone below.
+            let want = ((page_end - st.read_offset) as usize).min((max * 512).max(64 << 10));
             let mut buf = vec![0u8; want];
             let read = match &st.read_file {
                 Some((_, f)) => f.read_at(&mut buf, st.read_offset),
@@ -589,6 +590,8 @@ impl Queue for PersistentQueue {
             last: st.read_seq - 1,
         };
         drop(st);
+        // Decoding runs in parallel: the next worker may assemble its batch meanwhile.
+        drop(_one_reader);
         self.not_empty.notify_one();
         let events = records
             .iter()
