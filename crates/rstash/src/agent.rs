@@ -130,7 +130,14 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
     Ok(p)
 }
 
-/// Logstash's byte sizes: `64mb`, `1024mb`, `4gb`, `512kb`, a plain number of bytes.
+/// A size setting in Logstash's units (`64mb`, `1024mb`, `4gb`, `512kb`, plain bytes).
+fn size_setting(s: &Settings, key: &str, default: u64) -> Result<u64, ConfigError> {
+    match s.string(key) {
+        Some(text) => parse_bytes(key, &text),
+        None => Ok(default),
+    }
+}
+
 fn parse_bytes(key: &str, text: &str) -> Result<u64, ConfigError> {
     let t = text.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -171,19 +178,8 @@ fn queue_settings(s: &Settings, id: &str) -> Result<Option<rstash_queue::Setting
         (None, None) => PathBuf::from("data/queue"),
     };
     let mut q = rstash_queue::Settings::new(base.join(id));
-    let size = |key: &str, default: u64| -> Result<u64, ConfigError> {
-        match s.get(key) {
-            None | Some(serde_json::Value::Null) => Ok(default),
-            Some(v) => parse_bytes(
-                key,
-                v.as_str()
-                    .map_or_else(|| v.to_string(), str::to_string)
-                    .as_str(),
-            ),
-        }
-    };
-    q.page_capacity = size("queue.page_capacity", q.page_capacity)?;
-    q.max_bytes = size("queue.max_bytes", q.max_bytes)?;
+    q.page_capacity = size_setting(s, "queue.page_capacity", q.page_capacity)?;
+    q.max_bytes = size_setting(s, "queue.max_bytes", q.max_bytes)?;
     if q.page_capacity > q.max_bytes {
         return Err(ConfigError::plain(format!(
             "pipeline `{id}`: queue.page_capacity ({}) must not exceed queue.max_bytes ({})",
@@ -209,15 +205,7 @@ fn dead_letters(s: &Settings, id: &str) -> Result<rstash_pipeline::DeadLetterQue
         (None, Some(d)) => Path::new(&d).join("dead_letter_queue"),
         (None, None) => PathBuf::from("data/dead_letter_queue"),
     };
-    let max_bytes = match s.get("dead_letter_queue.max_bytes") {
-        None | Some(serde_json::Value::Null) => 1024 << 20,
-        Some(v) => parse_bytes(
-            "dead_letter_queue.max_bytes",
-            v.as_str()
-                .map_or_else(|| v.to_string(), str::to_string)
-                .as_str(),
-        )?,
-    };
+    let max_bytes = size_setting(s, "dead_letter_queue.max_bytes", 1024 << 20)?;
     let drop_older = match s.string("dead_letter_queue.storage_policy").as_deref() {
         None | Some("drop_newer") => false,
         Some("drop_older") => true,
@@ -594,13 +582,8 @@ fn start_api(global: &Settings, node: &Arc<Node>) -> Result<(), ConfigError> {
         .or_else(|| global.string("http.host"))
         .unwrap_or_else(|| "127.0.0.1".into());
     let ports_text = global
-        .get("api.http.port")
-        .or_else(|| global.get("http.port"))
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| v.to_string())
-        })
+        .string("api.http.port")
+        .or_else(|| global.string("http.port"))
         .unwrap_or_else(|| "9600-9700".into());
     let ports = rstash_metrics::http::port_range(&ports_text).ok_or_else(|| {
         ConfigError::plain(format!(
