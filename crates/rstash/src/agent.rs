@@ -390,7 +390,8 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             .ok_or_else(|| ConfigError::plain(format!("bad log.progress.interval `{i}`")))?,
         None => Duration::from_secs(30),
     };
-    // Every pipeline is checked before any starts.
+    // Every pipeline (and the API's address) is checked before any starts.
+    let api = api_address(&global)?;
     let mut running = Vec::new();
     for spec in specs {
         let compiled = build(&spec, &registry)?;
@@ -419,7 +420,9 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             Running { spec, pipeline: Some(pipeline), fingerprint, stats }
         })
         .collect();
-    start_api(&global, &node)?;
+    if let Some(addr) = api {
+        start_api(addr, &node);
+    }
     if !progress.is_zero() {
         crate::progress::spawn(node.clone(), progress);
     }
@@ -569,13 +572,16 @@ fn node(global: &Settings, reload: bool, interval: Duration) -> Result<Node, Con
 
 /// Serves the monitoring API unless `api.enabled: false`. No free port in the range is logged
 /// and the pipelines run on, as in Logstash.
-fn start_api(global: &Settings, node: &Arc<Node>) -> Result<(), ConfigError> {
+/// Where the monitoring API listens (host, ports), or None when `api.enabled: false`.
+type ApiAddress = (String, std::ops::RangeInclusive<u16>);
+
+fn api_address(global: &Settings) -> Result<Option<ApiAddress>, ConfigError> {
     let enabled = global
         .bool("api.enabled")?
         .or(global.bool("http.enabled")?)
         .unwrap_or(true);
     if !enabled {
-        return Ok(());
+        return Ok(None);
     }
     let host = global
         .string("api.http.host")
@@ -590,14 +596,18 @@ fn start_api(global: &Settings, node: &Arc<Node>) -> Result<(), ConfigError> {
             "api.http.port must be a port or a range like 9600-9700, got `{ports_text}`"
         ))
     })?;
+    Ok(Some((host, ports)))
+}
+
+fn start_api((host, ports): ApiAddress, node: &Arc<Node>) {
+    let range = format!("{}-{}", ports.start(), ports.end());
     match rstash_metrics::http::spawn("api", &host, ports, crate::api::router(node.clone())) {
         Ok(addr) => {
             let _ = node.http_address.set(addr.to_string());
             info!("monitoring API on http://{addr}/");
         }
-        Err(e) => error!("monitoring API not started: nothing free on {host}:{ports_text}: {e}"),
+        Err(e) => error!("monitoring API not started: nothing free on {host}:{range}: {e}"),
     }
-    Ok(())
 }
 
 /// Whether other pipelines send to this one (`pipeline { send_to }` → `pipeline { address }`).
