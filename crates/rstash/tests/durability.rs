@@ -532,3 +532,61 @@ wait
     let _ = store.kill();
     let _ = store.wait();
 }
+
+/// Vector's "wrapped JSON" case, as Docker and Kubernetes write logs: a JSON document whose
+/// `log` field is itself JSON text. Received over TCP, parsed twice, written back as JSON: the
+/// inner fields arrive intact (escapes, Unicode, nesting), none lost, and an inner text that is
+/// not JSON is kept and tagged.
+#[test]
+fn wrapped_json_is_parsed_through_both_layers() {
+    const N: usize = 2000;
+    let d = tempfile::tempdir().unwrap();
+    let (port, out) = (free_port(), d.path().join("out.jsonl"));
+    let config = format!(
+        r#"input {{ tcp {{ port => {port} host => "127.0.0.1" codec => json_lines }} }}
+filter {{ json {{ source => "log" remove_field => ["log"] }} }}
+output {{ file {{ path => "{}" }} }}"#,
+        out.display()
+    );
+    let r = common::Rstash::start(&config, d.path());
+    r.wait_port(port);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    for i in 0..N {
+        let inner = serde_json::json!({"message": format!("Hello world {i}"), "quote": "say \"hi\"\n", "city": "Zürich", "nested": {"n": i}});
+        let outer = serde_json::json!({"log": inner.to_string(), "stream": "stdout"});
+        writeln!(s, "{outer}").unwrap();
+    }
+    writeln!(
+        s,
+        "{}",
+        serde_json::json!({"log": "not json {", "stream": "stderr"})
+    )
+    .unwrap();
+    drop(s);
+    wait_for("every event", Duration::from_secs(30), || {
+        common::line_count(&out) > N
+    });
+    let evs = common::lines(&out);
+    let mut got = HashMap::new();
+    for e in &evs[..] {
+        if let Some(m) = e["message"].as_str() {
+            *got.entry(m.to_string()).or_insert(0) += 1;
+            assert_eq!(e["quote"], "say \"hi\"\n");
+            assert_eq!(e["city"], "Zürich");
+            assert_eq!(e["stream"], "stdout");
+            assert!(e.get("log").is_none());
+        }
+    }
+    let expected: Vec<String> = (0..N).map(|i| format!("Hello world {i}")).collect();
+    let lost = expected.iter().filter(|m| !got.contains_key(*m)).count();
+    println!(
+        "wrapped JSON: sent {N} / received {} / duplicates {} / lost {lost}",
+        got.values().sum::<usize>(),
+        got.values().map(|n| n - 1).sum::<usize>()
+    );
+    assert_eq!(lost, 0);
+    assert_eq!(evs[0]["nested"]["n"], 0);
+    let bad = evs.iter().find(|e| e["stream"] == "stderr").unwrap();
+    assert_eq!(bad["log"], "not json {");
+    assert_eq!(bad["tags"][0], "_jsonparsefailure");
+}
