@@ -117,6 +117,15 @@ impl Node {
         })
     }
 
+    /// `pipelines` of `/_node` and `/_node/pipelines`: each pipeline's settings by id.
+    fn pipelines_info(&self) -> Value {
+        Value::Object(self.read(|ps| {
+            ps.iter()
+                .map(|e| (e.settings.id.clone(), self.pipeline_info(e)))
+                .collect()
+        }))
+    }
+
     fn pipeline_stats(e: &Entry) -> Value {
         let mut v = match &e.current {
             Some(m) => m.stats_json(),
@@ -407,12 +416,7 @@ async fn root(State(n): State<Arc<Node>>, q: Params) -> Response {
 
 async fn node_info(State(n): State<Arc<Node>>, q: Params) -> Response {
     let mut out = n.common();
-    let ps: Map<_, _> = n.read(|ps| {
-        ps.iter()
-            .map(|e| (e.settings.id.clone(), n.pipeline_info(e)))
-            .collect()
-    });
-    out.insert("pipelines".into(), Value::Object(ps));
+    out.insert("pipelines".into(), n.pipelines_info());
     out.insert(
         "os".into(),
         json!({
@@ -426,12 +430,7 @@ async fn node_info(State(n): State<Arc<Node>>, q: Params) -> Response {
 
 async fn pipelines(State(n): State<Arc<Node>>, q: Params) -> Response {
     let mut out = n.common();
-    let ps: Map<_, _> = n.read(|ps| {
-        ps.iter()
-            .map(|e| (e.settings.id.clone(), n.pipeline_info(e)))
-            .collect()
-    });
-    out.insert("pipelines".into(), Value::Object(ps));
+    out.insert("pipelines".into(), n.pipelines_info());
     reply(StatusCode::OK, &Value::Object(out), pretty(&q))
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -34,18 +34,6 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn get_text(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut r = String::new();
-    s.read_to_string(&mut r).unwrap();
-    r
 }
 
 #[test]
@@ -123,7 +111,7 @@ output {{ file {{ path => "{}" id => "sink" }} }}"#,
     assert!(s.get("jvm").is_none());
 
     // The same numbers in Prometheus text, and per-pipeline stats on their own path.
-    let text = get_text(api, "/metrics");
+    let text = http_get_text(api, "/metrics");
     assert!(
         text.contains("content-type: text/plain; version=0.0.4"),
         "{text}"

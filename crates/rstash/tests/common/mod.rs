@@ -181,8 +181,8 @@ pub fn start_rstore(data: &Path, port: u16) -> Child {
     c
 }
 
-/// `GET path` on 127.0.0.1:port, the JSON body.
-pub fn http_get(port: u16, path: &str) -> serde_json::Value {
+/// `GET path` on 127.0.0.1:port: the whole response, status line and headers included.
+pub fn http_get_text(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     write!(
         s,
@@ -191,6 +191,12 @@ pub fn http_get(port: u16, path: &str) -> serde_json::Value {
     .unwrap();
     let mut r = String::new();
     s.read_to_string(&mut r).unwrap();
+    r
+}
+
+/// `GET path` on 127.0.0.1:port, the JSON body.
+pub fn http_get(port: u16, path: &str) -> serde_json::Value {
+    let r = http_get_text(port, path);
     serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))
         .unwrap_or(serde_json::Value::Null)
 }
