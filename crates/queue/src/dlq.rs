@@ -28,17 +28,7 @@ pub struct DlqSettings {
 
 /// Segment numbers in `dir`, ascending.
 pub fn segments(dir: &Path) -> io::Result<Vec<u64>> {
-    let mut v: Vec<u64> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".log"))
-                .and_then(|n| n.parse().ok())
-        })
-        .collect();
-    v.sort_unstable();
-    Ok(v)
+    page::numbered(dir, "", ".log")
 }
 
 pub fn segment_path(dir: &Path, n: u64) -> PathBuf {

@@ -16,12 +16,19 @@ pub fn path(dir: &Path, n: u64) -> PathBuf {
 
 /// Page numbers in `dir`, ascending.
 pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
+    numbered(dir, "page.", "")
+}
+
+/// The numbers of the files in `dir` named `<prefix><n><suffix>`, ascending (queue pages,
+/// dead letter segments).
+pub fn numbered(dir: &Path, prefix: &str, suffix: &str) -> io::Result<Vec<u64>> {
     let mut v: Vec<u64> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             e.file_name()
                 .to_str()
-                .and_then(|n| n.strip_prefix("page."))
+                .and_then(|n| n.strip_prefix(prefix))
+                .and_then(|n| n.strip_suffix(suffix))
                 .and_then(|n| n.parse().ok())
         })
         .collect();
