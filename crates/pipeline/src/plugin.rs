@@ -129,6 +129,8 @@ pub enum FilterOutcome {
     Matched,
     /// Nothing to do, or failed (and tagged): common options do not apply.
     Unmatched,
+    /// The filter made new events (clone, split): common options apply to each of those only.
+    Emitted,
 }
 
 /// Filters are shared by all workers, as in Logstash.

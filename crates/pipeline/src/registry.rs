@@ -55,8 +55,15 @@ pub struct FilterNode {
 
 impl FilterNode {
     pub fn run(&self, e: &mut Event, emit: &mut Vec<Event>) {
-        if self.filter.filter(e, emit) == FilterOutcome::Matched {
-            self.matched(e)
+        let first_new = emit.len();
+        match self.filter.filter(e, emit) {
+            FilterOutcome::Matched => self.matched(e),
+            FilterOutcome::Unmatched => {}
+            FilterOutcome::Emitted => {
+                for n in &mut emit[first_new..] {
+                    self.matched(n)
+                }
+            }
         }
     }
 

@@ -1,0 +1,145 @@
+//! `prune`: keeps or removes top-level fields by name (regexes) and values. With `interpolate`,
+//! the patterns go through sprintf per event first.
+
+use regex::Regex;
+use rstash_config::ConfigError;
+use rstash_event::{Event, FieldRef, Template, Value};
+use rstash_pipeline::{Args, Filter, FilterOutcome};
+
+/// Patterns, compiled once unless they need the event.
+enum Patterns {
+    Fixed(Vec<Regex>),
+    PerEvent(Vec<Template>),
+}
+
+impl Patterns {
+    fn build(
+        args: &mut Args,
+        name: &str,
+        list: Vec<String>,
+        interpolate: bool,
+    ) -> Result<Patterns, ConfigError> {
+        if interpolate {
+            return Ok(Patterns::PerEvent(
+                list.iter()
+                    .map(|s| args.make_template(name, s))
+                    .collect::<Result<_, _>>()?,
+            ));
+        }
+        Ok(Patterns::Fixed(
+            list.iter()
+                .map(|s| {
+                    Regex::new(s)
+                        .map_err(|e| args.error_at(name, format!("`{s}` is not a regex: {e}")))
+                })
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+
+    fn resolve(&self, e: &Event) -> Vec<Regex> {
+        match self {
+            Patterns::Fixed(r) => r.clone(),
+            Patterns::PerEvent(t) => t
+                .iter()
+                .filter_map(|t| Regex::new(&t.render(e)).ok())
+                .collect(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Patterns::Fixed(r) => r.is_empty(),
+            Patterns::PerEvent(t) => t.is_empty(),
+        }
+    }
+}
+
+pub struct Prune {
+    whitelist_names: Patterns,
+    blacklist_names: Patterns,
+    whitelist_values: Vec<(String, Patterns)>,
+    blacklist_values: Vec<(String, Patterns)>,
+}
+
+fn value_patterns(
+    args: &mut Args,
+    name: &str,
+    interpolate: bool,
+) -> Result<Vec<(String, Patterns)>, ConfigError> {
+    args.string_hash(name)?
+        .into_iter()
+        .map(|(k, v)| Ok((k, Patterns::build(args, name, vec![v], interpolate)?)))
+        .collect()
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
+    let interpolate = args.bool("interpolate", false)?;
+    let white = args.strings("whitelist_names")?;
+    let black = if args.has("blacklist_names") {
+        args.strings("blacklist_names")?
+    } else {
+        vec!["%\\{[^}]+\\}".to_string()]
+    };
+    Ok(Box::new(Prune {
+        whitelist_names: Patterns::build(args, "whitelist_names", white, interpolate)?,
+        // The default removes fields named like an unresolved `%{...}`; never interpolated.
+        blacklist_names: Patterns::build(
+            args,
+            "blacklist_names",
+            black,
+            interpolate && args.has("blacklist_names"),
+        )?,
+        whitelist_values: value_patterns(args, "whitelist_values", interpolate)?,
+        blacklist_values: value_patterns(args, "blacklist_values", interpolate)?,
+    }))
+}
+
+/// Keeps the value (or the array elements) for which `keep` says yes; None removes the field.
+fn filter_value(v: &Value, keep: impl Fn(&str) -> bool) -> Option<Value> {
+    match v {
+        Value::Array(items) => {
+            let kept: Vec<Value> = items
+                .iter()
+                .filter(|i| keep(&i.to_java_string()))
+                .cloned()
+                .collect();
+            (!kept.is_empty()).then_some(Value::Array(kept))
+        }
+        other => keep(&other.to_java_string()).then(|| other.clone()),
+    }
+}
+
+impl Filter for Prune {
+    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        let names: Vec<String> = e.data().keys().map(|k| k.to_string()).collect();
+        let white = self.whitelist_names.resolve(e);
+        let black = self.blacklist_names.resolve(e);
+        for name in &names {
+            let drop = (!self.whitelist_names.is_empty()
+                && !white.iter().any(|r| r.is_match(name)))
+                || black.iter().any(|r| r.is_match(name));
+            if drop {
+                e.remove(&FieldRef::key(name));
+            }
+        }
+        for (lists, keep_on_match) in [
+            (&self.whitelist_values, true),
+            (&self.blacklist_values, false),
+        ] {
+            for (field, pats) in lists.iter() {
+                let r = FieldRef::key(field);
+                let pats = pats.resolve(e);
+                let Some(v) = e.get(&r) else { continue };
+                match filter_value(v, |s| pats.iter().any(|p| p.is_match(s)) == keep_on_match) {
+                    Some(kept) => {
+                        let _ = e.set(&r, kept);
+                    }
+                    None => {
+                        e.remove(&r);
+                    }
+                }
+            }
+        }
+        FilterOutcome::Matched
+    }
+}

@@ -1,0 +1,94 @@
+//! `urldecode`: decodes `%XX` runs in a field (or all fields). Like Logstash, `+` stays `+`;
+//! bytes that are not valid in the charset become U+FFFD.
+
+use rstash_config::ConfigError;
+use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{Args, Filter, FilterOutcome};
+
+use super::failure_tags;
+
+pub struct Urldecode {
+    field: FieldRef,
+    all_fields: bool,
+    latin1: bool,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
+    let charset = args.string_or("charset", "UTF-8")?;
+    let latin1 = match charset.to_ascii_uppercase().as_str() {
+        "UTF-8" | "UTF8" | "US-ASCII" | "ASCII" => false,
+        "ISO-8859-1" | "ISO8859-1" | "LATIN1" | "CP1252" | "WINDOWS-1252" => true,
+        _ => {
+            return Err(args.error_at(
+                "charset",
+                format!("urldecode supports the charsets UTF-8, US-ASCII, ISO-8859-1 and CP1252, got `{charset}`"),
+            ))
+        }
+    };
+    // Accepted for configs that set it; decoding replaces bad bytes and so never fails.
+    failure_tags(args, "_urldecodefailure")?;
+    Ok(Box::new(Urldecode {
+        field: args
+            .field("field")?
+            .unwrap_or_else(|| FieldRef::key("message")),
+        all_fields: args.bool("all_fields", false)?,
+        latin1,
+    }))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Replaces every `%XX` with its byte; other bytes are kept as they are.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+impl Urldecode {
+    fn decode(&self, v: &mut Value) {
+        match v {
+            Value::String(s) => {
+                if !s.contains('%') {
+                    return;
+                }
+                let bytes = unescape(s);
+                *s = match String::from_utf8(bytes) {
+                    Ok(t) => t,
+                    Err(e) if self.latin1 => e.into_bytes().iter().map(|&b| b as char).collect(),
+                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                };
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| self.decode(i)),
+            Value::Object(m) => m.values_mut().for_each(|i| self.decode(i)),
+            _ => {}
+        }
+    }
+}
+
+impl Filter for Urldecode {
+    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        if self.all_fields {
+            for (_, v) in e.data_mut().iter_mut() {
+                self.decode(v);
+            }
+        } else if let Some(v) = e.get_mut(&self.field) {
+            self.decode(v);
+        }
+        FilterOutcome::Matched
+    }
+}
