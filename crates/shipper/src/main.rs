@@ -1,7 +1,6 @@
 //! rbeat: a Filebeat-compatible shipper. `rbeat -c filebeat.yml` tails the configured files and
 //! ships every line at least once; `rbeat test config`, `rbeat test output`, `rbeat version`.
 
-mod acks;
 mod config;
 mod event;
 mod fields;
@@ -291,7 +290,7 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         under_root,
         global_processors,
     ));
-    let tracker = acks::Tracker::default();
+    let tracker = rstash_tail::acks::Tracker::default();
     let metrics = Arc::new(monitor::Metrics::default());
     let states = tracker.clone();
     let mon = Arc::new(monitor::Monitor {

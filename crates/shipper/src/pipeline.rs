@@ -11,12 +11,12 @@ use std::time::{Duration, Instant};
 use rstash_tail::Registry;
 use tracing::warn;
 
-use crate::acks::{AckRef, Tracker};
 use crate::config::{ConfigError, Section};
 use crate::harvest::Item;
 use crate::monitor::Metrics;
 use crate::outputs::OutputConfig;
 use bytes::Bytes;
+use rstash_tail::acks::{AckRef, Tracker};
 
 pub struct QueueConfig {
     pub events: usize,

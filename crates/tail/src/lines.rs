@@ -1,6 +1,7 @@
 //! Lines from a file, read in large blocks from a given offset. A line is emitted only once its
-//! `\n` is on disk (a partial last line waits), without its terminator (`\n` or `\r\n`); content
-//! past `max_bytes` is dropped (the line is marked truncated) without buffering it.
+//! `\n` (or another delimiter) is on disk (a partial last line waits), without its terminator
+//! (`\n` or `\r\n`); content past `max_bytes` is dropped (the line is marked truncated) without
+//! buffering it.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -27,6 +28,7 @@ pub struct LineReader {
     max_bytes: usize,
     /// While a line longer than `max_bytes` is skipped: its kept prefix and start offset.
     oversized: Option<(Vec<u8>, u64)>,
+    delimiter: Vec<u8>,
 }
 
 impl LineReader {
@@ -43,7 +45,23 @@ impl LineReader {
             file_pos: offset,
             max_bytes: max_bytes.max(1),
             oversized: None,
+            delimiter: b"\n".to_vec(),
         })
+    }
+
+    /// Lines end with `delimiter` instead of `\n` (Logstash's file input `delimiter`).
+    pub fn with_delimiter(mut self, delimiter: &[u8]) -> LineReader {
+        if !delimiter.is_empty() {
+            self.delimiter = delimiter.to_vec();
+        }
+        self
+    }
+
+    fn find_delimiter(&self, data: &[u8]) -> Option<usize> {
+        match self.delimiter.as_slice() {
+            [b] => memchr::memchr(*b, data),
+            d => memchr::memmem::find(data, d),
+        }
     }
 
     pub fn file(&self) -> &File {
@@ -83,9 +101,10 @@ impl LineReader {
     fn take_line(&mut self) -> Option<Line> {
         let data = &self.buf[self.start..];
         let buffered_start = self.file_pos - data.len() as u64;
-        match memchr::memchr(b'\n', data) {
+        let dlen = self.delimiter.len();
+        match self.find_delimiter(data) {
             Some(nl) => {
-                let end = buffered_start + nl as u64 + 1;
+                let end = buffered_start + (nl + dlen) as u64;
                 let (mut bytes, offset, truncated) = match self.oversized.take() {
                     Some((kept, offset)) => (kept, offset, true),
                     None => {
@@ -93,10 +112,14 @@ impl LineReader {
                         (data[..take].to_vec(), buffered_start, nl > self.max_bytes)
                     }
                 };
-                if !truncated && bytes.last() == Some(&b'\r') {
+                if !truncated
+                    && dlen == 1
+                    && self.delimiter[0] == b'\n'
+                    && bytes.last() == Some(&b'\r')
+                {
                     bytes.pop();
                 }
-                self.start += nl + 1;
+                self.start += nl + dlen;
                 Some(Line {
                     offset,
                     end,
@@ -185,6 +208,19 @@ mod tests {
         let got = lines(&mut r);
         assert_eq!(got[0], (0, 300_001, "x".repeat(10), true));
         assert_eq!(got[1], (300_001, 300_007, "short".into(), false));
+    }
+
+    #[test]
+    fn other_delimiters_end_lines() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(b"a||b\r||c").unwrap();
+        let mut r = LineReader::open(f.path(), 0, 100)
+            .unwrap()
+            .with_delimiter(b"||");
+        assert_eq!(
+            lines(&mut r),
+            vec![(0, 3, "a".into(), false), (3, 7, "b\r".into(), false)]
+        );
     }
 
     proptest::proptest! {

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rstash_tail::Entry;
+use crate::registry::Entry;
 
 /// Names one event of one file for acknowledgement.
 #[derive(Debug, Clone)]
@@ -141,8 +141,8 @@ impl Tracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstash_tail::registry::Kind;
-    use rstash_tail::FileId;
+    use crate::registry::Kind;
+    use crate::FileId;
 
     #[test]
     fn offset_moves_only_over_contiguous_acks() {
