@@ -83,6 +83,8 @@ pub struct PipelineSettings {
     pub ecs: Ecs,
     pub ordered: String,
     pub dead_letters: DeadLetterQueue,
+    /// `path.data`: where plugins keep state (the file input's sincedb).
+    pub data_dir: std::path::PathBuf,
 }
 
 impl Default for PipelineSettings {
@@ -98,6 +100,7 @@ impl Default for PipelineSettings {
             ecs: Ecs::Disabled,
             ordered: "auto".into(),
             dead_letters: DeadLetterQueue::default(),
+            data_dir: "data".into(),
         }
     }
 }

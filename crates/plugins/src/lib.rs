@@ -21,6 +21,7 @@ pub fn registry() -> Registry {
         .input("generator", inputs::generator::build)
         .input("beats", inputs::beats::build)
         .input("tcp", inputs::tcp::build)
+        .input("file", inputs::file::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)

@@ -106,6 +106,9 @@ fn pipeline_settings(s: &Settings) -> Result<PipelineSettings, ConfigError> {
     if let Some(d) = s.u64("pipeline.batch.delay")? {
         p.batch_delay = Duration::from_millis(d);
     }
+    if let Some(d) = s.string("path.data") {
+        p.data_dir = d.into();
+    }
     if let Some(e) = s.string("pipeline.ecs_compatibility") {
         p.ecs = Ecs::parse(&e).ok_or_else(|| {
             ConfigError::plain(format!(
@@ -665,6 +668,10 @@ fn shut_down(running: &mut [Running], stopping: bool) {
                     } else {
                         p.finish();
                     }
+                }
+                if stopping {
+                    // Inputs that keep state (the file input's sincedb) get to save it.
+                    p.wait_inputs(Duration::from_secs(5));
                 }
                 let id = p.id().to_string();
                 p.wait();

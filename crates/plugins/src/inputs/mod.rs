@@ -2,6 +2,7 @@
 
 pub mod beats;
 pub mod dead_letter_queue;
+pub mod file;
 pub mod generator;
 pub mod pipeline;
 pub mod stdin;
@@ -22,4 +23,44 @@ pub fn set_host(e: &mut Event, ecs: Ecs, ecs_path: &str, host: &str) {
             let _ = e.set(&f, Value::String(host.to_string()));
         }
     }
+}
+
+/// A Logstash duration option: a number is `unit` seconds; a string is `"500 ms"`, `"5s"`,
+/// `"1 hour"`, `"2 weeks"`...
+pub fn duration(
+    args: &mut rstash_pipeline::Args,
+    name: &str,
+    default: std::time::Duration,
+    unit: f64,
+) -> Result<std::time::Duration, rstash_config::ConfigError> {
+    let Some(raw) = args.raw(name) else {
+        return Ok(default);
+    };
+    let text = raw
+        .text()
+        .unwrap_or_else(|| raw.to_value().to_java_string());
+    let bad = || {
+        args.error_at(
+            name,
+            format!("option `{name}` must be a duration like 5, \"500 ms\", \"30 seconds\" or \"1 hour\", got `{text}`"),
+        )
+    };
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let n: f64 = t[..split].parse().map_err(|_| bad())?;
+    let secs = match t[split..].trim().trim_end_matches('s') {
+        "" if split == t.len() => n * unit,
+        "" | "sec" | "second" => n,
+        "m" => n / 1000.0, // "ms" less its trailing s
+        "msec" | "millisecond" => n / 1000.0,
+        "u" | "usec" | "microsecond" => n / 1e6, // "us"
+        "min" | "minute" => n * 60.0,
+        "h" | "hour" => n * 3600.0,
+        "d" | "day" => n * 86400.0,
+        "w" | "week" => n * 604_800.0,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs_f64(secs))
 }
