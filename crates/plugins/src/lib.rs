@@ -22,6 +22,10 @@ pub fn registry() -> Registry {
         .input("beats", inputs::beats::build)
         .input("tcp", inputs::tcp::build)
         .input("file", inputs::file::build)
+        .input("udp", inputs::udp::build)
+        .input("syslog", inputs::syslog::build)
+        .input("heartbeat", inputs::heartbeat::build)
+        .input("exec", inputs::exec::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)
@@ -47,6 +51,7 @@ pub fn registry() -> Registry {
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)
         .output("tcp", outputs::tcp::build)
+        .output("udp", outputs::udp::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("pipeline", outputs::pipeline::build);
     r

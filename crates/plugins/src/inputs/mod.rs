@@ -2,11 +2,15 @@
 
 pub mod beats;
 pub mod dead_letter_queue;
+pub mod exec;
 pub mod file;
 pub mod generator;
+pub mod heartbeat;
 pub mod pipeline;
 pub mod stdin;
+pub mod syslog;
 pub mod tcp;
+pub mod udp;
 
 use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::Ecs;
@@ -63,4 +67,50 @@ pub fn duration(
         _ => return Err(bad()),
     };
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// When a polling input runs: every `interval` seconds, or on a cron `schedule` (five fields,
+/// or six with seconds first, as rufus-scheduler takes them), in local time.
+pub enum Schedule {
+    Every(std::time::Duration),
+    Cron(Box<croner::Cron>),
+}
+
+impl Schedule {
+    /// `schedule` if set, else `interval` (seconds); `required` says one of them must be given.
+    pub fn from_args(
+        args: &mut rstash_pipeline::Args,
+        interval_name: &str,
+        default: Option<std::time::Duration>,
+    ) -> Result<Option<Schedule>, rstash_config::ConfigError> {
+        if let Some(s) = args.string("schedule")? {
+            let cron = croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Optional)
+                .build()
+                .parse(s.trim())
+                .map_err(|e| {
+                    args.error_at("schedule", format!("`{s}` is not a cron schedule: {e}"))
+                })?;
+            return Ok(Some(Schedule::Cron(Box::new(cron))));
+        }
+        if args.has(interval_name) {
+            let d = duration(args, interval_name, std::time::Duration::from_secs(60), 1.0)?;
+            return Ok(Some(Schedule::Every(d)));
+        }
+        Ok(default.map(Schedule::Every))
+    }
+
+    /// How long to wait from now until the next run.
+    pub fn wait(&self) -> std::time::Duration {
+        match self {
+            Schedule::Every(d) => *d,
+            Schedule::Cron(c) => {
+                let now = chrono::Local::now();
+                c.find_next_occurrence(&now, false)
+                    .ok()
+                    .and_then(|next| (next - now).to_std().ok())
+                    .unwrap_or(std::time::Duration::from_secs(60))
+            }
+        }
+    }
 }

@@ -6,3 +6,4 @@ pub mod null;
 pub mod pipeline;
 pub mod stdout;
 pub mod tcp;
+pub mod udp;
