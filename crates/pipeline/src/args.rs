@@ -388,6 +388,22 @@ impl<'a> Args<'a> {
         self.registry.build_codec(plugin, self.src, self.settings)
     }
 
+    /// A codec by name with its defaults, reported at option `option` if unknown (the http
+    /// input's `additional_codecs`).
+    pub fn codec_named(&self, option: &str, name: &str) -> Result<Box<dyn Codec>, ConfigError> {
+        let at = self
+            .options
+            .get(option)
+            .map(|(s, _)| s.start)
+            .unwrap_or(self.plugin.span.start);
+        let plugin = ast::Plugin {
+            name: name.to_string(),
+            span: Span { start: at, end: at },
+            attributes: vec![],
+        };
+        self.registry.build_codec(&plugin, self.src, self.settings)
+    }
+
     /// Reports options nobody read. Call last.
     pub fn finish(self) -> Result<(), ConfigError> {
         for (name, (span, _)) in &self.options {

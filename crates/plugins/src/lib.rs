@@ -26,6 +26,7 @@ pub fn registry() -> Registry {
         .input("syslog", inputs::syslog::build)
         .input("heartbeat", inputs::heartbeat::build)
         .input("exec", inputs::exec::build)
+        .input("http", inputs::http::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)
@@ -52,6 +53,7 @@ pub fn registry() -> Registry {
         .output("null", outputs::null::build)
         .output("tcp", outputs::tcp::build)
         .output("udp", outputs::udp::build)
+        .output("http", outputs::http::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("pipeline", outputs::pipeline::build);
     r

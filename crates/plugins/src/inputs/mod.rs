@@ -6,6 +6,7 @@ pub mod exec;
 pub mod file;
 pub mod generator;
 pub mod heartbeat;
+pub mod http;
 pub mod pipeline;
 pub mod stdin;
 pub mod syslog;
