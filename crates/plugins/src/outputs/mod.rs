@@ -5,6 +5,7 @@ pub mod file;
 pub mod http;
 pub mod null;
 pub mod pipeline;
+pub mod redis;
 pub mod stdout;
 pub mod tcp;
 pub mod udp;
