@@ -757,3 +757,36 @@ fn aggregate_says_it_needs_ruby() {
     let e = build_err(r#"aggregate { task_id => "%{id}" code => "map['n'] ||= 0" }"#);
     assert!(e.contains("test.conf:2:") && e.contains("Ruby"), "{e}");
 }
+
+// ---- properties: parsers of untrusted text never panic; CSV reads back what it was given ----
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn text_parsing_filters_take_any_input(text in "\\PC{0,80}|[=&, \"'\\[\\]()<>%a-c0-9]{0,80}") {
+        let filters = [
+            r#"kv { recursive => true }"#,
+            r#"kv { field_split_pattern => "[,;]+" value_split => ":=" trim_value => "\"" }"#,
+            r#"dissect { mapping => { "message" => "%{a} %{+a/2} [%{?k}=%{&k}] %{b->} %{}" } }"#,
+            r#"csv { separator => ";;" }"#,
+            r#"urldecode { }"#,
+            r#"split { terminator => "&" }"#,
+            r#"truncate { length_bytes => 7 }"#,
+            r#"translate { source => "message" exact => false dictionary => { "a" => "b" "ab" => "c" } }"#,
+        ];
+        for f in filters {
+            let out = run_all(f, vec![event(&json::value_to_string(&Value::Object(Map::from_iter([("message".into(), Value::from(text.as_str()))]))))]);
+            for e in out {
+                proptest::prop_assert!(e.get(&FieldRef::key("message")).is_some() || f.starts_with("split"));
+            }
+        }
+    }
+
+    #[test]
+    fn csv_reads_back_quoted_rows(row in proptest::collection::vec("[^\\n\\r]{0,12}", 1..6)) {
+        let line: Vec<String> = row.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+        let parsed = rstash_plugins::filters::csv::parse_line(&line.join(","), ",", '"').unwrap();
+        proptest::prop_assert_eq!(parsed, row.into_iter().map(Some).collect::<Vec<_>>());
+    }
+}
