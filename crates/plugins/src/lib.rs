@@ -29,6 +29,7 @@ pub fn registry() -> Registry {
         .input("exec", inputs::exec::build)
         .input("http", inputs::http::build)
         .input("redis", inputs::redis::build)
+        .input("jdbc", inputs::jdbc::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)

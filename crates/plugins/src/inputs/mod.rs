@@ -7,6 +7,7 @@ pub mod file;
 pub mod generator;
 pub mod heartbeat;
 pub mod http;
+pub mod jdbc;
 pub mod pipeline;
 pub mod redis;
 pub mod stdin;
@@ -79,27 +80,35 @@ pub enum Schedule {
 }
 
 impl Schedule {
-    /// `schedule` if set, else `interval` (seconds); `required` says one of them must be given.
+    /// `schedule` if set, else `interval` (seconds), else `default`.
     pub fn from_args(
         args: &mut rstash_pipeline::Args,
         interval_name: &str,
         default: Option<std::time::Duration>,
     ) -> Result<Option<Schedule>, rstash_config::ConfigError> {
-        if let Some(s) = args.string("schedule")? {
-            let cron = croner::parser::CronParser::builder()
-                .seconds(croner::parser::Seconds::Optional)
-                .build()
-                .parse(s.trim())
-                .map_err(|e| {
-                    args.error_at("schedule", format!("`{s}` is not a cron schedule: {e}"))
-                })?;
-            return Ok(Some(Schedule::Cron(Box::new(cron))));
+        if let Some(cron) = Schedule::cron(args)? {
+            return Ok(Some(cron));
         }
         if args.has(interval_name) {
             let d = duration(args, interval_name, std::time::Duration::from_secs(60), 1.0)?;
             return Ok(Some(Schedule::Every(d)));
         }
         Ok(default.map(Schedule::Every))
+    }
+
+    /// The `schedule` option alone.
+    pub fn cron(
+        args: &mut rstash_pipeline::Args,
+    ) -> Result<Option<Schedule>, rstash_config::ConfigError> {
+        let Some(s) = args.string("schedule")? else {
+            return Ok(None);
+        };
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .build()
+            .parse(s.trim())
+            .map_err(|e| args.error_at("schedule", format!("`{s}` is not a cron schedule: {e}")))?;
+        Ok(Some(Schedule::Cron(Box::new(cron))))
     }
 
     /// How long to wait from now until the next run.

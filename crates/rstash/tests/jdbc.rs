@@ -1,0 +1,289 @@
+//! The jdbc input against Debian's PostgreSQL server (a throwaway cluster on a free port) and
+//! an SQLite file: typed columns, `:sql_last_value` with a tracking column across restarts,
+//! parameters, paging, and a run-once statement that ends the pipeline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{free_port, lines, wait_for, Rstash};
+
+/// Runs a PostgreSQL binary as the `postgres` user when we are root (it refuses root).
+fn pg_command(bin: &Path) -> Command {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    if root {
+        let mut c = Command::new("setpriv");
+        c.args([
+            "--reuid=postgres",
+            "--regid=postgres",
+            "--init-groups",
+            "--",
+        ])
+        .arg(bin);
+        c
+    } else {
+        Command::new(bin)
+    }
+}
+
+fn pg_bin(name: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL (Debian's postgresql package; scripts/install-peers.sh installs it)")
+        .flatten()
+        .map(|e| e.path().join("bin").join(name))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no PostgreSQL {name}"))
+}
+
+struct Postgres {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    fn start() -> Postgres {
+        let dir = tempfile::Builder::new()
+            .prefix("rstash-pg")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        Command::new("chmod")
+            .arg("755")
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(dir.path())
+            .status();
+        let st = pg_command(&pg_bin("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "initdb failed");
+        let port = free_port();
+        let child = pg_command(&pg_bin("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-k",
+            ])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pg = Postgres {
+            child,
+            port,
+            _dir: dir,
+        };
+        wait_for("postgres", Duration::from_secs(30), || {
+            pg.try_sql("SELECT 1").is_some()
+        });
+        pg
+    }
+
+    fn try_sql(&self, sql: &str) -> Option<String> {
+        let out = Command::new(pg_bin("psql"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn sql(&self, sql: &str) -> String {
+        self.try_sql(sql)
+            .unwrap_or_else(|| panic!("psql failed: {sql}"))
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn postgres_rows_become_typed_events_and_sql_last_value_tracks_the_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = Postgres::start();
+    pg.sql(
+        "CREATE TABLE orders (id serial PRIMARY KEY, qty int, big bigint, price numeric(10,2), ratio float8, \
+         paid bool, customer text, created timestamptz, day date, meta jsonb, note varchar(20));
+         INSERT INTO orders (qty, big, price, ratio, paid, customer, created, day, meta, note) VALUES
+           (1, 9000000000, 12.50, 0.25, true, 'ann', '2024-05-01 10:00:00+00', '2024-05-01', '{\"a\": [1, 2]}', NULL),
+           (2, 1, 0.01, 1.5, false, 'bob', '2024-05-02 11:30:00.123+00', '2024-05-02', '{}', 'x'),
+           (3, -5, -3.75, 0, true, 'cy', '2024-05-03 00:00:00+02', '2024-05-03', 'null', 'y');",
+    );
+    let meta = dir.path().join("last_run");
+    let cfg = format!(
+        r#"input {{ jdbc {{
+              jdbc_connection_string => "jdbc:postgresql://127.0.0.1:{}/postgres"
+              jdbc_user => "postgres"
+              jdbc_driver_library => "/opt/postgresql.jar"
+              jdbc_driver_class => "org.postgresql.Driver"
+              statement => "SELECT * FROM orders WHERE id > :sql_last_value AND customer <> :skip ORDER BY id"
+              parameters => {{ "skip" => "nobody" }}
+              use_column_value => true
+              tracking_column => "id"
+              schedule => "* * * * * *"
+              last_run_metadata_path => "{}"
+           }} }}
+           output {{ file {{ path => "{}/out.json" codec => json_lines }} }}"#,
+        pg.port,
+        meta.display(),
+        dir.path().display()
+    );
+    let rs = Rstash::start(&cfg, dir.path());
+    let out = dir.path().join("out.json");
+    wait_for("3 rows", Duration::from_secs(30), || lines(&out).len() >= 3);
+    let mut got = lines(&out);
+    got.sort_by_key(|e| e["id"].as_i64());
+    let first = &got[0];
+    assert_eq!(first["id"], 1);
+    assert_eq!(first["qty"], 1);
+    assert_eq!(first["big"], 9000000000i64);
+    assert_eq!(first["price"], 12.5);
+    assert_eq!(first["ratio"], 0.25);
+    assert_eq!(first["paid"], true);
+    assert_eq!(first["customer"], "ann");
+    assert_eq!(first["created"], "2024-05-01T10:00:00.000Z");
+    assert_eq!(first["day"], "2024-05-01T00:00:00.000Z");
+    assert_eq!(first["meta"], serde_json::json!({"a": [1, 2]}));
+    assert!(
+        first["note"].is_null() && first.get("note").is_some(),
+        "{first}"
+    );
+    assert_eq!(got[1]["created"], "2024-05-02T11:30:00.123Z");
+    assert_eq!(got[2]["created"], "2024-05-02T22:00:00.000Z");
+    assert_eq!(got[2]["price"], -3.75);
+
+    pg.sql("INSERT INTO orders (qty, customer) VALUES (4, 'dee'), (5, 'eve')");
+    wait_for("5 rows", Duration::from_secs(30), || lines(&out).len() >= 5);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        lines(&out).len(),
+        5,
+        "each row once: :sql_last_value moved past the delivered ids"
+    );
+    assert!(rs.stop().success());
+    assert_eq!(std::fs::read_to_string(&meta).unwrap(), "--- 5\n");
+
+    let rs = Rstash::start(&cfg, dir.path());
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        lines(&out).len(),
+        5,
+        "a restart resumes after the stored value"
+    );
+    pg.sql("INSERT INTO orders (qty, customer) VALUES (6, 'fay')");
+    wait_for("row 6", Duration::from_secs(30), || lines(&out).len() >= 6);
+    assert_eq!(lines(&out)[5]["customer"], "fay");
+    assert!(rs.stop().success());
+}
+
+#[test]
+fn sqlite_run_once_with_paging_and_explicit_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let con = rusqlite::Connection::open(&db).unwrap();
+    con.execute_batch(
+        "CREATE TABLE users (ID INTEGER PRIMARY KEY, Name TEXT, score REAL, blob BLOB, seen TEXT);
+         INSERT INTO users (Name, score, blob, seen) VALUES ('a', 1.5, x'6869', '2024-01-01 00:00:00'),
+           ('b', NULL, NULL, NULL), ('c', 3, NULL, NULL), ('d', 4, NULL, NULL), ('e', 5, NULL, NULL);",
+    )
+    .unwrap();
+    drop(con);
+    for (paging, n) in [
+        (r#"jdbc_paging_enabled => true jdbc_page_size => 2"#, "auto"),
+        (
+            r#"jdbc_paging_enabled => true jdbc_paging_mode => "explicit" jdbc_page_size => 2"#,
+            "explicit",
+        ),
+    ] {
+        let sub = dir.path().join(n);
+        std::fs::create_dir(&sub).unwrap();
+        let statement = if n == "explicit" {
+            "SELECT * FROM users ORDER BY ID LIMIT :size OFFSET :offset"
+        } else {
+            "SELECT * FROM users ORDER BY ID"
+        };
+        let cfg = format!(
+            r#"input {{ jdbc {{ jdbc_connection_string => "jdbc:sqlite:{}" statement => "{statement}" {paging} record_last_run => false }} }}
+               output {{ file {{ path => "{}/out.json" codec => json_lines }} }}"#,
+            db.display(),
+            sub.display()
+        );
+        let mut rs = Rstash::start(&cfg, &sub);
+        wait_for("rstash to finish the run", Duration::from_secs(30), || {
+            matches!(rs.child.try_wait(), Ok(Some(_)))
+        });
+        let mut got = lines(&sub.join("out.json"));
+        // Two workers may reorder batches: order by id.
+        got.sort_by_key(|e| e["id"].as_i64());
+        let names: Vec<&str> = got.iter().map(|e| e["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e"], "{n} paging");
+        assert_eq!(got[0]["id"], 1, "lowercased column names");
+        assert_eq!(got[0]["score"], 1.5);
+        assert_eq!(got[0]["blob"], "hi");
+        assert!(got[1]["score"].is_null());
+        assert_eq!(got[2]["score"], 3.0);
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_reported_and_does_not_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let cfg = format!(
+        r#"input {{ jdbc {{ jdbc_connection_string => "jdbc:postgresql://127.0.0.1:{port}/x" statement => "SELECT 1" connection_retry_attempts => 2 connection_retry_attempts_wait_time => 0.1 }} }}
+           output {{ null {{}} }}"#
+    );
+    let mut rs = Rstash::start_with(
+        &["--path.data", &dir.path().to_string_lossy()],
+        &cfg,
+        dir.path(),
+    );
+    wait_for("rstash to finish", Duration::from_secs(30), || {
+        matches!(rs.child.try_wait(), Ok(Some(_)))
+    });
+    let logs = rs.logs();
+    assert!(logs.contains("attempt 2 of 2"), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}
