@@ -15,7 +15,16 @@ for a in "$@"; do
     *) n=$a ;;
   esac
 done
-cargo build --release --quiet --bin rstash --bin rbeat --bin rstore
+# DEMO_PROFILE=test runs the debug binaries of the test build (`./test.sh` has just built them:
+# the same command here is then a no-op) instead of building everything again in release mode;
+# tests/demo/run does, to keep CI short. Users get the release build.
+if [ "${DEMO_PROFILE:-release}" = test ]; then
+  cargo test --workspace --lib --bins --tests --no-run --quiet
+  bin=target/debug
+else
+  cargo build --release --quiet --bin rstash --bin rbeat --bin rstore
+  bin=target/release
+fi
 venv=.peers/demo-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/python" -c 'import fastapi, uvicorn, flask' 2>/dev/null ||
@@ -40,7 +49,6 @@ wait_port() {
   echo "nothing listens on port $1 after 30 s: see demo-data/*.log" >&2
   exit 1
 }
-bin=target/release
 echo "== starting rstore (:9200), rstash (two pipelines), server1 (uvicorn :8001), server2 (werkzeug :8002), two rbeats"
 "$bin/rstore" --path.data demo-data/store --http.port 9200 2>demo-data/rstore.log &
 pids+=($!)
