@@ -238,7 +238,7 @@ impl Kafka {
     }
 }
 
-/// Commits the offsets of queued events (and forgets them once handed over).
+/// Commits the offsets of queued events.
 fn commit(consumer: &BaseConsumer, done: &mut HashMap<(String, i32), i64>, mode: CommitMode) {
     if done.is_empty() {
         return;
@@ -247,10 +247,12 @@ fn commit(consumer: &BaseConsumer, done: &mut HashMap<(String, i32), i64>, mode:
     for ((t, p), o) in done.iter() {
         let _ = tpl.add_partition_offset(t, *p, rdkafka::Offset::Offset(*o));
     }
-    match consumer.commit(&tpl, mode) {
-        Ok(()) => done.clear(),
-        Err(e) => warn!("kafka input: committing offsets: {e}"),
+    // Cleared either way: after a rebalance, committing a revoked partition fails and must not
+    // be retried (its new owner commits it); a partition still ours is committed next time.
+    if let Err(e) = consumer.commit(&tpl, mode) {
+        warn!("kafka input: committing offsets: {e}");
     }
+    done.clear();
 }
 
 impl Input for Kafka {
