@@ -119,7 +119,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     }))
 }
 
-/// Where a value ends: its text and the position after it.
+/// The character that closes a quoted or (with `include_brackets`) bracketed value opened by `open`.
 fn closing(open: char, include_brackets: bool) -> Option<char> {
     match open {
         '"' => Some('"'),
