@@ -51,7 +51,8 @@ pub fn registry() -> Registry {
         .filter("uuid", filters::uuid::build)
         .filter("prune", filters::prune::build)
         .filter("throttle", filters::throttle::build)
-        .filter("aggregate", filters::aggregate::build);
+        .filter("aggregate", filters::aggregate::build)
+        .filter("geoip", filters::geoip::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

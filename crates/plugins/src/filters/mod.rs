@@ -7,6 +7,7 @@ pub mod date;
 pub mod dissect;
 pub mod drop;
 pub mod fingerprint;
+pub mod geoip;
 pub mod grok;
 pub mod json;
 pub mod kv;

@@ -1,0 +1,73 @@
+//! Helpers shared by the filter tests: build a filter from config text as a user writes it,
+//! run events through it, read fields back as JSON text.
+#![allow(dead_code)]
+
+use rstash_config::{ast, parse, Source};
+use rstash_event::{json, Event, FieldRef, Map, Value};
+use rstash_pipeline::{FilterNode, PipelineSettings};
+
+pub fn build(filter: &str) -> Result<FilterNode, String> {
+    let src = Source::from_string("test.conf", &format!("filter {{\n{filter}\n}}\n"));
+    let cfg = parse(&src).map_err(|e| e.to_string())?;
+    let Some(ast::Statement::Plugin(p)) = cfg.sections.first().and_then(|s| s.body.first()) else {
+        return Err("no plugin".into());
+    };
+    rstash_plugins::registry()
+        .build_filter(p, &src, &PipelineSettings::default())
+        .map_err(|e| e.to_string())
+}
+
+pub fn event(fields: &str) -> Event {
+    match json::parse(fields.as_bytes()) {
+        Ok(Value::Object(m)) => Event::from_map(m),
+        other => panic!("bad test event {fields}: {other:?}"),
+    }
+}
+
+/// Runs events through the filter; what comes out (originals not cancelled, then new ones).
+pub fn run_all(filter: &str, events: Vec<Event>) -> Vec<Event> {
+    let f = build(filter).unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for mut e in events {
+        let mut emitted = Vec::new();
+        f.run(&mut e, &mut emitted);
+        if !e.is_cancelled() {
+            out.push(e);
+        }
+        out.extend(emitted);
+    }
+    out
+}
+
+pub fn run(filter: &str, fields: &str) -> Event {
+    let mut out = run_all(filter, vec![event(fields)]);
+    assert_eq!(out.len(), 1, "expected one event out");
+    out.remove(0)
+}
+
+pub fn msg(filter: &str, message: &str) -> Event {
+    run(
+        filter,
+        &json::value_to_string(&Value::Object(Map::from_iter([(
+            "message".into(),
+            Value::from(message),
+        )]))),
+    )
+}
+
+pub fn get(e: &Event, r: &str) -> String {
+    e.get(&FieldRef::parse(r).unwrap())
+        .map(json::value_to_string)
+        .unwrap_or_else(|| "<absent>".into())
+}
+
+pub fn tags(e: &Event) -> String {
+    get(e, "tags")
+}
+
+pub fn build_err(filter: &str) -> String {
+    match build(filter) {
+        Ok(_) => panic!("config should be rejected: {filter}"),
+        Err(e) => e,
+    }
+}
