@@ -19,7 +19,7 @@ fn kafka_python_to_rstash_and_rstash_to_kafka_python_through_tansu() {
     let python = peers().join("venv/bin/python");
     let port = 19092;
     let input = format!(
-        r#"input {{ kafka {{ bootstrap_servers => "127.0.0.1:{port}" topics => ["logs"] group_id => "rstash-test" auto_offset_reset => "earliest" decorate_events => "extended" codec => json consumer_threads => 2 }} }}
+        r#"input {{ kafka {{ bootstrap_servers => "127.0.0.1:{port}" topics => ["logs"] group_id => "rstash-test" auto_offset_reset => "earliest" decorate_events => "extended" codec => json consumer_threads => 2 session_timeout_ms => 6000 max_poll_interval_ms => 20000 }} }}
            filter {{ mutate {{ copy => {{ "[@metadata][kafka]" => "kafka" }} }} }}
            output {{ file {{ path => "{out}" codec => json_lines }} }}"#,
         out = d.join("in.json").display()
@@ -36,8 +36,9 @@ ip link set lo up
 cd {d}
 {tansu} broker --listener-url tcp://127.0.0.1:{port} --advertised-listener-url tcp://127.0.0.1:{port} --storage-engine memory://tansu/ >tansu.log 2>&1 &
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done
-# Group joins on tansu take from a second to a minute: waits are generous, and bounded.
-wait_lines() {{ local end=$((SECONDS + 240)); while [ $SECONDS -lt $end ]; do [ "$(wc -l <in.json 2>/dev/null || echo 0)" -ge "$1" ] && return 0; sleep 0.2; done; echo "TIMEOUT waiting for $1 lines"; }}
+# Group joins on tansu take from a second to a minute: waits are generous, and bounded. A
+# restarted group can wait for the rebalance timeout (max_poll_interval_ms) for its old members.
+wait_lines() {{ local end=$((SECONDS + 240)) n; while [ $SECONDS -lt $end ]; do n=$(cat in.json 2>/dev/null | wc -l); [ "$n" -ge "$1" ] && {{ echo "have $n lines at ${{SECONDS}}s"; return 0; }}; sleep 0.2; done; echo "TIMEOUT waiting for $1 lines"; }}
 {py} {data}/produce.py {port} logs 0 2000
 {rstash} -f input.conf 2>rstash1.log & r=$!
 wait_lines 2000

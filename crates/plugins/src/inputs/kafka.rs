@@ -76,6 +76,11 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         .set(
             "heartbeat.interval.ms",
             args.int("heartbeat_interval_ms", 3000)?.to_string(),
+        )
+        // Also the rebalance timeout a broker waits for members to rejoin.
+        .set(
+            "max.poll.interval.ms",
+            args.int("max_poll_interval_ms", 300_000)?.to_string(),
         );
     if let Some(r) = args.string("auto_offset_reset")? {
         let r = match r.as_str() {
