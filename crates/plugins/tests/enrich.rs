@@ -1,12 +1,14 @@
-//! Enrichment filters on real data: geoip on MaxMind's GeoLite2 databases and useragent on
-//! uap-core's regexes.yaml (both from npm packages pinned by scripts/install-peers.sh), and
-//! syslog_pri. Expected values are facts of those pinned databases and of Logstash's layouts.
+//! Enrichment filters on real data: geoip on MaxMind's GeoLite2 databases (the npm package
+//! pinned by scripts/install-peers.sh), useragent on Debian's uap-core (its regexes.yaml and the
+//! project's own test suites), and syslog_pri. Expected values are facts of those databases,
+//! uap-core's expected results and Logstash's documented layouts.
 
 mod common;
 
 use std::path::PathBuf;
 
 use common::*;
+use rstash_event::{Event, FieldRef, Map, Value};
 
 /// A file installed by scripts/install-peers.sh.
 fn peer(path: &str) -> String {
@@ -135,4 +137,155 @@ fn geoip_config_errors_name_the_problem() {
     assert!(err.contains("illegal field value city"), "{err}");
     let err = build_err(r#"geoip { database => "x" }"#);
     assert!(err.contains("needs `source`"), "{err}");
+}
+
+// ---- useragent ----
+
+const UAP: &str = "/usr/share/uap-core";
+
+fn uap_cases(file: &str) -> Vec<serde_json::Value> {
+    let path = format!("{UAP}/tests/{file}");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{path}: {e} (install Debian's uap-core: scripts/install-peers.sh)")
+    });
+    let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    doc["test_cases"].as_array().unwrap().clone()
+}
+
+/// Runs uap-core's own expected results through the filter; `fields` maps the suite's keys to
+/// the filter's legacy field names.
+fn uap_suite(file: &str, fields: &[(&str, &str)]) {
+    let f = build("useragent { source => \"ua\" }").unwrap();
+    let cases = uap_cases(file);
+    let mut wrong = Vec::new();
+    for case in &cases {
+        let ua = case["user_agent_string"].as_str().unwrap();
+        let mut e = Event::from_map(Map::from_iter([("ua".into(), Value::from(ua))]));
+        f.run(&mut e, &mut Vec::new());
+        for (theirs, ours) in fields {
+            let want = case[*theirs].as_str().map(|s| s.to_string());
+            let got = e
+                .get(&FieldRef::key(ours))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            if want != got {
+                wrong.push(format!("{ua}: {ours} {got:?} != {want:?}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} {file} cases differ:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong[..wrong.len().min(20)].join("\n")
+    );
+}
+
+#[test]
+fn useragent_passes_uap_cores_browser_suite() {
+    uap_suite(
+        "test_ua.yaml",
+        &[
+            ("family", "name"),
+            ("major", "major"),
+            ("minor", "minor"),
+            ("patch", "patch"),
+        ],
+    );
+}
+
+#[test]
+fn useragent_passes_uap_cores_os_suite() {
+    uap_suite(
+        "test_os.yaml",
+        &[
+            ("family", "os_name"),
+            ("major", "os_major"),
+            ("minor", "os_minor"),
+            ("patch", "os_patch"),
+        ],
+    );
+}
+
+#[test]
+fn useragent_passes_uap_cores_device_suite() {
+    uap_suite("test_device.yaml", &[("family", "device")]);
+}
+
+const FIREFOX: &str =
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.11; rv:45.0) Gecko/20100101 Firefox/45.0";
+
+#[test]
+fn useragent_fields_as_logstash_documents_them() {
+    // The example of Logstash's useragent documentation, legacy then ECS layout.
+    let e = msg("useragent { source => \"message\" }", FIREFOX);
+    for (k, v) in [
+        ("name", "Firefox"),
+        ("version", "45.0"),
+        ("major", "45"),
+        ("minor", "0"),
+        ("os_name", "Mac OS X"),
+        ("os", "Mac OS X"),
+        ("os_version", "10.11"),
+        ("os_full", "Mac OS X 10.11"),
+        ("os_major", "10"),
+        ("os_minor", "11"),
+        ("device", "Mac"),
+    ] {
+        assert_eq!(get(&e, k), format!("{v:?}"), "{k}");
+    }
+    assert_eq!(get(&e, "patch"), "<absent>");
+
+    let e = msg(
+        "useragent { source => \"message\" ecs_compatibility => v8 }",
+        FIREFOX,
+    );
+    assert_eq!(
+        get(&e, "user_agent"),
+        r#"{"name":"Firefox","device":{"name":"Mac"},"version":"45.0","os":{"version":"10.11","name":"Mac OS X","full":"Mac OS X 10.11"}}"#
+    );
+    assert_eq!(
+        get(&e, "[@metadata][filter][user_agent][version][major]"),
+        r#""45""#
+    );
+    assert_eq!(
+        get(&e, "[@metadata][filter][user_agent][os][version][minor]"),
+        r#""11""#
+    );
+
+    // target + prefix; a fourth version segment present in the string is kept; names ("XP")
+    // join the OS version with a space; target == source replaces the string.
+    let chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/89.0.4389.90 Safari/537.36";
+    let e = msg(
+        "useragent { source => \"message\" target => \"ua\" prefix => \"ua_\" }",
+        chrome,
+    );
+    assert_eq!(get(&e, "[ua][ua_version]"), r#""89.0.4389.90""#);
+    assert_eq!(get(&e, "[ua][ua_patch]"), r#""4389""#);
+    assert_eq!(get(&e, "[ua][ua_os_full]"), r#""Windows 10""#);
+    let e = msg(
+        "useragent { source => \"message\" target => \"message\" }",
+        "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)",
+    );
+    assert_eq!(get(&e, "[message][name]"), r#""IE""#);
+    assert_eq!(get(&e, "[message][os_full]"), r#""Windows XP""#);
+
+    // Unknown agents are "Other"; an empty or missing source is left alone.
+    let e = msg(
+        "useragent { source => \"message\" add_tag => [\"ua\"] }",
+        "garbage",
+    );
+    assert_eq!(get(&e, "name"), r#""Other""#);
+    assert_eq!(get(&e, "os_full"), r#""Other""#);
+    assert_eq!(tags(&e), r#"["ua"]"#);
+    let e = msg(
+        "useragent { source => \"message\" add_tag => [\"ua\"] }",
+        "",
+    );
+    assert_eq!(get(&e, "name"), "<absent>");
+    assert_eq!(tags(&e), "<absent>");
+
+    let err = build_err("useragent { source => \"a\" regexes => \"/nonexistent.yaml\" }");
+    assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
 }

@@ -19,6 +19,7 @@ pub mod throttle;
 pub mod translate;
 pub mod truncate;
 pub mod urldecode;
+pub mod useragent;
 pub mod uuid;
 
 use rstash_config::ConfigError;
