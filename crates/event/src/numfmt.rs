@@ -1,5 +1,6 @@
 //! Float to text, the two ways Logstash prints them: Java `Double.toString` (JSON, sprintf) and
 //! JRuby `Float#to_s` (rubydebug, mutate convert/join). Both start from the shortest round-trip digits.
+//! And back: Ruby's lenient `String#to_i`/`to_f`, which plugins apply to text.
 
 /// Shortest digits of |x| and the scientific exponent E, so |x| = d.ddd × 10^E.
 fn digits(x: f64) -> (String, i32) {
@@ -73,6 +74,59 @@ pub fn ruby_float(x: f64) -> String {
         let es = if e < 0 { '-' } else { '+' };
         format!("{sign}{}e{es}{:02}", mantissa(&d), e.abs())
     }
+}
+
+/// Ruby `String#to_i` on the text: optional sign, digits (with `_`), stop at the first other char.
+pub fn ruby_to_i(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, body) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let digits: String = body
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '_')
+        .filter(|c| *c != '_')
+        .collect();
+    let v: i64 = digits.parse().unwrap_or(0);
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+/// Ruby `String#to_f`: the longest numeric prefix, else 0.0.
+pub fn ruby_to_f(s: &str) -> f64 {
+    let t = s.trim_start();
+    let b = t.as_bytes();
+    let mut i = 0;
+    if matches!(b.first(), Some(b'-' | b'+')) {
+        i = 1;
+    }
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        let mut j = i + 1;
+        if matches!(b.get(j), Some(b'-' | b'+')) {
+            j += 1;
+        }
+        if b.get(j).is_some_and(u8::is_ascii_digit) {
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            i = j;
+        }
+    }
+    t[..i].parse().unwrap_or(0.0)
 }
 
 #[cfg(test)]

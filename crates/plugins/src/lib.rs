@@ -53,7 +53,8 @@ pub fn registry() -> Registry {
         .filter("throttle", filters::throttle::build)
         .filter("aggregate", filters::aggregate::build)
         .filter("geoip", filters::geoip::build)
-        .filter("useragent", filters::useragent::build);
+        .filter("useragent", filters::useragent::build)
+        .filter("syslog_pri", filters::syslog_pri::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

@@ -289,3 +289,44 @@ fn useragent_fields_as_logstash_documents_them() {
     let err = build_err("useragent { source => \"a\" regexes => \"/nonexistent.yaml\" }");
     assert!(err.contains("cannot read /nonexistent.yaml"), "{err}");
 }
+
+// ---- syslog_pri ----
+
+#[test]
+fn syslog_pri_splits_priority_into_codes_and_labels() {
+    let e = run("syslog_pri { }", r#"{"syslog_pri": "34"}"#);
+    assert_eq!(get(&e, "syslog_facility_code"), "4");
+    assert_eq!(get(&e, "syslog_severity_code"), "2");
+    assert_eq!(get(&e, "syslog_facility"), r#""security/authorization""#);
+    assert_eq!(get(&e, "syslog_severity"), r#""critical""#);
+    // Absent: 13 (user-level notice), as RFC 3164 says; arrays use their first value.
+    let e = run("syslog_pri { add_tag => [\"pri\"] }", r#"{"message": "x"}"#);
+    assert_eq!(get(&e, "syslog_facility"), r#""user-level""#);
+    assert_eq!(get(&e, "syslog_severity"), r#""notice""#);
+    assert_eq!(tags(&e), r#"["pri"]"#);
+    let e = run(
+        "syslog_pri { syslog_pri_field_name => \"[p]\" use_labels => false }",
+        r#"{"p": [191, 0]}"#,
+    );
+    assert_eq!(get(&e, "syslog_facility_code"), "23");
+    assert_eq!(get(&e, "syslog_severity_code"), "7");
+    assert_eq!(get(&e, "syslog_facility"), "<absent>");
+    // A facility past the labels is tagged; custom labels; ECS field names.
+    let e = run("syslog_pri { }", r#"{"syslog_pri": 200}"#);
+    assert_eq!(get(&e, "syslog_facility_code"), "25");
+    assert_eq!(tags(&e), r#"["_syslogpriparsefailure"]"#);
+    let e = run(
+        r#"syslog_pri { severity_labels => ["E","A","C","R","W","N","I","D"] }"#,
+        r#"{"syslog_pri": "<no number>"}"#,
+    );
+    assert_eq!(get(&e, "syslog_severity"), r#""E""#);
+    assert_eq!(get(&e, "syslog_facility"), r#""kernel""#);
+    let e = run(
+        "syslog_pri { ecs_compatibility => v1 }",
+        r#"{"log": {"syslog": {"priority": 165}}}"#,
+    );
+    assert_eq!(
+        get(&e, "[log][syslog]"),
+        r#"{"priority":165,"severity":{"code":5,"name":"notice"},"facility":{"code":20,"name":"local4"}}"#
+    );
+}

@@ -15,6 +15,7 @@ pub mod mutate;
 pub mod prune;
 pub mod sleep;
 pub mod split;
+pub mod syslog_pri;
 pub mod throttle;
 pub mod translate;
 pub mod truncate;

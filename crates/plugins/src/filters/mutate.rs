@@ -4,6 +4,7 @@
 
 use regex::{Captures, Regex};
 use rstash_config::ConfigError;
+use rstash_event::numfmt::{ruby_to_f, ruby_to_i};
 use rstash_event::{Event, FieldRef, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
@@ -415,59 +416,6 @@ fn merge(e: &mut Event, dest: &FieldRef, added: &FieldRef) -> Op {
         }
     };
     e.set(dest, merged).map_err(|x| x.to_string())
-}
-
-/// Ruby `String#to_i` on the text: optional sign, digits (with `_`), stop at the first other char.
-fn ruby_to_i(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, body) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let digits: String = body
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '_')
-        .filter(|c| *c != '_')
-        .collect();
-    let v: i64 = digits.parse().unwrap_or(0);
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
-
-/// Ruby `String#to_f`: the longest numeric prefix, else 0.0.
-fn ruby_to_f(s: &str) -> f64 {
-    let t = s.trim_start();
-    let b = t.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'-' | b'+')) {
-        i = 1;
-    }
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    if i < b.len() && b[i] == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
-        i += 1;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if matches!(b.get(j), Some(b'-' | b'+')) {
-            j += 1;
-        }
-        if b.get(j).is_some_and(u8::is_ascii_digit) {
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            i = j;
-        }
-    }
-    t[..i].parse().unwrap_or(0.0)
 }
 
 fn eu(s: &str) -> String {
