@@ -1,6 +1,7 @@
 //! Codecs: bytes ⇄ events.
 
 pub mod dots;
+pub mod es_bulk;
 pub mod json;
 pub mod line;
 pub mod plain;

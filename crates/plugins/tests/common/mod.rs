@@ -56,8 +56,8 @@ pub fn msg(filter: &str, message: &str) -> Event {
 }
 
 pub fn get(e: &Event, r: &str) -> String {
-    e.get(&FieldRef::parse(r).unwrap())
-        .map(json::value_to_string)
+    e.get_value(&FieldRef::parse(r).unwrap())
+        .map(|v| json::value_to_string(&v))
         .unwrap_or_else(|| "<absent>".into())
 }
 
@@ -70,4 +70,26 @@ pub fn build_err(filter: &str) -> String {
         Ok(_) => panic!("config should be rejected: {filter}"),
         Err(e) => e,
     }
+}
+
+/// A codec from its config text, e.g. `es_bulk { target => "doc" }`.
+pub fn codec(text: &str) -> Result<Box<dyn rstash_pipeline::Codec>, String> {
+    let src = Source::from_string("test.conf", &format!("filter {{\n{text}\n}}\n"));
+    let cfg = parse(&src).map_err(|e| e.to_string())?;
+    let Some(ast::Statement::Plugin(p)) = cfg.sections.first().and_then(|s| s.body.first()) else {
+        return Err("no plugin".into());
+    };
+    rstash_plugins::registry()
+        .build_codec(p, &src, &PipelineSettings::default())
+        .map_err(|e| e.to_string())
+}
+
+/// Decodes `data` fed in `chunk`-byte pieces, then flushes.
+pub fn decode_all(codec: &mut dyn rstash_pipeline::Codec, data: &[u8], chunk: usize) -> Vec<Event> {
+    let mut out = Vec::new();
+    for piece in data.chunks(chunk.max(1)) {
+        codec.decode(piece, &mut |e| out.push(e));
+    }
+    codec.flush(&mut |e| out.push(e));
+    out
 }
