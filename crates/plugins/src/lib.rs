@@ -65,6 +65,7 @@ pub fn registry() -> Registry {
         .output("redis", outputs::redis::build)
         .output("kafka", outputs::kafka::build)
         .output("elasticsearch", outputs::elasticsearch::build)
+        .output("opensearch", outputs::elasticsearch::build_opensearch)
         .output("pipeline", outputs::pipeline::build);
     r
 }

@@ -98,3 +98,42 @@ fn a_dead_host_is_skipped_and_the_live_one_takes_everything() {
     let _ = store.kill();
     let _ = store.wait();
 }
+
+#[test]
+fn opensearch_output_takes_the_opensearch_plugins_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut store = start_rstore(&dir.path().join("data"), port);
+    let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["-e", &format!("input {{ generator {{ count => 500 }} }} output {{ opensearch {{ hosts => ['http://127.0.0.1:{port}'] index => 'os-%{{+YYYY.MM.dd}}' auth_type => {{ type => 'basic' user => 'admin' password => 'admin' }} ssl_certificate_verification => false manage_template => false }} }}")])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("500 documents", Duration::from_secs(20), || {
+        http_get(port, "/os-*/_count")["count"] == 500
+    });
+    let _ = store.kill();
+    let _ = store.wait();
+    for (conf, want) in [
+        (
+            "auth_type => { type => 'aws_iam' region => 'us-east-1' }",
+            "AWS IAM request signing is not built in",
+        ),
+        ("api_key => 'x'", "api_key"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+            .args([
+                "-t",
+                "-e",
+                &format!("input {{ stdin {{}} }} output {{ opensearch {{ {conf} }} }}"),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{conf}: {err}");
+    }
+}

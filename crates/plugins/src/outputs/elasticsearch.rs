@@ -57,6 +57,41 @@ fn normalize_host(h: &str, ssl: bool) -> String {
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
+    build_for(args, false)
+}
+
+/// `opensearch`: the same bulk protocol with the OpenSearch plugin's option names
+/// (`ssl_certificate_verification`, `auth_type`).
+pub fn build_opensearch(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
+    build_for(args, true)
+}
+
+/// `auth_type => { type => "basic" user => ... password => ... }` of the opensearch output.
+fn opensearch_auth(args: &mut Args) -> Result<Option<(String, String)>, ConfigError> {
+    if !args.has("auth_type") {
+        return Ok(None);
+    }
+    let mut kind = String::new();
+    let (mut user, mut password) = (String::new(), String::new());
+    for (k, v) in args.hash("auth_type")? {
+        let text = v.text().unwrap_or_default();
+        match k.as_str() {
+            "type" => kind = text,
+            "user" => user = text,
+            "password" => password = text,
+            _ => {}
+        }
+    }
+    match kind.as_str() {
+        "basic" => Ok(Some((user, password))),
+        other => Err(args.error_at(
+            "auth_type",
+            format!("auth_type `{other}` is not supported (AWS IAM request signing is not built in); use `basic`"),
+        )),
+    }
+}
+
+fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, ConfigError> {
     let ssl = args.bool("ssl_enabled", false)? || args.bool("ssl", false)?;
     let mut hosts = args.strings("hosts")?;
     if hosts.is_empty() {
@@ -113,7 +148,12 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
     }
     let verification = args.choice("ssl_verification_mode", &["full", "none"], "full")?;
-    tls = tls.disable_verification(verification == "none");
+    let verify = if opensearch {
+        args.bool("ssl_certificate_verification", true)?
+    } else {
+        verification == "full"
+    };
+    tls = tls.disable_verification(!verify);
     let timeout = Duration::from_secs(args.int("timeout", 60)?.max(1) as u64);
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -121,12 +161,20 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         .tls_config(tls.build())
         .build()
         .into();
-    let auth = rstash_net::es_authorization(
-        args.string("user")?.as_deref(),
-        args.string("password")?.as_deref(),
-        args.string("api_key")?.as_deref(),
-    );
-    if args.string("data_stream")?.as_deref() == Some("true") {
+    let (mut user, mut password) = (args.string("user")?, args.string("password")?);
+    if opensearch {
+        if let Some((u, p)) = opensearch_auth(args)? {
+            (user, password) = (Some(u), Some(p));
+        }
+    }
+    let api_key = if opensearch {
+        None
+    } else {
+        args.string("api_key")?
+    };
+    let auth =
+        rstash_net::es_authorization(user.as_deref(), password.as_deref(), api_key.as_deref());
+    if !opensearch && args.string("data_stream")?.as_deref() == Some("true") {
         return Err(args.error_at(
             "data_stream",
             "data streams are not supported yet; index into daily indices",
