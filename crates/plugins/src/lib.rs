@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod codecs;
 pub mod filters;
+pub mod http_client;
 pub mod inputs;
 pub mod outputs;
 pub mod redis_link;
@@ -55,7 +56,8 @@ pub fn registry() -> Registry {
         .filter("aggregate", filters::aggregate::build)
         .filter("geoip", filters::geoip::build)
         .filter("useragent", filters::useragent::build)
-        .filter("syslog_pri", filters::syslog_pri::build);
+        .filter("syslog_pri", filters::syslog_pri::build)
+        .filter("http", filters::http::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

@@ -9,6 +9,7 @@ pub mod drop;
 pub mod fingerprint;
 pub mod geoip;
 pub mod grok;
+pub mod http;
 pub mod json;
 pub mod kv;
 pub mod mutate;

@@ -11,6 +11,8 @@ use rstash_event::{json, Event, Template, Value};
 use rstash_pipeline::{Args, Output, PluginError};
 use tracing::{error, warn};
 
+use crate::http_client::HttpClient;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     Json,
@@ -108,23 +110,9 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     };
     let retryable = codes(args, "retryable_codes", &[429, 500, 502, 503, 504])?;
     let ignorable = codes(args, "ignorable_codes", &[])?;
-    let timeout = Duration::from_secs(args.int("request_timeout", 60)?.max(1) as u64);
-    let connect = Duration::from_secs(args.int("connect_timeout", 10)?.max(1) as u64);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .timeout_connect(Some(connect))
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let auth = match (args.string("user")?, args.string("password")?) {
-        (Some(u), Some(p)) => Some(format!(
-            "Basic {}",
-            rstash_net::base64(format!("{u}:{p}").as_bytes())
-        )),
-        _ => None,
-    };
+    let client = HttpClient::from_args(args)?;
     Ok(Box::new(HttpOut {
-        agent,
+        agent: client.agent,
         url,
         method,
         format,
@@ -132,9 +120,9 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         headers,
         message,
         mapping,
-        auth,
+        auth: client.auth,
         retry_failed: args.bool("retry_failed", true)?,
-        automatic_retries: args.int("automatic_retries", 1)?.max(0) as u32,
+        automatic_retries: client.automatic_retries,
         retryable,
         ignorable,
         compress: args.bool("http_compression", false)?,
