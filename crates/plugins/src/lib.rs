@@ -6,8 +6,10 @@ pub mod codecs;
 pub mod filters;
 pub mod http_client;
 pub mod inputs;
+pub mod memcached_link;
 pub mod outputs;
 pub mod redis_link;
+pub mod ruby_marshal;
 
 use rstash_pipeline::Registry;
 
@@ -57,7 +59,8 @@ pub fn registry() -> Registry {
         .filter("geoip", filters::geoip::build)
         .filter("useragent", filters::useragent::build)
         .filter("syslog_pri", filters::syslog_pri::build)
-        .filter("http", filters::http::build);
+        .filter("http", filters::http::build)
+        .filter("memcached", filters::memcached::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

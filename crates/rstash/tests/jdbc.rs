@@ -12,12 +12,7 @@ use common::{free_port, lines, wait_for, Rstash};
 
 /// Runs a PostgreSQL binary as the `postgres` user when we are root (it refuses root).
 fn pg_command(bin: &Path) -> Command {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if root {
+    if common::is_root() {
         let mut c = Command::new("setpriv");
         c.args([
             "--reuid=postgres",

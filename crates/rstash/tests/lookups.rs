@@ -3,10 +3,12 @@
 //! `unshare -n`), elasticsearch (rstore), jdbc_streaming (SQLite). Each also meets a server that
 //! is not there: the event is tagged and the pipeline goes on.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
+
+mod common;
 
 /// Events (JSON lines with an `n`) through `filter`; what comes out, ordered by `n`.
 fn through(filter: &str, events: &[&str]) -> Vec<Value> {
@@ -129,4 +131,129 @@ fn http_filter_calls_a_server_and_stores_the_answer() {
     assert_eq!(tags(&out[4]), ["_jsonparsefailure"]);
     // Nothing listens on port 1: tagged, and the pipeline went on.
     assert_eq!(tags(&out[5]), ["_httprequestfailure"]);
+}
+
+/// A memcached server on a free port.
+fn memcached() -> (Child, u16) {
+    let port = common::free_port();
+    let mut args = vec![
+        "-l".to_string(),
+        "127.0.0.1".into(),
+        "-p".into(),
+        port.to_string(),
+        "-U".into(),
+        "0".into(),
+    ];
+    if common::is_root() {
+        args.extend(["-u".into(), "root".into()]);
+    }
+    let child = Command::new("memcached")
+        .args(&args)
+        .spawn()
+        .expect("memcached (scripts/install-peers.sh)");
+    common::wait_for("memcached", std::time::Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (child, port)
+}
+
+fn dalli(servers: &str, args: &[&str]) -> String {
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/lookups/dalli.rb");
+    let out = Command::new("ruby")
+        .arg(script)
+        .arg(servers)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn memcached_filter_shares_a_two_server_cache_with_ruby_dalli() {
+    let (mut a, pa) = memcached();
+    let (mut b, pb) = memcached();
+    let servers = format!("127.0.0.1:{pa},127.0.0.1:{pb}");
+    dalli(&servers, &["set"]);
+    let events: Vec<String> = (0..20)
+        .map(|i| format!(r#"{{"n":{i},"ip":"10.0.0.{i}","note":"n{i}"}}"#))
+        .chain([
+            r#"{"n":20,"ip":"plain","note":"p"}"#.to_string(),
+            r#"{"n":21,"ip":"none","note":"x"}"#.to_string(),
+        ])
+        .collect();
+    let refs: Vec<&str> = events.iter().map(String::as_str).collect();
+    let out = through(
+        &format!(
+            r#"memcached {{ hosts => ["127.0.0.1:{pa}", "127.0.0.1:{pb}"] namespace => "ns"
+                 get => {{ "ip:%{{ip}}" => "[threat]" }} set => {{ "[note]" => "note:%{{ip}}" "[n]" => "n:%{{ip}}" }} }}"#
+        ),
+        &refs,
+    );
+    for (i, e) in out.iter().take(20).enumerate() {
+        let t = &e["threat"];
+        assert_eq!(t["threat"], "botnet", "{e}");
+        assert_eq!(t["score"], i);
+        assert_eq!(t["ratio"], i as f64 / 4.0);
+        assert_eq!(t["seen"], serde_json::json!([true, null]));
+    }
+    assert_eq!(out[20]["threat"], "just text");
+    assert!(out[21].get("threat").is_none());
+    assert!(tags(&out[21]).is_empty());
+    // What rstash stored, read by Dalli across both servers: strings as strings, numbers as numbers.
+    let keys: Vec<String> = (0..20)
+        .map(|i| format!("note:10.0.0.{i}"))
+        .chain((0..20).map(|i| format!("n:10.0.0.{i}")))
+        .collect();
+    let mut args = vec!["get"];
+    args.extend(keys.iter().map(String::as_str));
+    let read = dalli(&servers, &args);
+    let read: Vec<Value> = read
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for i in 0..20 {
+        assert_eq!(read[i][1], format!("n{i}"), "{}", read[i]);
+        assert_eq!(read[20 + i][1], i, "{}", read[20 + i]);
+    }
+    // Both servers hold part of the keys (the ring spreads them as Dalli does).
+    for port in [pa, pb] {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.write_all(b"stats\r\n").unwrap();
+        let mut r = BufReader::new(s);
+        let mut items = 0;
+        for line in r.by_ref().lines() {
+            let line = line.unwrap();
+            if let Some(n) = line.strip_prefix("STAT curr_items ") {
+                items = n.trim().parse().unwrap();
+            }
+            if line == "END" {
+                break;
+            }
+        }
+        assert!(items > 5, "port {port} holds {items} items");
+    }
+    let _ = (a.kill(), b.kill(), a.wait(), b.wait());
+
+    // Nobody listening: every event is tagged, quickly, and the pipeline goes on.
+    let started = std::time::Instant::now();
+    let many: Vec<String> = (0..200)
+        .map(|i| format!(r#"{{"n":{i},"ip":"x"}}"#))
+        .collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let out = through(
+        r#"memcached { hosts => ["127.0.0.1:1"] get => { "ip:%{ip}" => "[threat]" } }"#,
+        &refs,
+    );
+    assert!(out.iter().all(|e| tags(e) == ["_memcached_failure"]));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -12,6 +12,7 @@ pub mod grok;
 pub mod http;
 pub mod json;
 pub mod kv;
+pub mod memcached;
 pub mod mutate;
 pub mod prune;
 pub mod sleep;

@@ -200,3 +200,12 @@ pub fn http_get(port: u16, path: &str) -> serde_json::Value {
     serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))
         .unwrap_or(serde_json::Value::Null)
 }
+
+/// Whether the tests run as root (servers such as PostgreSQL and memcached refuse or need flags).
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false)
+}
