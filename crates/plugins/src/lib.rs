@@ -60,7 +60,8 @@ pub fn registry() -> Registry {
         .filter("useragent", filters::useragent::build)
         .filter("syslog_pri", filters::syslog_pri::build)
         .filter("http", filters::http::build)
-        .filter("memcached", filters::memcached::build);
+        .filter("memcached", filters::memcached::build)
+        .filter("dns", filters::dns::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

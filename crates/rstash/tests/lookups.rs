@@ -257,3 +257,105 @@ fn memcached_filter_shares_a_two_server_cache_with_ruby_dalli() {
         started.elapsed()
     );
 }
+
+#[test]
+fn dns_filter_resolves_through_dnsmasq_and_tags_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("dns-hosts"),
+        "10.1.2.3 web1.example.test\n10.1.2.4 db1.example.test\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("user-hosts"),
+        "192.0.2.7 local.only # from hostsfile\n",
+    )
+    .unwrap();
+    let mut events: Vec<String> = vec![
+        r#"{"n":1,"host":"web1.example.test","ip":"10.1.2.4"}"#.into(),
+        r#"{"n":2,"host":"web1","ip":"10.1.2.3"}"#.into(),
+        r#"{"n":3,"host":"nosuch.example.test","ip":"10.1.2.3"}"#.into(),
+        r#"{"n":4,"host":["db1.example.test"]}"#.into(),
+        r#"{"n":5,"host":"local.only"}"#.into(),
+    ];
+    events.extend((10..16).map(|n| format!(r#"{{"n":{n},"host":"slow{n}.example.test"}}"#)));
+    std::fs::write(d.join("in.json"), events.join("\n") + "\n").unwrap();
+    let config = format!(
+        r#"input {{ stdin {{ codec => json_lines }} }}
+filter {{
+  if [n] < 4 {{ dns {{ resolve => ["host"] reverse => ["ip"] action => "replace" hit_cache_size => 100 failed_cache_size => 10
+                      nameserver => {{ address => ["127.0.0.1"] search => ["example.test"] }} }} }}
+  else if [n] < 10 {{ dns {{ resolve => ["host"] hostsfile => ["{hosts}"] nameserver => "127.0.0.1" add_tag => ["resolved"] }} }}
+  else {{ dns {{ resolve => ["host"] nameserver => ["127.0.0.3"] timeout => 0.2 max_retries => 1 }} }}
+}}
+output {{ stdout {{ codec => json_lines }} }}"#,
+        hosts = d.join("user-hosts").display()
+    );
+    std::fs::write(d.join("pipeline.conf"), config).unwrap();
+    let root_flag = if common::is_root() { "--user=root" } else { "" };
+    let script = format!(
+        r#"set -u
+ip link set lo up
+cd {d}
+dnsmasq --keep-in-foreground --conf-file=/dev/null --listen-address=127.0.0.1 --bind-interfaces --port=53 \
+  --no-resolv --no-hosts --addn-hosts={d}/dns-hosts --log-facility=- {root_flag} 2>dnsmasq.log &
+# A name server that never answers, for the timeouts.
+python3 -c 'import socket, time; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.3", 53)); time.sleep(120)' &
+for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/53) 2>/dev/null && break; sleep 0.1; done
+start=$SECONDS
+{rstash} -f pipeline.conf <in.json >out.json 2>rstash.log; echo "rstash: $? after $((SECONDS - start))s"
+kill %1 %2
+"#,
+        d = d.display(),
+        rstash = env!("CARGO_BIN_EXE_rstash"),
+    );
+    std::fs::write(d.join("run.sh"), script).unwrap();
+    let res = Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(d.join("run.sh"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&res.stdout);
+    let log = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert!(
+        said.contains("rstash: 0"),
+        "{said}\n{}\n{}",
+        log("rstash.log"),
+        log("dnsmasq.log")
+    );
+    let mut out: Vec<Value> = log("out.json")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    out.sort_by_key(|e| e["n"].as_i64());
+    assert_eq!(
+        out.len(),
+        events.len(),
+        "{said}\n{}\n{}",
+        log("rstash.log"),
+        log("dnsmasq.log")
+    );
+    assert_eq!(out[0]["host"], "10.1.2.3");
+    assert_eq!(out[0]["ip"], "db1.example.test");
+    assert_eq!(out[1]["host"], "10.1.2.3", "search domain");
+    assert_eq!(out[1]["ip"], "web1.example.test");
+    // Not found: left as it was, no tag, and the reverse lookup after it not done.
+    assert_eq!(out[2]["host"], "nosuch.example.test");
+    assert_eq!(out[2]["ip"], "10.1.2.3");
+    assert!(tags(&out[2]).is_empty());
+    assert_eq!(
+        out[3]["host"],
+        serde_json::json!(["db1.example.test", "10.1.2.4"])
+    );
+    assert_eq!(
+        out[4]["host"],
+        serde_json::json!(["local.only", "192.0.2.7"])
+    );
+    assert_eq!(tags(&out[4]), ["resolved"]);
+    for e in &out[5..] {
+        assert_eq!(tags(e), ["_dnstimeout"], "{e}");
+        assert!(e["host"].is_string());
+    }
+    println!("{said}");
+}

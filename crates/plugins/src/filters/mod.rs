@@ -5,6 +5,7 @@ pub mod clone;
 pub mod csv;
 pub mod date;
 pub mod dissect;
+pub mod dns;
 pub mod drop;
 pub mod fingerprint;
 pub mod geoip;
