@@ -217,7 +217,9 @@ impl Pipeline {
     }
 
     /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
-    pub fn wait(self) {
+    /// False when a worker crashed (a bug): the events it held were not delivered.
+    #[must_use]
+    pub fn wait(self) -> bool {
         let stopped = {
             let mut st = self
                 .lifecycle
@@ -235,8 +237,12 @@ impl Pipeline {
         };
         debug!(pipeline = %self.shared.settings.id, "inputs finished; draining");
         self.shared.queue.close(!stopped);
+        let mut ok = true;
         for w in self.workers {
-            let _ = w.join();
+            if w.join().is_err() {
+                error!(pipeline = %self.shared.settings.id, "a pipeline worker crashed; the events it held were not delivered");
+                ok = false;
+            }
         }
         for (o, _) in &self.shared.outputs {
             let mut o = o.lock().unwrap_or_else(|p| p.into_inner());
@@ -244,6 +250,7 @@ impl Pipeline {
                 error!("closing an output failed: {e}");
             }
         }
+        ok
     }
 }
 

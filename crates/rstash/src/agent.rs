@@ -476,9 +476,15 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             break;
         }
     }
-    shut_down(&mut running, stopping);
+    let clean = shut_down(&mut running, stopping);
     handle.close();
-    Ok(())
+    if clean {
+        Ok(())
+    } else {
+        Err(ConfigError::plain(
+            "a pipeline worker crashed (see the log above); events it held were not delivered",
+        ))
+    }
 }
 
 /// Rebuilds pipelines whose config changed (or all file-based ones when `force`); a config that
@@ -507,7 +513,9 @@ fn reload_changed(running: &mut [Running], registry: &Registry, node: &Node, for
                 if let Some(old) = r.pipeline.take() {
                     old.request_stop();
                     old.wait_inputs(Duration::from_secs(10));
-                    old.wait();
+                    if !old.wait() {
+                        warn!("the replaced pipeline's worker crashed");
+                    }
                 }
                 // The old instance's queue must be closed before the new one opens its files.
                 update(&mut |en| en.current = None);
@@ -636,7 +644,9 @@ fn senders_done(r: &Running, running: &[Running]) -> bool {
 
 /// Waits for the pipelines to finish, senders before the pipelines they send to: a receiver
 /// stops only once nothing more can come to it (all at once if they send to each other).
-fn shut_down(running: &mut [Running], stopping: bool) {
+/// False when a pipeline worker crashed.
+fn shut_down(running: &mut [Running], stopping: bool) -> bool {
+    let mut ok = true;
     loop {
         let left: Vec<String> = running
             .iter()
@@ -644,7 +654,7 @@ fn shut_down(running: &mut [Running], stopping: bool) {
             .map(|r| r.spec.settings.id.clone())
             .collect();
         if left.is_empty() {
-            return;
+            return ok;
         }
         let ready: Vec<String> = left
             .iter()
@@ -674,7 +684,7 @@ fn shut_down(running: &mut [Running], stopping: bool) {
                     p.wait_inputs(Duration::from_secs(5));
                 }
                 let id = p.id().to_string();
-                p.wait();
+                ok &= p.wait();
                 info!(pipeline = %id, "pipeline finished");
             }
         }
