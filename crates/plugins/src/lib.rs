@@ -61,7 +61,8 @@ pub fn registry() -> Registry {
         .filter("syslog_pri", filters::syslog_pri::build)
         .filter("http", filters::http::build)
         .filter("memcached", filters::memcached::build)
-        .filter("dns", filters::dns::build);
+        .filter("dns", filters::dns::build)
+        .filter("elasticsearch", filters::elasticsearch::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

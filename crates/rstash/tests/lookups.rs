@@ -359,3 +359,64 @@ kill %1 %2
     }
     println!("{said}");
 }
+
+#[test]
+fn elasticsearch_filter_copies_fields_of_hits_from_rstore() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = common::free_port();
+    let mut store = common::start_rstore(&dir.path().join("data"), port);
+    let bulk = [
+        r#"{"index":{"_index":"users","_id":"u1"}}"#,
+        r#"{"user":"ann","dept":"ops","geo":{"city":"Oslo"},"@timestamp":"2026-01-01T00:00:00Z"}"#,
+        r#"{"index":{"_index":"users","_id":"u2"}}"#,
+        r#"{"user":"bob","dept":"dev","@timestamp":"2026-01-02T00:00:00Z"}"#,
+        r#"{"index":{"_index":"logins","_id":"l1"}}"#,
+        r#"{"user":"ann","ip":"10.0.0.1","@timestamp":"2026-02-01T00:00:00Z"}"#,
+        r#"{"index":{"_index":"logins","_id":"l2"}}"#,
+        r#"{"user":"ann","ip":"10.0.0.2","@timestamp":"2026-03-01T00:00:00Z"}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let resp = ureq::post(&format!("http://127.0.0.1:{port}/_bulk?refresh=true"))
+        .header("content-type", "application/x-ndjson")
+        .send(bulk)
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let template = dir.path().join("agg.json");
+    std::fs::write(
+        &template,
+        r#"{"size": 0, "query": {"term": {"user": "%{user}"}}, "aggs": {"ips": {"terms": {"field": "ip"}}}}"#,
+    )
+    .unwrap();
+    let hosts = format!(r#"hosts => ["127.0.0.1:{port}"]"#);
+    let out = through(
+        &format!(
+            r#"if [n] < 3 {{ elasticsearch {{ {hosts} index => "users" query => "user:%{{user}}" fields => {{ "dept" => "department" "[geo][city]" => "city" }} docinfo_fields => {{ "_id" => "doc_id" }} add_tag => ["found"] }} }}
+               else if [n] == 3 {{ elasticsearch {{ {hosts} index => "logins" query => "user:%{{user}}" sort => "@timestamp:asc" result_size => 5 fields => ["ip", "ips"] }} }}
+               else if [n] == 4 {{ elasticsearch {{ {hosts} index => "logins" query_template => "{tpl}" aggregation_fields => {{ "ips" => "[agg]" }} }} }}
+               else {{ elasticsearch {{ hosts => ["127.0.0.1:1"] query => "user:x" }} }}"#,
+            tpl = template.display()
+        ),
+        &[
+            r#"{"n":1,"user":"ann"}"#,
+            r#"{"n":2,"user":"zed"}"#,
+            r#"{"n":3,"user":"ann"}"#,
+            r#"{"n":4,"user":"ann"}"#,
+            r#"{"n":5,"user":"ann"}"#,
+        ],
+    );
+    assert_eq!(out[0]["department"], "ops");
+    assert_eq!(out[0]["city"], "Oslo");
+    assert_eq!(out[0]["doc_id"], "u1");
+    assert_eq!(tags(&out[0]), ["found"]);
+    // No hit: nothing copied, no tag.
+    assert!(out[1].get("department").is_none() && tags(&out[1]).is_empty());
+    // Several hits: arrays, in the requested order.
+    assert_eq!(out[2]["ips"], serde_json::json!(["10.0.0.1", "10.0.0.2"]));
+    let buckets = out[3]["agg"]["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 2, "{}", out[3]);
+    // The store is not there: tagged, and the pipeline went on.
+    assert_eq!(tags(&out[4]), ["_elasticsearch_lookup_failure"]);
+    let _ = store.kill();
+    let _ = store.wait();
+}

@@ -7,6 +7,7 @@ pub mod date;
 pub mod dissect;
 pub mod dns;
 pub mod drop;
+pub mod elasticsearch;
 pub mod fingerprint;
 pub mod geoip;
 pub mod grok;
