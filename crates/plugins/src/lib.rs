@@ -10,6 +10,7 @@ pub mod memcached_link;
 pub mod outputs;
 pub mod redis_link;
 pub mod ruby_marshal;
+pub mod sql_link;
 
 use rstash_pipeline::Registry;
 
@@ -62,7 +63,8 @@ pub fn registry() -> Registry {
         .filter("http", filters::http::build)
         .filter("memcached", filters::memcached::build)
         .filter("dns", filters::dns::build)
-        .filter("elasticsearch", filters::elasticsearch::build);
+        .filter("elasticsearch", filters::elasticsearch::build)
+        .filter("jdbc_streaming", filters::jdbc_streaming::build);
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)

@@ -330,3 +330,39 @@ fn syslog_pri_splits_priority_into_codes_and_labels() {
         r#"{"priority":165,"severity":{"code":5,"name":"notice"},"facility":{"code":20,"name":"local4"}}"#
     );
 }
+
+// ---- jdbc_streaming's cache ----
+
+#[test]
+fn jdbc_streaming_caches_results_until_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ref.db");
+    let con = rusqlite::Connection::open(&db).unwrap();
+    con.execute_batch("CREATE TABLE t (k TEXT, v TEXT);")
+        .unwrap();
+    let conf = |extra: &str| {
+        format!(
+            r#"jdbc_streaming {{ jdbc_connection_string => "jdbc:sqlite:{}" statement => "SELECT v FROM t WHERE k = :k"
+                 parameters => {{ "k" => "key" }} target => "found" {extra} }}"#,
+            db.display()
+        )
+    };
+    let cached = build(&conf("cache_expiration => 0.3")).unwrap();
+    let uncached = build(&conf("use_cache => false")).unwrap();
+    let lookup = |f: &rstash_pipeline::FilterNode| {
+        let mut e = event(r#"{"key": "a"}"#);
+        f.run(&mut e, &mut Vec::new());
+        get(&e, "found")
+    };
+    assert_eq!(lookup(&cached), "[{}]");
+    con.execute("INSERT INTO t VALUES ('a', 'new')", [])
+        .unwrap();
+    assert_eq!(lookup(&cached), "[{}]", "still the cached miss");
+    assert_eq!(lookup(&uncached), r#"[{"v":"new"}]"#);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(
+        lookup(&cached),
+        r#"[{"v":"new"}]"#,
+        "expired, looked up again"
+    );
+}

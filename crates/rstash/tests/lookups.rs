@@ -420,3 +420,49 @@ fn elasticsearch_filter_copies_fields_of_hits_from_rstore() {
     let _ = store.kill();
     let _ = store.wait();
 }
+
+#[test]
+fn jdbc_streaming_enriches_from_sqlite_with_defaults_and_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ref.db");
+    let con = rusqlite::Connection::open(&db).unwrap();
+    con.execute_batch(
+        "CREATE TABLE country (code TEXT, name TEXT, population INTEGER, area REAL);
+         INSERT INTO country VALUES ('NO', 'Norway', 5500000, 385207.5), ('SE', 'Sweden', 10500000, 450295.0),
+                                    ('SE', 'Sverige', NULL, NULL);",
+    )
+    .unwrap();
+    let url = format!("jdbc:sqlite:{}", db.display());
+    let out = through(
+        &format!(
+            r#"if [n] < 10 {{ jdbc_streaming {{ jdbc_driver_class => "org.sqlite.JDBC" jdbc_connection_string => "{url}"
+                   statement => "SELECT name, population, area FROM country WHERE code = :code ORDER BY name"
+                   parameters => {{ "code" => "[geo][cc]" }} target => "country" default_hash => {{ "name" => "unknown" }} }} }}
+               else {{ jdbc_streaming {{ jdbc_connection_string => "{url}" statement => "SELECT * FROM nosuch WHERE x = :x"
+                   parameters => {{ "x" => "n" }} target => "[lookup]" }} }}"#
+        ),
+        &[
+            r#"{"n":1,"geo":{"cc":"NO"}}"#,
+            r#"{"n":2,"geo":{"cc":"SE"}}"#,
+            r#"{"n":3,"geo":{"cc":"XX"}}"#,
+            r#"{"n":4,"geo":{"cc":"x' OR '1'='1"}}"#,
+            r#"{"n":10}"#,
+        ],
+    );
+    assert_eq!(
+        out[0]["country"],
+        serde_json::json!([{"name": "Norway", "population": 5500000, "area": 385207.5}])
+    );
+    assert_eq!(out[1]["country"].as_array().unwrap().len(), 2);
+    assert_eq!(out[1]["country"][0]["population"], Value::Null);
+    assert_eq!(out[1]["country"][1]["name"], "Sweden");
+    assert_eq!(out[2]["country"], serde_json::json!([{"name": "unknown"}]));
+    assert_eq!(tags(&out[2]), ["_jdbcstreamingdefaultsused"]);
+    // Parameters are bound as literals: a quote in the data cannot change the statement.
+    assert_eq!(tags(&out[3]), ["_jdbcstreamingdefaultsused"]);
+    assert_eq!(out[4]["lookup"], serde_json::json!([{}]));
+    assert_eq!(
+        tags(&out[4]),
+        ["_jdbcstreamingfailure", "_jdbcstreamingdefaultsused"]
+    );
+}

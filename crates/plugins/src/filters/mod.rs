@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod geoip;
 pub mod grok;
 pub mod http;
+pub mod jdbc_streaming;
 pub mod json;
 pub mod kv;
 pub mod memcached;
