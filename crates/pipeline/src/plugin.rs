@@ -111,6 +111,22 @@ pub trait Codec: Send {
     fn decode(&mut self, data: &[u8], emit: &mut dyn FnMut(Event));
     /// Emits whatever is buffered (end of stream).
     fn flush(&mut self, _emit: &mut dyn FnMut(Event)) {}
+    /// Decodes one complete message (a line of a file, a Kafka record): `decode` then `flush`,
+    /// except for codecs that join messages (multiline), which keep what they hold.
+    fn decode_message(&mut self, data: &[u8], emit: &mut dyn FnMut(Event)) {
+        self.decode(data, emit);
+        self.flush(emit);
+    }
+    /// How many decoded messages the codec holds, not yet emitted (multiline's buffer).
+    fn held(&self) -> usize {
+        0
+    }
+    /// How long a held message may wait for more data (multiline's `auto_flush_interval`).
+    fn auto_flush(&self) -> Option<std::time::Duration> {
+        None
+    }
+    /// Called when no data came for a while: emits what has waited `auto_flush` or longer.
+    fn tick(&mut self, _emit: &mut dyn FnMut(Event)) {}
     fn encode(&mut self, event: &Event, out: &mut Vec<u8>);
     /// A fresh instance with the same options (one per connection or file).
     fn fresh(&self) -> Box<dyn Codec>;

@@ -22,7 +22,8 @@ pub fn registry() -> Registry {
         .codec("json_lines", codecs::json::build_lines)
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build)
-        .codec("es_bulk", codecs::es_bulk::build);
+        .codec("es_bulk", codecs::es_bulk::build)
+        .codec("multiline", codecs::multiline::build);
     r.input("stdin", inputs::stdin::build)
         .input("generator", inputs::generator::build)
         .input("beats", inputs::beats::build)

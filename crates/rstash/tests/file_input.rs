@@ -247,3 +247,70 @@ fn bad_options_are_config_errors() {
     assert!(e.contains("file_completed_log_path"), "{e}");
     drop(dir);
 }
+
+/// A stack trace of `n` lines headed `trace {i}`.
+fn traces(p: &Path, from: usize, to: usize) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap();
+    for i in from..to {
+        writeln!(
+            f,
+            "trace {i} ERROR failed\njava.lang.RuntimeException: {i}\n    at x.Y.z(Y.java:{i})"
+        )
+        .unwrap();
+    }
+}
+
+fn trace_tally(out: &Path) -> BTreeMap<usize, usize> {
+    let mut t = BTreeMap::new();
+    for e in lines(out) {
+        let m = e["message"].as_str().unwrap_or_default();
+        if let Some(n) = m
+            .strip_prefix("trace ")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|n| n.parse().ok())
+        {
+            assert_eq!(m.lines().count(), 3, "a whole trace: {m}");
+            assert_eq!(e["tags"], serde_json::json!(["multiline"]));
+            *t.entry(n).or_insert(0) += 1;
+        }
+    }
+    t
+}
+
+#[test]
+fn multiline_codec_joins_traces_flushes_idle_ones_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("logs")).unwrap();
+    let log = d.join("logs/app.log");
+    let out = d.join("out.json");
+    traces(&log, 0, 50);
+    let conf = config(
+        d,
+        r#"start_position => "beginning" codec => multiline { pattern => "^trace " negate => true what => "previous" auto_flush_interval => 1 }"#,
+    );
+    let r = Rstash::start(&conf, d);
+    // The last trace has no line after it: auto_flush_interval sends it.
+    wait_for("50 traces", Duration::from_secs(30), || {
+        trace_tally(&out).len() >= 50
+    });
+    traces(&log, 50, 80);
+    wait_for("80 traces", Duration::from_secs(30), || {
+        trace_tally(&out).len() >= 80
+    });
+    assert!(r.stop().success());
+    // Appended while stopped; the restart resumes from the sincedb, whole traces, no repeats.
+    traces(&log, 80, 100);
+    let r = Rstash::start(&conf, d);
+    wait_for("100 traces", Duration::from_secs(30), || {
+        trace_tally(&out).len() >= 100
+    });
+    assert!(r.stop().success());
+    let t = trace_tally(&out);
+    assert_eq!(t.len(), 100);
+    assert!(t.values().all(|c| *c == 1), "no trace twice: {t:?}");
+}

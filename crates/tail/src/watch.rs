@@ -118,6 +118,10 @@ pub trait FileSink: Send + 'static {
     /// A message; `ack` is acknowledged (through the tracker) once it is safe downstream.
     /// False when the consumer is gone.
     fn emit(&mut self, msg: Message, ack: AckRef) -> bool;
+    /// Nothing new to read for now (called before each wait). False when the consumer is gone.
+    fn idle(&mut self) -> bool {
+        true
+    }
     /// Reading stopped at `offset`; `at_end` when it stopped because the file was read to its
     /// end and is closed for good (close_eof).
     fn close(self, _offset: u64, _at_end: bool)
@@ -492,6 +496,9 @@ fn harvest<S: Sink>(
                         reader.offset()
                     );
                     break (reader.offset(), close_eof);
+                }
+                if !out.idle() {
+                    break (reader.offset(), false);
                 }
                 let wait = match ml.as_ref() {
                     Some(m) if m.has_pending() => backoff.min(Duration::from_millis(200)),

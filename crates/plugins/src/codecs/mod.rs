@@ -4,6 +4,7 @@ pub mod dots;
 pub mod es_bulk;
 pub mod json;
 pub mod line;
+pub mod multiline;
 pub mod plain;
 pub mod rubydebug;
 

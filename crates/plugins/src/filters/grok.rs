@@ -102,7 +102,12 @@ fn match_limit(timeout_millis: i64) -> Option<u32> {
     u32::try_from(steps).ok()
 }
 
-fn load_dir(args: &Args, lib: &mut Library, dir: &str, glob: &str) -> Result<(), ConfigError> {
+pub(crate) fn load_dir(
+    args: &Args,
+    lib: &mut Library,
+    dir: &str,
+    glob: &str,
+) -> Result<(), ConfigError> {
     let pattern = Path::new(dir).join(glob);
     let pattern = pattern.to_string_lossy();
     let paths = ::glob::glob(&pattern)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use md5::Digest;
 use rstash_config::ConfigError;
-use rstash_event::{FieldRef, Value};
+use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
 use rstash_tail::acks::{AckRef, Tracker};
 use rstash_tail::multiline::Message;
@@ -197,6 +197,7 @@ impl Sink for FileInputSink {
             host: self.host.clone(),
             source: source.to_string(),
             completed: self.completed.clone(),
+            held: Vec::new(),
         }
     }
 }
@@ -209,13 +210,14 @@ struct OneFile {
     host: String,
     source: String,
     completed: Option<Completed>,
+    /// Acknowledgements of lines handed to the codec and not yet queued as events.
+    held: Vec<AckRef>,
 }
 
-impl FileSink for OneFile {
-    fn emit(&mut self, msg: Message, ack: AckRef) -> bool {
-        let mut events = Vec::new();
-        self.codec.decode(&msg.bytes, &mut |e| events.push(e));
-        self.codec.flush(&mut |e| events.push(e));
+impl OneFile {
+    /// Queues what the codec gave, then acknowledges the lines the codec no longer holds (a
+    /// multiline codec keeps lines until their event is complete: those stay unacknowledged).
+    fn deliver(&mut self, mut events: Vec<Event>) -> bool {
         let path = if self.ecs.enabled() {
             FieldRef::parse("[log][file][path]").unwrap_or_else(|_| FieldRef::key("path"))
         } else {
@@ -227,14 +229,35 @@ impl FileSink for OneFile {
                 let _ = e.set(&path, Value::String(self.source.clone()));
             }
         }
-        if self.ctx.push_all(events).is_err() {
+        if !events.is_empty() && self.ctx.push_all(events).is_err() {
             return false;
         }
-        self.tracker.ack(&[ack]);
+        let done = self.held.len().saturating_sub(self.codec.held());
+        let acks: Vec<AckRef> = self.held.drain(..done).collect();
+        self.tracker.ack(&acks);
         true
     }
+}
 
-    fn close(self, _offset: u64, at_end: bool) {
+impl FileSink for OneFile {
+    fn emit(&mut self, msg: Message, ack: AckRef) -> bool {
+        let mut events = Vec::new();
+        self.codec
+            .decode_message(&msg.bytes, &mut |e| events.push(e));
+        self.held.push(ack);
+        self.deliver(events)
+    }
+
+    fn idle(&mut self) -> bool {
+        let mut events = Vec::new();
+        self.codec.tick(&mut |e| events.push(e));
+        self.deliver(events)
+    }
+
+    fn close(mut self, _offset: u64, at_end: bool) {
+        let mut events = Vec::new();
+        self.codec.flush(&mut |e| events.push(e));
+        self.deliver(events);
         let Some(done) = self.completed.filter(|_| at_end) else {
             return;
         };

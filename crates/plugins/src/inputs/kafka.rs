@@ -208,8 +208,9 @@ impl Kafka {
                     }
                     Some(Ok(m)) => {
                         let start = events.len();
-                        codec.decode(m.payload().unwrap_or_default(), &mut |e| events.push(e));
-                        codec.flush(&mut |e| events.push(e));
+                        codec.decode_message(m.payload().unwrap_or_default(), &mut |e| {
+                            events.push(e)
+                        });
                         if self.decorate != Decorate::None {
                             let meta = self.metadata(&m);
                             for e in &mut events[start..] {

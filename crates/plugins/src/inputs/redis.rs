@@ -88,8 +88,7 @@ impl Redis {
     fn decode(&mut self, items: &[Vec<u8>]) -> Vec<Event> {
         let mut events = Vec::new();
         for item in items {
-            self.codec.decode(item, &mut |e| events.push(e));
-            self.codec.flush(&mut |e| events.push(e));
+            self.codec.decode_message(item, &mut |e| events.push(e));
         }
         events
     }
@@ -175,8 +174,7 @@ impl Redis {
                 Ok(msg) => {
                     let item = msg.get_payload_bytes().to_vec();
                     let mut events = Vec::new();
-                    self.codec.decode(&item, &mut |e| events.push(e));
-                    self.codec.flush(&mut |e| events.push(e));
+                    self.codec.decode_message(&item, &mut |e| events.push(e));
                     if !events.is_empty() && ctx.push_all(events).is_err() {
                         return Err(Ended::Stopped);
                     }

@@ -31,6 +31,9 @@ impl Input for Stdin {
         if stdin.is_terminal() {
             eprintln!("The stdin plugin is now waiting for input:");
         }
+        if let Some(every) = self.codec.auto_flush() {
+            return self.run_with_ticks(ctx, every);
+        }
         let mut lock = stdin.lock();
         let mut buf = vec![0u8; 16384];
         loop {
@@ -55,6 +58,53 @@ impl Input for Stdin {
 }
 
 impl Stdin {
+    /// With a codec that flushes on idleness (multiline's `auto_flush_interval`): reads on a
+    /// thread of its own so that the codec is ticked while stdin is quiet.
+    fn run_with_ticks(
+        &mut self,
+        ctx: &InputContext,
+        every: std::time::Duration,
+    ) -> Result<(), PluginError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+        std::thread::Builder::new()
+            .name("stdin-reader".into())
+            .spawn(move || {
+                let mut lock = std::io::stdin().lock();
+                let mut buf = vec![0u8; 16384];
+                loop {
+                    let r = match lock.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => Ok(buf[..n].to_vec()),
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => Err(e),
+                    };
+                    let failed = r.is_err();
+                    if tx.send(r).is_err() || failed {
+                        break;
+                    }
+                }
+            })?;
+        let wait = (every / 4).max(std::time::Duration::from_millis(10));
+        loop {
+            let mut events = Vec::new();
+            match rx.recv_timeout(wait) {
+                Ok(Ok(chunk)) => self.codec.decode(&chunk, &mut |e| events.push(e)),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    self.codec.tick(&mut |e| events.push(e))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if self.push(ctx, events).is_err() {
+                return Ok(());
+            }
+        }
+        let mut events = Vec::new();
+        self.codec.flush(&mut |e| events.push(e));
+        let _ = self.push(ctx, events);
+        Ok(())
+    }
+
     fn push(
         &self,
         ctx: &InputContext,

@@ -180,13 +180,28 @@ async fn read_stream<S: AsyncRead + Unpin>(
     ecs: Ecs,
 ) -> Result<(), String> {
     let mut buf = vec![0u8; 64 << 10];
+    // A codec that flushes on idleness (multiline) is ticked while the peer is quiet.
+    let tick = codec
+        .auto_flush()
+        .map(|d| (d / 4).max(std::time::Duration::from_millis(10)));
     loop {
-        let n = s.read(&mut buf).await.map_err(|e| e.to_string())?;
+        // None: the codec's idle interval passed without data.
+        let read = match tick {
+            Some(wait) => tokio::time::timeout(wait, s.read(&mut buf)).await.ok(),
+            None => Some(s.read(&mut buf).await),
+        };
         let mut events = Vec::new();
-        if n == 0 {
-            codec.flush(&mut |e| events.push(e));
-        } else {
-            codec.decode(&buf[..n], &mut |e| events.push(e));
+        let n = match read {
+            None => {
+                codec.tick(&mut |e| events.push(e));
+                None
+            }
+            Some(r) => Some(r.map_err(|e| e.to_string())?),
+        };
+        match n {
+            Some(0) => codec.flush(&mut |e| events.push(e)),
+            Some(n) => codec.decode(&buf[..n], &mut |e| events.push(e)),
+            None => {}
         }
         for e in &mut events {
             stamp(e, peer, ecs);
@@ -200,7 +215,7 @@ async fn read_stream<S: AsyncRead + Unpin>(
                 return Ok(());
             }
         }
-        if n == 0 {
+        if n == Some(0) {
             return Ok(());
         }
     }

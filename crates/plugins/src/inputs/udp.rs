@@ -121,8 +121,7 @@ async fn receive(
                     }
                 };
                 let mut events = Vec::new();
-                codec.decode(&buf[..n], &mut |e| events.push(e));
-                codec.flush(&mut |e| events.push(e));
+                codec.decode_message(&buf[..n], &mut |e| events.push(e));
                 for e in &mut events {
                     stamp_sender(e, peer, ecs);
                 }
