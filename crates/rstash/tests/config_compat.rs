@@ -1,6 +1,8 @@
 //! Config compatibility: realistic pipelines using the everyday plugins (file, syslog, udp,
 //! tcp, http, heartbeat, exec, redis; kv, dissect, csv, split, clone, fingerprint, translate,
-//! truncate, urldecode, uuid, prune, throttle; http, redis, udp, tcp outputs), written with the
+//! truncate, urldecode, uuid, prune, throttle, geoip, useragent, dns, memcached, http,
+//! elasticsearch, jdbc_streaming, syslog_pri; multiline and es_bulk codecs; http, redis, udp,
+//! tcp, opensearch outputs), written with the
 //! option styles users write (conditionals, `${VAR:default}`, arrays of hashes, old-style array
 //! pairs, kafka), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
 
@@ -68,6 +70,21 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"input { kafka { auto_offset_reset => "smallest" } }"#, "1:17: auto_offset_reset must be earliest, latest or none, got `smallest`"),
         (r#"output { kafka { bootstrap_servers => "k:9092" } }"#, "kafka output needs `topic_id`"),
         (r#"output { kafka { topic_id => "t" compression_type => "brotli" } }"#, "option `compression_type` must be one of none, gzip, snappy, lz4, zstd"),
+        (r#"filter { geoip { source => "ip" database => "/nonexistent.mmdb" } }"#, "cannot open /nonexistent.mmdb as a MaxMind database"),
+        (r#"filter { geoip { source => "client_ip" ecs_compatibility => v8 } }"#, "needs a `target` when `source` is not an `ip` sub-field"),
+        (r#"filter { useragent { source => "a" regexes => "/nonexistent.yaml" } }"#, "cannot read /nonexistent.yaml"),
+        (r#"filter { dns { reverse => ["ip"] nameserver => { search => ["x"] } } }"#, "the `nameserver` hash must include `address`"),
+        (r#"filter { dns { resolve => ["h"] nameserver => "dns.example" } }"#, "`dns.example` is not an IP address"),
+        (r#"filter { memcached { ttl => -1 get => { "k" => "f" } } }"#, "'ttl' option cannot be negative"),
+        (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:sqlite:/x.db" statement => "select 1" } }"#, "jdbc_streaming filter needs `target`"),
+        (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:mysql://db/x" statement => "s" target => "t" } }"#, "is not a jdbc:postgresql:// or jdbc:sqlite: connection string"),
+        (r#"filter { elasticsearch { query => "a:b" query_template => "/x.json" } }"#, "cannot read /x.json"),
+        (r#"filter { elasticsearch { index => "x" } }"#, "needs exactly one of `query` and `query_template`"),
+        (r#"filter { http { url => "http://x" verb => "FETCH" } }"#, "option `verb` must be one of GET, HEAD, PATCH, DELETE, POST, PUT"),
+        (r#"filter { http { url => "http://x" ecs_compatibility => v1 } }"#, "needs `target_body`"),
+        (r#"input { stdin { codec => multiline { pattern => "^\s" } } }"#, "multiline codec needs `what`"),
+        (r#"input { stdin { codec => multiline { pattern => "%{NOPE}" what => "next" } } }"#, "NOPE"),
+        (r#"output { opensearch { auth_type => { type => "aws_iam" } } }"#, "AWS IAM request signing is not built in"),
     ];
     for (cfg, want) in cases {
         // Filters and outputs need an input to be a pipeline: one on a line of its own.
