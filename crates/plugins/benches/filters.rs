@@ -1,5 +1,7 @@
 //! One filter on one kind of line, events per second, side by side in one run: dissect against
-//! grok on the same syslog line, kv, csv, fingerprint. Events are built outside the timed part.
+//! grok on the same syslog line, kv, csv, fingerprint; geoip and useragent with their caches hit
+//! and defeated (geoip needs the GeoLite2 database of scripts/install-peers.sh). Events are
+//! built outside the timed part.
 //! `cargo bench -p rstash-plugins --bench filters`
 
 use rstash_config::{ast, parse, Source};
@@ -86,4 +88,90 @@ fn fingerprint_sha256(b: divan::Bencher) {
         r#"fingerprint { method => "SHA256" key => "k" }"#,
         SYSLOG,
     );
+}
+
+/// Like `run`, with a different line per event (so caches miss).
+fn run_each(b: divan::Bencher, body: &str, line: impl Fn(usize) -> String) {
+    let f = filter(body);
+    b.counter(divan::counter::ItemsCount::new(N))
+        .with_inputs(|| {
+            (0..N)
+                .map(|i| Event::with_message(line(i)))
+                .collect::<Vec<_>>()
+        })
+        .bench_local_values(|mut events| {
+            let mut emitted = Vec::new();
+            for e in &mut events {
+                f.run(e, &mut emitted);
+            }
+            events
+        });
+}
+
+/// The GeoLite2 City database scripts/install-peers.sh fetches.
+fn city_db() -> String {
+    format!(
+        "{}/../../.peers/geoip/GeoLite2-City.mmdb",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// Addresses spread over the IPv4 space, so each lookup walks a different path of the tree.
+fn address(i: usize) -> String {
+    let x = (i as u32).wrapping_mul(2_654_435_761);
+    format!(
+        "{}.{}.{}.{}",
+        1 + x % 223,
+        (x >> 8) & 255,
+        (x >> 16) & 255,
+        (x >> 24) & 255
+    )
+}
+
+#[divan::bench]
+fn geoip_city_lookups(b: divan::Bencher) {
+    run_each(
+        b,
+        &format!(
+            r#"geoip {{ source => "message" database => "{}" cache_size => 1 }}"#,
+            city_db()
+        ),
+        address,
+    );
+}
+
+#[divan::bench]
+fn geoip_city_cached(b: divan::Bencher) {
+    run(
+        b,
+        &format!(
+            r#"geoip {{ source => "message" database => "{}" }}"#,
+            city_db()
+        ),
+        "81.2.69.142",
+    );
+}
+
+const AGENTS: [&str; 4] = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+    "curl/8.4.0",
+];
+
+#[divan::bench]
+fn useragent_parses(b: divan::Bencher) {
+    // A build number per event defeats the cache: every string is parsed.
+    run_each(
+        b,
+        r#"useragent { source => "message" lru_cache_size => 1 }"#,
+        |i| format!("{} build/{i}", AGENTS[i % AGENTS.len()]),
+    );
+}
+
+#[divan::bench]
+fn useragent_cached(b: divan::Bencher) {
+    run_each(b, r#"useragent { source => "message" }"#, |i| {
+        AGENTS[i % AGENTS.len()].to_string()
+    });
 }
