@@ -23,7 +23,8 @@ pub fn registry() -> Registry {
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build)
         .codec("es_bulk", codecs::es_bulk::build)
-        .codec("multiline", codecs::multiline::build);
+        .codec("multiline", codecs::multiline::build)
+        .codec("cef", codecs::cef::build);
     r.input("stdin", inputs::stdin::build)
         .input("generator", inputs::generator::build)
         .input("beats", inputs::beats::build)

@@ -128,3 +128,124 @@ fn multiline_auto_flush_emits_a_held_event_after_the_interval() {
     assert_eq!(out.len(), 1);
     assert_eq!(get(&out[0], "message"), r#""first\n second""#);
 }
+
+// ---- cef ----
+
+/// The example of ArcSight's CEF specification, behind a syslog header.
+const WORM: &str = "Jun 13 12:00:00 fw01 CEF:0|Security|threatmanager|1.0|100|worm successfully stopped|10|src=10.0.0.1 dst=2.1.2.2 spt=1232";
+
+fn cef_one(conf: &str, line: &str) -> rstash_event::Event {
+    let mut c = codec(conf).unwrap();
+    let mut out = decode_all(c.as_mut(), line.as_bytes(), 1 << 20);
+    assert_eq!(out.len(), 1);
+    out.remove(0)
+}
+
+#[test]
+fn cef_decodes_headers_and_extensions_with_cef_names() {
+    let e = cef_one("cef { }", WORM);
+    for (k, v) in [
+        ("syslog", "Jun 13 12:00:00 fw01"),
+        ("cefVersion", "0"),
+        ("deviceVendor", "Security"),
+        ("deviceProduct", "threatmanager"),
+        ("deviceVersion", "1.0"),
+        ("deviceEventClassId", "100"),
+        ("name", "worm successfully stopped"),
+        ("severity", "10"),
+        ("sourceAddress", "10.0.0.1"),
+        ("destinationAddress", "2.1.2.2"),
+        ("sourcePort", "1232"),
+    ] {
+        assert_eq!(get(&e, k), format!("{v:?}"), "{k}");
+    }
+    // Escapes in the header and in values; values keep spaces and unescaped `=` inside words.
+    let e = cef_one(
+        "cef { }",
+        r"CEF:0|Acme\|Corp|Back\\slash|2|42|a \| pipe|5|msg=two words and \= sign\nnext request=http://x.example/?a=b&c=d cs1Label=Rule cs1=r 1 act=blocked",
+    );
+    assert_eq!(get(&e, "deviceVendor"), r#""Acme|Corp""#);
+    assert_eq!(get(&e, "deviceProduct"), r#""Back\\slash""#);
+    assert_eq!(get(&e, "name"), r#""a | pipe""#);
+    assert_eq!(get(&e, "message"), r#""two words and = sign\nnext""#);
+    assert_eq!(get(&e, "requestUrl"), r#""http://x.example/?a=b&c=d""#);
+    assert_eq!(get(&e, "deviceCustomString1Label"), r#""Rule""#);
+    assert_eq!(get(&e, "deviceCustomString1"), r#""r 1""#);
+    assert_eq!(get(&e, "deviceAction"), r#""blocked""#);
+    // Not CEF: the payload is kept and tagged.
+    for bad in [
+        "not cef at all",
+        "CEF:0|only|three|fields",
+        "CEF:0|a|b|c|d|e|f|keyless value",
+    ] {
+        let e = cef_one("cef { }", bad);
+        assert_eq!(get(&e, "message"), format!("{bad:?}"));
+        assert_eq!(tags(&e), r#"["_cefparsefailure"]"#, "{bad}");
+    }
+}
+
+#[test]
+fn cef_ecs_fields_and_timestamps() {
+    let line = "CEF:0|Vendor|Prod|3.1|sig|Blocked|7|rt=1678960800000 src=10.1.1.1 spt=443 dvc=192.0.2.9 dvchost=fw1 end=Mar 16 2023 10:00:05 UTC cn1=9 cn1Label=score";
+    let e = cef_one(r#"cef { ecs_compatibility => v8 }"#, line);
+    assert_eq!(get(&e, "@timestamp"), r#""2023-03-16T10:00:00.000Z""#);
+    assert_eq!(get(&e, "[cef][version]"), r#""0""#);
+    assert_eq!(get(&e, "[observer][vendor]"), r#""Vendor""#);
+    assert_eq!(get(&e, "[observer][ip]"), r#""192.0.2.9""#);
+    assert_eq!(get(&e, "[observer][hostname]"), r#""fw1""#);
+    assert_eq!(get(&e, "[event][code]"), r#""sig""#);
+    assert_eq!(get(&e, "[event][severity]"), r#""7""#);
+    assert_eq!(get(&e, "[event][end]"), r#""2023-03-16T10:00:05.000Z""#);
+    assert_eq!(get(&e, "[source]"), r#"{"ip":"10.1.1.1","port":"443"}"#);
+    assert_eq!(
+        get(&e, "[cef][device_custom_number_1]"),
+        r#"{"value":"9","label":"score"}"#
+    );
+    let e = cef_one(
+        r#"cef { ecs_compatibility => v8 device => "host" default_timezone => "Europe/Oslo" }"#,
+        "CEF:0|V|P|1|s|n|3|dvc=192.0.2.9 start=Jan 02 2024 12:00:00",
+    );
+    assert_eq!(get(&e, "[host][ip]"), r#""192.0.2.9""#);
+    assert_eq!(get(&e, "[event][start]"), r#""2024-01-02T11:00:00.000Z""#);
+    let e = cef_one(
+        r#"cef { ecs_compatibility => v8 }"#,
+        "CEF:0|V|P|1|s|n|3|rt=yesterday-ish",
+    );
+    assert_eq!(tags(&e), r#"["_cefparsefailure"]"#);
+}
+
+#[test]
+fn cef_encodes_and_reads_back() {
+    let mut c = codec(
+        r#"cef { vendor => "Acme|Co" product => "%{prod}" severity => "%{sev}" fields => ["sourceAddress", "message", "[geo][city]", "tags"] delimiter => "\n" }"#,
+    )
+    .unwrap();
+    let e = event(
+        r#"{"prod": "edge", "sev": "11", "sourceAddress": "10.0.0.1", "message": "a=b \\ c\nd", "geo": {"city": "Oslo"}, "tags": ["x"]}"#,
+    );
+    let mut out = Vec::new();
+    c.encode(&e, &mut out);
+    let line = String::from_utf8(out).unwrap();
+    assert_eq!(
+        line,
+        "CEF:0|Acme\\|Co|edge|1.0|Logstash|Logstash|6|sourceAddress=10.0.0.1 message=a\\=b \\\\ c\\nd geocity=Oslo tags=[\"x\"]\n"
+    );
+    let mut back = codec(r#"cef { delimiter => "\n" }"#).unwrap();
+    let events = decode_all(back.as_mut(), line.as_bytes(), 7);
+    assert_eq!(get(&events[0], "deviceVendor"), r#""Acme|Co""#);
+    assert_eq!(get(&events[0], "message"), r#""a=b \\ c\nd""#);
+    assert_eq!(get(&events[0], "sourceAddress"), r#""10.0.0.1""#);
+    // reverse_mapping writes CEF keys.
+    let mut c = codec(
+        r#"cef { reverse_mapping => true fields => ["sourceAddress", "deviceCustomString1"] }"#,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    c.encode(
+        &event(r#"{"sourceAddress": "10.0.0.2", "deviceCustomString1": "v"}"#),
+        &mut out,
+    );
+    assert!(String::from_utf8(out)
+        .unwrap()
+        .ends_with("|6|src=10.0.0.2 cs1=v"));
+}

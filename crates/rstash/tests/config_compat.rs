@@ -1,7 +1,7 @@
 //! Config compatibility: realistic pipelines using the everyday plugins (file, syslog, udp,
 //! tcp, http, heartbeat, exec, redis; kv, dissect, csv, split, clone, fingerprint, translate,
 //! truncate, urldecode, uuid, prune, throttle, geoip, useragent, dns, memcached, http,
-//! elasticsearch, jdbc_streaming, syslog_pri; multiline and es_bulk codecs; http, redis, udp,
+//! elasticsearch, jdbc_streaming, syslog_pri; multiline, es_bulk and cef codecs; http, redis, udp,
 //! tcp, opensearch outputs), written with the
 //! option styles users write (conditionals, `${VAR:default}`, arrays of hashes, old-style array
 //! pairs, kafka), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
@@ -85,6 +85,8 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"input { stdin { codec => multiline { pattern => "^\s" } } }"#, "multiline codec needs `what`"),
         (r#"input { stdin { codec => multiline { pattern => "%{NOPE}" what => "next" } } }"#, "NOPE"),
         (r#"output { opensearch { auth_type => { type => "aws_iam" } } }"#, "AWS IAM request signing is not built in"),
+        (r#"input { stdin { codec => cef { device => "router" } } }"#, "option `device` must be one of observer, host"),
+        (r#"input { stdin { codec => cef { default_timezone => "Mars/Olympus" } } }"#, "Mars/Olympus"),
     ];
     for (cfg, want) in cases {
         // Filters and outputs need an input to be a pipeline: one on a line of its own.

@@ -1,5 +1,6 @@
 //! Codecs: bytes ⇄ events.
 
+pub mod cef;
 pub mod dots;
 pub mod es_bulk;
 pub mod json;
