@@ -9,7 +9,8 @@ scripts/install-peers.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --no-fail-fast --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 # The README's first command, run as a user runs it and checked (only on a full run: arguments
 # are cargo test filters).
 if [ $# -eq 0 ]; then
