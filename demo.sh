@@ -18,11 +18,12 @@ done
 # DEMO_PROFILE=test runs the debug binaries of the test build (`./test.sh` has just built them:
 # the same command here is then a no-op) instead of building everything again in release mode;
 # tests/demo/run does, to keep CI short. Users get the release build.
+scripts/install-build-deps.sh
 if [ "${DEMO_PROFILE:-release}" = test ]; then
-  cargo test --workspace --lib --bins --tests --no-run --quiet
+  cargo test --workspace --lib --bins --tests --features rstash/ruby --no-run --quiet
   bin=target/debug
 else
-  cargo build --release --quiet --bin rstash --bin rbeat --bin rstore
+  cargo build --release --quiet --features rstash/ruby --bin rstash --bin rbeat --bin rstore
   bin=target/release
 fi
 venv=.peers/demo-venv

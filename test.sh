@@ -6,11 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-peers.sh
+scripts/install-build-deps.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 # --no-fail-fast: one failing test binary must not hide the results of the others.
-cargo test --no-fail-fast --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast --workspace --lib --bins --tests --features rstash/ruby "$@" 2>&1 | tee "$log" || status=$?
 # The README's first command, run as a user runs it and checked (only on a full run: arguments
 # are cargo test filters).
 if [ $# -eq 0 ]; then

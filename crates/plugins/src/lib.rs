@@ -59,6 +59,7 @@ pub fn registry() -> Registry {
         .filter("prune", filters::prune::build)
         .filter("throttle", filters::throttle::build)
         .filter("aggregate", filters::aggregate::build)
+        .filter("ruby", filters::ruby::build)
         .filter("geoip", filters::geoip::build)
         .filter("useragent", filters::useragent::build)
         .filter("syslog_pri", filters::syslog_pri::build)

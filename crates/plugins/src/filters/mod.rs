@@ -18,6 +18,7 @@ pub mod kv;
 pub mod memcached;
 pub mod mutate;
 pub mod prune;
+pub mod ruby;
 pub mod sleep;
 pub mod split;
 pub mod syslog_pri;

@@ -1,0 +1,308 @@
+//! The ruby filter through the `rstash` binary: users' snippets and script files run in embedded
+//! CRuby with Logstash's event API; exceptions and endless loops tag the event and the pipeline
+//! goes on. Without the `ruby` feature, configs using it are refused with a clear message.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+#[cfg(feature = "ruby")]
+use serde_json::{json, Value};
+
+fn data() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ruby"))
+}
+
+fn rstash(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .current_dir(data())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rstash");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `filters` on stdin lines, one worker, and returns the events as JSON.
+#[cfg(feature = "ruby")]
+fn run(filters: &str, input: &str) -> (Vec<Value>, String) {
+    let config = format!(
+        "input {{ stdin {{}} }} filter {{ {filters} }} output {{ stdout {{ codec => json_lines }} }}"
+    );
+    let out = rstash(&["-w", "1", "-e", &config], input);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "rstash failed: {stderr}");
+    let events = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect(l))
+        .collect();
+    (events, stderr)
+}
+
+#[cfg(not(feature = "ruby"))]
+#[test]
+fn without_the_feature_ruby_configs_are_refused() {
+    let out = rstash(
+        &[
+            "-t",
+            "-e",
+            "input { stdin {} } filter { ruby { code => 'x' } }",
+        ],
+        "",
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("built without ruby"), "{err}");
+    assert!(err.contains("config string:1:"), "{err}");
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn inline_code_uses_the_event_api() {
+    let code = r#"
+      init => '@seen = 0'
+      code => '
+        @seen += 1
+        event.set("[parsed][upper]", event.get("message").upcase)
+        event.set("seen", @seen)
+        event.set("types", { "i" => 1, "f" => 2.5, "n" => nil, "t" => true, "a" => [1, "x"], "s" => :sym })
+        event.set("has_message", event.include?("message"))
+        event.set("has_nothing", event.include?("[no][such]"))
+        event.set("[@metadata][secret]", "m")
+        event.set("from_meta", event.get("[@metadata][secret]"))
+        event.set("epoch", event.timestamp.to_i)
+        event.set("line", event.sprintf("%{message}!"))
+        event.set("keys", event.to_hash.keys.sort)
+        event.remove("host")
+        event.tag("rubied")
+      '
+      add_tag => ["matched"]
+    "#;
+    let (events, _) = run(&format!("ruby {{ {code} }}"), "one\ntwo\n");
+    assert_eq!(events.len(), 2);
+    let mut by_msg: Vec<&Value> = events.iter().collect();
+    by_msg.sort_by_key(|e| e["message"].as_str().unwrap().to_string());
+    let e = by_msg[0];
+    assert_eq!(e["message"], "one");
+    assert_eq!(e["parsed"], json!({"upper": "ONE"}));
+    assert_eq!(
+        e["types"],
+        json!({"i": 1, "f": 2.5, "n": null, "t": true, "a": [1, "x"], "s": "sym"})
+    );
+    assert_eq!(e["has_message"], true);
+    assert_eq!(e["has_nothing"], false);
+    assert_eq!(e["from_meta"], "m");
+    assert!(e.get("@metadata").is_none());
+    assert!(e.get("host").is_none());
+    assert_eq!(e["line"], "one!");
+    assert_eq!(
+        e["keys"],
+        json!([
+            "@timestamp",
+            "@version",
+            "epoch",
+            "from_meta",
+            "has_message",
+            "has_nothing",
+            "host",
+            "line",
+            "message",
+            "parsed",
+            "seen",
+            "types"
+        ])
+    );
+    assert!(e["epoch"].as_i64().unwrap() > 1_700_000_000);
+    assert_eq!(e["tags"], json!(["rubied", "matched"]));
+    // `init`'s instance variable lives across events: the second line saw 2.
+    let seen: Vec<i64> = events.iter().map(|e| e["seen"].as_i64().unwrap()).collect();
+    assert_eq!(seen, vec![1, 2]);
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn timestamps_cross_between_ruby_and_the_event() {
+    let code = r#"code => '
+        t = LogStash::Timestamp.at(1700000000, 123456)
+        event.set("copy", t)
+        event.timestamp = t
+        event.set("iso", t.to_iso8601)
+        event.set("from_time", Time.at(0).utc)
+        event.set("later", (event.timestamp + 60).to_i)
+        event.set("is_ts", event.get("copy").is_a?(LogStash::Timestamp))
+    '"#;
+    let (events, _) = run(&format!("ruby {{ {code} }}"), "x\n");
+    let e = &events[0];
+    assert_eq!(e["@timestamp"], "2023-11-14T22:13:20.123456Z");
+    assert_eq!(e["copy"], "2023-11-14T22:13:20.123456Z");
+    assert_eq!(e["iso"], "2023-11-14T22:13:20.123456Z");
+    assert_eq!(e["from_time"], "1970-01-01T00:00:00.000Z");
+    assert_eq!(e["later"], 1_700_000_060);
+    assert_eq!(e["is_ts"], true);
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn new_events_continue_through_later_filters_and_cancel_drops() {
+    let filters = r#"
+      ruby {
+        code => 'c = event.clone; c.set("copy", true); new_event_block.call(c); event.cancel if event.get("message") == "drop"'
+        add_field => { "matched" => "yes" }
+      }
+      mutate { add_field => { "after" => "%{message}" } }
+    "#;
+    let (events, _) = run(filters, "keep\ndrop\n");
+    let mut summary: Vec<(String, bool, bool, bool)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["message"].as_str().unwrap().to_string(),
+                e.get("copy").is_some(),
+                e.get("matched").is_some(),
+                e["after"] == e["message"],
+            )
+        })
+        .collect();
+    summary.sort();
+    // The originals get add_field (unless dropped); the clones do not, as in Logstash; all of
+    // them go through the mutate that follows.
+    assert_eq!(
+        summary,
+        vec![
+            ("drop".into(), true, false, true),
+            ("keep".into(), false, true, true),
+            ("keep".into(), true, false, true),
+        ]
+    );
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn exceptions_tag_the_event_and_the_pipeline_goes_on() {
+    let filters = r#"
+      ruby {
+        code => 'raise ArgumentError, "bad #{event.get("message")}" if event.get("message").start_with?("b"); event.set("ok", 1)'
+        tag_with_exception_message => true
+        add_tag => ["matched"]
+      }
+      ruby { code => 'event["old_api"] = 1' tag_on_exception => "_old" }
+      ruby { code => 'event.set("obj", Object.new)' tag_on_exception => "_type" }
+    "#;
+    let (events, stderr) = run(filters, "bad1\ngood\n");
+    let mut events = events;
+    events.sort_by_key(|e| e["message"].as_str().unwrap().to_string());
+    assert_eq!(
+        events[0]["tags"],
+        json!([
+            "_rubyexception",
+            "_rubyexception: bad bad1",
+            "_old",
+            "_type"
+        ])
+    );
+    assert!(events[0].get("ok").is_none());
+    assert_eq!(events[1]["tags"], json!(["matched", "_old", "_type"]));
+    assert_eq!(events[1]["ok"], 1);
+    assert!(stderr.contains("Ruby exception occurred: ArgumentError: bad bad1"));
+    assert!(stderr.contains("Direct event field references"));
+    assert!(stderr.contains("Missing Ruby class handling for full class name=Object"));
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn an_endless_loop_is_interrupted_and_tagged() {
+    let filters = r#"
+      ruby { code => 'loop { } if event.get("message") == "spin"; event.set("ran", true)' timeout => 0.5 }
+    "#;
+    let start = std::time::Instant::now();
+    let (mut events, stderr) = run(filters, "spin\nfine\n");
+    events.sort_by_key(|e| e["message"].as_str().unwrap().to_string());
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["message"], "spin");
+    assert_eq!(events[1]["tags"], json!(["_rubyexception"]));
+    assert!(events[1].get("ran").is_none());
+    assert_eq!(events[0]["ran"], true);
+    assert!(
+        stderr.contains("ran for more than 0.5 s and was interrupted"),
+        "{stderr}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn script_files_register_filter_and_test() {
+    let filters = r#"
+      ruby { path => "words.rb" script_params => { "field" => "message" } add_tag => ["never"] }
+    "#;
+    let (events, stderr) = run(filters, "a b\n");
+    let mut words: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e.get("word").and_then(Value::as_str))
+        .collect();
+    words.sort();
+    assert_eq!(words, vec!["a", "b"]);
+    let original = events.iter().find(|e| e["message"] == "a b").unwrap();
+    assert_eq!(original["word_count"], 2);
+    // add_tag is not applied after file scripts (Logstash's file_script skips filter_matched).
+    assert!(original.get("tags").is_none());
+    assert!(
+        stderr.contains("Test run complete: 2 passed, 0 failed"),
+        "{stderr}"
+    );
+
+    // `keep => false`: the original is left out of the results, so it is dropped.
+    let filters =
+        r#"ruby { path => "words.rb" script_params => { "field" => "message" "keep" => false } }"#;
+    let (events, _) = run(filters, "x y z\n");
+    assert_eq!(events.len(), 3);
+    assert!(events.iter().all(|e| e.get("word").is_some()));
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn bad_scripts_are_refused_at_startup() {
+    let cases = [
+        (
+            r#"filter { ruby { path => "broken_test.rb" } }"#,
+            "had 1 failing tests",
+        ),
+        (
+            r#"filter { ruby { path => "no_filter.rb" } }"#,
+            "Script does not define a filter!",
+        ),
+        (
+            r#"filter { ruby { path => "missing.rb" } }"#,
+            "No such file or directory",
+        ),
+        (
+            r#"filter {
+  ruby { code => 'event.set(' }
+}"#,
+            "config string:2:10",
+        ),
+        (
+            r#"filter { ruby { code => 'x' path => "words.rb" } }"#,
+            "You must either use an inline script",
+        ),
+        (
+            r#"filter { ruby { init => 'raise "no"' code => 'x' } }"#,
+            "no",
+        ),
+    ];
+    for (config, want) in cases {
+        let config = format!("input {{ stdin {{}} }} {config}");
+        let out = rstash(&["-t", "-e", &config], "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{config} passed");
+        assert!(err.contains(want), "{config}: wanted {want:?} in {err}");
+    }
+}
