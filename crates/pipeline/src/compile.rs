@@ -33,6 +33,11 @@ pub fn compile(
     registry: &Registry,
     settings: &PipelineSettings,
 ) -> Result<CompiledPipeline, ConfigError> {
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let settings = &PipelineSettings {
+        build_id: BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        ..settings.clone()
+    };
     let mut inputs = Vec::new();
     for st in cfg.statements(SectionKind::Input) {
         match st {

@@ -85,6 +85,9 @@ pub struct PipelineSettings {
     pub dead_letters: DeadLetterQueue,
     /// `path.data`: where plugins keep state (the file input's sincedb).
     pub data_dir: std::path::PathBuf,
+    /// Distinguishes one build of the pipeline from the next (a reload builds the new pipeline
+    /// before the old one stops): plugins that share state per pipeline key it by this.
+    pub build_id: u64,
 }
 
 impl Default for PipelineSettings {
@@ -101,6 +104,7 @@ impl Default for PipelineSettings {
             ordered: "auto".into(),
             dead_letters: DeadLetterQueue::default(),
             data_dir: "data".into(),
+            build_id: 0,
         }
     }
 }
@@ -156,6 +160,33 @@ pub enum FilterOutcome {
 pub trait Filter: Send + Sync {
     /// Filters one event in place. New events (clone, split) go to `emit`; `event.cancel()` drops it.
     fn filter(&self, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome;
+    /// Whether the runtime should hand this filter whole batches (`filter_batch`): for filters
+    /// whose every call has a fixed cost, such as the ruby filter's hop to the Ruby thread.
+    fn batched(&self) -> bool {
+        false
+    }
+    /// Filters a batch: per event, the event, the events it made and the outcome.
+    fn filter_batch(&self, events: Vec<Event>) -> Vec<(Event, Vec<Event>, FilterOutcome)> {
+        events
+            .into_iter()
+            .map(|mut e| {
+                let mut emit = Vec::new();
+                let outcome = self.filter(&mut e, &mut emit);
+                (e, emit, outcome)
+            })
+            .collect()
+    }
+    /// Whether `flush` is to be called every 5 s (Logstash's `periodic_flush`).
+    fn periodic_flush(&self) -> bool {
+        false
+    }
+    /// Events the filter held (aggregate's maps) that are due now, or all of them when `last`
+    /// (the pipeline is stopping). They continue through the filters after this one.
+    fn flush(&self, _last: bool) -> Vec<Event> {
+        Vec::new()
+    }
+    /// The pipeline has stopped: release what the filter keeps (after the last flush).
+    fn close(&self) {}
 }
 
 pub trait Output: Send {

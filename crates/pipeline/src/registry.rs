@@ -56,11 +56,17 @@ pub struct FilterNode {
 impl FilterNode {
     pub fn run(&self, e: &mut Event, emit: &mut Vec<Event>) {
         let first_new = emit.len();
-        match self.filter.filter(e, emit) {
+        let outcome = self.filter.filter(e, emit);
+        self.apply(outcome, e, &mut emit[first_new..]);
+    }
+
+    /// The common options, as the outcome says (`new` are the events the filter made).
+    pub fn apply(&self, outcome: FilterOutcome, e: &mut Event, new: &mut [Event]) {
+        match outcome {
             FilterOutcome::Matched => self.matched(e),
             FilterOutcome::Unmatched => {}
             FilterOutcome::Emitted => {
-                for n in &mut emit[first_new..] {
+                for n in new {
                     self.matched(n)
                 }
             }

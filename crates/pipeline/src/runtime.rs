@@ -29,15 +29,15 @@ struct Shared {
     settings: PipelineSettings,
 }
 
-/// Inputs still running, and whether a stop was asked for.
+/// Inputs still running, whether a stop was asked for, and whether the workers are done.
 #[derive(Default)]
 struct Lifecycle {
-    state: Mutex<(usize, bool)>,
+    state: Mutex<(usize, bool, bool)>,
     changed: Condvar,
 }
 
 impl Lifecycle {
-    fn update(&self, f: impl FnOnce(&mut (usize, bool))) {
+    fn update(&self, f: impl FnOnce(&mut (usize, bool, bool))) {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut st);
         self.changed.notify_all();
@@ -49,8 +49,13 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     lifecycle: Arc<Lifecycle>,
     workers: Vec<JoinHandle<()>>,
+    /// Calls filters' periodic flush; ends when `lifecycle` says the workers are done.
+    flusher: Option<JoinHandle<()>>,
     metrics: PipelineMetrics,
 }
+
+/// How often filters with `periodic_flush` are flushed (Logstash's flusher interval).
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Pipeline {
     pub fn start(c: CompiledPipeline, settings: PipelineSettings) -> Pipeline {
@@ -137,11 +142,25 @@ impl Pipeline {
                     .ok()
             })
             .collect();
+        let flusher = shared
+            .filters
+            .iter()
+            .any(|f| f.filter.periodic_flush())
+            .then(|| {
+                let (sh, lc) = (shared.clone(), lifecycle.clone());
+                std::thread::Builder::new()
+                    .name(format!("[{}]flusher", settings.id))
+                    .spawn(move || flusher_loop(&sh, &lc))
+                    .map_err(|e| error!("cannot start the filter flusher: {e}"))
+                    .ok()
+            })
+            .flatten();
         Pipeline {
             shared,
             stop,
             lifecycle,
             workers,
+            flusher,
             metrics,
         }
     }
@@ -244,6 +263,21 @@ impl Pipeline {
                 ok = false;
             }
         }
+        self.lifecycle.update(|s| s.2 = true);
+        if let Some(f) = self.flusher {
+            let _ = f.join();
+        }
+        // The last flush: what stateful filters still hold goes on to the outputs.
+        let held = flush_filters(
+            &self.shared.filter_tree,
+            &self.shared.filters,
+            Vec::new(),
+            true,
+        );
+        deliver(&self.shared, held);
+        for f in &self.shared.filters {
+            f.filter.close();
+        }
         for (o, _) in &self.shared.outputs {
             let mut o = o.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = o.close() {
@@ -268,6 +302,84 @@ fn worker_loop(sh: &Shared) {
             .map(|(i, e)| (i as u32, e))
             .collect();
         let evs = run_filters(&sh.filter_tree, &sh.filters, evs);
+        deliver(sh, evs);
+        sh.stats
+            .duration_nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        // Only now may a persisted queue forget these events.
+        sh.queue.ack(id);
+    }
+}
+
+fn flusher_loop(sh: &Shared, lc: &Lifecycle) {
+    let mut last = Instant::now();
+    loop {
+        {
+            let st = lc.state.lock().unwrap_or_else(|p| p.into_inner());
+            let (st, _) = lc
+                .changed
+                .wait_timeout_while(st, FLUSH_EVERY.saturating_sub(last.elapsed()), |s| !s.2)
+                .unwrap_or_else(|p| p.into_inner());
+            if st.2 {
+                return;
+            }
+        }
+        if last.elapsed() >= FLUSH_EVERY {
+            last = Instant::now();
+            let evs = flush_filters(&sh.filter_tree, &sh.filters, Vec::new(), false);
+            deliver(sh, evs);
+        }
+    }
+}
+
+/// Walks the filter tree collecting flushed events: each filter's flush joins the events
+/// flowing down from earlier flushes, and all of them go through the filters that follow.
+fn flush_filters(
+    nodes: &[Node],
+    filters: &[FilterNode],
+    mut evs: Vec<(u32, Event)>,
+    last: bool,
+) -> Vec<(u32, Event)> {
+    for node in nodes {
+        match node {
+            Node::Leaf(i) => {
+                if !evs.is_empty() {
+                    evs = run_filters(std::slice::from_ref(node), filters, evs);
+                }
+                let f = &filters[*i].filter;
+                if last || f.periodic_flush() {
+                    evs.extend(f.flush(last).into_iter().map(|e| (0, e)));
+                }
+            }
+            Node::If {
+                branches,
+                otherwise,
+            } => {
+                let mut parts: Vec<Vec<(u32, Event)>> =
+                    (0..=branches.len()).map(|_| Vec::new()).collect();
+                for (o, e) in evs {
+                    match pick(branches, &e) {
+                        Ok(i) => parts[i].push((o, e)),
+                        Err(msg) => warn!("{msg}: the event was dropped"),
+                    }
+                }
+                evs = Vec::new();
+                for (i, p) in parts.into_iter().enumerate() {
+                    let body = branches.get(i).map(|b| &b.1).unwrap_or(otherwise);
+                    evs.extend(flush_filters(body, filters, p, last));
+                }
+            }
+        }
+    }
+    evs
+}
+
+/// Sends filtered events to the outputs their conditionals pick.
+fn deliver(sh: &Shared, evs: Vec<(u32, Event)>) {
+    if evs.is_empty() {
+        return;
+    }
+    {
         sh.stats
             .filtered
             .fetch_add(evs.len() as u64, Ordering::Relaxed);
@@ -292,11 +404,6 @@ fn worker_loop(sh: &Shared) {
         sh.stats
             .events_out
             .fetch_add(evs.len() as u64, Ordering::Relaxed);
-        sh.stats
-            .duration_nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        // Only now may a persisted queue forget these events.
-        sh.queue.ack(id);
     }
 }
 
@@ -327,6 +434,24 @@ fn run_filters(
                 let f = &filters[*i];
                 let (n_in, t) = (evs.len(), Instant::now());
                 let mut out = Vec::with_capacity(evs.len());
+                if f.filter.batched() {
+                    let (orders, events): (Vec<u32>, Vec<Event>) = evs.into_iter().unzip();
+                    let results = f.filter.filter_batch(events);
+                    for (o, (mut e, mut new, outcome)) in orders.into_iter().zip(results) {
+                        f.apply(outcome, &mut e, &mut new);
+                        if !e.is_cancelled() {
+                            out.push((o, e));
+                        }
+                        out.extend(
+                            new.into_iter()
+                                .filter(|n| !n.is_cancelled())
+                                .map(|n| (o, n)),
+                        );
+                    }
+                    f.stats.record(n_in, out.len(), t.elapsed());
+                    evs = out;
+                    continue;
+                }
                 for (o, mut e) in evs {
                     f.run(&mut e, &mut emitted);
                     if !e.is_cancelled() {

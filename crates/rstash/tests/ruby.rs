@@ -306,3 +306,162 @@ fn bad_scripts_are_refused_at_startup() {
         assert!(err.contains(want), "{config}: wanted {want:?} in {err}");
     }
 }
+
+/// Logstash's first aggregate example: a task's start, updates and end, with map_action.
+#[cfg(feature = "ruby")]
+#[test]
+fn aggregate_sums_a_task_across_events() {
+    let filters = r#"
+      dissect { mapping => { "message" => "%{taskid} %{logger} %{duration}" } }
+      if [logger] == "START" {
+        aggregate { task_id => "%{taskid}" code => "map['sql_duration'] = 0" map_action => "create" }
+      }
+      if [logger] == "SQL" {
+        aggregate { task_id => "%{taskid}" code => "map['sql_duration'] += event.get('duration').to_i" map_action => "update" }
+      }
+      if [logger] == "END" {
+        aggregate {
+          task_id => "%{taskid}"
+          code => "event.set('sql_duration', map['sql_duration']); event.set('meta_task', map_meta.task_id)"
+          map_action => "update"
+          end_of_task => true
+          add_tag => ["summed"]
+        }
+      }
+      if [logger] == "BAD" {
+        aggregate { task_id => "%{taskid}" code => "map['x'] = 1 / 0" }
+      }
+    "#;
+    let input = "t1 START 0\nt1 SQL 12\nt2 SQL 99\nt1 SQL 30\nt1 END 0\nt3 SQL 5\nt9 BAD 0\n";
+    let (events, stderr) = run(filters, input);
+    let end = events.iter().find(|e| e["logger"] == "END").unwrap();
+    assert_eq!(end["sql_duration"], 42);
+    assert_eq!(end["meta_task"], "t1");
+    assert_eq!(end["tags"], json!(["summed"]));
+    let bad = events.iter().find(|e| e["logger"] == "BAD").unwrap();
+    assert_eq!(bad["tags"], json!(["_aggregateexception"]));
+    assert!(stderr.contains("divided by 0"), "{stderr}");
+    assert_eq!(events.len(), 7);
+}
+
+/// Maps pushed as events: on timeout (the 5 s flusher) and, for the last one, at shutdown.
+#[cfg(feature = "ruby")]
+#[test]
+fn aggregate_pushes_maps_as_events() {
+    let filters = r#"
+      dissect { mapping => { "message" => "%{user} %{n}" } }
+      aggregate {
+        task_id => "%{user}"
+        code => "map['total'] ||= 0; map['total'] += event.get('n').to_i; event.cancel"
+        push_map_as_event_on_timeout => true
+        timeout => 1
+        timeout_task_id_field => "user"
+        timeout_tags => ["_aggregatetimeout"]
+        timeout_code => "event.set('several', event.get('total') > 5)"
+      }
+      if "_aggregatetimeout" in [tags] { mutate { add_field => { "seen_after" => "%{user}" } } }
+    "#;
+    // stdin stays open past the first periodic flush (5 s), then closes.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args([
+            "-w",
+            "1",
+            "-e",
+            &format!(
+                "input {{ stdin {{}} }} filter {{ {filters} }} output {{ stdout {{ codec => json_lines }} }}"
+            ),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"ann 2\nbob 7\nann 3\n").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let mut events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    events.sort_by_key(|e| e["user"].as_str().unwrap().to_string());
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0]["user"], "ann");
+    assert_eq!(events[0]["total"], 5);
+    assert_eq!(events[0]["several"], false);
+    assert_eq!(events[0]["tags"], json!(["_aggregatetimeout"]));
+    assert_eq!(events[0]["seen_after"], "ann");
+    assert_eq!(events[1]["total"], 7);
+    assert_eq!(events[1]["several"], true);
+
+    // push_previous_map_as_event: a new task pushes the previous map; the last one is pushed
+    // by the final flush at shutdown, tagged _aggregatefinalflush.
+    let filters = r#"
+      dissect { mapping => { "message" => "%{country} %{town}" } }
+      aggregate {
+        task_id => "%{country}"
+        code => "map['country'] ||= event.get('country'); (map['towns'] ||= []) << event.get('town'); event.cancel"
+        push_previous_map_as_event => true
+        timeout => 60
+      }
+    "#;
+    let (events, _) = run(filters, "fr paris\nfr lyon\nde berlin\n");
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0]["towns"], json!(["paris", "lyon"]));
+    assert!(events[0].get("tags").is_none());
+    assert_eq!(events[1]["towns"], json!(["berlin"]));
+    assert_eq!(events[1]["tags"], json!(["_aggregatefinalflush"]));
+}
+
+/// `aggregate_maps_path`: maps still open at shutdown are stored, and picked up by the next run.
+#[cfg(feature = "ruby")]
+#[test]
+fn aggregate_maps_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("maps");
+    let filters = format!(
+        r#"aggregate {{ task_id => "%{{message}}" code => "map['n'] ||= 0; map['n'] += 1; event.set('n', map['n'])" aggregate_maps_path => "{}" }}"#,
+        path.display()
+    );
+    let (events, _) = run(&filters, "job\njob\n");
+    assert_eq!(events.len(), 2);
+    assert!(path.exists());
+    let (events, stderr) = run(&filters, "job\n");
+    assert_eq!(events[0]["n"], 3);
+    assert!(stderr.contains("Aggregate maps loaded"));
+}
+
+#[cfg(feature = "ruby")]
+#[test]
+fn aggregate_config_mistakes_are_refused() {
+    let cases = [
+        (
+            r#"aggregate { task_id => "static" code => "" }"#,
+            "must contain a dynamic expression like '%{field}'",
+        ),
+        (
+            r#"aggregate { task_id => "%{a}" code => "" timeout => 10 }
+               aggregate { task_id => "%{a}" code => "" push_map_as_event_on_timeout => true }"#,
+            "there are more than one filter which defines timeout options",
+        ),
+        (
+            r#"aggregate { task_id => "%{a}" code => "" timeout => 10 inactivity_timeout => 20 }"#,
+            "inactivity_timeout must be lower than timeout",
+        ),
+        (r#"aggregate { code => "" }"#, "needs `task_id`"),
+        (
+            r#"aggregate { task_id => "%{a}" code => "map[" }"#,
+            "SyntaxError",
+        ),
+    ];
+    for (filters, want) in cases {
+        let config = format!("input {{ stdin {{}} }} filter {{ {filters} }}");
+        let out = rstash(&["-t", "-e", &config], "");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{config} passed");
+        assert!(err.contains(want), "{config}: wanted {want:?} in {err}");
+    }
+}

@@ -253,17 +253,18 @@ module RStash
   def self.compile_inline(name, init, code) = add(Inline.new(name, init, code))
   def self.compile_file(name, path, params) = add(Script.new(name, path, params))
 
-  # Runs script `id` on one event: [kept, new events, error message or nil].
+  # Runs script `id` on one event: [true (done) / false (drop it) / nil (skipped), new events,
+  # error or nil].
   def self.run(id, event, limit)
     out = []
     begin
-      kept = WATCHDOG.guard(limit) { SCRIPTS[id].__run(event, out) }
-      [kept, out, nil]
+      status = WATCHDOG.guard(limit) { SCRIPTS[id].__run(event, out) }
+      [status, out, nil]
     rescue Exception => e
-      [true, out, describe(e)]
+      [nil, out, describe(e)]
     end
   rescue Exception => e # an interrupt that arrived as the guard ended
-    [true, out, describe(e)]
+    [nil, out, describe(e)]
   end
 
   # [message, detail for the log]

@@ -9,7 +9,7 @@ use magnus::{function, prelude::*, Error, RArray, RModule, Ruby, TryConvert, Val
 use rstash_event::{Event, Map};
 
 use crate::event::{self, RbEvent};
-use crate::{Filtered, RubyError, Source};
+use crate::{Filtered, RubyError, Source, Status};
 
 pub(crate) enum Request {
     Compile {
@@ -19,14 +19,24 @@ pub(crate) enum Request {
     },
     Run {
         id: usize,
-        event: Event,
+        events: Vec<Event>,
         limit: f64,
-        reply: SyncSender<Filtered>,
+        reply: SyncSender<Vec<Filtered>>,
+    },
+    Flush {
+        id: usize,
+        last: bool,
+        reply: SyncSender<Vec<Event>>,
+    },
+    Close {
+        id: usize,
+        reply: SyncSender<()>,
     },
 }
 
-/// What the prelude's `RStash.run` returns: kept?, new events, [message, detail] of an error.
-type RunResult = (bool, RArray, Option<(String, String)>);
+/// What the prelude's `RStash.run` returns: true (done), false (drop the event) or nil
+/// (skipped), new events, and [message, detail] of an error.
+type RunResult = (Option<bool>, RArray, Option<(String, String)>);
 
 static VM: OnceLock<Result<Sender<Request>, String>> = OnceLock::new();
 
@@ -78,6 +88,10 @@ fn setup(ruby: &Ruby) -> Result<RModule, Error> {
     let _: Value = ruby
         .module_kernel()
         .funcall("eval", (src, ruby.qnil(), "rstash/ruby/prelude.rb", 1))?;
+    let src = ruby.str_new(include_str!("aggregate.rb"));
+    let _: Value = ruby
+        .module_kernel()
+        .funcall("eval", (src, ruby.qnil(), "rstash/ruby/aggregate.rb", 1))?;
     Ok(m)
 }
 
@@ -105,39 +119,73 @@ fn handle(ruby: &Ruby, driver: RModule, req: Request) {
                 Source::File { path, params } => params_hash(ruby, &params).and_then(|h| {
                     driver.funcall("compile_file", (name, path.display().to_string(), h))
                 }),
+                Source::Aggregate { key, options } => params_hash(ruby, &options)
+                    .and_then(|h| driver.funcall("compile_aggregate", (name, key, h))),
             };
             let _ = reply.send(r.map_err(|e| describe(&e)));
         }
         Request::Run {
             id,
-            event,
+            events,
             limit,
             reply,
         } => {
-            let obj = event::wrap(ruby, event);
-            let r: Result<RunResult, Error> = driver.funcall("run", (id, obj, limit));
-            let out = match r {
-                Ok((kept, news, error)) => Filtered {
-                    error: error.map(|(message, detail)| RubyError { message, detail }),
-                    event: event::take(&obj),
-                    kept,
-                    new_events: news
-                        .into_iter()
-                        .filter_map(|v| <&RbEvent>::try_convert(v).ok().map(event::take))
-                        .collect(),
-                },
-                Err(e) => Filtered {
-                    event: event::take(&obj),
-                    kept: true,
-                    new_events: Vec::new(),
-                    error: Some(RubyError {
-                        message: describe(&e),
-                        detail: describe(&e),
-                    }),
-                },
-            };
+            let out = events
+                .into_iter()
+                .map(|e| run(ruby, driver, id, e, limit))
+                .collect();
             let _ = reply.send(out);
         }
+        Request::Flush { id, last, reply } => {
+            let r: Result<RArray, Error> = driver.funcall("flush", (id, last));
+            let events = match r {
+                Ok(a) => a
+                    .into_iter()
+                    .filter_map(|v| <&RbEvent>::try_convert(v).ok().map(event::take))
+                    .collect(),
+                Err(e) => {
+                    tracing::error!("flushing a Ruby filter failed: {}", describe(&e));
+                    Vec::new()
+                }
+            };
+            let _ = reply.send(events);
+        }
+        Request::Close { id, reply } => {
+            if let Err(e) = driver.funcall::<_, _, Value>("close", (id,)) {
+                tracing::error!("closing a Ruby filter failed: {}", describe(&e));
+            }
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Runs script `id` on one event, in the Ruby thread.
+fn run(ruby: &Ruby, driver: RModule, id: usize, event: Event, limit: f64) -> Filtered {
+    let obj = event::wrap(ruby, event);
+    let r: Result<RunResult, Error> = driver.funcall("run", (id, obj, limit));
+    match r {
+        Ok((status, news, error)) => Filtered {
+            error: error.map(|(message, detail)| RubyError { message, detail }),
+            event: event::take(&obj),
+            status: match status {
+                Some(true) => Status::Done,
+                Some(false) => Status::Dropped,
+                None => Status::Skipped,
+            },
+            new_events: news
+                .into_iter()
+                .filter_map(|v| <&RbEvent>::try_convert(v).ok().map(event::take))
+                .collect(),
+        },
+        Err(e) => Filtered {
+            event: event::take(&obj),
+            status: Status::Skipped,
+            new_events: Vec::new(),
+            error: Some(RubyError {
+                message: describe(&e),
+                detail: describe(&e),
+            }),
+        },
     }
 }
 

@@ -53,7 +53,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
 pub mod embedded {
     use rstash_event::Event;
     use rstash_pipeline::{Filter, FilterOutcome};
-    use rstash_ruby::{Script, Source};
+    use rstash_ruby::{Filtered, Script, Source, Status};
 
     use super::Options;
 
@@ -85,29 +85,50 @@ pub mod embedded {
         }))
     }
 
-    impl Filter for Ruby {
-        fn filter(&self, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome {
-            let out = self.script.filter(std::mem::take(event));
-            *event = out.event;
+    impl Ruby {
+        fn finish(&self, out: Filtered) -> (Event, Vec<Event>, FilterOutcome) {
+            let mut event = out.event;
             // New events are not `filter_matched`, as in Logstash: they only go on downstream.
-            emit.extend(out.new_events);
+            let new = out.new_events;
             if let Some(err) = out.error {
                 tracing::error!(plugin = %self.id, "Ruby exception occurred: {}", err.detail);
                 event.tag(&self.tag);
                 if self.tag_with_message {
                     event.tag(&format!("{}: {}", self.tag, err.message));
                 }
-                return FilterOutcome::Unmatched;
+                return (event, new, FilterOutcome::Unmatched);
             }
-            if !out.kept {
+            if out.status == Status::Dropped {
                 event.cancel();
             }
             // Logstash applies add_field & co. after inline code, never after a file script.
-            if self.inline {
+            let outcome = if self.inline {
                 FilterOutcome::Matched
             } else {
                 FilterOutcome::Unmatched
-            }
+            };
+            (event, new, outcome)
+        }
+    }
+
+    impl Filter for Ruby {
+        fn filter(&self, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome {
+            let mut results = self.filter_batch(vec![std::mem::take(event)]);
+            let Some((e, new, outcome)) = results.pop() else {
+                return FilterOutcome::Unmatched;
+            };
+            *event = e;
+            emit.extend(new);
+            outcome
+        }
+
+        fn batched(&self) -> bool {
+            true
+        }
+
+        fn filter_batch(&self, events: Vec<Event>) -> Vec<(Event, Vec<Event>, FilterOutcome)> {
+            let results = self.script.filter(events);
+            results.into_iter().map(|r| self.finish(r)).collect()
         }
     }
 }
