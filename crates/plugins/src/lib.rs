@@ -1,6 +1,7 @@
 //! The plugins. Each is one file: an options struct built from `Args`, and the plugin trait.
 //! Adding one means adding its file and its line in `registry()`.
 
+pub mod amqp_link;
 pub mod bus;
 pub mod codecs;
 pub mod filters;
@@ -36,6 +37,7 @@ pub fn registry() -> Registry {
         .input("exec", inputs::exec::build)
         .input("http", inputs::http::build)
         .input("redis", inputs::redis::build)
+        .input("rabbitmq", inputs::rabbitmq::build)
         .input("jdbc", inputs::jdbc::build)
         .input("kafka", inputs::kafka::build)
         .input("pipeline", inputs::pipeline::build)
@@ -75,6 +77,7 @@ pub fn registry() -> Registry {
         .output("udp", outputs::udp::build)
         .output("http", outputs::http::build)
         .output("redis", outputs::redis::build)
+        .output("rabbitmq", outputs::rabbitmq::build)
         .output("kafka", outputs::kafka::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("opensearch", outputs::elasticsearch::build_opensearch)

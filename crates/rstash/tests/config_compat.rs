@@ -2,7 +2,7 @@
 //! tcp, http, heartbeat, exec, redis; kv, dissect, csv, split, clone, fingerprint, translate,
 //! truncate, urldecode, uuid, prune, throttle, geoip, useragent, dns, memcached, http,
 //! elasticsearch, jdbc_streaming, syslog_pri, ruby, aggregate; multiline, es_bulk and cef codecs; http, redis, udp,
-//! tcp, opensearch outputs), written with the
+//! tcp, opensearch, rabbitmq outputs; rabbitmq input), written with the
 //! option styles users write (conditionals, `${VAR:default}`, arrays of hashes, old-style array
 //! pairs, kafka), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
 
@@ -62,6 +62,11 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"filter { throttle { key => "%{host}" } }"#, "1:10: throttle filter needs `before_count` or `after_count`"),
         (r#"filter { prune { whitelist_names => ["("] } }"#, "1:18: `(` is not a regex"),
         (r#"filter { aggregate { code => "map['n'] = 1" } }"#, "1:10: aggregate filter needs `task_id`"),
+        (r#"output { rabbitmq { host => "h" exchange => "x" } }"#, "1:10: rabbitmq output needs `exchange_type`"),
+        (r#"output { rabbitmq { host => "h" exchange => "x" exchange_type => "bogus" } }"#, "option `exchange_type` must be one of fanout, direct, topic"),
+        (r#"input { rabbitmq { queue => "q" } }"#, "rabbitmq needs `host`"),
+        (r#"input { rabbitmq { host => "h" exchange_type => "topic" } }"#, "`exchange_type` needs `exchange`"),
+        (r#"input { rabbitmq { host => "h" metadata_enabled => "all" } }"#, "option `metadata_enabled` must be one of none, basic, extended"),
         (r#"filter { truncate { length_bytes => 0 } }"#, "1:10: truncate filter needs `length_bytes`"),
         (r#"input { file { path => "logs/*.log" } }"#, "1:16: File paths must be absolute"),
         (r#"input { file { path => "/x" start_position => "middle" } }"#, "option `start_position` must be one of beginning, end"),

@@ -10,6 +10,7 @@ pub mod http;
 pub mod jdbc;
 pub mod kafka;
 pub mod pipeline;
+pub mod rabbitmq;
 pub mod redis;
 pub mod stdin;
 pub mod syslog;

@@ -6,6 +6,7 @@ pub mod http;
 pub mod kafka;
 pub mod null;
 pub mod pipeline;
+pub mod rabbitmq;
 pub mod redis;
 pub mod stdout;
 pub mod tcp;
