@@ -20,6 +20,7 @@ pub fn registry() -> Registry {
     r.codec("plain", codecs::plain::build)
         .codec("line", codecs::line::build)
         .codec("json", codecs::json::build)
+        .codec("msgpack", codecs::msgpack::build)
         .codec("json_lines", codecs::json::build_lines)
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build)

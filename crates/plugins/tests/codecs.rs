@@ -1,4 +1,4 @@
-//! Codecs from issue 10 (es_bulk, cef), each decoded from bytes fed in odd-sized pieces and
+//! Codecs from issue 10 (es_bulk, multiline, cef, msgpack), each decoded from bytes fed in odd-sized pieces and
 //! checked field by field against Logstash's documented results.
 
 mod common;
@@ -248,4 +248,75 @@ fn cef_encodes_and_reads_back() {
     assert!(String::from_utf8(out)
         .unwrap()
         .ends_with("|6|src=10.0.0.2 cs1=v"));
+}
+
+/// One MessagePack map, written byte by byte from the format's specification.
+fn msgpack_doc() -> Vec<u8> {
+    let mut b = vec![0x85];
+    let s = |b: &mut Vec<u8>, t: &str| {
+        b.push(0xa0 | t.len() as u8);
+        b.extend_from_slice(t.as_bytes());
+    };
+    s(&mut b, "message");
+    s(&mut b, "hi");
+    s(&mut b, "n");
+    b.push(0x01);
+    s(&mut b, "@timestamp");
+    s(&mut b, "2026-01-02T03:04:05.000Z");
+    s(&mut b, "tags");
+    b.push(0x91);
+    s(&mut b, "a");
+    s(&mut b, "f");
+    b.push(0xcb);
+    b.extend_from_slice(&1.5f64.to_be_bytes());
+    b
+}
+
+#[test]
+fn msgpack_decodes_maps_and_tags_what_is_not_one() {
+    let doc = msgpack_doc();
+    let mut c = codec("msgpack { }").unwrap();
+    let events = decode_all(c.as_mut(), &doc, doc.len());
+    assert_eq!(events.len(), 1);
+    assert_eq!(get(&events[0], "message"), r#""hi""#);
+    assert_eq!(get(&events[0], "n"), "1");
+    assert_eq!(get(&events[0], "f"), "1.5");
+    assert_eq!(get(&events[0], "tags"), r#"["a"]"#);
+    assert_eq!(
+        get(&events[0], "@timestamp"),
+        r#""2026-01-02T03:04:05.000Z""#
+    );
+    // `target` and `format`.
+    let mut c = codec(r#"msgpack { target => "[doc]" format => "got %{[doc][n]}" }"#).unwrap();
+    let events = decode_all(c.as_mut(), &doc, doc.len());
+    assert_eq!(get(&events[0], "[doc][message]"), r#""hi""#);
+    assert_eq!(get(&events[0], "message"), r#""got 1""#);
+    // Not a map (a bare string), or garbage: kept as text and tagged.
+    for bad in [&b"\xa3abc"[..], b"plain text"] {
+        let events = decode_all(codec("msgpack {}").unwrap().as_mut(), bad, bad.len());
+        assert_eq!(tags(&events[0]), r#"["_msgpackparsefailure"]"#);
+    }
+}
+
+#[test]
+fn msgpack_encodes_what_it_decodes() {
+    let doc = msgpack_doc();
+    let mut c = codec("msgpack { }").unwrap();
+    let events = decode_all(c.as_mut(), &doc, doc.len());
+    let mut out = Vec::new();
+    c.encode(&events[0], &mut out);
+    // Same fields, same order, @timestamp as ISO-8601 text: the same bytes but for `@version`,
+    // which the event gained (Logstash adds it too).
+    let back = decode_all(c.as_mut(), &out, out.len());
+    assert_eq!(back[0].data(), events[0].data());
+    assert!(out.starts_with(&[0x86]));
+}
+
+proptest::proptest! {
+    #[test]
+    fn msgpack_takes_any_bytes(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..64)) {
+        let mut c = codec("msgpack {}").unwrap();
+        let events = decode_all(c.as_mut(), &data, data.len());
+        proptest::prop_assert_eq!(events.len(), 1);
+    }
 }

@@ -5,6 +5,7 @@ pub mod dots;
 pub mod es_bulk;
 pub mod json;
 pub mod line;
+pub mod msgpack;
 pub mod multiline;
 pub mod plain;
 pub mod rubydebug;
