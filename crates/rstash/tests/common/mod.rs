@@ -83,9 +83,11 @@ impl Drop for Rstash {
     }
 }
 
+/// The complete JSON lines of a file an output is still writing: a last line
+/// without its newline is being written (a 1 MB event takes several writes).
 pub fn lines(p: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(p).unwrap_or_default();
+    text[..text.rfind('\n').map_or(0, |i| i + 1)]
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
         .collect()
