@@ -15,8 +15,8 @@ pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
 pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats};
 pub use plugin::{
-    Codec, DeadLetterQueue, DeadLetters, Ecs, Filter, FilterOutcome, Input, InputContext, Output,
-    PipelineSettings, PluginError, Stopped,
+    filter_as_batch, Codec, DeadLetterQueue, DeadLetters, Ecs, Filter, FilterOutcome, Input,
+    InputContext, Output, PipelineSettings, PluginError, Stopped,
 };
 pub use queue::{Batch, BatchId, MemoryQueue, Queue};
 pub use registry::{CodecCtor, FilterCtor, FilterNode, InputCtor, OutputCtor, Registry};

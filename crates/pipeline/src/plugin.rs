@@ -189,6 +189,17 @@ pub trait Filter: Send + Sync {
     fn close(&self) {}
 }
 
+/// `Filter::filter` for filters that work by batches (`batched`): a batch of one.
+pub fn filter_as_batch(f: &dyn Filter, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome {
+    let mut results = f.filter_batch(vec![std::mem::take(event)]);
+    let Some((e, new, outcome)) = results.pop() else {
+        return FilterOutcome::Unmatched;
+    };
+    *event = e;
+    emit.extend(new);
+    outcome
+}
+
 pub trait Output: Send {
     /// Receives the batch's events routed to this output, in order.
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError>;
@@ -284,6 +295,20 @@ impl InputContext {
 
     pub fn is_stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `d` (before retrying a lost connection), returning early, true, on a stop.
+    pub fn stopping_within(&self, d: Duration) -> bool {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if self.is_stopping() {
+                return true;
+            }
+            std::thread::sleep(
+                Duration::from_millis(50).min(end.saturating_duration_since(Instant::now())),
+            );
+        }
+        self.is_stopping()
     }
 
     /// A context for tests and tools: events go to `queue`.

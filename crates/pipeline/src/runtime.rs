@@ -355,14 +355,7 @@ fn flush_filters(
                 branches,
                 otherwise,
             } => {
-                let mut parts: Vec<Vec<(u32, Event)>> =
-                    (0..=branches.len()).map(|_| Vec::new()).collect();
-                for (o, e) in evs {
-                    match pick(branches, &e) {
-                        Ok(i) => parts[i].push((o, e)),
-                        Err(msg) => warn!("{msg}: the event was dropped"),
-                    }
-                }
+                let parts = split(branches, evs);
                 evs = Vec::new();
                 for (i, p) in parts.into_iter().enumerate() {
                     let body = branches.get(i).map(|b| &b.1).unwrap_or(otherwise);
@@ -415,6 +408,21 @@ fn pick(branches: &[(crate::condition::Cond, Vec<Node>)], e: &Event) -> Result<u
         }
     }
     Ok(branches.len())
+}
+
+/// Splits events by the branch each takes (the last part: no branch, `else`).
+fn split(
+    branches: &[(crate::condition::Cond, Vec<Node>)],
+    evs: Vec<(u32, Event)>,
+) -> Vec<Vec<(u32, Event)>> {
+    let mut parts: Vec<Vec<(u32, Event)>> = (0..=branches.len()).map(|_| Vec::new()).collect();
+    for (o, e) in evs {
+        match pick(branches, &e) {
+            Ok(i) => parts[i].push((o, e)),
+            Err(msg) => warn!("{msg}: the event was dropped"),
+        }
+    }
+    parts
 }
 
 /// Runs a batch through filters. Each event keeps its batch position so that the batch leaves in
@@ -471,14 +479,7 @@ fn run_filters(
                 branches,
                 otherwise,
             } => {
-                let mut parts: Vec<Vec<(u32, Event)>> =
-                    (0..=branches.len()).map(|_| Vec::new()).collect();
-                for (o, e) in evs {
-                    match pick(branches, &e) {
-                        Ok(i) => parts[i].push((o, e)),
-                        Err(msg) => warn!("{msg}: the event was dropped"),
-                    }
-                }
+                let parts = split(branches, evs);
                 let nonempty = parts.iter().filter(|p| !p.is_empty()).count();
                 let mut merged = Vec::new();
                 for (i, p) in parts.into_iter().enumerate() {

@@ -113,13 +113,7 @@ pub mod embedded {
 
     impl Filter for Ruby {
         fn filter(&self, event: &mut Event, emit: &mut Vec<Event>) -> FilterOutcome {
-            let mut results = self.filter_batch(vec![std::mem::take(event)]);
-            let Some((e, new, outcome)) = results.pop() else {
-                return FilterOutcome::Unmatched;
-            };
-            *event = e;
-            emit.extend(new);
-            outcome
+            rstash_pipeline::filter_as_batch(self, event, emit)
         }
 
         fn batched(&self) -> bool {

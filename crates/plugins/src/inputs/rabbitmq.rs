@@ -93,24 +93,13 @@ impl Input for RabbitMq {
                         "rabbitmq input: {} ({}); retrying in {:?}",
                         e, self.link.shown, self.subscribe_retry
                     );
-                    if sleep_unless_stopping(ctx, self.subscribe_retry) {
+                    if ctx.stopping_within(self.subscribe_retry) {
                         return Ok(());
                     }
                 }
             }
         }
     }
-}
-
-fn sleep_unless_stopping(ctx: &InputContext, d: Duration) -> bool {
-    let end = std::time::Instant::now() + d;
-    while std::time::Instant::now() < end {
-        if ctx.is_stopping() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ctx.is_stopping()
 }
 
 impl RabbitMq {

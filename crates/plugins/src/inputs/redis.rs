@@ -61,18 +61,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     }))
 }
 
-/// Sleeps up to `d`, returning early (true) when the pipeline stops.
-fn stopping_within(ctx: &InputContext, d: Duration) -> bool {
-    let end = std::time::Instant::now() + d;
-    while std::time::Instant::now() < end {
-        if ctx.is_stopping() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ctx.is_stopping()
-}
-
 enum Ended {
     Stopped,
     Lost(redis::RedisError),
@@ -197,7 +185,7 @@ impl Input for Redis {
                         "redis input: cannot connect to {}: {e}; retrying in {backoff:?}",
                         self.link.name
                     );
-                    if stopping_within(ctx, backoff) {
+                    if ctx.stopping_within(backoff) {
                         return Ok(());
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -218,7 +206,7 @@ impl Input for Redis {
                         "redis input: connection to {} lost: {e}; reconnecting",
                         self.link.name
                     );
-                    if stopping_within(ctx, backoff) {
+                    if ctx.stopping_within(backoff) {
                         return Ok(());
                     }
                 }
