@@ -7,7 +7,7 @@ use crate::condition::{self, Cond};
 use std::sync::Arc;
 
 use crate::metrics::PluginStats;
-use crate::plugin::{Output, PipelineSettings};
+use crate::plugin::{Output, PipelineSettings, PluginError};
 use crate::registry::{BuiltInput, FilterNode, Registry};
 
 /// A filter or output position, possibly under conditionals.
@@ -25,6 +25,21 @@ pub struct CompiledPipeline {
     pub filter_tree: Vec<Node>,
     pub outputs: Vec<(Box<dyn Output>, Arc<PluginStats>)>,
     pub output_tree: Vec<Node>,
+    registered: bool,
+}
+
+impl CompiledPipeline {
+    /// Registers the outputs (`Output::register`), once; an error names the failing output.
+    pub fn register(&mut self) -> Result<(), PluginError> {
+        if !self.registered {
+            for (i, (o, _)) in self.outputs.iter_mut().enumerate() {
+                o.register()
+                    .map_err(|e| PluginError(format!("output #{}: {e}", i + 1)))?;
+            }
+            self.registered = true;
+        }
+        Ok(())
+    }
 }
 
 pub fn compile(
@@ -76,6 +91,7 @@ pub fn compile(
         filter_tree,
         outputs,
         output_tree,
+        registered: false,
     })
 }
 

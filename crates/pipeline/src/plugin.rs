@@ -201,6 +201,11 @@ pub fn filter_as_batch(f: &dyn Filter, event: &mut Event, emit: &mut Vec<Event>)
 }
 
 pub trait Output: Send {
+    /// Called once before the pipeline runs, never by `-t` (Logstash's `register`): where an
+    /// output checks its destination, recovers what a crash left and starts background work.
+    fn register(&mut self) -> Result<(), PluginError> {
+        Ok(())
+    }
     /// Receives the batch's events routed to this output, in order.
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError>;
     fn close(&mut self) -> Result<(), PluginError> {

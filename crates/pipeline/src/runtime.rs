@@ -72,11 +72,16 @@ impl Pipeline {
 
     /// Starts on `queue` with counters that outlive this instance (the agent's, across reloads).
     pub fn start_counting(
-        c: CompiledPipeline,
+        mut c: CompiledPipeline,
         settings: PipelineSettings,
         stats: Arc<PipelineStats>,
         queue: Arc<dyn Queue>,
     ) -> Pipeline {
+        // The agent registers first to refuse a pipeline whose outputs fail; tests and benches
+        // start directly.
+        if let Err(e) = c.register() {
+            error!(pipeline = %settings.id, "{e}");
+        }
         let workers_n = settings.workers.max(1);
         let metrics = PipelineMetrics {
             settings: settings.clone(),

@@ -397,7 +397,11 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
     let api = api_address(&global)?;
     let mut running = Vec::new();
     for spec in specs {
-        let compiled = build(&spec, &registry)?;
+        let mut compiled = build(&spec, &registry)?;
+        compiled
+            .0
+            .register()
+            .map_err(|e| ConfigError::plain(format!("pipeline `{}`: {e}", spec.settings.id)))?;
         let fingerprint = fingerprint(&spec.from);
         let queue = open_queue(&spec)?;
         running.push((spec, compiled, fingerprint, queue));
@@ -527,6 +531,12 @@ fn reload_changed(running: &mut [Running], registry: &Registry, node: &Node, for
                         continue;
                     }
                 };
+                let mut compiled = compiled;
+                if let Err(e) = compiled.register() {
+                    error!(pipeline = %id, "{e}");
+                    update(&mut |en| en.reloads.failed(e.to_string()));
+                    continue;
+                }
                 let p = Pipeline::start_counting(
                     compiled,
                     r.spec.settings.clone(),
