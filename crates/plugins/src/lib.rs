@@ -11,6 +11,7 @@ pub mod memcached_link;
 pub mod outputs;
 pub mod redis_link;
 pub mod ruby_marshal;
+pub mod s3_link;
 pub mod sql_link;
 
 use rstash_pipeline::Registry;
@@ -39,6 +40,7 @@ pub fn registry() -> Registry {
         .input("http", inputs::http::build)
         .input("redis", inputs::redis::build)
         .input("rabbitmq", inputs::rabbitmq::build)
+        .input("s3", inputs::s3::build)
         .input("jdbc", inputs::jdbc::build)
         .input("kafka", inputs::kafka::build)
         .input("pipeline", inputs::pipeline::build)
@@ -79,6 +81,7 @@ pub fn registry() -> Registry {
         .output("http", outputs::http::build)
         .output("redis", outputs::redis::build)
         .output("rabbitmq", outputs::rabbitmq::build)
+        .output("s3", outputs::s3::build)
         .output("kafka", outputs::kafka::build)
         .output("elasticsearch", outputs::elasticsearch::build)
         .output("opensearch", outputs::elasticsearch::build_opensearch)

@@ -2,7 +2,7 @@
 //! tcp, http, heartbeat, exec, redis; kv, dissect, csv, split, clone, fingerprint, translate,
 //! truncate, urldecode, uuid, prune, throttle, geoip, useragent, dns, memcached, http,
 //! elasticsearch, jdbc_streaming, syslog_pri, ruby, aggregate; multiline, es_bulk and cef codecs; http, redis, udp,
-//! tcp, opensearch, rabbitmq outputs; rabbitmq input), written with the
+//! tcp, opensearch, rabbitmq, s3 outputs; rabbitmq and s3 inputs), written with the
 //! option styles users write (conditionals, `${VAR:default}`, arrays of hashes, old-style array
 //! pairs, kafka), all pass `rstash -t`; mistakes in them fail with file:line:col and the reason.
 
@@ -98,6 +98,14 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"input { stdin { codec => multiline { pattern => "^\s" } } }"#, "multiline codec needs `what`"),
         (r#"input { stdin { codec => multiline { pattern => "%{NOPE}" what => "next" } } }"#, "NOPE"),
         (r#"output { opensearch { auth_type => { type => "aws_iam" } } }"#, "AWS IAM request signing is not built in"),
+        (r#"input { s3 { prefix => "logs/" } }"#, "1:9: s3 input needs `bucket`"),
+        (r#"input { s3 { bucket => "b" exclude_pattern => "(" } }"#, "1:28: bad regular expression"),
+        (r#"input { s3 { bucket => "b" role_arn => "arn:aws:iam::1:role/x" } }"#, "role_arn needs AWS STS"),
+        (r#"output { s3 { bucket => "b" prefix => "a^b" } }"#, "Prefix must not contains: ^`><"),
+        (r#"output { s3 { bucket => "b" size_file => 0 time_file => 0 } }"#, "at least one of time_file or size_file"),
+        (r#"output { s3 { bucket => "b" rotation_strategy => "size" size_file => 0 } }"#, "`size_file` need to be greater than 0"),
+        (r#"output { s3 { bucket => "b" canned_acl => "public_read" } }"#, "option `canned_acl` must be one of private, public-read"),
+        (r#"output { s3 { bucket => "b" aws_credentials_file => "/nonexistent.yml" } }"#, "/nonexistent.yml"),
         (r#"input { stdin { codec => cef { device => "router" } } }"#, "option `device` must be one of observer, host"),
         (r#"input { stdin { codec => cef { default_timezone => "Mars/Olympus" } } }"#, "Mars/Olympus"),
     ];

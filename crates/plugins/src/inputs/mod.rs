@@ -12,6 +12,7 @@ pub mod kafka;
 pub mod pipeline;
 pub mod rabbitmq;
 pub mod redis;
+pub mod s3;
 pub mod stdin;
 pub mod syslog;
 pub mod tcp;

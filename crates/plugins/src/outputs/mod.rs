@@ -8,6 +8,7 @@ pub mod null;
 pub mod pipeline;
 pub mod rabbitmq;
 pub mod redis;
+pub mod s3;
 pub mod stdout;
 pub mod tcp;
 pub mod udp;
