@@ -22,6 +22,7 @@ pub fn registry() -> Registry {
         .codec("line", codecs::line::build)
         .codec("json", codecs::json::build)
         .codec("msgpack", codecs::msgpack::build)
+        .codec("edn", codecs::edn::build)
         .codec("json_lines", codecs::json::build_lines)
         .codec("rubydebug", codecs::rubydebug::build)
         .codec("dots", codecs::dots::build)

@@ -1,4 +1,4 @@
-//! Codecs from issue 10 (es_bulk, multiline, cef, msgpack), each decoded from bytes fed in odd-sized pieces and
+//! Codecs from issue 10 (es_bulk, multiline, cef, msgpack, edn), each decoded from bytes fed in odd-sized pieces and
 //! checked field by field against Logstash's documented results.
 
 mod common;
@@ -318,5 +318,80 @@ proptest::proptest! {
         let mut c = codec("msgpack {}").unwrap();
         let events = decode_all(c.as_mut(), &data, data.len());
         proptest::prop_assert_eq!(events.len(), 1);
+    }
+}
+
+/// The edn codec spec's document, as the edn gem writes it.
+const EDN_DOC: &str =
+    r#"{"foo" "bar", "baz" {"bah" ["a" "b" "c"]}, "@timestamp" "2014-05-30T02:52:17.929Z"}"#;
+
+#[test]
+fn edn_decodes_maps_keywords_and_instants() {
+    let mut c = codec("edn { }").unwrap();
+    let events = decode_all(c.as_mut(), EDN_DOC.as_bytes(), EDN_DOC.len());
+    assert_eq!(get(&events[0], "foo"), r#""bar""#);
+    assert_eq!(get(&events[0], "[baz][bah]"), r#"["a","b","c"]"#);
+    assert_eq!(
+        get(&events[0], "@timestamp"),
+        r#""2014-05-30T02:52:17.929Z""#
+    );
+    // Clojure's own spelling: keywords, a set, a list, nil, a character, #inst, a comment, #_.
+    let clj = r#"{:level :warn, :app/name "pay" #_ :skipped :n 42 :ratio 0.5 :ids #{1} :path (1 2)
+                  :none nil :c \x :at #inst "2026-01-02T03:04:05.000-00:00" ; a comment
+                  }"#;
+    let events = decode_all(c.as_mut(), clj.as_bytes(), clj.len());
+    assert_eq!(get(&events[0], "level"), r#""warn""#);
+    assert_eq!(get(&events[0], "[app/name]"), r#""pay""#);
+    assert_eq!(get(&events[0], "n"), "42");
+    assert_eq!(get(&events[0], "ratio"), "0.5");
+    assert_eq!(get(&events[0], "ids"), "[1]");
+    assert_eq!(get(&events[0], "path"), "[1,2]");
+    assert_eq!(get(&events[0], "none"), "null");
+    assert_eq!(get(&events[0], "c"), r#""x""#);
+    assert_eq!(get(&events[0], "at"), r#""2026-01-02T03:04:05.000Z""#);
+    assert_eq!(get(&events[0], "skipped"), "<absent>");
+    // `target`; and what is not a map falls back to plain text.
+    let mut c = codec(r#"edn { target => "[doc]" }"#).unwrap();
+    let events = decode_all(c.as_mut(), EDN_DOC.as_bytes(), EDN_DOC.len());
+    assert_eq!(get(&events[0], "foo"), "<absent>");
+    assert_eq!(get(&events[0], "[doc][foo]"), r#""bar""#);
+    assert_eq!(
+        get(&events[0], "[doc][@timestamp]"),
+        r#""2014-05-30T02:52:17.929Z""#
+    );
+    for bad in ["[1 2]", "{:a", "plain text"] {
+        let events = decode_all(codec("edn {}").unwrap().as_mut(), bad.as_bytes(), bad.len());
+        assert_eq!(get(&events[0], "message"), format!("{bad:?}"));
+    }
+}
+
+#[test]
+fn edn_encodes_as_the_edn_gem() {
+    let mut c = codec("edn { }").unwrap();
+    let json = r#"{"foo":"bar","baz":{"bah":["a","b","c"]},"quote":"say \"hi\" \\o/","x":1e20}"#;
+    let mut e = decode_all(
+        codec("json {}").unwrap().as_mut(),
+        json.as_bytes(),
+        json.len(),
+    )
+    .remove(0);
+    e.set_timestamp(rstash_event::Timestamp::parse_lenient("2014-05-30T02:52:17.929Z").unwrap());
+    e.data_mut().shift_remove("@version");
+    let mut out = Vec::new();
+    c.encode(&e, &mut out);
+    assert_eq!(
+        String::from_utf8(out.clone()).unwrap(),
+        r#"{"@timestamp" "2014-05-30T02:52:17.929Z", "foo" "bar", "baz" {"bah" ["a" "b" "c"]}, "quote" "say \"hi\" \\o/", "x" 1.0e+20}"#
+    );
+    let back = decode_all(c.as_mut(), &out, out.len());
+    assert_eq!(get(&back[0], "quote"), get(&e, "quote"));
+}
+
+proptest::proptest! {
+    #[test]
+    fn edn_takes_any_text(data in "\\PC{0,40}") {
+        let mut c = codec("edn {}").unwrap();
+        let events = decode_all(c.as_mut(), data.as_bytes(), data.len().max(1));
+        proptest::prop_assert!(events.len() <= 1);
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod cef;
 pub mod dots;
+pub mod edn;
 pub mod es_bulk;
 pub mod json;
 pub mod line;
