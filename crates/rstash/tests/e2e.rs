@@ -170,6 +170,28 @@ fn sprintf_dates_and_env_in_file_output() {
 }
 
 #[test]
+fn file_output_gzip_writes_what_gunzip_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.log.gz");
+    let config = format!(
+        "input {{ generator {{ count => 1000 }} }} output {{ file {{ path => \"{}\" gzip => true codec => line {{ format => \"%{{sequence}}\" }} }} }}",
+        path.display()
+    );
+    let out = rstash().args(["-e", &config]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut text = String::new();
+    let file = std::fs::File::open(&path).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(file), &mut text).unwrap();
+    let mut seqs: Vec<u64> = text.lines().map(|l| l.parse().unwrap()).collect();
+    seqs.sort();
+    assert_eq!(seqs, (0..1000).collect::<Vec<_>>());
+}
+
+#[test]
 fn config_directory_is_read_in_lexical_order() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

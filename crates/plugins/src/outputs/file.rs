@@ -17,6 +17,8 @@ pub struct FileOutput {
     failure_name: String,
     create_if_deleted: bool,
     codec: Box<dyn Codec>,
+    /// `gzip`: each batch is appended as one gzip member (a gzip file may hold several).
+    gzip: bool,
     open: HashMap<PathBuf, File>,
     pending: HashMap<PathBuf, Vec<u8>>,
 }
@@ -32,12 +34,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    if args.bool("gzip", false)? {
-        return Err(args.error_at(
-            "gzip",
-            "gzip => true is not supported yet; write plain files",
-        ));
-    }
     args.raw("flush_interval");
     args.raw("dir_mode");
     args.raw("file_mode");
@@ -49,6 +45,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         failure_name: args.string_or("filename_failure", "_filepath_failures")?,
         create_if_deleted: args.bool("create_if_deleted", true)?,
         codec: args.codec("json_lines")?,
+        gzip: args.bool("gzip", false)?,
         open: HashMap::new(),
         pending: HashMap::new(),
     }))
@@ -93,6 +90,14 @@ impl Output for FileOutput {
             self.codec.encode(e, buf);
         }
         for (p, buf) in std::mem::take(&mut self.pending) {
+            let buf = if self.gzip {
+                let mut gz =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+                gz.write_all(&buf)?;
+                gz.finish()?
+            } else {
+                buf
+            };
             self.file(&p)?.write_all(&buf)?;
         }
         Ok(())
