@@ -132,6 +132,7 @@ seq 1 1000 > /dev/tcp/127.0.0.1/5140
 wait_lines "tmp-out2/*/crash/*" 1000
 kill -9 $r; wait $r 2>/dev/null
 s3 ls out > out2-before.json
+mkdir -p tmp-out2/notes; echo keep > tmp-out2/notes/x.txt
 {rstash} -f output3.conf 2>output3.log & r=$!
 for i in $(seq 600); do (exec 3<>/dev/tcp/127.0.0.1/5140) 2>/dev/null && break; sleep 0.1; done
 seq 1001 1010 > /dev/tcp/127.0.0.1/5140
@@ -349,6 +350,11 @@ kill %1
         "{}",
         logs()
     );
+    assert!(
+        d.join("tmp-out2/notes/x.txt").exists(),
+        "restore leaves what is not its own"
+    );
+    assert!(!read("out2.json").contains("x.txt"));
 
     // Multipart: an S3 multipart ETag ends with the part count.
     let big: Vec<Value> = serde_json::from_str(&read("out4.json")).unwrap();

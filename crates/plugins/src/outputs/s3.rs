@@ -370,6 +370,11 @@ impl Shared {
         };
         for d in dirs.flatten() {
             let dir = d.path();
+            // Only our own `<uuid>` directories: a temporary_directory shared with other files
+            // (say /tmp) must not have those uploaded and deleted.
+            if uuid::Uuid::parse_str(&d.file_name().to_string_lossy()).is_err() || !dir.is_dir() {
+                continue;
+            }
             let mut files = Vec::new();
             walk(&dir, &mut files);
             for path in files {
