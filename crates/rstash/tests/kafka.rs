@@ -6,9 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use common::{lines, peers};
+use common::{lines, log_tails, peers, run_in_netns};
 
 #[test]
 fn kafka_python_to_rstash_and_rstash_to_kafka_python_through_tansu() {
@@ -58,38 +57,15 @@ kill %1
         data = data.display(),
         rstash = env!("CARGO_BIN_EXE_rstash"),
     );
-    std::fs::write(d.join("run.sh"), script).unwrap();
-    let res = Command::new("unshare")
-        .args(["-n", "bash"])
-        .arg(d.join("run.sh"))
-        .output()
-        .expect("unshare -n bash");
-    let out = String::from_utf8_lossy(&res.stdout);
+    let (out, err) = run_in_netns(d, &script);
     let logs = || {
-        ["rstash1.log", "rstash2.log", "rstash3.log", "tansu.log"]
-            .iter()
-            .map(|f| {
-                format!(
-                    "--- {f}\n{}",
-                    std::fs::read_to_string(d.join(f))
-                        .unwrap_or_default()
-                        .lines()
-                        .rev()
-                        .take(15)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        log_tails(
+            d,
+            &["rstash1.log", "rstash2.log", "rstash3.log", "tansu.log"],
+        )
     };
     println!("{out}");
-    assert!(
-        !out.contains("TIMEOUT"),
-        "{out}\n{}\n{}",
-        String::from_utf8_lossy(&res.stderr),
-        logs()
-    );
+    assert!(!out.contains("TIMEOUT"), "{out}\n{err}\n{}", logs());
     assert!(
         out.contains("first stop: 0")
             && out.contains("second stop: 0")

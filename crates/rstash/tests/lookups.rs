@@ -310,13 +310,7 @@ kill %1 %2
         d = d.display(),
         rstash = env!("CARGO_BIN_EXE_rstash"),
     );
-    std::fs::write(d.join("run.sh"), script).unwrap();
-    let res = Command::new("unshare")
-        .args(["-n", "bash"])
-        .arg(d.join("run.sh"))
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&res.stdout);
+    let (said, _) = common::run_in_netns(d, &script);
     let log = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
     assert!(
         said.contains("rstash: 0"),

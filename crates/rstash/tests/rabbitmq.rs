@@ -7,9 +7,8 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
-use common::peers;
+use common::{log_tails, peers, run_in_netns};
 use serde_json::Value;
 
 #[test]
@@ -66,29 +65,14 @@ epmd -port 24369 -kill >/dev/null 2>&1
         data = data.display(),
         rstash = env!("CARGO_BIN_EXE_rstash"),
     );
-    std::fs::write(d.join("run.sh"), script).unwrap();
-    let res = Command::new("unshare")
-        .args(["-n", "bash"])
-        .arg(d.join("run.sh"))
-        .output()
-        .expect("unshare -n bash");
-    let out = String::from_utf8_lossy(&res.stdout);
+    let (out, err) = run_in_netns(d, &script);
     let logs = || {
-        ["rstash1.log", "rstash2.log", "rstash3.log", "rabbitmq.log"]
-            .iter()
-            .map(|f| {
-                let text = std::fs::read_to_string(d.join(f)).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
-                format!("--- {f}\n{}", tail.join("\n"))
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
+        log_tails(
+            d,
+            &["rstash1.log", "rstash2.log", "rstash3.log", "rabbitmq.log"],
+        )
     };
-    let ctx = format!(
-        "{out}\n{}\n{}",
-        String::from_utf8_lossy(&res.stderr),
-        logs()
-    );
+    let ctx = format!("{out}\n{err}\n{}", logs());
     assert!(out.contains("published 5000"), "{ctx}");
     // The kill came mid-stream, so redelivery was exercised.
     let killed_at: usize = out

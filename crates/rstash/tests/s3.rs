@@ -9,9 +9,8 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
-use common::peers;
+use common::{log_tails, peers, run_in_netns};
 use serde_json::Value;
 
 fn conf(d: &Path, name: &str, text: &str) {
@@ -155,48 +154,14 @@ kill %1
         data = data.display(),
         rstash = env!("CARGO_BIN_EXE_rstash"),
     );
-    std::fs::write(d.join("run.sh"), script).unwrap();
-    let res = Command::new("unshare")
-        .args(["-n", "bash"])
-        .arg(d.join("run.sh"))
-        .output()
-        .expect("unshare -n bash");
-    let out = String::from_utf8_lossy(&res.stdout);
+    let (out, err) = run_in_netns(d, &script);
     let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
     let logs = || {
-        [
-            "input1a.log",
-            "input1b.log",
-            "input2.log",
-            "output1.log",
-            "output2.log",
-            "output3.log",
-            "output4.log",
-            "moto.log",
-        ]
-        .iter()
-        .map(|f| {
-            format!(
-                "--- {f}\n{}",
-                read(f)
-                    .chars()
-                    .rev()
-                    .take(3000)
-                    .collect::<String>()
-                    .chars()
-                    .rev()
-                    .collect::<String>()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        let files = ["input1a.log", "input1b.log", "input2.log", "output1.log"];
+        let more = ["output2.log", "output3.log", "output4.log", "moto.log"];
+        log_tails(d, &[&files[..], &more[..]].concat())
     };
-    assert!(
-        !out.contains("TIMEOUT"),
-        "{out}\n{}\n{}",
-        String::from_utf8_lossy(&res.stderr),
-        logs()
-    );
+    assert!(!out.contains("TIMEOUT"), "{out}\n{err}\n{}", logs());
     for run in [
         "input1a: 0",
         "input1b: 0",

@@ -211,3 +211,34 @@ pub fn is_root() -> bool {
         .map(|o| o.stdout == b"0\n")
         .unwrap_or(false)
 }
+
+/// Writes `script` to `dir/run.sh` and runs it with bash under `unshare -n` (a network namespace
+/// with loopback only, where third-party servers run beside rstash): its stdout and stderr.
+pub fn run_in_netns(dir: &Path, script: &str) -> (String, String) {
+    std::fs::write(dir.join("run.sh"), script).unwrap();
+    let res = std::process::Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(dir.join("run.sh"))
+        .output()
+        .expect("unshare -n bash");
+    (
+        String::from_utf8_lossy(&res.stdout).into_owned(),
+        String::from_utf8_lossy(&res.stderr).into_owned(),
+    )
+}
+
+/// The last lines of each of `files` in `dir`, for assertion messages.
+pub fn log_tails(dir: &Path, files: &[&str]) -> String {
+    files
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            format!(
+                "--- {f}\n{}",
+                lines[lines.len().saturating_sub(30)..].join("\n")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
