@@ -441,9 +441,15 @@ fn recover_gzip(path: &Path) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// Replaces the characters a prefix may not hold (Logstash's `normalize_key`).
+/// Replaces the characters a prefix may not hold (Logstash's `normalize_key`); `.` and `..`
+/// segments too, which event data could otherwise use to lead the temporary file elsewhere.
 fn normalize(prefix: &str) -> String {
-    prefix.replace(INVALID_PREFIX, "_")
+    prefix
+        .replace(INVALID_PREFIX, "_")
+        .split('/')
+        .map(|seg| if seg == "." || seg == ".." { "_" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl Output for S3Output {
@@ -606,5 +612,6 @@ mod tests {
     #[test]
     fn prefixes_lose_the_characters_s3_keys_refuse() {
         assert_eq!(normalize("a^b`c>d<e/%f"), "a_b_c_d_e/%f");
+        assert_eq!(normalize("../../etc/x/./y/"), "_/_/etc/x/_/y/");
     }
 }
