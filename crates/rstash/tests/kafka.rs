@@ -37,14 +37,23 @@ cd {d}
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null && break; sleep 0.1; done
 # Group joins on tansu take from a second to a minute: waits are generous, and bounded. A
 # restarted group can wait for the rebalance timeout (max_poll_interval_ms) for its old members.
-wait_lines() {{ local end=$((SECONDS + 240)) n; while [ $SECONDS -lt $end ]; do n=$(cat in.json 2>/dev/null | wc -l); [ "$n" -ge "$1" ] && {{ echo "have $n lines at ${{SECONDS}}s"; return 0; }}; sleep 0.2; done; echo "TIMEOUT waiting for $1 lines"; }}
+try_lines() {{ local end=$((SECONDS + $2)) n; while [ $SECONDS -lt $end ]; do n=$(cat in.json 2>/dev/null | wc -l); [ "$n" -ge "$1" ] && {{ echo "have $n lines at ${{SECONDS}}s"; return 0; }}; sleep 0.2; done; return 1; }}
+wait_lines() {{ try_lines "$1" 240 || echo "TIMEOUT waiting for $1 lines"; }}
 {py} {data}/produce.py {port} logs 0 2000
 {rstash} -f input.conf 2>rstash1.log & r=$!
 wait_lines 2000
 kill -TERM $r; wait $r; echo "first stop: $?"
 {py} {data}/produce.py {port} logs 2000 2500
+# The old members' sessions (6 s) run out first: a rejoin beside them has stalled tansu's group.
+sleep 7
 {rstash} -f input.conf 2>rstash2.log & r=$!
-wait_lines 2500
+# Once in a while tansu's group still never assigns the partitions: one more restart, counted as
+# any restart is (nothing lost, nothing beyond the uncommitted read twice).
+if ! try_lines 2500 120; then
+  kill -TERM $r; wait $r; echo "second run restarted"
+  {rstash} -f input.conf 2>>rstash2.log & r=$!
+  wait_lines 2500
+fi
 sleep 2
 kill -TERM $r; wait $r; echo "second stop: $?"
 {rstash} -f output.conf 2>rstash3.log; echo "output run: $?"
