@@ -183,9 +183,20 @@ pub fn start_rstore(data: &Path, port: u16) -> Child {
     c
 }
 
-/// `GET path` on 127.0.0.1:port: the whole response, status line and headers included.
+/// `GET path` on 127.0.0.1:port: the whole response, status line and headers included. A server
+/// just (re)started may not listen yet: connecting is retried for up to 20 s.
 pub fn http_get_text(port: u16, path: &str) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut tries = 0;
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if tries < 200 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot connect to 127.0.0.1:{port}: {e}"),
+        }
+    };
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
