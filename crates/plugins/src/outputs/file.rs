@@ -91,10 +91,7 @@ impl Output for FileOutput {
         }
         for (p, buf) in std::mem::take(&mut self.pending) {
             let buf = if self.gzip {
-                let mut gz =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                gz.write_all(&buf)?;
-                gz.finish()?
+                super::gzip_member(&buf)?
             } else {
                 buf
             };

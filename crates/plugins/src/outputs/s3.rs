@@ -269,9 +269,7 @@ impl Shared {
         };
         let bytes;
         let data = if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            gz.write_all(data)?;
-            bytes = gz.finish()?;
+            bytes = super::gzip_member(data)?;
             &bytes[..]
         } else {
             data
@@ -434,10 +432,8 @@ fn recover_gzip(path: &Path) -> std::io::Result<()> {
         rest = member.into_inner();
         good.extend(text);
     }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(&good)?;
     let tmp = path.with_extension("recovered");
-    std::fs::write(&tmp, gz.finish()?)?;
+    std::fs::write(&tmp, super::gzip_member(&good)?)?;
     std::fs::rename(tmp, path)
 }
 
