@@ -13,7 +13,7 @@ mod runtime;
 
 pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
-pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats};
+pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats, Problem};
 pub use plugin::{
     filter_as_batch, Codec, DeadLetterQueue, DeadLetters, Ecs, Filter, FilterOutcome, Input,
     InputContext, Output, PipelineSettings, PluginError, Stopped,

@@ -48,6 +48,38 @@ pub struct PluginStats {
     pub events_out: AtomicU64,
     /// Filters and outputs: time spent in the plugin; inputs: time blocked pushing to the queue.
     pub nanos: AtomicU64,
+    /// Outputs: events handed to the output (or waiting for it) and not yet returned.
+    pub busy: AtomicU64,
+    /// Outputs: what keeps the output from delivering, as it last said; None while it delivers.
+    pub problem: Problem,
+}
+
+/// Where an output says what holds its events back (`127.0.0.1:9200 unreachable`), so that a
+/// draining shutdown can tell the user what it waits for. Cheap to clone; shared with the output.
+#[derive(Debug, Default, Clone)]
+pub struct Problem(Arc<std::sync::Mutex<Option<String>>>);
+
+impl Problem {
+    pub fn set(&self, what: impl Into<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(what.into());
+    }
+
+    pub fn clear(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// Counts events as in flight in an output for as long as it lives.
+pub struct InFlight<'a>(&'a AtomicU64, u64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::Relaxed);
+    }
 }
 
 impl PluginStats {
@@ -58,7 +90,15 @@ impl PluginStats {
             events_in: AtomicU64::new(0),
             events_out: AtomicU64::new(0),
             nanos: AtomicU64::new(0),
+            busy: AtomicU64::new(0),
+            problem: Problem::default(),
         })
+    }
+
+    /// Marks `n` events as in flight until the guard is dropped.
+    pub fn in_flight(&self, n: usize) -> InFlight<'_> {
+        self.busy.fetch_add(n as u64, Ordering::Relaxed);
+        InFlight(&self.busy, n as u64)
     }
 
     pub fn record(&self, n_in: usize, n_out: usize, took: Duration) {

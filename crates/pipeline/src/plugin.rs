@@ -208,6 +208,8 @@ pub trait Output: Send {
     }
     /// Receives the batch's events routed to this output, in order.
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError>;
+    /// Where an output that retries says what holds it back (shown while rstash drains).
+    fn report_problems_to(&mut self, _problem: crate::metrics::Problem) {}
     fn close(&mut self) -> Result<(), PluginError> {
         Ok(())
     }

@@ -181,10 +181,11 @@ impl Registry {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
         let mut args = Args::new(p, "output", src, self, settings)?;
-        let out = ctor(&mut args)?;
+        let mut out = ctor(&mut args)?;
         args.raw("workers");
         let stats = common(&mut args, p)?;
         args.finish()?;
+        out.report_problems_to(stats.problem.clone());
         Ok((out, stats))
     }
 

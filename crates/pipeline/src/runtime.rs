@@ -48,6 +48,9 @@ pub struct Pipeline {
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     lifecycle: Arc<Lifecycle>,
+    /// An input returned an error (it could not listen, say): the pipeline stops and `wait`
+    /// reports a failure, as a Logstash pipeline that cannot start fails the process.
+    input_failed: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
     /// Calls filters' periodic flush; ends when `lifecycle` says the workers are done.
     flusher: Option<JoinHandle<()>>,
@@ -92,6 +95,7 @@ impl Pipeline {
             queue: queue.clone(),
         };
         let stop = Arc::new(AtomicBool::new(false));
+        let input_failed = Arc::new(AtomicBool::new(false));
         let lifecycle = Arc::new(Lifecycle::default());
         let shared = Arc::new(Shared {
             filters: c.filters,
@@ -118,11 +122,16 @@ impl Pipeline {
             let lc = lifecycle.clone();
             let q = queue.clone();
             let id = settings.id.clone();
+            let (stop, failed) = (stop.clone(), input_failed.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("[{id}]<input{i}"))
                 .spawn(move || {
                     if let Err(e) = input.run(&ctx) {
-                        error!(pipeline = %id, "input #{i} failed: {e}");
+                        error!(pipeline = %id, "input #{i} failed: {e}; stopping the pipeline");
+                        failed.store(true, Ordering::Relaxed);
+                        stop.store(true, Ordering::Relaxed);
+                        q.close(false);
+                        lc.update(|s| s.1 = true);
                     }
                     lc.update(|s| {
                         s.0 -= 1;
@@ -164,6 +173,7 @@ impl Pipeline {
             shared,
             stop,
             lifecycle,
+            input_failed,
             workers,
             flusher,
             metrics,
@@ -240,8 +250,14 @@ impl Pipeline {
         }
     }
 
+    /// Whether an input failed (and so stopped the pipeline).
+    pub fn input_failed(&self) -> bool {
+        self.input_failed.load(Ordering::Relaxed)
+    }
+
     /// Waits until the inputs are done, drains the queue through the workers, closes outputs.
-    /// False when a worker crashed (a bug): the events it held were not delivered.
+    /// False when an input failed or a worker crashed (a bug: the events it held were not
+    /// delivered).
     #[must_use]
     pub fn wait(self) -> bool {
         let stopped = {
@@ -261,7 +277,7 @@ impl Pipeline {
         };
         debug!(pipeline = %self.shared.settings.id, "inputs finished; draining");
         self.shared.queue.close(!stopped);
-        let mut ok = true;
+        let mut ok = !self.input_failed();
         for w in self.workers {
             if w.join().is_err() {
                 error!(pipeline = %self.shared.settings.id, "a pipeline worker crashed; the events it held were not delivered");
@@ -389,6 +405,7 @@ fn deliver(sh: &Shared, evs: Vec<(u32, Event)>) {
                 continue;
             }
             let (out, stats) = &sh.outputs[i];
+            let _in_flight = stats.in_flight(bucket.len());
             let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
             let t = Instant::now();
             match out.receive(bucket) {

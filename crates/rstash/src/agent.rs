@@ -434,29 +434,53 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
         crate::progress::spawn(node.clone(), progress);
     }
 
+    // Signals are read for the whole life of the process, draining included: the first stop
+    // signal asks the loop below to drain, a second one exits at once.
     let (tx, rx) = mpsc::channel();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .map_err(|e| ConfigError::plain(format!("cannot install signal handlers: {e}")))?;
     let handle = signals.handle();
-    std::thread::spawn(move || {
-        for s in signals.forever() {
-            if tx.send(s).is_err() {
-                break;
-            }
+    let draining = Arc::new(std::sync::Once::new());
+    let report_drain = {
+        let node = node.clone();
+        let draining = draining.clone();
+        move || {
+            draining
+                .call_once(|| crate::progress::spawn_drain_report(node.clone(), DRAIN_REPORT_EVERY))
         }
-    });
+    };
+    {
+        let report_drain = report_drain.clone();
+        std::thread::spawn(move || {
+            let mut stop_signals = 0;
+            for s in signals.forever() {
+                if s != SIGHUP {
+                    stop_signals += 1;
+                    if stop_signals > 1 {
+                        warn!("second stop signal: exiting without draining");
+                        std::process::exit(1);
+                    }
+                    info!(
+                        "stop requested: draining in-flight events (a second signal exits at once)"
+                    );
+                    report_drain();
+                }
+                // After the loop below has ended nobody listens: a later signal still counts.
+                let _ = tx.send(s);
+            }
+        });
+    }
 
     let mut stopping = false;
     let mut last_check = Instant::now();
     loop {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(SIGHUP) => reload_changed(&mut running, &registry, &node, true),
-            Ok(_) if stopping => {
-                warn!("second stop signal: exiting without draining");
-                std::process::exit(1);
+            Ok(SIGHUP) => {
+                if !stopping {
+                    reload_changed(&mut running, &registry, &node, true)
+                }
             }
             Ok(_) => {
-                info!("stop requested: draining in-flight events");
                 stopping = true;
                 // Pipelines fed by others stop after their senders (below), so that nothing
                 // is left between them.
@@ -480,16 +504,21 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
             break;
         }
     }
+    report_drain();
     let clean = shut_down(&mut running, stopping);
     handle.close();
     if clean {
         Ok(())
     } else {
         Err(ConfigError::plain(
-            "a pipeline worker crashed (see the log above); events it held were not delivered",
+            "a pipeline failed (see the log above): an input could not run, or a worker crashed \
+             and the events it held were not delivered",
         ))
     }
 }
+
+/// How often a draining rstash says what it still waits for.
+const DRAIN_REPORT_EVERY: Duration = Duration::from_secs(3);
 
 /// Rebuilds pipelines whose config changed (or all file-based ones when `force`); a config that
 /// does not load leaves the old pipeline running.

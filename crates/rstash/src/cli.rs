@@ -33,7 +33,7 @@ pub struct Cli {
     #[arg(long = "path.data")]
     pub path_data: Option<String>,
     /// fatal, error, warn, info, debug or trace.
-    #[arg(long = "log.level")]
+    #[arg(long = "log.level", value_parser = ["fatal", "error", "warn", "info", "debug", "trace"])]
     pub log_level: Option<String>,
     /// Reload a pipeline when its config changes (and on SIGHUP).
     #[arg(short = 'r', long = "config.reload.automatic")]

@@ -51,3 +51,50 @@ pub fn spawn(node: Arc<Node>, every: Duration) {
         tracing::warn!("cannot start the progress logger: {e}");
     }
 }
+
+/// While rstash drains (after a stop signal, or once every input finished), says every few
+/// seconds what it still waits for: outputs holding events and why, events still queued.
+pub fn spawn_drain_report(node: Arc<Node>, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("drain-report".into())
+        .spawn(move || loop {
+            std::thread::sleep(every);
+            for line in node.read(|ps| ps.iter().flat_map(waiting_for).collect::<Vec<_>>()) {
+                info!("{line}");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot start the drain report: {e}");
+    }
+}
+
+/// One line per output of `e` that holds events, or one for the queue: what the drain waits for.
+fn waiting_for(e: &crate::api::Entry) -> Vec<String> {
+    let Some(m) = &e.current else {
+        return Vec::new();
+    };
+    let id = &e.settings.id;
+    let mut lines: Vec<String> = m
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            let n = o.busy.load(Ordering::Relaxed);
+            (n > 0).then(|| {
+                let why = o
+                    .problem
+                    .get()
+                    .map(|p| format!("{p}, "))
+                    .unwrap_or_default();
+                format!(
+                    "pipeline {id}: waiting for output {} ({why}{n} events in flight)",
+                    o.name
+                )
+            })
+        })
+        .collect();
+    let queued = m.queued();
+    if queued > 0 {
+        lines.push(format!("pipeline {id}: {queued} events still queued"));
+    }
+    lines
+}

@@ -40,6 +40,8 @@ pub struct Elasticsearch {
     dlq_codes: Vec<u64>,
     dead_letters: rstash_pipeline::DeadLetterQueue,
     id: String,
+    /// What holds retried events back, for the shutdown's drain report.
+    problem: rstash_pipeline::Problem,
 }
 
 fn normalize_host(h: &str, ssl: bool) -> String {
@@ -215,6 +217,7 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
     let dead_letters = args.settings.dead_letters.clone();
     let id = args.plugin_id()?;
     Ok(Box::new(Elasticsearch {
+        problem: Default::default(),
         dlq_codes,
         dead_letters,
         id,
@@ -386,14 +389,22 @@ impl Elasticsearch {
                 let body: Vec<u8> = chunk.iter().flat_map(|i| i.lines.iter().copied()).collect();
                 let h = self.host();
                 let url = format!("{}/_bulk", self.hosts[h].url);
+                let host = self.hosts[h]
+                    .url
+                    .split("://")
+                    .last()
+                    .unwrap_or_default()
+                    .to_string();
                 match self.post(&url, &body) {
                     Err(e) => {
                         warn!("elasticsearch output: {url}: {e}; will retry");
+                        self.problem.set(format!("{host} unreachable: {e}"));
                         self.hosts[h].dead_until = Some(Instant::now() + Duration::from_secs(5));
                         retry.extend(chunk.iter().cloned());
                     }
                     Ok((status, _)) if status == 429 || status >= 500 => {
                         warn!("elasticsearch output: {url} answered {status}; will retry");
+                        self.problem.set(format!("{host} answered {status}"));
                         retry.extend(chunk.iter().cloned());
                     }
                     Ok((status, resp)) if status >= 400 => {
@@ -401,6 +412,7 @@ impl Elasticsearch {
                     }
                     Ok((_, resp)) => {
                         self.hosts[h].dead_until = None;
+                        self.problem.clear();
                         let empty = Vec::new();
                         let results = resp
                             .get("items")
@@ -424,7 +436,11 @@ impl Elasticsearch {
                                     "elasticsearch output: version conflict, event dropped ({})",
                                     item.action
                                 ),
-                                429 | 500..=599 => retry.push(item.clone()),
+                                429 | 500..=599 => {
+                                    self.problem
+                                        .set(format!("{host} refused items with status {st}"));
+                                    retry.push(item.clone());
+                                }
                                 _ => {
                                     let why = r.get("error").cloned().unwrap_or(Value::Null);
                                     if self.dlq_codes.contains(&st) {
@@ -453,6 +469,10 @@ impl Elasticsearch {
 }
 
 impl Output for Elasticsearch {
+    fn report_problems_to(&mut self, problem: rstash_pipeline::Problem) {
+        self.problem = problem;
+    }
+
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
         let mut items = Vec::with_capacity(events.len());
         for (pos, e) in events.iter().enumerate() {

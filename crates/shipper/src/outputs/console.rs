@@ -32,6 +32,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         }),
         beat_index: "filebeat".into(),
         describe: vec!["console: stdout... OK".into()],
+        probe: None,
     })
 }
 

@@ -173,7 +173,18 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         .map(|h| format!("elasticsearch: {h}..."))
         .collect();
     let workers = s.int("worker", 1)?.max(1) as usize * hosts.len();
+    let probe: super::Probe = {
+        let (agent, hosts, auth) = (agent.clone(), hosts.clone(), auth.clone());
+        Arc::new(move |say| {
+            let mut ok = true;
+            for h in &hosts {
+                ok &= probe(&agent, h, auth.as_deref(), say);
+            }
+            ok
+        })
+    };
     Ok(OutputConfig {
+        probe: Some(probe),
         name: "elasticsearch",
         workers,
         pipelining: 1,
@@ -197,6 +208,60 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
             }) as Box<dyn Output>)
         }),
     })
+}
+
+/// `rbeat test output` for one host: `GET /` must answer 200 with a version, as Filebeat checks.
+fn probe(agent: &ureq::Agent, host: &str, auth: Option<&str>, say: &mut dyn FnMut(String)) -> bool {
+    say(format!("elasticsearch: {host}..."));
+    let mut req = agent
+        .get(format!("{host}/"))
+        .config()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build();
+    if let Some(a) = auth {
+        req = req.header("Authorization", a);
+    }
+    let mut resp = match req.call() {
+        Ok(r) => r,
+        Err(e) => {
+            say(format!("  connection... ERROR {e}"));
+            return false;
+        }
+    };
+    say("  connection... OK".into());
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .unwrap_or_default();
+    let version = serde_json::from_str::<Value>(&body).ok().and_then(|v| {
+        v.pointer("/version/number")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    match (status, version) {
+        (200, Some(v)) => {
+            say("  talk to server... OK".into());
+            say(format!("  version: {v}"));
+            true
+        }
+        (200, None) => {
+            say(
+                "  talk to server... ERROR GET / answered without a version: not Elasticsearch"
+                    .into(),
+            );
+            false
+        }
+        (st, _) => {
+            let body: String = body.chars().take(200).collect();
+            say(format!(
+                "  talk to server... ERROR GET / answered {st}: {body}"
+            ));
+            false
+        }
+    }
 }
 
 impl Es {

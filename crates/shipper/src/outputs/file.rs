@@ -41,6 +41,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         }),
         beat_index: "filebeat".into(),
         describe,
+        probe: None,
         plain_json: true,
         encoder: Arc::new(encode),
     })

@@ -94,27 +94,22 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     } else {
         worker
     };
-    let describe = hosts
-        .iter()
-        .map(|h| {
-            format!(
-                "logstash: {h}... TLS {}",
-                if tls.is_some() {
-                    "enabled"
-                } else {
-                    "WARN secure connection disabled"
-                }
-            )
-        })
-        .collect();
     let factory_hosts = hosts.clone();
+    let probe_tls = tls.clone();
     Ok(OutputConfig {
         name: "logstash",
         workers,
         pipelining: client.pipelining.max(1),
         bulk_max_size: s.int("bulk_max_size", 2048)?.max(1) as usize,
         beat_index: index,
-        describe,
+        describe: Vec::new(),
+        probe: Some(Arc::new(move |say| {
+            let mut ok = true;
+            for h in &hosts {
+                ok &= probe(h, probe_tls.as_deref(), say);
+            }
+            ok
+        })),
         plain_json: true,
         encoder: Arc::new(encode),
         factory: Arc::new(move |i, abort| {
@@ -159,6 +154,73 @@ fn connector(hosts: Vec<String>, tls: Option<Arc<Tls>>) -> Connector {
                 }
             }
             Err(last.unwrap_or_else(|| std::io::Error::other("no hosts")))
+        }
+    })
+}
+
+/// `rbeat test output` for one host: dials, does the TLS handshake, then opens an empty
+/// Lumberjack window (`2W`, size 0). A beats server waits for the window's events and leaves
+/// the connection open; anything else (a close, bytes that are not an ACK) is not one. No
+/// event is sent.
+fn probe(addr: &str, tls: Option<&Tls>, say: &mut dyn FnMut(String)) -> bool {
+    say(format!("logstash: {addr}..."));
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            say(format!("  connection... ERROR {e}"));
+            return false;
+        }
+    };
+    rt.block_on(async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let limit = Duration::from_secs(5);
+        let stream = tokio::time::timeout(limit, connect(addr, tls)).await;
+        let mut stream = match stream {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                say(format!("  connection... ERROR {e}"));
+                return false;
+            }
+            Err(_) => {
+                say(format!("  connection... ERROR no answer in {limit:?}"));
+                return false;
+            }
+        };
+        say("  connection... OK".into());
+        say(match tls {
+            Some(_) => "  TLS... OK".into(),
+            None => "  TLS... WARN secure connection disabled".into(),
+        });
+        if let Err(e) = stream.write_all(b"2W\0\0\0\0").await {
+            say(format!("  talk to server... ERROR {e}"));
+            return false;
+        }
+        let mut buf = [0u8; 64];
+        let answer = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut buf)).await;
+        let verdict = match answer {
+            Err(_) => Ok(()),
+            Ok(Ok(0)) => {
+                Err("the server closed the connection: not a beats (Lumberjack v2) server".into())
+            }
+            Ok(Ok(n)) if buf[..n].starts_with(b"2A") => Ok(()),
+            Ok(Ok(n)) => Err(format!(
+                "not a beats (Lumberjack v2) server: it answered {:?}",
+                String::from_utf8_lossy(&buf[..n.min(32)])
+            )),
+            Ok(Err(e)) => Err(e.to_string()),
+        };
+        match verdict {
+            Ok(()) => {
+                say("  talk to server... OK".into());
+                true
+            }
+            Err(e) => {
+                say(format!("  talk to server... ERROR {e}"));
+                false
+            }
         }
     })
 }

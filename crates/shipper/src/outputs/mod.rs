@@ -55,9 +55,14 @@ pub struct OutputConfig {
     pub plain_json: bool,
     /// `@metadata.beat`: output.logstash.index, else "filebeat".
     pub beat_index: String,
-    /// For `rbeat test output`.
+    /// For `rbeat test output`: what is configured, one line each.
     pub describe: Vec<String>,
+    /// For `rbeat test output`: talks to each host as the real output would (without sending
+    /// an event), writing Filebeat's lines (`  talk to server... OK`); false when one failed.
+    pub probe: Option<Probe>,
 }
+
+pub type Probe = Arc<dyn Fn(&mut dyn FnMut(String)) -> bool + Send + Sync>;
 
 pub fn parse(root: &Section) -> Result<OutputConfig, ConfigError> {
     let out = root.section("output")?;
