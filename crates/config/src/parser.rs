@@ -10,6 +10,7 @@ pub fn parse(src: &Source) -> Result<Config, ConfigError> {
         s: src.text(),
         b: src.text().as_bytes(),
         pos: 0,
+        depth: 0,
     };
     p.config()
         .map_err(|e| ConfigError::at(src.locate(e.at), e.message(src.text())))
@@ -57,7 +58,13 @@ struct Parser<'a> {
     s: &'a str,
     b: &'a [u8],
     pos: usize,
+    /// Blocks, values and conditions this one is nested in: bounded, so that a config nested
+    /// absurdly deep is an error at its position rather than a stack overflow.
+    depth: usize,
 }
+
+/// Far beyond any real config; shallow enough that the recursion fits any thread's stack.
+const MAX_NESTING: usize = 100;
 
 fn is_name_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
@@ -182,7 +189,26 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// Runs `f` one level deeper, failing past `MAX_NESTING`.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> R<T>) -> R<T> {
+        if self.depth >= MAX_NESTING {
+            return Err(Fail {
+                at: self.pos,
+                expected: String::new(),
+                custom: Some(format!("nested more than {MAX_NESTING} levels deep")),
+            });
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn if_chain(&mut self) -> R<IfChain> {
+        self.nested(Self::if_chain_here)
+    }
+
+    fn if_chain_here(&mut self) -> R<IfChain> {
         let mut branches = Vec::new();
         let mut otherwise = None;
         self.ws();
@@ -357,6 +383,10 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self) -> R<Value> {
+        self.nested(Self::value_here)
+    }
+
+    fn value_here(&mut self) -> R<Value> {
         if let Some(v) = self.string_or_number() {
             return v;
         }
@@ -518,6 +548,10 @@ impl<'a> Parser<'a> {
     }
 
     fn expression(&mut self) -> R<Condition> {
+        self.nested(Self::expression_here)
+    }
+
+    fn expression_here(&mut self) -> R<Condition> {
         match self.peek() {
             Some(b'(') => {
                 self.pos += 1;

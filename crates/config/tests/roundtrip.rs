@@ -148,3 +148,46 @@ proptest! {
         let _ = parse(&Source::from_string("x", &text));
     }
 }
+
+/// Nesting far beyond any real config is an error at its position, not a stack overflow; the
+/// parse runs on a small thread stack so that an unbounded recursion would show here.
+#[test]
+fn deep_nesting_is_an_error_not_a_crash() {
+    let n = 50_000;
+    let cases = [
+        format!(
+            "filter {{ mutate {{ x => {}1{} }} }}",
+            "[".repeat(n),
+            "]".repeat(n)
+        ),
+        format!(
+            "filter {{ mutate {{ x => {} }} }}",
+            "{ \"a\" => ".repeat(n) + &"}".repeat(n)
+        ),
+        format!("filter {{ {} }}", "if [a] { ".repeat(n) + &"}".repeat(n)),
+        format!(
+            "filter {{ if {}[a]{} {{ }} }}",
+            "(".repeat(n),
+            ")".repeat(n)
+        ),
+        format!("filter {{ if {}[a] {{ }} }}", "!(".repeat(n)),
+    ];
+    for text in cases {
+        let err = std::thread::Builder::new()
+            .stack_size(1 << 20)
+            .spawn(move || {
+                parse(&Source::from_string("deep.conf", &text))
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap()
+            .join()
+            .expect("the parser overflowed its stack");
+        let err = err.expect_err("50,000 levels must be refused");
+        assert!(err.starts_with("deep.conf:1:"), "{err}");
+        assert!(err.contains("nested more than 100 levels deep"), "{err}");
+    }
+    // Real configs nest a few levels: 30 are fine.
+    let ok = format!("filter {{ {} }}", "if [a] { ".repeat(30) + &"}".repeat(30));
+    assert!(parse(&Source::from_string("ok.conf", &ok)).is_ok());
+}

@@ -16,3 +16,8 @@ pub use fieldref::{FieldRef, FieldRefError};
 pub use sprintf::{Template, TemplateError};
 pub use timestamp::Timestamp;
 pub use value::{Key, Map, Value};
+
+/// How deep a decoder lets outside input nest (arrays, maps, recursive kv values): serde_json's
+/// own limit. Parsers that recurse check it, so deep input is refused instead of overflowing a
+/// worker's stack.
+pub const MAX_DECODE_DEPTH: usize = 128;

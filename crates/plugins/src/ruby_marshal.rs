@@ -11,6 +11,7 @@ pub fn load(bytes: &[u8]) -> Option<Value> {
     let mut r = Reader {
         b: rest,
         symbols: Vec::new(),
+        depth: 0,
     };
     r.value()
 }
@@ -18,6 +19,8 @@ pub fn load(bytes: &[u8]) -> Option<Value> {
 struct Reader<'a> {
     b: &'a [u8],
     symbols: Vec<String>,
+    /// Values this one is nested in: deeper than `MAX_DECODE_DEPTH` is refused, not recursed.
+    depth: usize,
 }
 
 impl Reader<'_> {
@@ -83,6 +86,16 @@ impl Reader<'_> {
     }
 
     fn value(&mut self) -> Option<Value> {
+        if self.depth >= rstash_event::MAX_DECODE_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let v = self.value_here();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_here(&mut self) -> Option<Value> {
         Some(match self.byte()? {
             b'0' => Value::Null,
             b'T' => Value::Bool(true),
@@ -140,7 +153,7 @@ impl Reader<'_> {
             b'l' => {
                 let sign = self.byte()?;
                 let words = usize::try_from(self.long()?).ok()?;
-                let digits = self.take(words * 2)?;
+                let digits = self.take(words.checked_mul(2)?)?;
                 let mut v: i128 = 0;
                 for (i, b) in digits.iter().enumerate().take(16) {
                     v |= i128::from(*b) << (8 * i);

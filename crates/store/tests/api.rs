@@ -217,3 +217,122 @@ fn bad_requests_get_elasticsearch_errors() {
     let (st, _) = http(port, "GET", "/", b"");
     assert_eq!(st, 200, "still up");
 }
+
+/// Request bodies are anyone's: generated JSON made of the API's own words (queries, aggs,
+/// bulk lines), truncated or deeply nested, gets an answer in Elasticsearch's shape (a 5xx
+/// never), and the server keeps answering.
+#[test]
+fn hostile_bodies_get_answers_and_the_server_stays_up() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let (st, _) = http(
+        port,
+        "POST",
+        "/logs/_bulk?refresh=true",
+        b"{\"index\":{}}\n{\"message\":\"GET /a\",\"response\":200,\"@timestamp\":\"2024-05-01T00:00:00Z\"}\n",
+    );
+    assert_eq!(st, 200);
+    let words = prop_oneof![
+        Just("query"),
+        Just("bool"),
+        Just("must"),
+        Just("filter"),
+        Just("should"),
+        Just("must_not"),
+        Just("match"),
+        Just("term"),
+        Just("terms"),
+        Just("range"),
+        Just("gte"),
+        Just("lt"),
+        Just("query_string"),
+        Just("exists"),
+        Just("field"),
+        Just("aggs"),
+        Just("date_histogram"),
+        Just("interval"),
+        Just("size"),
+        Just("from"),
+        Just("sort"),
+        Just("order"),
+        Just("message"),
+        Just("response"),
+        Just("@timestamp"),
+        Just("index"),
+        Just("_id"),
+        Just("match_all"),
+        Just("ids"),
+        Just("values"),
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "[ -~]{0,12}".prop_map(Value::from),
+        words.clone().prop_map(Value::from),
+    ];
+    let body = leaf.prop_recursive(6, 48, 6, move |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::vec((words.clone(), inner), 0..4).prop_map(|kv| Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
+        ]
+    });
+    let targets = [
+        "/logs/_search",
+        "/_search",
+        "/logs/_count",
+        "/logs/_doc",
+        "/logs/_bulk",
+        "/t1",
+    ];
+    let mut runner = TestRunner::new(Config::with_cases(150));
+    runner
+        .run(&(body, 0..targets.len(), 0usize..3), |(v, t, cut)| {
+            let mut text = v.to_string();
+            if targets[t].ends_with("_bulk") {
+                text = format!("{{\"index\":{{}}}}\n{text}\n{text}\n");
+            }
+            if cut == 1 {
+                text.truncate(text.len() / 2);
+            }
+            let method = if targets[t] == "/t1" { "PUT" } else { "POST" };
+            let (st, b) = http(port, method, targets[t], text.as_bytes());
+            prop_assert!(
+                (200..500).contains(&st),
+                "{method} {} {text}\n→ {st} {b}",
+                targets[t]
+            );
+            let answer: Value = serde_json::from_str(&b)
+                .map_err(|e| TestCaseError::fail(format!("not JSON ({e}): {b}")))?;
+            if st >= 400 {
+                prop_assert!(
+                    answer["error"]["type"].is_string() || answer["error"].is_string(),
+                    "{b}"
+                );
+            }
+            let _ = http(port, "DELETE", "/t1", b"");
+            Ok(())
+        })
+        .unwrap();
+    for n in [1_000, 100_000] {
+        let deep = format!(
+            "{{\"query\":{}{}}}",
+            "{\"bool\":{\"must\":".repeat(n),
+            "}}".repeat(n)
+        );
+        let (st, b) = http(port, "POST", "/logs/_search", deep.as_bytes());
+        assert_eq!(st, 400, "{n} levels: {b}");
+        let deep = format!("{{\"index\":{{}}}}\n{}1{}\n", "[".repeat(n), "]".repeat(n));
+        let (st, _) = http(port, "POST", "/logs/_bulk", deep.as_bytes());
+        assert!(st == 200 || st == 400, "{n} levels in a bulk: {st}");
+    }
+    let (st, _) = http(port, "GET", "/", b"");
+    assert_eq!(st, 200, "still up");
+}

@@ -117,8 +117,58 @@ fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
+/// How deep the parser would recurse on `text`: brackets plus the tags (`#inst`, `#_`) waiting
+/// for their element. The edn-format parser recurses once per level, so deeper text is not
+/// handed to it (a hostile chunk must not overflow the worker's stack).
+fn nesting(text: &str) -> usize {
+    let ends_atom = |c: &char| c.is_whitespace() || "()[]{}\",;#".contains(*c);
+    let (mut levels, mut total, mut pending, mut max) = (Vec::new(), 0usize, 0usize, 0usize);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        max = max.max(total + pending + 1);
+        match c {
+            '(' | '[' | '{' => {
+                levels.push(pending + 1);
+                total += pending + 1;
+                pending = 0;
+            }
+            ')' | ']' | '}' => total -= levels.pop().unwrap_or(0),
+            '#' if chars.peek() == Some(&'{') => {}
+            '#' => {
+                // A tag (or `#_`): it wraps the next element. Skip its name.
+                pending += 1;
+                while chars.next_if(|c| !ends_atom(c)).is_some() {}
+            }
+            ';' => while chars.next_if(|c| *c != '\n').is_some() {},
+            '"' => {
+                pending = 0;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            c if c.is_whitespace() || c == ',' => {}
+            _ => {
+                // An atom (a character literal `\x` included): it takes the pending tags.
+                pending = 0;
+                chars.next_if(|_| c == '\\');
+                while chars.next_if(|c| !ends_atom(c)).is_some() {}
+            }
+        }
+    }
+    max
+}
+
 impl EdnCodec {
     fn event(&self, text: &str) -> Option<Event> {
+        if nesting(text) > rstash_event::MAX_DECODE_DEPTH {
+            return None;
+        }
         let Edn::Map(m) = edn_format::parse_str(text).ok()? else {
             return None;
         };

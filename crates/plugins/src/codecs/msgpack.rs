@@ -71,7 +71,10 @@ fn to_mp(v: &Value) -> Mp {
 impl Msgpack {
     fn event(&self, data: &[u8]) -> Option<Event> {
         let mut rd = data;
-        let Mp::Map(m) = rmpv::decode::read_value(&mut rd).ok()? else {
+        let Mp::Map(m) =
+            rmpv::decode::read_value_with_max_depth(&mut rd, rstash_event::MAX_DECODE_DEPTH)
+                .ok()?
+        else {
             return None;
         };
         if !rd.is_empty() {

@@ -176,6 +176,12 @@ impl Kv {
     }
 
     fn parse(&self, s: &str, kv: &mut Map) {
+        self.parse_at(s, kv, 0)
+    }
+
+    /// `depth`: how many values this one is nested in (`recursive`); past
+    /// `MAX_DECODE_DEPTH` a value stays a string, so `a=b=c=…` cannot exhaust the stack.
+    fn parse_at(&self, s: &str, kv: &mut Map, depth: usize) {
         let mut pos = 0;
         while pos < s.len() {
             while let Some(n) = self.field_split.at(&s[pos..]) {
@@ -196,11 +202,11 @@ impl Kv {
             if raw_key.is_empty() || raw_value.is_empty() {
                 continue;
             }
-            self.insert(raw_key, raw_value, kv);
+            self.insert(raw_key, raw_value, kv, depth);
         }
     }
 
-    fn insert(&self, raw_key: &str, raw_value: &str, kv: &mut Map) {
+    fn insert(&self, raw_key: &str, raw_value: &str, kv: &mut Map, depth: usize) {
         let mut key = clean(raw_key, &self.trim_key, &self.remove_char_key);
         if let Some(c) = self.transform_key {
             key = c.apply(&key);
@@ -214,13 +220,14 @@ impl Kv {
         if let Some(c) = self.transform_value {
             text = c.apply(&text);
         }
-        let value = if self.recursive && self.has_pair(&text) {
-            let mut inner = Map::default();
-            self.parse(&text, &mut inner);
-            Value::Object(inner)
-        } else {
-            Value::String(text)
-        };
+        let value =
+            if self.recursive && depth < rstash_event::MAX_DECODE_DEPTH && self.has_pair(&text) {
+                let mut inner = Map::default();
+                self.parse_at(&text, &mut inner, depth + 1);
+                Value::Object(inner)
+            } else {
+                Value::String(text)
+            };
         let key = format!("{}{key}", self.prefix);
         match kv.get_mut(key.as_str()) {
             None => {

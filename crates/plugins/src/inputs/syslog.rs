@@ -362,3 +362,25 @@ async fn udp_loop(sock: tokio::net::UdpSocket, ctx: InputContext, parser: Arc<Pa
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(500))]
+
+        /// Datagrams are anyone's: the RFC 5424 reader takes any text, and what it finds is
+        /// a piece of that text.
+        #[test]
+        fn rfc5424_takes_any_line(
+            line in "\\PC{0,100}|<[0-9]{1,4}>1 [-a-z0-9:. ]{0,30}(\\[[a-z =\"\\\\\\]\\[]{0,20}\\]){0,3}[ -~]{0,20}",
+        ) {
+            if let Some(fields) = super::rfc5424(&line) {
+                for (_, v) in fields {
+                    prop_assert!(line.contains(v.as_str()), "{:?} not in {:?}", v, line);
+                }
+            }
+        }
+    }
+}
