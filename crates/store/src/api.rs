@@ -19,7 +19,7 @@ use crate::store::Store;
 type Params = Query<HashMap<String, String>>;
 pub const MAX_BODY: usize = 100 << 20;
 
-fn reply(status: u16, body: Value) -> Response {
+pub(crate) fn reply(status: u16, body: Value) -> Response {
     let mut r = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
         body.to_string(),
@@ -42,11 +42,20 @@ async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> Response {
         .unwrap_or_else(|e| err(EsError::internal(e), None))
 }
 
-pub fn router(store: Arc<Store>) -> Router {
-    Router::new()
+/// The whole API. With users in `security`, every request must authenticate first.
+pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Router {
+    let api = Router::new()
         .route("/", get(info).head(|| async { reply(200, json!({})) }))
         .route("/_license", get(license))
-        .route("/_xpack", get(|| async { reply(200, json!({"features": {}, "license": {"type": "basic", "status": "active"}})) }))
+        .route(
+            "/_xpack",
+            get(|| async {
+                reply(
+                    200,
+                    json!({"features": {}, "license": {"type": "basic", "status": "active"}}),
+                )
+            }),
+        )
         .route("/_cluster/health", get(health))
         .route("/_cat/indices", get(cat_indices))
         .route("/_cat/indices/{index}", get(cat_indices_of))
@@ -54,16 +63,31 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/_refresh", post(refresh_all).get(refresh_all))
         .route("/_search", post(search_all).get(search_all))
         .route("/_count", post(count_all).get(count_all))
-        .route("/{index}", get(index_info).head(index_exists).put(create_index).delete(delete_index))
+        .route(
+            "/{index}",
+            get(index_info)
+                .head(index_exists)
+                .put(create_index)
+                .delete(delete_index),
+        )
         .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
         .route("/{index}/_refresh", post(refresh).get(refresh))
         .route("/{index}/_search", post(search).get(search))
         .route("/{index}/_count", post(count).get(count))
         .route("/{index}/_mapping", get(mapping))
         .route("/{index}/_doc", post(index_auto))
-        .route("/{index}/_doc/{id}", get(get_doc).put(index_doc).post(index_doc).delete(delete_doc))
+        .route(
+            "/{index}/_doc/{id}",
+            get(get_doc)
+                .put(index_doc)
+                .post(index_doc)
+                .delete(delete_doc),
+        )
         .route("/{index}/_create/{id}", put(create_doc).post(create_doc))
         .fallback(no_handler)
+        .with_state(store);
+    api.merge(crate::security_api::routes(security.clone()))
+        .layer(axum::middleware::from_fn_with_state(security, crate::security_api::require))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(|mut r: Response| async move {
             r.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
@@ -75,7 +99,6 @@ pub fn router(store: Arc<Store>) -> Router {
             }
             r
         }))
-        .with_state(store)
 }
 
 use axum::routing::put;

@@ -7,7 +7,10 @@ pub mod api;
 mod dsl;
 mod index;
 mod mapping;
+pub mod security;
+mod security_api;
 mod store;
+pub mod tls;
 
 pub use index::{EsError, Index, Op, OpResult};
 pub use store::Store;

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use rstore::security::Security;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -18,7 +19,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
     about = "A small Elasticsearch-compatible store on tantivy"
 )]
 struct Cli {
-    #[arg(long = "path.data", default_value = "./data")]
+    #[arg(long = "path.data", default_value = "./data", global = true)]
     path_data: PathBuf,
     #[arg(long = "http.host", default_value = "127.0.0.1")]
     host: String,
@@ -27,8 +28,92 @@ struct Cli {
     /// How often new documents become searchable.
     #[arg(long = "refresh_interval_ms", default_value_t = 1000)]
     refresh_ms: u64,
-    #[arg(long = "log.level", default_value = "info")]
+    #[arg(long = "log.level", default_value = "info",
+          value_parser = ["error", "warn", "info", "debug", "trace"])]
     log_level: String,
+    /// Serve HTTPS with this certificate (PEM; Elasticsearch's
+    /// `xpack.security.http.ssl.certificate`).
+    #[arg(long = "http.ssl.certificate", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long = "http.ssl.key", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Listen beyond loopback without authentication (anyone who reaches the port can read and
+    /// delete every index).
+    #[arg(long)]
+    insecure: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Users of the file realm (`<path.data>/users`), as `elasticsearch-users` manages them.
+    Users {
+        #[command(subcommand)]
+        action: UsersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersAction {
+    /// Adds a user, or sets a user's password. The password is read from standard input
+    /// (one line) unless `-p` gives it.
+    Add {
+        name: String,
+        #[arg(short = 'p', long)]
+        password: Option<String>,
+    },
+    /// Lists the users.
+    List,
+}
+
+fn users(dir: &std::path::Path, action: UsersAction) -> ExitCode {
+    let done = match action {
+        UsersAction::Add { name, password } => {
+            let password = match password {
+                Some(p) => p,
+                None => {
+                    if std::io::stdin().is_terminal() {
+                        eprint!("password for {name}: ");
+                    }
+                    let mut line = String::new();
+                    if let Err(e) = std::io::stdin().read_line(&mut line) {
+                        eprintln!("rstore: cannot read the password: {e}");
+                        return ExitCode::from(1);
+                    }
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            Security::add_user(dir, &name, &password).map(|()| {
+                eprintln!(
+                    "rstore: user {name} saved in {}",
+                    dir.join("users").display()
+                )
+            })
+        }
+        UsersAction::List => Security::user_names(dir).map(|names| {
+            for n in names {
+                println!("{n}");
+            }
+        }),
+    };
+    match done {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rstore: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn main() -> ExitCode {
@@ -42,6 +127,38 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
+    if let Some(Command::Users { action }) = cli.command {
+        return users(&cli.path_data, action);
+    }
+    let security = match Security::open(&cli.path_data) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("rstore: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !is_loopback(&cli.host) && !security.enabled() && !cli.insecure {
+        eprintln!(
+            "rstore: refusing to listen on {} without authentication: anyone who reaches it could \
+             read and delete every index. Add a user first (`rstore users add NAME --path.data {}`), \
+             or pass --insecure",
+            cli.host,
+            cli.path_data.display()
+        );
+        return ExitCode::from(1);
+    }
+    let tls = match (&cli.tls_cert, &cli.tls_key) {
+        (Some(c), Some(k)) => {
+            match rstash_net::server(c, k, &[] as &[PathBuf], rstash_net::ClientAuth::None) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("rstore: TLS: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        _ => None,
+    };
     let store = match rstore::Store::open(&cli.path_data) {
         Ok(s) => Arc::new(s),
         Err(e) => {
@@ -68,16 +185,34 @@ fn main() -> ExitCode {
     };
     let result: Result<(), String> = rt.block_on(async {
         let addr = format!("{}:{}", cli.host, cli.port);
-        let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        tracing::info!("rstore listening on http://{addr}, data in {}", cli.path_data.display());
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let auth = if security.enabled() { "users and API keys" } else { "none" };
+        tracing::info!(
+            "rstore listening on {scheme}://{addr}, data in {}, authentication: {auth}",
+            cli.path_data.display()
+        );
         let stop = async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {},
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
             }
         };
-        axum::serve(listener, rstore::api::router(store.clone())).with_graceful_shutdown(stop).await.map_err(|e| e.to_string())?;
+        let app = rstore::api::router(store.clone(), security);
+        match tls {
+            Some(tls) => axum::serve(rstore::tls::TlsListener::new(listener, tls), app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .map_err(|e| e.to_string())?,
+        }
         store.refresh_all();
         Ok(())
     });
