@@ -426,7 +426,10 @@ fn a_full_disk_blocks_inputs_and_the_flow_resumes_when_space_returns() {
         .stderr(Stdio::null())
         .status();
     if !probe.is_ok_and(|s| s.success()) {
-        println!("SKIPPED: `unshare -m` is not permitted here (needs root)");
+        common::skip(
+            "a_full_disk_blocks_inputs_and_the_flow_resumes_when_space_returns",
+            "`unshare -m` is not permitted here (needs root)",
+        );
         return;
     }
     let d = tempfile::tempdir().unwrap();

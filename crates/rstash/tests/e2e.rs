@@ -314,7 +314,7 @@ fn reload_picks_up_changes_and_keeps_running_on_bad_config() {
             "-f",
             conf.to_str().unwrap(),
         ])
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
     let has = |s: &str| {
@@ -324,7 +324,15 @@ fn reload_picks_up_changes_and_keeps_running_on_bad_config() {
     };
     wait_for("first events", Duration::from_secs(20), || has("first"));
     std::fs::write(&conf, "input { generator { message => 'broken' }").unwrap();
-    std::thread::sleep(Duration::from_millis(800));
+    wait_for(
+        "the bad config to be refused",
+        Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(dir.path().join("stderr"))
+                .unwrap_or_default()
+                .contains("new config not loaded, keeping the running one")
+        },
+    );
     assert!(!has("broken"));
     write("second");
     wait_for("reloaded events", Duration::from_secs(20), || has("second"));

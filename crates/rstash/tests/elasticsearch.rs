@@ -5,7 +5,7 @@ mod common;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -50,7 +50,7 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
                  output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] index => 'chaos' document_id => '%{{sequence}}' retry_initial_interval => 1 retry_max_interval => 2 }} }}"
             ),
         ])
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("rstash.stderr")).unwrap())
         .spawn()
         .unwrap();
     wait_for("some documents", Duration::from_secs(30), || {
@@ -61,7 +61,15 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
     });
     store.kill().unwrap();
     store.wait().unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(
+        "rstash to meet the dead store",
+        Duration::from_secs(20),
+        || {
+            std::fs::read_to_string(dir.path().join("rstash.stderr"))
+                .unwrap_or_default()
+                .contains("will retry")
+        },
+    );
     let mut store = start_rstore(&data, port);
     assert!(rstash.wait().unwrap().success());
     let _ = TcpStream::connect(("127.0.0.1", port)).map(|mut s| {

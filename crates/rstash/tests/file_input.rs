@@ -148,8 +148,11 @@ fn start_position_end_skips_what_was_there_and_delimiter_splits() {
     let out = dir.path().join("out.json");
     std::fs::write(&log, "old|").unwrap();
     let cfg = config(dir.path(), r#"delimiter => "|""#);
-    let rs = Rstash::start(&cfg, dir.path());
-    std::thread::sleep(Duration::from_millis(1500));
+    // Appending before the input has looked at the file would make the new lines "old".
+    let rs = Rstash::start_with(&["--log.level", "debug"], &cfg, dir.path());
+    wait_for("the harvester", Duration::from_secs(20), || {
+        rs.logs().contains("harvester started for")
+    });
     std::fs::OpenOptions::new()
         .append(true)
         .open(&log)

@@ -215,7 +215,11 @@ fn http_output_to_http_input_survives_the_receiver_being_down() {
            }}"#
     );
     let sender = Rstash::start(&cfg, &send_dir);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(
+        "the sender to fail and retry",
+        Duration::from_secs(20),
+        || sender.logs().contains("retrying in"),
+    );
     let rs = receiver(
         &recv_dir,
         port,

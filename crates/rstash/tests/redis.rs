@@ -220,7 +220,11 @@ fn input_and_output_reconnect_after_the_server_restarts() {
            output {{ redis {{ port => {port} data_type => "list" key => "q" reconnect_interval => 1 }} }}"#
     );
     let mut writer = Rstash::start(&writer_cfg, &wdir);
-    std::thread::sleep(Duration::from_secs(2));
+    wait_for(
+        "the writer to fail and retry",
+        Duration::from_secs(20),
+        || writer.logs().contains("redis output: writing to"),
+    );
     let _redis = Server::start(port);
     wait_for("the writer to finish", Duration::from_secs(60), || {
         matches!(writer.child.try_wait(), Ok(Some(_)))
