@@ -209,3 +209,51 @@ done
         log_tails(dir.path(), &["rstore.log"])
     );
 }
+
+/// Credentials the store refuses (a password changed under a running pipeline) hold the events
+/// back, retried, instead of dropping them: once the store takes the password, all arrive.
+#[test]
+fn refused_credentials_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    add_user(&data, "ann", "old-password");
+    let port = free_port();
+    let _store = Killed(
+        rstore(&["--http.port", &port.to_string()], &data)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("rstore", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let rs = Rstash::start(
+        &format!(
+            "input {{ generator {{ count => 1000 }} }} output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] \
+             index => 'late' user => 'ann' password => 'new-password' retry_max_interval => 1 }} }}"
+        ),
+        dir.path(),
+    );
+    wait_for("the 401", Duration::from_secs(20), || {
+        rs.logs().contains("answered 401")
+    });
+    // The users file is re-read when it changes, as Elasticsearch's file realm does.
+    add_user(&data, "ann", "new-password");
+    let count = || {
+        use std::io::{Read, Write};
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        // ann:new-password
+        let auth = "YW5uOm5ldy1wYXNzd29yZA==";
+        write!(s, "GET /late/_count HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        let body = r.split_once("\r\n\r\n").map_or("", |x| x.1);
+        serde_json::from_str::<serde_json::Value>(body).unwrap_or_default()["count"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    wait_for("all 1000 documents", Duration::from_secs(30), || {
+        count() == 1000
+    });
+    assert!(rs.stop().success());
+}

@@ -1,7 +1,8 @@
 //! `elasticsearch`: bulk requests to Elasticsearch-compatible clusters (rstore, Elasticsearch,
 //! OpenSearch). A batch returns only once every event is indexed, rejected for good (400/404:
-//! logged; 409: dropped, as Logstash does), or retried to success: connection errors, 429 and 5xx
-//! are retried with exponential backoff, on the next live host.
+//! logged; 409: dropped, as Logstash does), or retried to success: connection errors, any non-2xx
+//! answer to the request (429, 5xx, 401 ...) and items refused with 429/5xx are retried with
+//! exponential backoff, on the next live host.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -402,13 +403,19 @@ impl Elasticsearch {
                         self.hosts[h].dead_until = Some(Instant::now() + Duration::from_secs(5));
                         retry.extend(chunk.iter().cloned());
                     }
-                    Ok((status, _)) if status == 429 || status >= 500 => {
-                        warn!("elasticsearch output: {url} answered {status}; will retry");
+                    // Any other answer than 2xx to the whole request is retried, as Logstash
+                    // does (a 401 after a password change must not lose the batch).
+                    Ok((status, resp)) if !(200..300).contains(&status) => {
+                        let body: String = resp.to_string().chars().take(300).collect();
+                        if status == 429 {
+                            debug!("elasticsearch output: {url} answered 429; will retry");
+                        } else {
+                            error!(
+                                "elasticsearch output: {url} answered {status}: {body}; will retry"
+                            );
+                        }
                         self.problem.set(format!("{host} answered {status}"));
                         retry.extend(chunk.iter().cloned());
-                    }
-                    Ok((status, resp)) if status >= 400 => {
-                        error!("elasticsearch output: {url} refused the bulk request ({status}): {resp}; {} events dropped", chunk.len());
                     }
                     Ok((_, resp)) => {
                         self.hosts[h].dead_until = None;
