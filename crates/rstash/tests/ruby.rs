@@ -373,18 +373,37 @@ fn aggregate_pushes_maps_as_events() {
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"ann 2\nbob 7\nann 3\n").unwrap();
     stdin.flush().unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    // The timed-out maps come out of the periodic flush while stdin is still open (after it
+    // closes they would be the final flush's): wait for both on stdout, then close it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(l) => lines.push(l),
+            Err(e) => panic!("the periodic flush did not push both maps ({e}): {lines:?}"),
+        }
+    }
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let mut events: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
+    assert!(child.wait().unwrap().success());
+    lines.extend(rx.iter());
+    let mut events: Vec<Value> = lines
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     events.sort_by_key(|e| e["user"].as_str().unwrap().to_string());

@@ -310,7 +310,18 @@ fn an_outage_of_rstash_delays_but_loses_nothing() {
     expect_all(&out, 1_000, Duration::from_secs(30));
     first.stop();
     write_lines(&log, 1_000, 6_000);
-    std::thread::sleep(Duration::from_secs(20));
+    // The outage lasts until rbeat has failed to connect three times (backing off between).
+    let failures = || {
+        fs::read_to_string(dir.path().join("rbeat.stderr"))
+            .unwrap_or_default()
+            .matches("cannot connect to")
+            .count()
+    };
+    wait_for(
+        "rbeat to retry through the outage",
+        Duration::from_secs(60),
+        || failures() >= 3,
+    );
     let _second = sink(dir.path(), port, &out);
     expect_all(&out, 6_000, Duration::from_secs(60));
 }

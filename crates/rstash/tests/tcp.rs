@@ -26,7 +26,11 @@ fn tcp_output_to_tcp_input_even_when_the_server_starts_late() {
     let port = free_port();
     let send_dir = tempfile::tempdir().unwrap();
     let s = Rstash::start(&sender(port, 2000, ""), send_dir.path());
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for(
+        "the sender to find no server",
+        Duration::from_secs(20),
+        || s.logs().contains("tcp output cannot connect to"),
+    );
     let r = Rstash::start(&receiver(port, &out, ""), dir.path());
     wait_for("2000 events", Duration::from_secs(30), || {
         line_count(&out) >= 2000

@@ -105,15 +105,14 @@ async fn authenticate(Extension(who): Extension<Who>) -> Response {
     reply(200, user_json(&who))
 }
 
-fn security_on(sec: &Security) -> Result<(), Response> {
-    if sec.enabled() {
-        Ok(())
-    } else {
-        Err(bad(
+/// The answer to a `_security` call while security is off (no user yet).
+fn security_off(sec: &Security) -> Option<Response> {
+    (!sec.enabled()).then(|| {
+        bad(
             "illegal_state_exception",
             "security is not enabled: add a user with `rstore users add NAME` first",
-        ))
-    }
+        )
+    })
 }
 
 /// Elasticsearch's time units for `expiration` (`1d`, `12h`, `30m`, `90s`, `500ms`).
@@ -137,7 +136,7 @@ async fn create_key(
     Extension(who): Extension<Who>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = security_on(&sec) {
+    if let Some(r) = security_off(&sec) {
         return r;
     }
     let owner = match &who {
@@ -199,7 +198,7 @@ async fn list_keys(
     State(sec): State<Arc<Security>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = security_on(&sec) {
+    if let Some(r) = security_off(&sec) {
         return r;
     }
     let keys: Vec<Value> = sec
@@ -225,7 +224,7 @@ async fn list_keys(
 }
 
 async fn invalidate_keys(State(sec): State<Arc<Security>>, body: Bytes) -> Response {
-    if let Err(r) = security_on(&sec) {
+    if let Some(r) = security_off(&sec) {
         return r;
     }
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
