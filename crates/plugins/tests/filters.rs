@@ -528,8 +528,14 @@ fn translate_dictionary_files_and_refresh() {
     };
     assert_eq!(lookup(&f), r#""OK-json""#);
     std::fs::write(&json_path, r#"{"200": "refreshed"}"#).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    assert_eq!(lookup(&f), r#""refreshed""#);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lookup(&f) != r#""refreshed""# {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dictionary was not refreshed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     // A broken file keeps the old dictionary.
     std::fs::write(&json_path, "{not json").unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -562,9 +562,20 @@ fn registry_forgets_removed_files() {
     fs::remove_file(dir.path().join("a.log")).unwrap();
     fs::remove_file(dir.path().join("b.log")).unwrap();
     // Harvesters close at EOF of a deleted file; the next scans drop their entries.
-    std::thread::sleep(Duration::from_secs(4));
-    rb.stop();
     let reg = dir.path().join("data/registry/filebeat");
+    let only_c = vec![dir.path().join("c.log").to_string_lossy().into_owned()];
+    wait_for(
+        "the deleted files' entries to go",
+        Duration::from_secs(30),
+        || {
+            let checkpoint = fs::read_to_string(reg.join("active.dat"))
+                .and_then(|a| fs::read_to_string(a.trim()))
+                .unwrap_or_default();
+            let log = fs::read_to_string(reg.join("log.json")).unwrap_or_default();
+            rstash_tail_keys(&checkpoint, &log) == only_c
+        },
+    );
+    rb.stop();
     let active = fs::read_to_string(reg.join("active.dat")).unwrap();
     let checkpoint = fs::read_to_string(active.trim()).unwrap();
     let log = fs::read_to_string(reg.join("log.json")).unwrap_or_default();
