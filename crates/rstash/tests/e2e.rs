@@ -317,20 +317,17 @@ fn reload_picks_up_changes_and_keeps_running_on_bad_config() {
         .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap())
         .spawn()
         .unwrap();
-    let has = |s: &str| {
-        std::fs::read_to_string(&out)
-            .unwrap_or_default()
-            .contains(s)
-    };
+    let has = |s: &str| common::file_has(&out, s);
     wait_for("first events", Duration::from_secs(20), || has("first"));
     std::fs::write(&conf, "input { generator { message => 'broken' }").unwrap();
     wait_for(
         "the bad config to be refused",
         Duration::from_secs(20),
         || {
-            std::fs::read_to_string(dir.path().join("stderr"))
-                .unwrap_or_default()
-                .contains("new config not loaded, keeping the running one")
+            common::file_has(
+                &dir.path().join("stderr"),
+                "new config not loaded, keeping the running one",
+            )
         },
     );
     assert!(!has("broken"));

@@ -64,11 +64,7 @@ fn nothing_lost_when_the_store_is_killed_and_restarted() {
     wait_for(
         "rstash to meet the dead store",
         Duration::from_secs(20),
-        || {
-            std::fs::read_to_string(dir.path().join("rstash.stderr"))
-                .unwrap_or_default()
-                .contains("will retry")
-        },
+        || file_has(&dir.path().join("rstash.stderr"), "will retry"),
     );
     let mut store = start_rstore(&data, port);
     assert!(rstash.wait().unwrap().success());

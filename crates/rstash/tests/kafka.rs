@@ -17,17 +17,23 @@ fn kafka_python_to_rstash_and_rstash_to_kafka_python_through_tansu() {
     let tansu = peers().join("tansu");
     let python = peers().join("venv/bin/python");
     let port = 19092;
-    let input = format!(
-        r#"input {{ kafka {{ bootstrap_servers => "127.0.0.1:{port}" topics => ["logs"] group_id => "rstash-test" auto_offset_reset => "earliest" decorate_events => "extended" codec => json consumer_threads => 2 session_timeout_ms => 6000 max_poll_interval_ms => 20000 }} }}
+    // Two consumer threads share the partitions in the first run; the restarted run has one:
+    // tansu's group has stalled for minutes on two members rejoining together (a broker
+    // limitation, not what this test is about: resuming at the committed offsets).
+    let input = |threads: u32| {
+        format!(
+            r#"input {{ kafka {{ bootstrap_servers => "127.0.0.1:{port}" topics => ["logs"] group_id => "rstash-test" auto_offset_reset => "earliest" decorate_events => "extended" codec => json consumer_threads => {threads} session_timeout_ms => 6000 max_poll_interval_ms => 20000 }} }}
            filter {{ mutate {{ copy => {{ "[@metadata][kafka]" => "kafka" }} }} }}
            output {{ file {{ path => "{out}" codec => json_lines }} }}"#,
-        out = d.join("in.json").display()
-    );
+            out = d.join("in.json").display()
+        )
+    };
     let output = format!(
         r#"input {{ generator {{ count => 300 }} }} filter {{ mutate {{ copy => {{ "sequence" => "n" }} }} }}
            output {{ kafka {{ bootstrap_servers => "127.0.0.1:{port}" topic_id => "out-%{{+YYYY}}" message_key => "%{{sequence}}" codec => json compression_type => "gzip" acks => "all" }} }}"#
     );
-    std::fs::write(d.join("input.conf"), input).unwrap();
+    std::fs::write(d.join("input.conf"), input(2)).unwrap();
+    std::fs::write(d.join("input2.conf"), input(1)).unwrap();
     std::fs::write(d.join("output.conf"), output).unwrap();
     let script = format!(
         r#"set -u
@@ -46,12 +52,12 @@ kill -TERM $r; wait $r; echo "first stop: $?"
 {py} {data}/produce.py {port} logs 2000 2500
 # The old members' sessions (6 s) run out first: a rejoin beside them has stalled tansu's group.
 sleep 7
-{rstash} -f input.conf 2>rstash2.log & r=$!
+{rstash} -f input2.conf 2>rstash2.log & r=$!
 # Once in a while tansu's group still never assigns the partitions: one more restart, counted as
 # any restart is (nothing lost, nothing beyond the uncommitted read twice).
 if ! try_lines 2500 120; then
   kill -TERM $r; wait $r; echo "second run restarted"
-  {rstash} -f input.conf 2>>rstash2.log & r=$!
+  {rstash} -f input2.conf 2>>rstash2.log & r=$!
   wait_lines 2500
 fi
 sleep 2

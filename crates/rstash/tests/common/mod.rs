@@ -260,6 +260,13 @@ pub fn log_tails(dir: &Path, files: &[&str]) -> String {
         .join("\n")
 }
 
+/// Whether the file (a log, an output) holds `text` yet: what tests wait on.
+pub fn file_has(path: &Path, text: &str) -> bool {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(text)
+}
+
 /// A test that cannot run here says so: the reason goes to stderr and to the file named by
 /// `RSTASH_SKIP_LOG` (./test.sh counts those lines in its summary), never a silent pass.
 pub fn skip(test: &str, reason: &str) {
