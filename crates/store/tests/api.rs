@@ -24,7 +24,7 @@ impl Rstore {
                 &port.to_string(),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data.join("rstore.stderr")).unwrap())
             .spawn()
             .unwrap();
         let start = Instant::now();
@@ -321,6 +321,18 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
             Ok(())
         })
         .unwrap();
+    // A page past Elasticsearch's max_result_window is refused, not allocated.
+    for body in [
+        r#"{"size": 9000000000000000000}"#,
+        r#"{"size": 10000, "from": 1}"#,
+        r#"{"size": 18446744073709551615, "from": 18446744073709551615}"#,
+    ] {
+        let (st, b) = http(port, "POST", "/logs/_search", body.as_bytes());
+        assert_eq!(st, 400, "{body}: {b}");
+        assert!(b.contains("Result window is too large"), "{b}");
+    }
+    let (st, _) = http(port, "GET", "/logs/_search?size=10000", b"");
+    assert_eq!(st, 200);
     for n in [1_000, 100_000] {
         let deep = format!(
             "{{\"query\":{}{}}}",
