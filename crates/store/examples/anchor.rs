@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "kw",
         JsonObjectOptions::default()
             .set_indexing_options(TextFieldIndexing::default().set_tokenizer("raw"))
-            .set_fast(Some("raw")),
+            .set_fast("raw"),
     );
     let schema = b.build();
     // Pre-parsed: reading the file and parsing JSON stay outside the timed part.
