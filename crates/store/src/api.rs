@@ -18,8 +18,6 @@ use crate::store::Store;
 
 type Params = Query<HashMap<String, String>>;
 pub const MAX_BODY: usize = 100 << 20;
-/// Elasticsearch's default `index.max_result_window`.
-const MAX_RESULT_WINDOW: u64 = 10_000;
 
 pub(crate) fn reply(status: u16, body: Value) -> Response {
     let mut r = (
@@ -719,28 +717,18 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
     };
     let size = req.get("size").and_then(Value::as_u64).unwrap_or(10);
     let from = req.get("from").and_then(Value::as_u64).unwrap_or(0);
-    // Elasticsearch's `index.max_result_window`: a page deeper than 10,000 hits is refused
-    // (a huge `size` must not become a huge allocation).
-    let window = from.saturating_add(size);
-    if window > MAX_RESULT_WINDOW {
-        let reason = format!(
-            "Result window is too large, from + size must be less than or equal to: \
-             [{MAX_RESULT_WINDOW}] but was [{window}]. See the scroll api for a more efficient way \
-             to request large data sets. This limit can be set by changing the \
-             [index.max_result_window] index level setting."
-        );
-        return err(
-            EsError::bad_request("illegal_argument_exception", reason),
-            None,
-        );
-    }
-    let (size, from) = (size as usize, from as usize);
+    // Clamped: no index holds more documents than usize counts; the engine clamps again to the
+    // documents it has (a huge `size` must not become a huge allocation).
+    let (size, from) = (
+        size.min(u32::MAX as u64) as usize,
+        from.min(u32::MAX as u64) as usize,
+    );
     let sort = sort_spec(req.get("sort").unwrap_or(&Value::Null));
     let query = req.get("query").cloned().unwrap_or(Value::Null);
     let mut total = 0usize;
     let mut hits: Vec<(f32, Value, String, String)> = Vec::new();
     for idx in &indices {
-        match idx.search(&query, 0, from + size, &sort) {
+        match idx.search(&query, 0, from.saturating_add(size), &sort) {
             Ok((t, hs)) => {
                 total += t;
                 hits.extend(

