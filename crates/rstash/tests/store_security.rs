@@ -180,6 +180,7 @@ fn rstore_refuses_to_listen_beyond_loopback_without_authentication() {
     let script = format!(
         r#"set -u
 ip link set lo up
+cd {d}
 for args in "--path.data {d}/open --insecure" "--path.data {s}"; do
   {bin} --http.host 0.0.0.0 --http.port {port} $args 2>>rstore.log &
   pid=$!
