@@ -278,7 +278,7 @@ fn sigterm_drains_and_exits_zero() {
     wait_for("events in the file", Duration::from_secs(20), || {
         line_count(&out) > 1000
     });
-    unsafe_kill(child.id(), "TERM");
+    common::signal(child.id(), "TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let text = std::fs::read_to_string(&out).unwrap();
@@ -286,15 +286,6 @@ fn sigterm_drains_and_exits_zero() {
         let v: Value = serde_json::from_str(l).expect("every line is a whole event");
         assert!(v["sequence"].is_i64());
     }
-}
-
-fn unsafe_kill(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
 }
 
 #[test]
@@ -333,6 +324,6 @@ fn reload_picks_up_changes_and_keeps_running_on_bad_config() {
     assert!(!has("broken"));
     write("second");
     wait_for("reloaded events", Duration::from_secs(20), || has("second"));
-    unsafe_kill(child.id(), "TERM");
+    common::signal(child.id(), "TERM");
     assert!(child.wait().unwrap().success());
 }

@@ -11,15 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig} {pid}");
-}
-
 /// Waits for the child to exit, at most `limit`: its status, or None.
 fn exit_within(rs: &mut Rstash, limit: Duration) -> Option<std::process::ExitStatus> {
     let end = Instant::now() + limit;

@@ -313,31 +313,12 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Base64 without padding, URL alphabet: how Elasticsearch spells key ids and secrets.
 fn b64url(data: &[u8]) -> String {
-    b64(data)
+    rstash_net::base64(data)
         .trim_end_matches('=')
         .replace('+', "-")
         .replace('/', "_")
-}
-
-pub fn b64(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// Standard or URL-safe base64, padded or not; None when it is not base64.
@@ -371,9 +352,15 @@ mod tests {
     #[test]
     fn base64_round_trips() {
         for s in ["", "a", "ab", "abc", "elastic:changeme", "\u{1F600}:x"] {
-            assert_eq!(base64_decode(&b64(s.as_bytes())).unwrap(), s.as_bytes());
+            assert_eq!(
+                base64_decode(&rstash_net::base64(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
         }
-        assert_eq!(b64(b"elastic:changeme"), "ZWxhc3RpYzpjaGFuZ2VtZQ==");
+        assert_eq!(
+            rstash_net::base64(b"elastic:changeme"),
+            "ZWxhc3RpYzpjaGFuZ2VtZQ=="
+        );
         assert_eq!(base64_decode("not base64!"), None);
     }
 
@@ -384,7 +371,12 @@ mod tests {
         assert!(matches!(sec.authenticate(None, "/"), Ok(Who::Anonymous)));
         Security::add_user(dir.path(), "ann", "s3cret-pw").unwrap();
         assert!(sec.enabled(), "the users file is re-read when it changes");
-        let basic = |u: &str, p: &str| format!("Basic {}", b64(format!("{u}:{p}").as_bytes()));
+        let basic = |u: &str, p: &str| {
+            format!(
+                "Basic {}",
+                rstash_net::base64(format!("{u}:{p}").as_bytes())
+            )
+        };
         assert!(
             matches!(sec.authenticate(Some(&basic("ann", "s3cret-pw")), "/"), Ok(Who::User(u)) if u == "ann")
         );
@@ -402,7 +394,12 @@ mod tests {
             "missing authentication credentials for REST request [/x]"
         );
         let (key, secret) = sec.create_key("ann", "ship", None).unwrap();
-        let api = |id: &str, s: &str| format!("ApiKey {}", b64(format!("{id}:{s}").as_bytes()));
+        let api = |id: &str, s: &str| {
+            format!(
+                "ApiKey {}",
+                rstash_net::base64(format!("{id}:{s}").as_bytes())
+            )
+        };
         assert!(
             matches!(sec.authenticate(Some(&api(&key.id, &secret)), "/"), Ok(Who::ApiKey { owner, .. }) if owner == "ann")
         );

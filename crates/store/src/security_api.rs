@@ -16,7 +16,7 @@ use axum::{Extension, Router};
 use serde_json::{json, Value};
 
 use crate::api::reply;
-use crate::security::{b64, Security, Who, API_KEY_REALM, FILE_REALM};
+use crate::security::{Security, Who, API_KEY_REALM, FILE_REALM};
 
 const CHALLENGE: &str = r#"Basic realm="security" charset="UTF-8""#;
 
@@ -182,7 +182,7 @@ async fn create_key(
         Ok(Ok((key, secret))) => {
             let mut out = json!({
                 "id": key.id, "name": key.name, "api_key": secret,
-                "encoded": b64(format!("{}:{secret}", key.id).as_bytes()),
+                "encoded": rstash_net::base64(format!("{}:{secret}", key.id).as_bytes()),
             });
             if let Some(e) = key.expiration {
                 out["expiration"] = json!(e);

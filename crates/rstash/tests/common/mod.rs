@@ -260,6 +260,16 @@ pub fn log_tails(dir: &Path, files: &[&str]) -> String {
         .join("\n")
 }
 
+/// Sends `kill -SIG pid` (no libc in tests).
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
 /// Whether the file (a log, an output) holds `text` yet: what tests wait on.
 pub fn file_has(path: &Path, text: &str) -> bool {
     std::fs::read_to_string(path)
