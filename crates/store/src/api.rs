@@ -32,7 +32,7 @@ pub(crate) fn reply(status: u16, body: Value) -> Response {
     r
 }
 
-fn err(e: EsError, index: Option<&str>) -> Response {
+pub(crate) fn err(e: EsError, index: Option<&str>) -> Response {
     reply(e.status(), e.body(index))
 }
 

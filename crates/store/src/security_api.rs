@@ -15,7 +15,8 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use serde_json::{json, Value};
 
-use crate::api::reply;
+use crate::api::{err, reply};
+use crate::index::EsError;
 use crate::security::{Security, Who, API_KEY_REALM, FILE_REALM};
 
 const CHALLENGE: &str = r#"Basic realm="security" charset="UTF-8""#;
@@ -39,16 +40,21 @@ fn unauthorized(reason: String) -> Response {
     r
 }
 
-fn bad(kind: &str, reason: impl Into<String>) -> Response {
-    let reason = reason.into();
-    reply(
-        400,
-        json!({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}, "status": 400}),
-    )
+fn bad(kind: &'static str, reason: impl Into<String>) -> Response {
+    err(EsError::bad_request(kind, reason), None)
+}
+
+fn internal(e: impl std::fmt::Display) -> Response {
+    err(EsError::internal(e), None)
 }
 
 /// Authenticates the request (bcrypt runs off the async threads) and hands handlers `Who`.
 pub async fn require(State(sec): State<Arc<Security>>, mut req: Request, next: Next) -> Response {
+    // Security off (no users): nothing to check, no blocking task on every bulk.
+    if !sec.enabled() {
+        req.extensions_mut().insert(Who::Anonymous);
+        return next.run(req).await;
+    }
     let header = req
         .headers()
         .get("authorization")
@@ -63,7 +69,7 @@ pub async fn require(State(sec): State<Arc<Security>>, mut req: Request, next: N
             next.run(req).await
         }
         Ok(Err(reason)) => unauthorized(reason),
-        Err(e) => reply(500, json!({"error": e.to_string(), "status": 500})),
+        Err(e) => internal(e),
     }
 }
 
@@ -189,8 +195,8 @@ async fn create_key(
             }
             reply(200, out)
         }
-        Ok(Err(e)) => reply(500, json!({"error": e, "status": 500})),
-        Err(e) => reply(500, json!({"error": e.to_string(), "status": 500})),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
     }
 }
 
@@ -214,10 +220,12 @@ async fn list_keys(
         })
         .collect();
     if keys.is_empty() && (q.contains_key("id") || q.contains_key("name")) {
-        let reason = "unable to find apikey with given search criteria";
-        return reply(
-            404,
-            json!({"error": {"root_cause": [{"type": "resource_not_found_exception", "reason": reason}], "type": "resource_not_found_exception", "reason": reason}, "status": 404}),
+        return err(
+            EsError::not_found(
+                "resource_not_found_exception",
+                "unable to find apikey with given search criteria",
+            ),
+            None,
         );
     }
     reply(200, json!({"api_keys": keys}))
@@ -263,7 +271,7 @@ async fn invalidate_keys(State(sec): State<Arc<Security>>, body: Bytes) -> Respo
             200,
             json!({"invalidated_api_keys": now, "previously_invalidated_api_keys": before, "error_count": 0}),
         ),
-        Ok(Err(e)) => reply(500, json!({"error": e, "status": 500})),
-        Err(e) => reply(500, json!({"error": e.to_string(), "status": 500})),
+        Ok(Err(e)) => internal(e),
+        Err(e) => internal(e),
     }
 }
