@@ -75,6 +75,7 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         .route("/{index}/_search", post(search).get(search))
         .route("/{index}/_count", post(count).get(count))
         .route("/{index}/_mapping", get(mapping))
+        .route("/{index}/_settings", get(get_settings).put(put_settings))
         .route("/{index}/_doc", post(index_auto))
         .route(
             "/{index}/_doc/{id}",
@@ -204,7 +205,11 @@ fn cat(indices: Vec<Arc<Index>>, p: &HashMap<String, String>) -> Response {
 }
 
 async fn cat_indices(State(s): State<Arc<Store>>, Query(p): Params) -> Response {
-    cat(s.all(), &p)
+    blocking(move || match s.resolve_for_read("_all") {
+        Ok(i) => cat(i, &p),
+        Err(e) => err(e, None),
+    })
+    .await
 }
 
 async fn cat_indices_of(
@@ -212,15 +217,16 @@ async fn cat_indices_of(
     Path(index): Path<String>,
     Query(p): Params,
 ) -> Response {
-    match s.resolve(&index) {
+    blocking(move || match s.resolve_for_read(&index) {
         Ok(i) => cat(i, &p),
         Err(e) => err(e, Some(&index)),
-    }
+    })
+    .await
 }
 
 async fn index_info(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
     match s.resolve(&index) {
-        Ok(is) => reply(200, Value::Object(is.iter().map(|i| (i.name.clone(), json!({"aliases": {}, "mappings": i.mapping(), "settings": {"index": {"number_of_shards": "1", "number_of_replicas": "0", "provided_name": i.name, "creation_date": i.created.to_string()}}}))).collect())),
+        Ok(is) => reply(200, Value::Object(is.iter().map(|i| (i.name.clone(), json!({"aliases": {}, "mappings": i.mapping(), "settings": settings_json(i)}))).collect())),
         Err(e) => err(e, Some(&index)),
     }
 }
@@ -234,13 +240,78 @@ async fn index_exists(State(s): State<Arc<Store>>, Path(index): Path<String>) ->
     code.into_response()
 }
 
-async fn create_index(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
-    blocking(move || match s.create(&index) {
-        Ok(_) => reply(
+async fn create_index(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let body = if body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            match parse_body(&body) {
+                Ok(b) => b,
+                Err(e) => return err(e, Some(&index)),
+            }
+        };
+        if let Err(e) = crate::index::parse_settings(&body) {
+            return err(e, Some(&index));
+        }
+        match s.create(&index).and_then(|i| i.update_settings(&body)) {
+            Ok(()) => reply(
+                200,
+                json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
+            ),
+            Err(e) => err(e, Some(&index)),
+        }
+    })
+    .await
+}
+
+fn settings_json(i: &Index) -> Value {
+    let mut index = json!({"number_of_shards": "1", "number_of_replicas": "0", "provided_name": i.name, "creation_date": i.created.to_string(), "uuid": format!("rstore-{}", i.name)});
+    match i.settings().refresh_interval {
+        Some(None) => index["refresh_interval"] = json!("-1"),
+        Some(Some(d)) => index["refresh_interval"] = json!(format!("{}ms", d.as_millis())),
+        None => {}
+    }
+    json!({ "index": index })
+}
+
+async fn get_settings(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Response {
+    match s.resolve(&index) {
+        Ok(is) => reply(
             200,
-            json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
+            Value::Object(
+                is.iter()
+                    .map(|i| (i.name.clone(), json!({"settings": settings_json(i)})))
+                    .collect(),
+            ),
         ),
         Err(e) => err(e, Some(&index)),
+    }
+}
+
+async fn put_settings(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let body = match parse_body(&body) {
+            Ok(b) => b,
+            Err(e) => return err(e, Some(&index)),
+        };
+        let indices = match s.resolve(&index) {
+            Ok(i) => i,
+            Err(e) => return err(e, Some(&index)),
+        };
+        for i in &indices {
+            if let Err(e) = i.update_settings(&body) {
+                return err(e, Some(&i.name));
+            }
+        }
+        reply(200, json!({"acknowledged": true}))
     })
     .await
 }
@@ -296,11 +367,42 @@ async fn refresh(State(s): State<Arc<Store>>, Path(index): Path<String>) -> Resp
     .await
 }
 
-fn wants_refresh(p: &HashMap<String, String>) -> bool {
-    matches!(
-        p.get("refresh").map(String::as_str),
-        Some("" | "true" | "wait_for")
-    )
+/// `?refresh`: `true` (or empty) refreshes the indices written at once, `wait_for` answers once
+/// a refresh has made the writes visible, `false` (the default) does neither.
+#[derive(Clone, Copy, PartialEq)]
+enum Refresh {
+    No,
+    Now,
+    WaitFor,
+}
+
+fn refresh_param(p: &HashMap<String, String>) -> Result<Refresh, EsError> {
+    match p.get("refresh").map(String::as_str) {
+        None | Some("false") => Ok(Refresh::No),
+        Some("" | "true") => Ok(Refresh::Now),
+        Some("wait_for") => Ok(Refresh::WaitFor),
+        Some(other) => Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!("Unknown value for refresh: [{other}]."),
+        )),
+    }
+}
+
+/// Honours `?refresh` once the writes are durable.
+fn after_write(indices: &[Arc<Index>], refresh: Refresh) -> Result<(), EsError> {
+    for i in indices {
+        match refresh {
+            Refresh::No => {}
+            Refresh::Now => i.refresh()?,
+            Refresh::WaitFor => i.wait_for_refresh()?,
+        }
+    }
+    Ok(())
+}
+
+/// The source line exactly as sent, stored as `_source`.
+fn raw_source(line: &[u8]) -> Option<Box<str>> {
+    std::str::from_utf8(line).ok().map(|t| t.trim().into())
 }
 
 fn item_json(index: &str, r: &OpResult) -> Value {
@@ -322,7 +424,7 @@ fn malformed(reason: impl Into<String>) -> Response {
 }
 
 /// NDJSON bulk: action lines and sources; per-item results in request order.
-fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) -> Response {
+fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: Refresh) -> Response {
     let start = Instant::now();
     enum Slot {
         Op(String, String, Op),
@@ -366,8 +468,16 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
                     }
                 };
                 match kind.as_str() {
-                    "index" => Op::Index { id, source: src },
-                    "create" => Op::Create { id, source: src },
+                    "index" => Op::Index {
+                        id,
+                        source: src,
+                        raw: raw_source(src_line),
+                    },
+                    "create" => Op::Create {
+                        id,
+                        source: src,
+                        raw: raw_source(src_line),
+                    },
                     _ => match id {
                         Some(id) => {
                             let upsert = src
@@ -392,41 +502,50 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
         };
         slots.push(Slot::Op(kind, index, op));
     }
-    // One durable write per index, then the results back in request order.
-    let mut by_index: HashMap<String, Vec<(usize, Op)>> = HashMap::new();
-    for (pos, s) in slots.iter().enumerate() {
-        if let Slot::Op(_, index, op) = s {
-            by_index
-                .entry(index.clone())
-                .or_default()
-                .push((pos, op.clone()));
+    // One durable write for the whole bulk, then the results back in request order.
+    let mut by_index: Vec<(String, Vec<(usize, Op)>)> = Vec::new();
+    for (pos, slot) in slots.iter_mut().enumerate() {
+        if let Slot::Op(_, index, op) = slot {
+            let op = std::mem::replace(op, Op::Delete { id: String::new() });
+            match by_index.iter_mut().find(|(i, _)| i == index) {
+                Some((_, v)) => v.push((pos, op)),
+                None => by_index.push((index.clone(), vec![(pos, op)])),
+            }
         }
     }
     let mut results: HashMap<usize, Value> = HashMap::new();
+    let mut groups = Vec::new();
     for (index, ops) in by_index {
-        let idx = match s.get_or_create(&index) {
-            Ok(i) => i,
+        match s.get_or_create(&index) {
+            Ok(idx) => groups.push((idx, ops)),
             Err(e) => {
                 for (pos, _) in ops {
                     results.insert(pos, json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]}));
                 }
-                continue;
             }
-        };
-        let positions: Vec<usize> = ops.iter().map(|(p, _)| *p).collect();
-        match idx.bulk(ops.into_iter().map(|(_, op)| op).collect()) {
-            Ok(rs) => {
-                for (pos, r) in positions.into_iter().zip(rs) {
-                    results.insert(pos, item_json(&index, &r));
+        }
+    }
+    let positions: Vec<Vec<usize>> = groups
+        .iter()
+        .map(|(_, ops)| ops.iter().map(|(p, _)| *p).collect())
+        .collect();
+    let indices: Vec<Arc<Index>> = groups.iter().map(|(i, _)| i.clone()).collect();
+    let groups = groups
+        .into_iter()
+        .map(|(i, ops)| (i, ops.into_iter().map(|(_, op)| op).collect()))
+        .collect();
+    match s.bulk(groups) {
+        Ok(all) => {
+            for ((idx, rs), ps) in indices.iter().zip(all).zip(positions) {
+                for (pos, r) in ps.into_iter().zip(rs) {
+                    results.insert(pos, item_json(&idx.name, &r));
                 }
             }
-            Err(e) => return err(e, Some(&index)),
         }
-        if refresh {
-            if let Err(e) = idx.refresh() {
-                return err(e, Some(&index));
-            }
-        }
+        Err(e) => return err(e, None),
+    }
+    if let Err(e) = after_write(&indices, refresh) {
+        return err(e, None);
     }
     let mut errors = false;
     let items: Vec<Value> = slots
@@ -448,7 +567,11 @@ fn run_bulk(s: &Store, default_index: Option<&str>, body: &[u8], refresh: bool) 
 }
 
 async fn bulk_all(State(s): State<Arc<Store>>, Query(p): Params, body: Bytes) -> Response {
-    blocking(move || run_bulk(&s, None, &body, wants_refresh(&p))).await
+    blocking(move || match refresh_param(&p) {
+        Ok(r) => run_bulk(&s, None, &body, r),
+        Err(e) => err(e, None),
+    })
+    .await
 }
 
 async fn bulk_index(
@@ -457,7 +580,11 @@ async fn bulk_index(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || run_bulk(&s, Some(&index), &body, wants_refresh(&p))).await
+    blocking(move || match refresh_param(&p) {
+        Ok(r) => run_bulk(&s, Some(&index), &body, r),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
 }
 
 fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Response {
@@ -465,14 +592,21 @@ fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Res
         Ok(i) => i,
         Err(e) => return err(e, Some(index)),
     };
-    match idx.bulk(vec![op]) {
-        Ok(mut rs) => {
-            if wants_refresh(p) {
-                if let Err(e) = idx.refresh() {
-                    return err(e, Some(index));
-                }
+    let refresh = match refresh_param(p) {
+        Ok(r) => r,
+        Err(e) => return err(e, Some(index)),
+    };
+    match s.bulk(vec![(idx.clone(), vec![op])]) {
+        Ok(rs) => {
+            if let Err(e) = after_write(std::slice::from_ref(&idx), refresh) {
+                return err(e, Some(index));
             }
-            let r = rs.remove(0);
+            let Some(r) = rs.into_iter().flatten().next() else {
+                return err(
+                    EsError::internal("no result for the operation"),
+                    Some(index),
+                );
+            };
             match &r.error {
                 Some((kind, reason)) => err(
                     EsError::Status {
@@ -513,11 +647,13 @@ async fn index_doc(
             Op::Create {
                 id: Some(id),
                 source,
+                raw: raw_source(&body),
             }
         } else {
             Op::Index {
                 id: Some(id),
                 source,
+                raw: raw_source(&body),
             }
         };
         single_op(&s, &index, op, &p)
@@ -538,6 +674,7 @@ async fn create_doc(
             Op::Create {
                 id: Some(id),
                 source,
+                raw: raw_source(&body),
             },
             &p,
         ),
@@ -553,7 +690,16 @@ async fn index_auto(
     body: Bytes,
 ) -> Response {
     blocking(move || match parse_body(&body) {
-        Ok(source) => single_op(&s, &index, Op::Index { id: None, source }, &p),
+        Ok(source) => single_op(
+            &s,
+            &index,
+            Op::Index {
+                id: None,
+                source,
+                raw: raw_source(&body),
+            },
+            &p,
+        ),
         Err(e) => err(e, Some(&index)),
     })
     .await
@@ -705,7 +851,9 @@ fn parse_request(
     p: &HashMap<String, String>,
 ) -> Result<(Value, Vec<Arc<Index>>), Box<Response>> {
     let req = request_body(body, p).map_err(|e| Box::new(err(e, None)))?;
-    let indices = s.resolve(expr).map_err(|e| Box::new(err(e, Some(expr))))?;
+    let indices = s
+        .resolve_for_read(expr)
+        .map_err(|e| Box::new(err(e, Some(expr))))?;
     Ok((req, indices))
 }
 

@@ -1,16 +1,22 @@
 //! rstore: the part of Elasticsearch's REST API that log pipelines, Filebeat and the official
-//! clients use, on tantivy. One tantivy index per Elasticsearch index; a write-ahead log makes a
-//! bulk durable before it is answered; refresh (every second, or on request) makes it searchable.
+//! clients use, on tantivy. One tantivy index per Elasticsearch index; the node's write-ahead log
+//! makes a bulk durable before it is answered; refresh makes it searchable; the engine keeps
+//! indexing memory within a budget whatever the number of indices.
 
 mod aggs;
 pub mod api;
 mod dsl;
+pub mod engine;
+mod error;
 mod index;
 mod mapping;
+pub mod retention;
 pub mod security;
 mod security_api;
 mod store;
 pub mod tls;
+mod wal;
 
+pub use engine::{Options, Watermark};
 pub use index::{EsError, Index, Op, OpResult};
 pub use store::Store;

@@ -25,9 +25,43 @@ struct Cli {
     host: String,
     #[arg(long = "http.port", default_value_t = 9200)]
     port: u16,
-    /// How often new documents become searchable.
+    /// How often new documents become searchable (indices searched in the last 30 s; others
+    /// refresh when next searched). Per index: the `index.refresh_interval` setting.
     #[arg(long = "refresh_interval_ms", default_value_t = 1000)]
     refresh_ms: u64,
+    /// Memory for indexing, all indices together: documents waiting for a writer and the
+    /// writers' buffers (Elasticsearch's `indices.memory.index_buffer_size`).
+    #[arg(long = "indices.memory.index_buffer_size", default_value = "512mb",
+          value_parser = parse_size)]
+    index_buffer: u64,
+    /// Writes are refused (429, as Elasticsearch's flood stage) once the disk is this full
+    /// (`95%`), or has this little free (`500mb`).
+    #[arg(
+        long = "cluster.routing.allocation.disk.watermark.flood_stage",
+        default_value = "95%"
+    )]
+    flood_stage: rstore::Watermark,
+    /// Writes are accepted again below this mark.
+    #[arg(
+        long = "cluster.routing.allocation.disk.watermark.high",
+        default_value = "90%"
+    )]
+    high: rstore::Watermark,
+    /// Every index is committed and the write-ahead log emptied once the log holds this much
+    /// (what a crash replays at most).
+    #[arg(long = "index.translog.flush_threshold_size", default_value = "512mb",
+          value_parser = parse_size)]
+    flush_threshold: u64,
+    /// Deletes daily indices (names ending in YYYY.MM.dd) whose day is older than this many days.
+    #[arg(long = "retention.days")]
+    retention_days: Option<u32>,
+    /// With --retention.days: only indices matching these patterns (comma-separated, `weblogs-*`).
+    #[arg(
+        long = "retention.indices",
+        requires = "retention_days",
+        value_delimiter = ','
+    )]
+    retention_indices: Vec<String>,
     #[arg(long = "log.level", default_value = "info",
           value_parser = ["error", "warn", "info", "debug", "trace"])]
     log_level: String,
@@ -66,6 +100,10 @@ enum UsersAction {
     },
     /// Lists the users.
     List,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    rstore::engine::parse_bytes(s)
 }
 
 fn users(dir: &std::path::Path, action: UsersAction) -> ExitCode {
@@ -159,19 +197,29 @@ fn main() -> ExitCode {
         }
         _ => None,
     };
-    let store = match rstore::Store::open(&cli.path_data) {
+    let opts = rstore::Options {
+        budget: usize::try_from(cli.index_buffer).unwrap_or(usize::MAX),
+        flood_stage: cli.flood_stage,
+        release: cli.high,
+        flush_threshold: cli.flush_threshold,
+        refresh: Duration::from_millis(cli.refresh_ms.max(10)),
+        ..Default::default()
+    };
+    let store = match rstore::Store::open(&cli.path_data, opts) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("rstore: cannot open {}: {e}", cli.path_data.display());
             return ExitCode::from(1);
         }
     };
-    let refresher = store.clone();
-    let every = Duration::from_millis(cli.refresh_ms.max(10));
-    std::thread::spawn(move || loop {
-        std::thread::sleep(every);
-        refresher.refresh_all();
+    let engine = store.clone();
+    let retention = cli.retention_days.map(|days| rstore::retention::Retention {
+        days,
+        patterns: cli.retention_indices.clone(),
     });
+    let engine = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || engine.run_engine(retention));
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -213,9 +261,13 @@ fn main() -> ExitCode {
                 .await
                 .map_err(|e| e.to_string())?,
         }
-        store.refresh_all();
         Ok(())
     });
+    // Everything committed: a restart replays nothing.
+    store.shutdown();
+    if let Ok(t) = engine {
+        let _ = t.join();
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -47,6 +47,28 @@ fn detect(v: &Value) -> Option<&'static str> {
     })
 }
 
+/// Whether the document has a field the mapping lacks (the common answer, no, allocates little).
+pub fn has_new(m: &Mapping, prefix: &str, obj: &serde_json::Map<String, Value>) -> bool {
+    let mut path = String::with_capacity(64);
+    obj.iter().any(|(k, v)| {
+        path.clear();
+        if !prefix.is_empty() {
+            path.push_str(prefix);
+            path.push('.');
+        }
+        path.push_str(k);
+        (detect(v).is_some() && !m.contains_key(&path))
+            || match v {
+                Value::Object(o) => has_new(m, &path, o),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .any(|o| has_new(m, &path, o)),
+                _ => false,
+            }
+    })
+}
+
 /// Adds mappings for the document's new fields; returns whether anything was added.
 pub fn learn(m: &mut Mapping, prefix: &str, obj: &serde_json::Map<String, Value>) -> bool {
     let mut changed = false;

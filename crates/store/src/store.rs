@@ -1,15 +1,22 @@
-//! The set of indices under `path.data`, name resolution (`server1-*`, `a,b`, `_all`), and the
-//! once-a-second refresh.
+//! The node: the set of indices under `path.data`, name resolution (`server1-*`, `a,b`, `_all`),
+//! the bulk path (disk block, memory back-pressure, one fsync for all waiting bulks), and the
+//! engine thread (background refresh, memory budget, checkpoints, retention).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
-use crate::index::{EsError, Index};
+use crate::engine::{Engine, Options};
+use crate::index::{EsError, Index, Op, OpResult, Record};
+use crate::wal::Wal;
 
 pub struct Store {
     dir: PathBuf,
     indices: RwLock<BTreeMap<String, Arc<Index>>>,
+    pub engine: Arc<Engine>,
+    stopping: AtomicBool,
 }
 
 fn valid_name(name: &str) -> Result<(), EsError> {
@@ -42,9 +49,12 @@ pub(crate) fn wildcard(pattern: &str, name: &str) -> bool {
 }
 
 impl Store {
-    pub fn open(dir: &Path) -> Result<Store, EsError> {
+    /// Opens the node's indices and replays the write-ahead log into them.
+    pub fn open(dir: &Path, opts: Options) -> Result<Store, EsError> {
         let root = dir.join("indices");
         std::fs::create_dir_all(&root).map_err(EsError::internal)?;
+        let wal = Wal::open(&dir.join("wal")).map_err(EsError::internal)?;
+        let engine = Arc::new(Engine::new(wal, opts, dir.to_path_buf()));
         let mut indices = BTreeMap::new();
         for entry in std::fs::read_dir(&root)
             .map_err(EsError::internal)?
@@ -52,13 +62,58 @@ impl Store {
         {
             let name = entry.file_name().to_string_lossy().into_owned();
             if entry.path().join("tantivy").is_dir() {
-                indices.insert(name.clone(), Arc::new(Index::open(&name, &entry.path())?));
+                let idx = Index::open(&name, &entry.path(), engine.clone())?;
+                indices.insert(name.clone(), Arc::new(idx));
             }
         }
-        Ok(Store {
+        let store = Store {
             dir: dir.to_path_buf(),
             indices: RwLock::new(indices),
-        })
+            engine,
+            stopping: AtomicBool::new(false),
+        };
+        store.replay()?;
+        Ok(store)
+    }
+
+    fn replay(&self) -> Result<(), EsError> {
+        let indices = self
+            .indices
+            .read()
+            .map_err(|_| EsError::internal("index table poisoned"))?
+            .clone();
+        let mut n = 0u64;
+        let mut err = None;
+        self.engine
+            .wal
+            .read_from(
+                0,
+                &mut |pos, payload| match serde_json::from_slice::<Record>(payload) {
+                    Ok(rec) => {
+                        if let Some(idx) = indices.get(&rec.i) {
+                            if pos > idx.committed() {
+                                n += 1;
+                            }
+                            idx.replay(pos, rec);
+                            if n.is_multiple_of(1024) && self.engine.under_pressure() {
+                                err = self.relieve().err().or(err.take());
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(
+                        position = pos,
+                        "write-ahead log: an unreadable record is skipped: {e}"
+                    ),
+                },
+            )
+            .map_err(EsError::internal)?;
+        if n > 0 {
+            tracing::info!(operations = n, "replayed the write-ahead log");
+        }
+        match err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Index>> {
@@ -84,23 +139,70 @@ impl Store {
                 format!("index [{name}] already exists"),
             ));
         }
-        let idx = Arc::new(Index::open(name, &self.dir.join("indices").join(name))?);
+        let idx = Arc::new(Index::open(
+            name,
+            &self.dir.join("indices").join(name),
+            self.engine.clone(),
+        )?);
         map.insert(name.to_string(), idx.clone());
         Ok(idx)
     }
 
+    /// Deletes an index and its files at once; the log's share of it goes at the next checkpoint.
     pub fn delete(&self, name: &str) -> Result<(), EsError> {
-        let mut map = self
-            .indices
-            .write()
-            .map_err(|_| EsError::internal("index table poisoned"))?;
-        if map.remove(name).is_none() {
-            return Err(EsError::not_found(
-                "index_not_found_exception",
-                format!("no such index [{name}]"),
-            ));
-        }
+        let idx = {
+            let mut map = self
+                .indices
+                .write()
+                .map_err(|_| EsError::internal("index table poisoned"))?;
+            map.remove(name).ok_or_else(|| {
+                EsError::not_found(
+                    "index_not_found_exception",
+                    format!("no such index [{name}]"),
+                )
+            })?
+        };
+        idx.discard();
+        drop(idx);
+        self.engine.checkpoint_wanted.store(true, Ordering::Release);
         std::fs::remove_dir_all(self.dir.join("indices").join(name)).map_err(EsError::internal)
+    }
+
+    /// Takes a bulk's operations grouped by index; answers once they are all durable. With the
+    /// disk past its flood stage, every operation is refused with Elasticsearch's 429.
+    pub fn bulk(&self, groups: Vec<(Arc<Index>, Vec<Op>)>) -> Result<Vec<Vec<OpResult>>, EsError> {
+        if self.engine.disk_blocked() {
+            return Ok(groups
+                .into_iter()
+                .map(|(idx, ops)| {
+                    let reason = format!("index [{}] blocked by: [TOO_MANY_REQUESTS/12/disk usage exceeded flood-stage watermark, index has read-only-allow-delete block];", idx.name);
+                    ops.into_iter()
+                        .map(|op| OpResult {
+                            id: op.id().unwrap_or_default().to_string(),
+                            status: 429,
+                            result: "error",
+                            version: 0,
+                            seq_no: 0,
+                            error: Some(("cluster_block_exception", reason.clone())),
+                        })
+                        .collect()
+                })
+                .collect());
+        }
+        self.engine.wait_for_room(Duration::from_secs(30));
+        let mut end = 0;
+        let mut out = Vec::with_capacity(groups.len());
+        for (idx, ops) in groups {
+            let (rs, e) = idx.bulk(ops)?;
+            end = end.max(e);
+            out.push(rs);
+        }
+        if end > 0 {
+            if let Err(e) = self.engine.wal.sync(end) {
+                return Err(EsError::internal(format!("write-ahead log: {e}")));
+            }
+        }
+        Ok(out)
     }
 
     /// Indices matching a comma-separated list of names and wildcards; a missing concrete name is
@@ -137,6 +239,15 @@ impl Store {
         Ok(out)
     }
 
+    /// `resolve`, for a read: indices that skipped background refreshes catch up first.
+    pub fn resolve_for_read(&self, expr: &str) -> Result<Vec<Arc<Index>>, EsError> {
+        let indices = self.resolve(expr)?;
+        for i in &indices {
+            i.before_read()?;
+        }
+        Ok(indices)
+    }
+
     pub fn all(&self) -> Vec<Arc<Index>> {
         self.indices
             .read()
@@ -148,6 +259,109 @@ impl Store {
         for i in self.all() {
             if let Err(e) = i.refresh() {
                 tracing::error!(index = %i.name, "refresh failed: {e}");
+            }
+        }
+    }
+
+    /// Flushes the indices holding the most memory until the budget has room again.
+    fn relieve(&self) -> Result<(), EsError> {
+        let mut rounds = 0;
+        while self.engine.under_pressure() && rounds < 64 {
+            rounds += 1;
+            let Some(biggest) = self.all().into_iter().max_by_key(|i| i.held_bytes()) else {
+                break;
+            };
+            if biggest.held_bytes() == 0 {
+                break;
+            }
+            biggest.refresh()?;
+        }
+        Ok(())
+    }
+
+    /// Commits every index and drops the log segments they no longer need.
+    pub fn checkpoint(&self) -> Result<(), EsError> {
+        let cut = self.engine.wal.rotate().map_err(EsError::internal)?;
+        for i in self.all() {
+            if i.committed() < cut {
+                i.refresh()?;
+            }
+        }
+        self.engine
+            .wal
+            .remove_before(cut)
+            .map_err(EsError::internal)
+    }
+
+    /// One round of the engine thread's work; `now` in milliseconds.
+    fn tick(&self, now: u64, idle_writer: Duration) {
+        let report = |i: &Index, what: &str, e: EsError| tracing::error!(index = %i.name, "{what} failed: {e}");
+        for i in self.all() {
+            if i.refresh_due(now) {
+                if let Err(e) = i.refresh() {
+                    report(&i, "refresh", e);
+                }
+            } else if let Err(e) = i.tend_writer(idle_writer) {
+                report(&i, "indexing", e);
+            }
+        }
+        if now % 2000 < 100 {
+            tracing::debug!(
+                writers = crate::index::LIVE_WRITERS.load(Ordering::Relaxed),
+                held_bytes = self.engine.used(),
+                "indexing memory"
+            );
+        }
+        if let Err(e) = self.relieve() {
+            tracing::error!("flushing to free indexing memory failed: {e}");
+        }
+        for i in self.engine.excess() {
+            i.evict();
+        }
+        let wanted = self.engine.checkpoint_wanted.swap(false, Ordering::AcqRel);
+        if wanted || self.engine.wal.size() > self.engine.opts.flush_threshold {
+            if let Err(e) = self.checkpoint() {
+                tracing::error!("checkpoint failed (the write-ahead log is kept): {e}");
+            }
+        }
+    }
+
+    /// The engine thread: background refresh, memory budget, checkpoints, retention. Returns when
+    /// `shutdown` is called.
+    pub fn run_engine(&self, retention: Option<crate::retention::Retention>) {
+        let mut last_retention: Option<Instant> = None;
+        while !self.stopping.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = jiff::Timestamp::now().as_millisecond().max(0) as u64;
+            self.tick(now, Duration::from_secs(30));
+            if let Some(r) = &retention {
+                if last_retention.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600)) {
+                    last_retention = Some(Instant::now());
+                    for name in r.expired(
+                        self.all().iter().map(|i| i.name.as_str()),
+                        jiff::Timestamp::now(),
+                    ) {
+                        tracing::info!(index = %name, days = r.days, "deleting an index past its retention");
+                        if let Err(e) = self.delete(&name) {
+                            tracing::error!(index = %name, "retention: deleting failed: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops the engine thread and commits everything, so a restart replays nothing.
+    pub fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(
+                "final checkpoint failed (the write-ahead log is kept and replays at start): {e}"
+            );
+        }
+        for i in self.all() {
+            if let Err(e) = i.close_writer() {
+                tracing::error!(index = %i.name, "closing failed: {e}");
             }
         }
     }

@@ -1,0 +1,59 @@
+//! Elasticsearch's error answers: a status, an exception type, a reason.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EsError {
+    #[error("{reason}")]
+    Status {
+        status: u16,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+impl EsError {
+    pub fn bad_request(kind: &'static str, reason: impl Into<String>) -> EsError {
+        EsError::Status {
+            status: 400,
+            kind,
+            reason: reason.into(),
+        }
+    }
+    pub fn internal(reason: impl std::fmt::Display) -> EsError {
+        EsError::Status {
+            status: 500,
+            kind: "exception",
+            reason: reason.to_string(),
+        }
+    }
+    pub fn not_found(kind: &'static str, reason: impl Into<String>) -> EsError {
+        EsError::Status {
+            status: 404,
+            kind,
+            reason: reason.into(),
+        }
+    }
+    pub fn status(&self) -> u16 {
+        match self {
+            EsError::Status { status, .. } => *status,
+        }
+    }
+    /// Elasticsearch's error body.
+    pub fn body(&self, index: Option<&str>) -> Value {
+        let EsError::Status {
+            status,
+            kind,
+            reason,
+        } = self;
+        let mut cause = json!({"type": kind, "reason": reason});
+        if let Some(i) = index {
+            cause["index"] = json!(i);
+        }
+        json!({"error": {"root_cause": [cause.clone()], "type": kind, "reason": reason, "index": index}, "status": status})
+    }
+}
+
+pub(crate) fn tv<E: std::fmt::Display>(e: E) -> EsError {
+    EsError::internal(e)
+}

@@ -1,0 +1,370 @@
+//! One Elasticsearch index: a tantivy index, its dynamic mapping, the writes it holds but has not
+//! committed yet, and (while it is being written) a tantivy writer lent by the engine.
+//!
+//! A bulk's operations are logged to the node's write-ahead log and queued here; the writer takes
+//! the queue; a refresh commits, recording in the commit the log position it covers, and reloads
+//! the reader. Versions come from what is pending or from the committed `_version`, so memory
+//! does not grow with the number of documents, and auto-generated ids need no lookup at all.
+
+mod read;
+mod write;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tantivy::schema::{
+    Field, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
+};
+use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
+
+use crate::engine::Engine;
+use crate::error::tv;
+pub use crate::error::EsError;
+use crate::mapping::{self, Mapping};
+pub(crate) use read::cmp_json;
+pub use write::{Op, OpResult, Record};
+use writer::Writer;
+pub use writer::LIVE_WRITERS;
+
+/// A search hit: score (NaN when sorted by field), source, id.
+pub type Hit = (f32, Value, String);
+
+#[derive(Clone, Copy)]
+pub(crate) struct Fields {
+    pub id: Field,
+    pub source: Field,
+    pub version: Field,
+    pub text: Field,
+    pub kw: Field,
+}
+
+/// A write the index holds but has not committed: what `GET _doc` and version checks see.
+struct Pending {
+    pos: u64,
+    version: u64,
+    /// `None`: deleted.
+    src: Option<Arc<str>>,
+}
+
+enum Queued {
+    Add(TantivyDocument),
+    Delete(String),
+}
+
+struct State {
+    pending: HashMap<String, Pending>,
+    /// Operations waiting for a writer, in order.
+    queue: Vec<Queued>,
+    queue_bytes: usize,
+    pending_bytes: usize,
+    /// Log position of the last operation taken in.
+    last_pos: u64,
+    seq_no: u64,
+    mapping: Arc<Mapping>,
+}
+
+/// Index settings rstore honours; the rest are accepted and ignored.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Settings {
+    /// `index.refresh_interval`: None = the node default with search-idle skipping, Some(None) =
+    /// `-1` (no background refresh), Some(Some(d)) = every d.
+    pub refresh_interval: Option<Option<Duration>>,
+}
+
+pub struct Index {
+    pub name: String,
+    dir: PathBuf,
+    tindex: tantivy::Index,
+    reader: IndexReader,
+    pub(crate) f: Fields,
+    state: Mutex<State>,
+    writer: Mutex<Option<Writer>>,
+    engine: Arc<Engine>,
+    /// Log position up to which everything of this index is committed and searchable.
+    committed: AtomicU64,
+    last_read: AtomicU64,
+    last_refresh: AtomicU64,
+    settings: Mutex<Settings>,
+    pub created: u64,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let id = b.add_text_field("_id", STRING | STORED);
+    let source = b.add_text_field("_source", TextOptions::default().set_stored());
+    let version = b.add_u64_field("_version", STORED | INDEXED | FAST);
+    let text_opts = JsonObjectOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("default")
+            .set_index_option(tantivy::schema::IndexRecordOption::WithFreqsAndPositions),
+    );
+    let text = b.add_json_field("text", text_opts);
+    let kw_opts = JsonObjectOptions::default()
+        .set_indexing_options(TextFieldIndexing::default().set_tokenizer("raw"))
+        .set_fast("raw");
+    let kw = b.add_json_field("kw", kw_opts);
+    (
+        b.build(),
+        Fields {
+            id,
+            source,
+            version,
+            text,
+            kw,
+        },
+    )
+}
+
+fn now_ms() -> u64 {
+    jiff::Timestamp::now().as_millisecond().max(0) as u64
+}
+
+impl Index {
+    pub fn open(name: &str, dir: &Path, engine: Arc<Engine>) -> Result<Index, EsError> {
+        std::fs::create_dir_all(dir.join("tantivy")).map_err(tv)?;
+        let (schema, f) = schema();
+        let mmap = tantivy::directory::MmapDirectory::open(dir.join("tantivy")).map_err(tv)?;
+        let fresh = !tantivy::Index::exists(&mmap).map_err(tv)?;
+        let tindex = tantivy::Index::open_or_create(mmap, schema).map_err(tv)?;
+        // Records the log holds from before this index existed (an index of the same name,
+        // deleted) are not its own: the log position at creation bounds the replay.
+        let start_file = dir.join("log_start");
+        if fresh {
+            std::fs::write(&start_file, engine.wal.end().to_string()).map_err(tv)?;
+        }
+        let born: u64 = std::fs::read_to_string(&start_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        let committed = tindex
+            .load_metas()
+            .map_err(tv)?
+            .payload
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0u64)
+            .max(born);
+        let reader = tindex
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(tv)?;
+        let mapping: Mapping = std::fs::read(dir.join("mapping.json"))
+            .ok()
+            .and_then(|b| {
+                serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok()
+            })
+            .map(|m| m.into_iter().map(|(k, v)| (k, intern(&v))).collect())
+            .unwrap_or_default();
+        let settings = std::fs::read(dir.join("settings.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| parse_settings(&v).ok())
+            .unwrap_or_default();
+        let created = std::fs::read_to_string(dir.join("created"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or_else(|| {
+                let now = now_ms();
+                let _ = std::fs::write(dir.join("created"), now.to_string());
+                now
+            });
+        let seq_no = reader.searcher().num_docs();
+        let idx = Index {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            tindex,
+            reader,
+            f,
+            state: Mutex::new(State {
+                pending: HashMap::new(),
+                queue: Vec::new(),
+                queue_bytes: 0,
+                pending_bytes: 0,
+                last_pos: committed,
+                seq_no,
+                mapping: Arc::new(mapping),
+            }),
+            writer: Mutex::new(None),
+            engine,
+            committed: AtomicU64::new(committed),
+            last_read: AtomicU64::new(0),
+            last_refresh: AtomicU64::new(now_ms()),
+            settings: Mutex::new(settings),
+            created,
+        };
+        idx.replay_legacy_log()?;
+        Ok(idx)
+    }
+
+    /// Before the node-wide log, each index had its own `wal.jsonl`; its operations are taken in
+    /// (and logged anew) so an upgrade loses nothing.
+    fn replay_legacy_log(&self) -> Result<(), EsError> {
+        let path = self.dir.join("wal.jsonl");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(());
+        };
+        let ops: Vec<Op> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|e| match e["a"].as_str() {
+                Some("delete") => Op::Delete {
+                    id: e["id"].as_str().unwrap_or_default().to_string(),
+                },
+                _ => Op::Index {
+                    id: e["id"].as_str().map(str::to_string),
+                    source: e["src"].clone(),
+                    raw: None,
+                },
+            })
+            .collect();
+        if !ops.is_empty() {
+            tracing::info!(index = %self.name, ops = ops.len(), "taking in the operations of the old per-index log");
+            let (_, end) = self.bulk(ops)?;
+            self.engine.wal.sync(end).map_err(tv)?;
+        }
+        std::fs::remove_file(&path).map_err(tv)
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, Option<Writer>> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn mapping(&self) -> Value {
+        mapping::to_json(&self.lock_state().mapping)
+    }
+
+    pub fn settings(&self) -> Settings {
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Applies index settings (`refresh_interval`); persisted with the index.
+    pub fn update_settings(&self, body: &Value) -> Result<(), EsError> {
+        let new = parse_settings(body)?;
+        let mut s = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        if new.refresh_interval.is_some() {
+            s.refresh_interval = new.refresh_interval;
+        }
+        let ri = match s.refresh_interval {
+            None => Value::Null,
+            Some(None) => json!("-1"),
+            Some(Some(d)) => json!(format!("{}ms", d.as_millis())),
+        };
+        std::fs::write(
+            self.dir.join("settings.json"),
+            json!({"index": {"refresh_interval": ri}}).to_string(),
+        )
+        .map_err(tv)
+    }
+
+    /// Log position up to which this index has committed everything.
+    pub fn committed(&self) -> u64 {
+        self.committed.load(Ordering::Acquire)
+    }
+
+    pub fn doc_count(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn store_size(&self) -> u64 {
+        std::fs::read_dir(self.dir.join("tantivy"))
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    pub fn searcher(&self) -> tantivy::Searcher {
+        self.reader.searcher()
+    }
+
+    pub fn tantivy(&self) -> &tantivy::Index {
+        &self.tindex
+    }
+
+    pub fn with_mapping<R>(&self, f: impl FnOnce(&Mapping) -> R) -> R {
+        let m = self.lock_state().mapping.clone();
+        f(&m)
+    }
+}
+
+/// `index.refresh_interval` from a settings body (`{"index": {...}}`, flat or dotted keys).
+pub fn parse_settings(body: &Value) -> Result<Settings, EsError> {
+    let s = body.get("settings").unwrap_or(body);
+    let ri = s
+        .get("index")
+        .and_then(|i| i.get("refresh_interval"))
+        .or_else(|| s.get("index.refresh_interval"))
+        .or_else(|| s.get("refresh_interval"));
+    let refresh_interval = match ri {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let text = match v {
+                Value::String(t) => t.clone(),
+                other => other.to_string(),
+            };
+            if text.trim() == "-1" {
+                Some(None)
+            } else {
+                Some(Some(parse_duration(&text).ok_or_else(|| {
+                    EsError::bad_request(
+                        "illegal_argument_exception",
+                        format!("failed to parse setting [index.refresh_interval] with value [{text}] as a time value: unit is missing or unrecognized"),
+                    )
+                })?))
+            }
+        }
+    };
+    Ok(Settings { refresh_interval })
+}
+
+/// Elasticsearch time values: `500ms`, `1s`, `2m`, `1h`, `1d`.
+fn parse_duration(t: &str) -> Option<Duration> {
+    let t = t.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let ms = match unit {
+        "nanos" => return Some(Duration::from_nanos(n)),
+        "micros" => return Some(Duration::from_micros(n)),
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        "d" => n * 86_400_000,
+        _ => return None,
+    };
+    Some(Duration::from_millis(ms))
+}
+
+fn intern(s: &str) -> &'static str {
+    match s {
+        "text" => "text",
+        "long" => "long",
+        "float" => "float",
+        "boolean" => "boolean",
+        "date" => "date",
+        "keyword" => "keyword",
+        _ => "object",
+    }
+}
+
+/// A dotted path into a source document (`http.response.status_code`, or a key with dots).
+pub fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    let path = path.strip_suffix(".keyword").unwrap_or(path);
+    if let Some(x) = v.get(path) {
+        return Some(x);
+    }
+    let (head, rest) = path.split_once('.')?;
+    lookup(v.get(head)?, rest)
+}

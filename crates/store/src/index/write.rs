@@ -1,0 +1,569 @@
+//! The write path: a bulk's operations validated, documents built outside the lock, logged to
+//! the node's write-ahead log, then queued for the writer in log order.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tantivy::{TantivyDocument, Term};
+
+use super::writer::Writer;
+use super::{Index, Pending, Queued, State};
+use crate::error::EsError;
+use crate::mapping::{self, Mapping};
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// `raw`: the source exactly as the client sent it, kept as `_source`.
+    Index {
+        id: Option<String>,
+        source: Value,
+        raw: Option<Box<str>>,
+    },
+    Create {
+        id: Option<String>,
+        source: Value,
+        raw: Option<Box<str>>,
+    },
+    Update {
+        id: String,
+        doc: Value,
+        upsert: bool,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+impl Op {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Op::Index { id, .. } | Op::Create { id, .. } => id.as_deref(),
+            Op::Update { id, .. } | Op::Delete { id } => Some(id),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct OpResult {
+    pub id: String,
+    pub status: u16,
+    pub result: &'static str,
+    pub version: u64,
+    pub seq_no: u64,
+    pub error: Option<(&'static str, String)>,
+}
+
+/// A write-ahead log record: one index or delete operation of one index.
+#[derive(serde::Deserialize)]
+pub struct Record {
+    pub i: String,
+    pub a: String,
+    pub id: String,
+    #[serde(default)]
+    pub v: u64,
+    #[serde(default)]
+    pub auto: bool,
+    #[serde(default)]
+    pub src: Option<Box<serde_json::value::RawValue>>,
+}
+
+fn record(
+    index: &str,
+    action: &str,
+    id: &str,
+    version: u64,
+    auto: bool,
+    src: Option<&str>,
+) -> Vec<u8> {
+    let mut r = json!({"i": index, "a": action, "id": id, "v": version}).to_string();
+    if auto {
+        r.insert_str(r.len() - 1, ",\"auto\":true");
+    }
+    if let Some(src) = src {
+        r.insert_str(r.len() - 1, &format!(",\"src\":{src}"));
+    }
+    r.into_bytes()
+}
+
+/// A document ready for the writer but for its version, built outside the index's lock.
+pub struct Prepared {
+    doc: TantivyDocument,
+    src: Arc<str>,
+    bytes: usize,
+}
+
+fn new_id() -> String {
+    // Time-ordered 20-character ids, like Elasticsearch's auto ids in length and alphabet.
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut v =
+        ((nanos as u128) << 64) | ((n as u128) << 16) | (std::process::id() as u128 & 0xffff);
+    (0..20)
+        .map(|_| {
+            let c = ALPHABET[(v & 63) as usize] as char;
+            v >>= 6;
+            c
+        })
+        .collect()
+}
+
+impl Index {
+    /// The version a write to `id` replaces (0: none), from what is pending or committed.
+    pub(super) fn current_version(&self, st: &State, id: &str) -> u64 {
+        if let Some(p) = st.pending.get(id) {
+            return if p.src.is_some() { p.version } else { 0 };
+        }
+        self.committed_doc(id).map(|(v, _)| v).unwrap_or(0)
+    }
+
+    /// Learns the new fields of `docs` into the mapping; returns the mapping to build them with.
+    pub(super) fn learn(&self, st: &mut State, docs: &[&Value]) -> Arc<Mapping> {
+        let new: Vec<&serde_json::Map<String, Value>> = docs
+            .iter()
+            .filter_map(|d| Value::as_object(d))
+            .filter(|o| mapping::has_new(&st.mapping, "", o))
+            .collect();
+        if !new.is_empty() {
+            let m = Arc::make_mut(&mut st.mapping);
+            for o in new {
+                mapping::learn(m, "", o);
+            }
+            let sorted: std::collections::BTreeMap<&String, &&str> = m.iter().collect();
+            if let Ok(b) = serde_json::to_vec(&sorted) {
+                let _ = std::fs::write(self.dir.join("mapping.json"), b);
+            }
+        }
+        st.mapping.clone()
+    }
+
+    /// Builds the tantivy document for `source`, all but its version.
+    pub(super) fn prepare(
+        &self,
+        m: &Mapping,
+        id: &str,
+        source: &Value,
+        raw: Option<Box<str>>,
+    ) -> Prepared {
+        let src: Arc<str> = match raw {
+            Some(r) => Arc::from(r),
+            None => Arc::from(source.to_string()),
+        };
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.f.id, id);
+        doc.add_text(self.f.source, &*src);
+        if let Some(v) = mapping::to_owned(m, "", source, false) {
+            doc.add_field_value(self.f.text, &v);
+        }
+        if let Some(v) = mapping::to_owned(m, "", source, true) {
+            doc.add_field_value(self.f.kw, &v);
+        }
+        let bytes = src.len() * 3 + id.len() + 192;
+        Prepared { doc, src, bytes }
+    }
+
+    /// Takes a bulk's operations for this index: each is validated, logged to the node's
+    /// write-ahead log and queued for the writer. Returns the results and the log position the
+    /// caller must have synced before answering.
+    pub fn bulk(&self, ops: Vec<Op>) -> Result<(Vec<OpResult>, u64), EsError> {
+        enum Step {
+            Write {
+                id: String,
+                auto: bool,
+                create: bool,
+                updated: bool,
+                source: Value,
+                raw: Option<Box<str>>,
+            },
+            Delete {
+                id: String,
+            },
+            Failed(OpResult),
+        }
+        let failed = |id: &str, status, kind, reason: String| OpResult {
+            id: id.to_string(),
+            status,
+            result: "error",
+            version: 0,
+            seq_no: 0,
+            error: Some((kind, reason)),
+        };
+        // 1. Under the lock: updates read the current document; new fields enter the mapping.
+        let (steps, mapping) = {
+            let mut st = self.lock_state();
+            let steps: Vec<Step> = ops
+                .into_iter()
+                .map(|op| match op {
+                    Op::Index { id, source, raw } | Op::Create { id, source, raw }
+                        if !source.is_object() =>
+                    {
+                        let _ = raw;
+                        Step::Failed(failed(
+                            id.as_deref().unwrap_or(""),
+                            400,
+                            "mapper_parsing_exception",
+                            "failed to parse: the document must be a JSON object".into(),
+                        ))
+                    }
+                    Op::Index { id, source, raw } => Step::Write {
+                        auto: id.is_none(),
+                        id: id.unwrap_or_else(new_id),
+                        create: false,
+                        updated: false,
+                        source,
+                        raw,
+                    },
+                    Op::Create { id, source, raw } => Step::Write {
+                        auto: id.is_none(),
+                        id: id.unwrap_or_else(new_id),
+                        create: true,
+                        updated: false,
+                        source,
+                        raw,
+                    },
+                    Op::Update { id, doc, upsert } => {
+                        match (self.source_locked(&st, &id), upsert) {
+                            (Some(mut cur), _) => {
+                                merge(&mut cur, doc);
+                                Step::Write {
+                                    id,
+                                    auto: false,
+                                    create: false,
+                                    updated: true,
+                                    source: cur,
+                                    raw: None,
+                                }
+                            }
+                            (None, true) if doc.is_object() => Step::Write {
+                                id,
+                                auto: false,
+                                create: false,
+                                updated: false,
+                                source: doc,
+                                raw: None,
+                            },
+                            (None, _) => Step::Failed(OpResult {
+                                id: id.clone(),
+                                status: 404,
+                                result: "not_found",
+                                version: 0,
+                                seq_no: 0,
+                                error: Some((
+                                    "document_missing_exception",
+                                    format!("[{id}]: document missing"),
+                                )),
+                            }),
+                        }
+                    }
+                    Op::Delete { id } => Step::Delete { id },
+                })
+                .collect();
+            let docs: Vec<&Value> = steps
+                .iter()
+                .filter_map(|s| match s {
+                    Step::Write { source, .. } => Some(source),
+                    _ => None,
+                })
+                .collect();
+            let mapping = self.learn(&mut st, &docs);
+            (steps, mapping)
+        };
+        // 2. Documents are built on the request's thread, outside the lock.
+        enum Ready {
+            Write {
+                id: String,
+                auto: bool,
+                create: bool,
+                updated: bool,
+                prep: Prepared,
+            },
+            Delete {
+                id: String,
+            },
+            Failed(OpResult),
+        }
+        let ready: Vec<Ready> = steps
+            .into_iter()
+            .map(|s| match s {
+                Step::Write {
+                    id,
+                    auto,
+                    create,
+                    updated,
+                    source,
+                    raw,
+                } => {
+                    let prep = self.prepare(&mapping, &id, &source, raw);
+                    Ready::Write {
+                        id,
+                        auto,
+                        create,
+                        updated,
+                        prep,
+                    }
+                }
+                Step::Delete { id } => Ready::Delete { id },
+                Step::Failed(r) => Ready::Failed(r),
+            })
+            .collect();
+        // 3. Under the lock again: versions, the log, the queue, in one order.
+        let mut st = self.lock_state();
+        let mut results = Vec::with_capacity(ready.len());
+        let mut accepted: Vec<(Ready, u64)> = Vec::new();
+        for r in ready {
+            match r {
+                Ready::Failed(res) => results.push(Some(res)),
+                Ready::Write {
+                    ref id,
+                    auto,
+                    create,
+                    ..
+                } => {
+                    let current = if auto {
+                        0
+                    } else {
+                        self.current_version(&st, id)
+                    };
+                    if create && current > 0 {
+                        results.push(Some(failed(id, 409, "version_conflict_engine_exception", format!("[{id}]: version conflict, document already exists (current version [{current}])"))));
+                    } else {
+                        results.push(None);
+                        accepted.push((r, current));
+                    }
+                }
+                Ready::Delete { ref id } => {
+                    let current = self.current_version(&st, id);
+                    results.push(None);
+                    accepted.push((r, current));
+                }
+            }
+        }
+        let name = &self.name;
+        let logged = self.engine.wal.append_with(|start, buf| {
+            let mut positions = Vec::with_capacity(accepted.len());
+            for (r, current) in &accepted {
+                let payload = match r {
+                    Ready::Write { id, auto, prep, .. } => {
+                        record(name, "index", id, current + 1, *auto, Some(&prep.src))
+                    }
+                    Ready::Delete { id } => record(name, "delete", id, current + 1, false, None),
+                    Ready::Failed(_) => continue,
+                };
+                crate::wal::frame(buf, &payload);
+                positions.push(start + buf.len() as u64);
+            }
+            positions
+        });
+        let (end, positions) = match logged {
+            Ok(x) => x,
+            Err(e) => {
+                let kind = if e.raw_os_error() == Some(libc::ENOSPC) {
+                    (429, "cluster_block_exception")
+                } else {
+                    (500, "exception")
+                };
+                let reason = format!("write-ahead log: {e}");
+                let mut it = accepted.into_iter();
+                let out = results
+                    .into_iter()
+                    .map(|r| {
+                        r.unwrap_or_else(|| {
+                            let id = match it.next() {
+                                Some((Ready::Write { id, .. } | Ready::Delete { id }, _)) => id,
+                                _ => String::new(),
+                            };
+                            failed(&id, kind.0, kind.1, reason.clone())
+                        })
+                    })
+                    .collect();
+                return Ok((out, 0));
+            }
+        };
+        let mut done = Vec::with_capacity(accepted.len());
+        let mut charged = 0usize;
+        for ((r, current), pos) in accepted.into_iter().zip(positions) {
+            st.seq_no += 1;
+            st.last_pos = pos;
+            let seq_no = st.seq_no - 1;
+            let version = current + 1;
+            done.push(match r {
+                Ready::Write {
+                    id,
+                    auto,
+                    updated,
+                    mut prep,
+                    ..
+                } => {
+                    prep.doc.add_u64(self.f.version, version);
+                    if !auto && current > 0 {
+                        st.queue.push(Queued::Delete(id.clone()));
+                    }
+                    st.queue.push(Queued::Add(prep.doc));
+                    let pb = prep.src.len() + id.len() + 96;
+                    st.queue_bytes += prep.bytes - pb;
+                    st.pending_bytes += pb;
+                    charged += prep.bytes;
+                    if let Some(old) = st.pending.insert(
+                        id.clone(),
+                        Pending {
+                            pos,
+                            version,
+                            src: Some(prep.src),
+                        },
+                    ) {
+                        let ob = old.src.map_or(0, |s| s.len()) + id.len() + 96;
+                        st.pending_bytes -= ob.min(st.pending_bytes);
+                        charged = charged.saturating_sub(ob);
+                    }
+                    OpResult {
+                        status: if current > 0 { 200 } else { 201 },
+                        result: if updated || current > 0 {
+                            "updated"
+                        } else {
+                            "created"
+                        },
+                        id,
+                        version,
+                        seq_no,
+                        error: None,
+                    }
+                }
+                Ready::Delete { id } => {
+                    st.queue.push(Queued::Delete(id.clone()));
+                    st.pending.insert(
+                        id.clone(),
+                        Pending {
+                            pos,
+                            version,
+                            src: None,
+                        },
+                    );
+                    OpResult {
+                        status: if current > 0 { 200 } else { 404 },
+                        result: if current > 0 { "deleted" } else { "not_found" },
+                        id,
+                        version,
+                        seq_no,
+                        error: None,
+                    }
+                }
+                Ready::Failed(res) => res,
+            });
+        }
+        drop(st);
+        self.engine.charge(charged as isize);
+        let mut done = done.into_iter();
+        let out = results
+            .into_iter()
+            .map(|r| r.or_else(|| done.next()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| EsError::internal("bulk results out of step"))?;
+        self.feed_if_open();
+        Ok((out, end))
+    }
+
+    /// Hands queued operations to the writer when one is open and free (the common case of a
+    /// busy index), so its threads index while requests keep arriving.
+    pub(super) fn feed_if_open(&self) {
+        if let Ok(mut g) = self.writer.try_lock() {
+            if let Some(w) = g.as_mut() {
+                self.feed(w);
+            }
+        }
+    }
+
+    pub(super) fn feed(&self, w: &mut Writer) {
+        let (queue, bytes, pos) = {
+            let mut st = self.lock_state();
+            let bytes = std::mem::take(&mut st.queue_bytes);
+            (std::mem::take(&mut st.queue), bytes, st.last_pos)
+        };
+        for q in queue {
+            let r = match q {
+                Queued::Add(d) => w.w.add_document(d).map(|_| ()),
+                Queued::Delete(id) => {
+                    w.w.delete_term(Term::from_field_text(self.f.id, &id));
+                    Ok(())
+                }
+            };
+            if let Err(e) = r {
+                tracing::error!(index = %self.name, "indexing failed: {e}");
+            }
+        }
+        w.fed = w.fed.max(pos);
+        w.used = Instant::now();
+        self.engine.charge(-(bytes as isize));
+    }
+
+    /// Replays one record of the node's log (after a crash) unless this index already has it.
+    pub fn replay(&self, pos: u64, rec: Record) {
+        if pos <= self.committed.load(Ordering::Acquire) {
+            return;
+        }
+        let mut st = self.lock_state();
+        st.seq_no += 1;
+        st.last_pos = pos;
+        match (rec.a.as_str(), rec.src) {
+            ("delete", _) => {
+                st.queue.push(Queued::Delete(rec.id.clone()));
+                st.pending.insert(
+                    rec.id,
+                    Pending {
+                        pos,
+                        version: rec.v,
+                        src: None,
+                    },
+                );
+            }
+            (_, Some(raw)) => {
+                let Ok(source) = serde_json::from_str::<Value>(raw.get()) else {
+                    return;
+                };
+                let m = self.learn(&mut st, &[&source]);
+                let mut prep = self.prepare(&m, &rec.id, &source, Some(raw.get().into()));
+                prep.doc.add_u64(self.f.version, rec.v.max(1));
+                if !rec.auto {
+                    st.queue.push(Queued::Delete(rec.id.clone()));
+                }
+                st.queue.push(Queued::Add(prep.doc));
+                let pb = prep.src.len() + rec.id.len() + 96;
+                st.queue_bytes += prep.bytes - pb;
+                st.pending_bytes += pb;
+                self.engine.charge(prep.bytes as isize);
+                st.pending.insert(
+                    rec.id,
+                    Pending {
+                        pos,
+                        version: rec.v.max(1),
+                        src: Some(prep.src),
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `update` with `doc`: objects merge recursively, everything else replaces.
+fn merge(target: &mut Value, doc: Value) {
+    match (target, doc) {
+        (Value::Object(t), Value::Object(d)) => {
+            for (k, v) in d {
+                match t.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => merge(existing, v),
+                    _ => {
+                        t.insert(k, v);
+                    }
+                }
+            }
+        }
+        (t, d) => *t = d,
+    }
+}

@@ -1,0 +1,281 @@
+//! Writers and refresh: a tantivy writer is lent to an index while it is written (within the
+//! engine's budget), a refresh commits with the log position it covers and reloads the reader,
+//! and indices nobody searches skip background refreshes until searched (search-idle).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tantivy::IndexWriter;
+
+use super::{now_ms, Index};
+use crate::error::{tv, EsError};
+use crate::index::write::Record;
+
+pub(super) struct Writer {
+    pub(super) w: IndexWriter,
+    /// Log position of the last operation given to `w`.
+    pub(super) fed: u64,
+    pub(super) used: Instant,
+}
+
+/// Writers open in this process (the budget's other half), for the node's stats.
+pub static LIVE_WRITERS: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        LIVE_WRITERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Queued bytes that make an index busy enough for a writer of its own before any refresh.
+const BUSY_QUEUE: usize = 1 << 20;
+
+/// Tantivy's log merge policy tuned for append-only logs: segments merge in tens, in the
+/// background, and deletes (rare in logs) are reclaimed once a fifth of a segment.
+fn log_merge_policy() -> tantivy::indexer::LogMergePolicy {
+    let mut p = tantivy::indexer::LogMergePolicy::default();
+    p.set_min_num_segments(10);
+    p.set_min_layer_size(20_000);
+    p.set_del_docs_ratio_before_merge(0.2);
+    p
+}
+
+impl Index {
+    /// Whether this index holds writes not yet committed.
+    pub fn has_changes(&self) -> bool {
+        self.lock_state().last_pos > self.committed.load(Ordering::Acquire)
+    }
+
+    /// Bytes this index holds for documents not yet committed.
+    pub fn held_bytes(&self) -> usize {
+        let st = self.lock_state();
+        st.queue_bytes + st.pending_bytes
+    }
+
+    /// Opens a writer into `g` if there is none; writers beyond the budget are closed, least
+    /// recently used first.
+    pub(super) fn open_locked(self: &Arc<Self>, g: &mut Option<Writer>) -> Result<(), EsError> {
+        if g.is_none() {
+            let (threads, arena) = self.engine.writer_shape();
+            let w: IndexWriter = self
+                .tindex
+                .writer_with_num_threads(threads, arena)
+                .map_err(tv)?;
+            w.set_merge_policy(Box::new(log_merge_policy()));
+            LIVE_WRITERS.fetch_add(1, Ordering::Relaxed);
+            *g = Some(Writer {
+                w,
+                fed: self.committed.load(Ordering::Acquire),
+                used: Instant::now(),
+            });
+        }
+        for victim in self.engine.admit(self) {
+            victim.evict();
+        }
+        Ok(())
+    }
+
+    /// Commits and closes the writer to make room, unless it is busy right now (waiting on it
+    /// could deadlock with its holder evicting ours); it stays listed and goes on a later round.
+    pub fn evict(&self) {
+        if let Ok(mut g) = self.writer.try_lock() {
+            if let Err(e) = self.close_locked(&mut g) {
+                tracing::error!(index = %self.name, "closing its writer failed: {e}");
+                *g = None;
+                self.engine.release(self);
+            }
+        }
+    }
+
+    /// Makes everything written so far searchable and durable in the index: queued operations go
+    /// to a writer (opened if needed), the writer commits, the reader reloads.
+    pub fn refresh(self: &Arc<Self>) -> Result<(), EsError> {
+        let mut g = self.lock_writer();
+        if g.is_none() && !self.has_changes() {
+            return Ok(());
+        }
+        self.open_locked(&mut g)?;
+        let Some(w) = g.as_mut() else {
+            return Ok(());
+        };
+        self.feed(w);
+        let r = self.commit_locked(w);
+        if r.is_err() {
+            // A writer whose commit failed is not used again; what it held is in the log.
+            *g = None;
+            self.engine.release(self);
+            self.requeue_from_log();
+        }
+        self.last_refresh.store(now_ms(), Ordering::Release);
+        r
+    }
+
+    /// Background care of the writer: an open one takes the queue, or is committed and closed
+    /// after `idle`; a busy index without one gets one while the budget has room.
+    pub fn tend_writer(self: &Arc<Self>, idle: Duration) -> Result<(), EsError> {
+        let mut g = self.lock_writer();
+        let queued = self.lock_state().queue_bytes;
+        match g.as_mut() {
+            Some(w) if queued > 0 => {
+                self.feed(w);
+                Ok(())
+            }
+            Some(w) if w.used.elapsed() >= idle => self.close_locked(&mut g),
+            Some(_) => Ok(()),
+            None if queued >= BUSY_QUEUE
+                && self.engine.open_writers().len() < self.engine.max_writers() =>
+            {
+                self.open_locked(&mut g)?;
+                if let Some(w) = g.as_mut() {
+                    self.feed(w);
+                }
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// The index is being deleted: its writer and what it holds are dropped, uncommitted.
+    pub fn discard(&self) {
+        *self.lock_writer() = None;
+        self.engine.release(self);
+        let mut st = self.lock_state();
+        let bytes = st.queue_bytes + st.pending_bytes;
+        st.queue.clear();
+        st.pending.clear();
+        st.queue_bytes = 0;
+        st.pending_bytes = 0;
+        drop(st);
+        self.engine.charge(-(bytes as isize));
+    }
+
+    pub(super) fn commit_locked(&self, w: &mut Writer) -> Result<(), EsError> {
+        if w.fed <= self.committed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let mut c = w.w.prepare_commit().map_err(tv)?;
+        c.set_payload(&w.fed.to_string());
+        c.commit().map_err(tv)?;
+        self.reader.reload().map_err(tv)?;
+        self.committed.store(w.fed, Ordering::Release);
+        let fed = w.fed;
+        let mut st = self.lock_state();
+        let before = st.pending_bytes;
+        let mut freed = 0usize;
+        st.pending.retain(|id, p| {
+            let keep = p.pos > fed;
+            if !keep {
+                freed += p.src.as_ref().map_or(0, |s| s.len()) + id.len() + 96;
+            }
+            keep
+        });
+        st.pending_bytes = before.saturating_sub(freed);
+        drop(st);
+        self.engine
+            .charge(-((before - before.saturating_sub(freed)) as isize));
+        Ok(())
+    }
+
+    /// Commits and closes the writer (idle, or to make room for another index's).
+    pub(super) fn close_locked(&self, g: &mut Option<Writer>) -> Result<(), EsError> {
+        if let Some(w) = g.as_mut() {
+            self.feed(w);
+            self.commit_locked(w)?;
+        }
+        *g = None;
+        self.engine.release(self);
+        Ok(())
+    }
+
+    /// Commits and closes this index's writer if it has one.
+    pub fn close_writer(&self) -> Result<(), EsError> {
+        let mut g = self.lock_writer();
+        let r = self.close_locked(&mut g);
+        if r.is_err() {
+            *g = None;
+            self.engine.release(self);
+        }
+        r
+    }
+
+    /// After a failed commit, the writer's uncommitted operations are read back from the log.
+    pub(super) fn requeue_from_log(&self) {
+        let from = self.committed.load(Ordering::Acquire);
+        {
+            let mut st = self.lock_state();
+            let bytes = st.queue_bytes + st.pending_bytes;
+            st.queue.clear();
+            st.pending.clear();
+            st.queue_bytes = 0;
+            st.pending_bytes = 0;
+            st.last_pos = from;
+            drop(st);
+            self.engine.charge(-(bytes as isize));
+        }
+        let name = self.name.clone();
+        let r = self.engine.wal.read_from(from, &mut |pos, payload| {
+            if let Ok(rec) = serde_json::from_slice::<Record>(payload) {
+                if rec.i == name {
+                    self.replay(pos, rec);
+                }
+            }
+        });
+        if let Err(e) = r {
+            tracing::error!(index = %self.name, "re-reading the write-ahead log failed: {e}");
+        }
+    }
+
+    /// Called before a search: an index not searched lately has skipped background refreshes
+    /// (search-idle), so it refreshes now; then it counts as searched.
+    pub fn before_read(self: &Arc<Self>) -> Result<(), EsError> {
+        let now = now_ms();
+        let last = self.last_read.swap(now, Ordering::AcqRel);
+        let idle = now.saturating_sub(last) >= self.engine.opts.search_idle.as_millis() as u64;
+        match self.settings().refresh_interval {
+            None if idle && self.has_changes() => self.refresh(),
+            _ => Ok(()),
+        }
+    }
+
+    /// `?refresh=wait_for`: returns once a refresh has made what this index holds visible —
+    /// the scheduled one when the index refreshes in the background, else one of its own.
+    pub fn wait_for_refresh(self: &Arc<Self>) -> Result<(), EsError> {
+        let target = self.lock_state().last_pos;
+        let searched = self.last_read.load(Ordering::Acquire);
+        let active =
+            now_ms().saturating_sub(searched) < self.engine.opts.search_idle.as_millis() as u64;
+        let interval = match self.settings().refresh_interval {
+            Some(Some(d)) => Some(d),
+            None if active => Some(self.engine.opts.refresh),
+            _ => None,
+        };
+        if let Some(d) = interval {
+            let end = Instant::now() + d + Duration::from_secs(1);
+            while Instant::now() < end && self.committed() < target {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        if self.committed() >= target {
+            return Ok(());
+        }
+        self.refresh()
+    }
+
+    /// Whether the background refresh is due for this index now.
+    pub fn refresh_due(&self, now: u64) -> bool {
+        let interval = match self.settings().refresh_interval {
+            Some(None) => return false,
+            Some(Some(d)) => d,
+            None => {
+                let searched = self.last_read.load(Ordering::Acquire);
+                if now.saturating_sub(searched) >= self.engine.opts.search_idle.as_millis() as u64 {
+                    return false;
+                }
+                self.engine.opts.refresh
+            }
+        };
+        now.saturating_sub(self.last_refresh.load(Ordering::Acquire)) >= interval.as_millis() as u64
+            && self.has_changes()
+    }
+}
