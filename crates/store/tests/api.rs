@@ -1,100 +1,12 @@
 //! rstore over real HTTP on 127.0.0.1: the official Python `elasticsearch` 8.x client, durability
 //! across kill -9, and Elasticsearch-shaped answers to bad requests.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value;
 
-struct Rstore {
-    child: Child,
-    port: u16,
-}
-
-impl Rstore {
-    fn start(data: &Path, port: u16) -> Rstore {
-        let child = Command::new(env!("CARGO_BIN_EXE_rstore"))
-            .args([
-                "--path.data",
-                data.to_str().unwrap(),
-                "--http.port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(data.join("rstore.stderr")).unwrap())
-            .spawn()
-            .unwrap();
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "rstore did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Rstore { child, port }
-    }
-}
-
-impl Drop for Rstore {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// One HTTP/1.1 request; returns (status, body).
-fn http(port: u16, method: &str, path: &str, body: &[u8]) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
-    let _ = s.write_all(body);
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-fn peers_python() -> PathBuf {
-    let p = std::env::var_os("RSTASH_PEERS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.peers"))
-        .join("venv/bin/python");
-    assert!(
-        p.exists(),
-        "{} missing: run scripts/install-peers.sh (./test.sh does)",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::*;
 
 #[test]
 fn official_python_client() {
