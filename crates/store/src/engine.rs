@@ -98,7 +98,7 @@ pub struct Engine {
 }
 
 /// Tantivy's smallest arena per indexing thread.
-const MIN_ARENA: usize = 15_000_000;
+pub const MIN_ARENA: usize = 15_000_000;
 
 impl Engine {
     pub fn new(wal: Wal, opts: Options, data: PathBuf) -> Engine {

@@ -55,9 +55,19 @@ impl Index {
 
     /// Opens a writer into `g` if there is none; writers beyond the budget are closed, least
     /// recently used first.
-    pub(super) fn open_locked(self: &Arc<Self>, g: &mut Option<Writer>) -> Result<(), EsError> {
+    /// A `small` one (one thread, tantivy's smallest arena) is for a refresh of a few documents:
+    /// a year of daily indices refreshed one after another must not each allocate a full arena.
+    pub(super) fn open_locked(
+        self: &Arc<Self>,
+        g: &mut Option<Writer>,
+        small: bool,
+    ) -> Result<(), EsError> {
         if g.is_none() {
-            let (threads, arena) = self.engine.writer_shape();
+            let (threads, arena) = if small {
+                (1, crate::engine::MIN_ARENA)
+            } else {
+                self.engine.writer_shape()
+            };
             let w: IndexWriter = self
                 .tindex
                 .writer_with_num_threads(threads, arena)
@@ -95,7 +105,8 @@ impl Index {
         if g.is_none() && !self.has_changes() {
             return Ok(());
         }
-        self.open_locked(&mut g)?;
+        let small = self.lock_state().queue_bytes < 4 * BUSY_QUEUE;
+        self.open_locked(&mut g, small)?;
         let Some(w) = g.as_mut() else {
             return Ok(());
         };
@@ -126,7 +137,7 @@ impl Index {
             None if queued >= BUSY_QUEUE
                 && self.engine.open_writers().len() < self.engine.max_writers() =>
             {
-                self.open_locked(&mut g)?;
+                self.open_locked(&mut g, false)?;
                 if let Some(w) = g.as_mut() {
                     self.feed(w);
                 }
