@@ -507,10 +507,14 @@ impl Index {
 
     /// Replays one record of the node's log (after a crash) unless this index already has it.
     pub fn replay(&self, pos: u64, rec: Record) {
+        let mut st = self.lock_state();
+        self.replay_locked(&mut st, pos, rec);
+    }
+
+    pub(super) fn replay_locked(&self, st: &mut State, pos: u64, rec: Record) {
         if pos <= self.committed.load(Ordering::Acquire) {
             return;
         }
-        let mut st = self.lock_state();
         st.seq_no += 1;
         st.last_pos = pos;
         match (rec.a.as_str(), rec.src) {
@@ -529,7 +533,7 @@ impl Index {
                 let Ok(source) = serde_json::from_str::<Value>(raw.get()) else {
                     return;
                 };
-                let m = self.learn(&mut st, &[&source]);
+                let m = self.learn(st, &[&source]);
                 let mut prep = self.prepare(&m, &rec.id, &source, Some(raw.get().into()));
                 prep.doc.add_u64(self.f.version, rec.v.max(1));
                 if !rec.auto {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tantivy::IndexWriter;
 
-use super::{now_ms, Index};
+use super::{now_ms, Index, State};
 use crate::error::{tv, EsError};
 use crate::index::write::Record;
 
@@ -152,13 +152,9 @@ impl Index {
         *self.lock_writer() = None;
         self.engine.release(self);
         let mut st = self.lock_state();
-        let bytes = st.queue_bytes + st.pending_bytes;
-        st.queue.clear();
-        st.pending.clear();
-        st.queue_bytes = 0;
-        st.pending_bytes = 0;
+        let freed = Self::drop_held(&mut st);
         drop(st);
-        self.engine.charge(-(bytes as isize));
+        self.engine.charge(-(freed as isize));
     }
 
     pub(super) fn commit_locked(&self, w: &mut Writer) -> Result<(), EsError> {
@@ -210,28 +206,34 @@ impl Index {
         r
     }
 
+    /// Forgets the writes held but not committed; returns the bytes they held.
+    fn drop_held(st: &mut State) -> usize {
+        let bytes = st.queue_bytes + st.pending_bytes;
+        st.queue.clear();
+        st.pending.clear();
+        st.queue_bytes = 0;
+        st.pending_bytes = 0;
+        bytes
+    }
+
     /// After a failed commit, the writer's uncommitted operations are read back from the log.
+    /// The index's lock is held throughout, so no bulk slips in between (its records would be
+    /// read twice).
     pub(super) fn requeue_from_log(&self) {
         let from = self.committed.load(Ordering::Acquire);
-        {
-            let mut st = self.lock_state();
-            let bytes = st.queue_bytes + st.pending_bytes;
-            st.queue.clear();
-            st.pending.clear();
-            st.queue_bytes = 0;
-            st.pending_bytes = 0;
-            st.last_pos = from;
-            drop(st);
-            self.engine.charge(-(bytes as isize));
-        }
+        let mut st = self.lock_state();
+        let freed = Self::drop_held(&mut st);
+        st.last_pos = from;
         let name = self.name.clone();
         let r = self.engine.wal.read_from(from, &mut |pos, payload| {
             if let Ok(rec) = serde_json::from_slice::<Record>(payload) {
                 if rec.i == name {
-                    self.replay(pos, rec);
+                    self.replay_locked(&mut st, pos, rec);
                 }
             }
         });
+        drop(st);
+        self.engine.charge(-(freed as isize));
         if let Err(e) = r {
             tracing::error!(index = %self.name, "re-reading the write-ahead log failed: {e}");
         }
