@@ -270,10 +270,8 @@ async fn create_index(
 
 fn settings_json(i: &Index) -> Value {
     let mut index = json!({"number_of_shards": "1", "number_of_replicas": "0", "provided_name": i.name, "creation_date": i.created.to_string(), "uuid": format!("rstore-{}", i.name)});
-    match i.settings().refresh_interval {
-        Some(None) => index["refresh_interval"] = json!("-1"),
-        Some(Some(d)) => index["refresh_interval"] = json!(format!("{}ms", d.as_millis())),
-        None => {}
+    if let Some(ri) = i.settings().refresh_interval_text() {
+        index["refresh_interval"] = json!(ri);
     }
     json!({ "index": index })
 }

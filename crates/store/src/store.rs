@@ -90,11 +90,9 @@ impl Store {
                 0,
                 &mut |pos, payload| match serde_json::from_slice::<Record>(payload) {
                     Ok(rec) => {
-                        if let Some(idx) = indices.get(&rec.i) {
-                            if pos > idx.committed() {
-                                n += 1;
-                            }
+                        if let Some(idx) = indices.get(&rec.i).filter(|i| pos > i.committed()) {
                             idx.replay(pos, rec);
+                            n += 1;
                             if n.is_multiple_of(1024) && self.engine.under_pressure() {
                                 err = self.relieve().err().or(err.take());
                             }

@@ -76,6 +76,16 @@ pub struct Settings {
     pub refresh_interval: Option<Option<Duration>>,
 }
 
+impl Settings {
+    /// `refresh_interval` as Elasticsearch writes it (`-1`, `500ms`), when set.
+    pub fn refresh_interval_text(&self) -> Option<String> {
+        self.refresh_interval.map(|ri| match ri {
+            None => "-1".to_string(),
+            Some(d) => format!("{}ms", d.as_millis()),
+        })
+    }
+}
+
 pub struct Index {
     pub name: String,
     dir: PathBuf,
@@ -253,11 +263,7 @@ impl Index {
         if new.refresh_interval.is_some() {
             s.refresh_interval = new.refresh_interval;
         }
-        let ri = match s.refresh_interval {
-            None => Value::Null,
-            Some(None) => json!("-1"),
-            Some(Some(d)) => json!(format!("{}ms", d.as_millis())),
-        };
+        let ri = s.refresh_interval_text().map_or(Value::Null, Value::from);
         std::fs::write(
             self.dir.join("settings.json"),
             json!({"index": {"refresh_interval": ri}}).to_string(),

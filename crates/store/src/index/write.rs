@@ -390,11 +390,9 @@ impl Index {
             }
         };
         let mut done = Vec::with_capacity(accepted.len());
-        let mut charged = 0usize;
+        let mut charged = 0isize;
         for ((r, current), pos) in accepted.into_iter().zip(positions) {
-            st.seq_no += 1;
-            st.last_pos = pos;
-            let seq_no = st.seq_no - 1;
+            let seq_no = st.seq_no;
             let version = current + 1;
             done.push(match r {
                 Ready::Write {
@@ -405,26 +403,8 @@ impl Index {
                     ..
                 } => {
                     prep.doc.add_u64(self.f.version, version);
-                    if !auto && current > 0 {
-                        st.queue.push(Queued::Delete(id.clone()));
-                    }
-                    st.queue.push(Queued::Add(prep.doc));
-                    let pb = prep.src.len() + id.len() + 96;
-                    st.queue_bytes += prep.bytes - pb;
-                    st.pending_bytes += pb;
-                    charged += prep.bytes;
-                    if let Some(old) = st.pending.insert(
-                        id.clone(),
-                        Pending {
-                            pos,
-                            version,
-                            src: Some(prep.src),
-                        },
-                    ) {
-                        let ob = old.src.map_or(0, |s| s.len()) + id.len() + 96;
-                        st.pending_bytes -= ob.min(st.pending_bytes);
-                        charged = charged.saturating_sub(ob);
-                    }
+                    let replaces = !auto && current > 0;
+                    charged += st.enqueue(id.clone(), pos, version, replaces, Some(prep));
                     OpResult {
                         status: if current > 0 { 200 } else { 201 },
                         result: if updated || current > 0 {
@@ -439,15 +419,7 @@ impl Index {
                     }
                 }
                 Ready::Delete { id } => {
-                    st.queue.push(Queued::Delete(id.clone()));
-                    st.pending.insert(
-                        id.clone(),
-                        Pending {
-                            pos,
-                            version,
-                            src: None,
-                        },
-                    );
+                    charged += st.enqueue(id.clone(), pos, version, true, None);
                     OpResult {
                         status: if current > 0 { 200 } else { 404 },
                         result: if current > 0 { "deleted" } else { "not_found" },
@@ -461,7 +433,7 @@ impl Index {
             });
         }
         drop(st);
-        self.engine.charge(charged as isize);
+        self.engine.charge(charged);
         let mut done = done.into_iter();
         let out = results
             .into_iter()
@@ -515,46 +487,66 @@ impl Index {
         if pos <= self.committed.load(Ordering::Acquire) {
             return;
         }
-        st.seq_no += 1;
-        st.last_pos = pos;
-        match (rec.a.as_str(), rec.src) {
-            ("delete", _) => {
-                st.queue.push(Queued::Delete(rec.id.clone()));
-                st.pending.insert(
-                    rec.id,
-                    Pending {
-                        pos,
-                        version: rec.v,
-                        src: None,
-                    },
-                );
-            }
+        let charged = match (rec.a.as_str(), rec.src) {
+            ("delete", _) => st.enqueue(rec.id, pos, rec.v, true, None),
             (_, Some(raw)) => {
                 let Ok(source) = serde_json::from_str::<Value>(raw.get()) else {
                     return;
                 };
                 let m = self.learn(st, &[&source]);
                 let mut prep = self.prepare(&m, &rec.id, &source, Some(raw.get().into()));
-                prep.doc.add_u64(self.f.version, rec.v.max(1));
-                if !rec.auto {
-                    st.queue.push(Queued::Delete(rec.id.clone()));
-                }
-                st.queue.push(Queued::Add(prep.doc));
-                let pb = prep.src.len() + rec.id.len() + 96;
-                st.queue_bytes += prep.bytes - pb;
-                st.pending_bytes += pb;
-                self.engine.charge(prep.bytes as isize);
-                st.pending.insert(
-                    rec.id,
-                    Pending {
-                        pos,
-                        version: rec.v.max(1),
-                        src: Some(prep.src),
-                    },
-                );
+                let version = rec.v.max(1);
+                prep.doc.add_u64(self.f.version, version);
+                st.enqueue(rec.id, pos, version, !rec.auto, Some(prep))
             }
-            _ => {}
+            _ => return,
+        };
+        self.engine.charge(charged);
+    }
+}
+
+/// Memory a pending write holds: its id, its source, the map's own share.
+pub(super) fn pending_cost(id: &str, src: Option<&str>) -> usize {
+    id.len() + src.map_or(0, str::len) + 96
+}
+
+impl State {
+    /// Queues a write at log position `pos` (a document, or a delete when `add` is None; a
+    /// document that `replaces` one deletes it first) and records it as pending for real-time
+    /// get and versions. Returns the bytes it adds to what the index holds (less what the
+    /// pending write it replaces held).
+    fn enqueue(
+        &mut self,
+        id: String,
+        pos: u64,
+        version: u64,
+        replaces: bool,
+        add: Option<Prepared>,
+    ) -> isize {
+        self.seq_no += 1;
+        self.last_pos = pos;
+        if replaces {
+            self.queue.push(Queued::Delete(id.clone()));
         }
+        let mut added = 0usize;
+        let src = add.map(|p| {
+            let queued = p.bytes.saturating_sub(pending_cost(&id, Some(&p.src)));
+            self.queue.push(Queued::Add(p.doc));
+            self.queue_bytes += queued;
+            added += queued;
+            p.src
+        });
+        let cost = pending_cost(&id, src.as_deref());
+        self.pending_bytes += cost;
+        added += cost;
+        let replaced = self
+            .pending
+            .get(&id)
+            .map_or(0, |old| pending_cost(&id, old.src.as_deref()))
+            .min(self.pending_bytes);
+        self.pending.insert(id, Pending { pos, version, src });
+        self.pending_bytes -= replaced;
+        added as isize - replaced as isize
     }
 }
 

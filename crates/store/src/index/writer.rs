@@ -10,7 +10,7 @@ use tantivy::IndexWriter;
 
 use super::{now_ms, Index, State};
 use crate::error::{tv, EsError};
-use crate::index::write::Record;
+use crate::index::write::{pending_cost, Record};
 
 pub(super) struct Writer {
     pub(super) w: IndexWriter,
@@ -19,7 +19,7 @@ pub(super) struct Writer {
     pub(super) used: Instant,
 }
 
-/// Writers open in this process (the budget's other half), for the node's stats.
+/// Writers open in this process (the budget's other half), for the engine's debug log.
 pub static LIVE_WRITERS: AtomicU64 = AtomicU64::new(0);
 
 impl Drop for Writer {
@@ -92,8 +92,6 @@ impl Index {
         if let Ok(mut g) = self.writer.try_lock() {
             if let Err(e) = self.close_locked(&mut g) {
                 tracing::error!(index = %self.name, "closing its writer failed: {e}");
-                *g = None;
-                self.engine.release(self);
             }
         }
     }
@@ -113,10 +111,7 @@ impl Index {
         self.feed(w);
         let r = self.commit_locked(w);
         if r.is_err() {
-            // A writer whose commit failed is not used again; what it held is in the log.
-            *g = None;
-            self.engine.release(self);
-            self.requeue_from_log();
+            self.drop_failed_writer(&mut g);
         }
         self.last_refresh.store(now_ms(), Ordering::Release);
         r
@@ -168,19 +163,18 @@ impl Index {
         self.committed.store(w.fed, Ordering::Release);
         let fed = w.fed;
         let mut st = self.lock_state();
-        let before = st.pending_bytes;
         let mut freed = 0usize;
         st.pending.retain(|id, p| {
             let keep = p.pos > fed;
             if !keep {
-                freed += p.src.as_ref().map_or(0, |s| s.len()) + id.len() + 96;
+                freed += pending_cost(id, p.src.as_deref());
             }
             keep
         });
-        st.pending_bytes = before.saturating_sub(freed);
+        let freed = freed.min(st.pending_bytes);
+        st.pending_bytes -= freed;
         drop(st);
-        self.engine
-            .charge(-((before - before.saturating_sub(freed)) as isize));
+        self.engine.charge(-(freed as isize));
         Ok(())
     }
 
@@ -188,22 +182,27 @@ impl Index {
     pub(super) fn close_locked(&self, g: &mut Option<Writer>) -> Result<(), EsError> {
         if let Some(w) = g.as_mut() {
             self.feed(w);
-            self.commit_locked(w)?;
+            if let Err(e) = self.commit_locked(w) {
+                self.drop_failed_writer(g);
+                return Err(e);
+            }
         }
         *g = None;
         self.engine.release(self);
         Ok(())
     }
 
+    /// A writer whose commit failed is not used again; what it held but had not committed is
+    /// read back from the log, so the next refresh commits it instead of skipping past it.
+    fn drop_failed_writer(&self, g: &mut Option<Writer>) {
+        *g = None;
+        self.engine.release(self);
+        self.requeue_from_log();
+    }
+
     /// Commits and closes this index's writer if it has one.
     pub fn close_writer(&self) -> Result<(), EsError> {
-        let mut g = self.lock_writer();
-        let r = self.close_locked(&mut g);
-        if r.is_err() {
-            *g = None;
-            self.engine.release(self);
-        }
-        r
+        self.close_locked(&mut self.lock_writer())
     }
 
     /// Forgets the writes held but not committed; returns the bytes they held.
@@ -216,10 +215,9 @@ impl Index {
         bytes
     }
 
-    /// After a failed commit, the writer's uncommitted operations are read back from the log.
-    /// The index's lock is held throughout, so no bulk slips in between (its records would be
+    /// The writer's uncommitted operations read back from the log. The index's lock is held throughout, so no bulk slips in between (its records would be
     /// read twice).
-    pub(super) fn requeue_from_log(&self) {
+    fn requeue_from_log(&self) {
         let from = self.committed.load(Ordering::Acquire);
         let mut st = self.lock_state();
         let freed = Self::drop_held(&mut st);
@@ -239,12 +237,26 @@ impl Index {
         }
     }
 
+    /// Whether a search at `last` (ms) is older than `index.search.idle.after` at `now`.
+    fn idle_since(&self, last: u64, now: u64) -> bool {
+        now.saturating_sub(last) >= self.engine.opts.search_idle.as_millis() as u64
+    }
+
+    /// How often the background refreshes this index at `now`: its `refresh_interval`, else the
+    /// node's default while it is searched; None when it is not refreshed in the background.
+    fn background_interval(&self, now: u64) -> Option<Duration> {
+        match self.settings().refresh_interval {
+            Some(explicit) => explicit,
+            None if self.idle_since(self.last_read.load(Ordering::Acquire), now) => None,
+            None => Some(self.engine.opts.refresh),
+        }
+    }
+
     /// Called before a search: an index not searched lately has skipped background refreshes
     /// (search-idle), so it refreshes now; then it counts as searched.
     pub fn before_read(self: &Arc<Self>) -> Result<(), EsError> {
         let now = now_ms();
-        let last = self.last_read.swap(now, Ordering::AcqRel);
-        let idle = now.saturating_sub(last) >= self.engine.opts.search_idle.as_millis() as u64;
+        let idle = self.idle_since(self.last_read.swap(now, Ordering::AcqRel), now);
         match self.settings().refresh_interval {
             None if idle && self.has_changes() => self.refresh(),
             _ => Ok(()),
@@ -255,15 +267,7 @@ impl Index {
     /// the scheduled one when the index refreshes in the background, else one of its own.
     pub fn wait_for_refresh(self: &Arc<Self>) -> Result<(), EsError> {
         let target = self.lock_state().last_pos;
-        let searched = self.last_read.load(Ordering::Acquire);
-        let active =
-            now_ms().saturating_sub(searched) < self.engine.opts.search_idle.as_millis() as u64;
-        let interval = match self.settings().refresh_interval {
-            Some(Some(d)) => Some(d),
-            None if active => Some(self.engine.opts.refresh),
-            _ => None,
-        };
-        if let Some(d) = interval {
+        if let Some(d) = self.background_interval(now_ms()) {
             let end = Instant::now() + d + Duration::from_secs(1);
             while Instant::now() < end && self.committed() < target {
                 std::thread::sleep(Duration::from_millis(10));
@@ -277,18 +281,9 @@ impl Index {
 
     /// Whether the background refresh is due for this index now.
     pub fn refresh_due(&self, now: u64) -> bool {
-        let interval = match self.settings().refresh_interval {
-            Some(None) => return false,
-            Some(Some(d)) => d,
-            None => {
-                let searched = self.last_read.load(Ordering::Acquire);
-                if now.saturating_sub(searched) >= self.engine.opts.search_idle.as_millis() as u64 {
-                    return false;
-                }
-                self.engine.opts.refresh
-            }
-        };
-        now.saturating_sub(self.last_refresh.load(Ordering::Acquire)) >= interval.as_millis() as u64
-            && self.has_changes()
+        self.background_interval(now).is_some_and(|interval| {
+            now.saturating_sub(self.last_refresh.load(Ordering::Acquire))
+                >= interval.as_millis() as u64
+        }) && self.has_changes()
     }
 }
