@@ -34,7 +34,7 @@ fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
     let keyword = field.strip_suffix(".keyword");
     let path = keyword.unwrap_or(field);
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
-    match (m.get(path).copied(), v) {
+    match (m.get(path), v) {
         (Some("date"), Value::String(s)) => t.append_type_and_fast_value(parse_date(s)?),
         (_, Value::String(s)) => t.append_type_and_str(s),
         (_, Value::Bool(b)) => t.append_type_and_fast_value(*b),
@@ -54,7 +54,7 @@ fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
 
 fn term_query(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Box<dyn Query> {
     // A `term` on a text field matches its analysed tokens, as in Elasticsearch.
-    if m.get(field) == Some(&"text") {
+    if m.get(field) == Some("text") {
         if let Value::String(s) = v {
             let mut t = Term::from_field_json_path(idx.f.text, field, false);
             t.append_type_and_str(s);
@@ -113,7 +113,7 @@ fn date_value(s: &str) -> Option<DateTime> {
 fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, EsError> {
     let path = field.strip_suffix(".keyword").unwrap_or(field);
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
-    match (m.get(path).copied(), v) {
+    match (m.get(path), v) {
         (Some("date"), Value::String(s)) => t.append_type_and_fast_value(
             date_value(s).ok_or_else(|| bad(format!("failed to parse date field [{s}]")))?,
         ),
@@ -172,7 +172,7 @@ fn rewrite_fields(text: &str, m: &Mapping) -> String {
         if colon && !word.is_empty() {
             let (field, prefix) = match word.strip_suffix(".keyword") {
                 Some(f) => (f.to_string(), "kw."),
-                None if matches!(m.get(word.as_str()), Some(&"text") | None) => {
+                None if matches!(m.get(word.as_str()), Some("text") | None) => {
                     (word.clone(), "text.")
                 }
                 None => (word.clone(), "kw."),
@@ -235,8 +235,7 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
             };
             match (
                 &query,
-                m.get(field.strip_suffix(".keyword").unwrap_or(&field))
-                    .copied(),
+                m.get(field.strip_suffix(".keyword").unwrap_or(&field)),
             ) {
                 (Value::String(s), Some("text") | None) if !field.ends_with(".keyword") => {
                     let occur = if and { Occur::Must } else { Occur::Should };
@@ -370,9 +369,9 @@ mod tests {
 
     #[test]
     fn keyword_fields_in_query_strings() {
-        let mut m = Mapping::new();
-        m.insert("response".into(), "long");
-        m.insert("message".into(), "text");
+        let m = Mapping::from_json(&serde_json::json!({"properties": {
+            "response": {"type": "long"}, "message": {"type": "text"}}}))
+        .unwrap();
         assert_eq!(
             rewrite_fields(
                 "path.keyword:\"/a\" AND response:[200 TO 299] message:x",

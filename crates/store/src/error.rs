@@ -39,6 +39,23 @@ impl EsError {
             EsError::Status { status, .. } => *status,
         }
     }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EsError::Status { kind, .. } => kind,
+        }
+    }
+    pub fn reason(&self) -> String {
+        match self {
+            EsError::Status { reason, .. } => reason.clone(),
+        }
+    }
+    pub fn conflict(reason: impl Into<String>) -> EsError {
+        EsError::Status {
+            status: 409,
+            kind: "version_conflict_engine_exception",
+            reason: reason.into(),
+        }
+    }
     /// Elasticsearch's error body.
     pub fn body(&self, index: Option<&str>) -> Value {
         let EsError::Status {
@@ -50,7 +67,9 @@ impl EsError {
         if let Some(i) = index {
             cause["index"] = json!(i);
         }
-        json!({"error": {"root_cause": [cause.clone()], "type": kind, "reason": reason, "index": index}, "status": status})
+        let mut error = cause.clone();
+        error["root_cause"] = json!([cause]);
+        json!({"error": error, "status": status})
     }
 }
 

@@ -11,9 +11,11 @@ mod error;
 mod index;
 mod mapping;
 pub mod retention;
+mod scroll;
 pub mod security;
 mod security_api;
 mod store;
+mod templates;
 pub mod tls;
 mod wal;
 

@@ -1,14 +1,608 @@
-//! Dynamic mapping as Elasticsearch does it for new fields: strings are `text` with a `keyword`
+//! Index mappings: the `mappings` object as Elasticsearch shows it (explicit, from templates or
+//! `PUT _mapping`, plus what dynamic mapping learned) and, derived from it, each field's type.
+//!
+//! Dynamic mapping as Elasticsearch's for new fields: strings are `text` with a `keyword`
 //! sub-field (or `date` when they look like one), integers `long`, decimals `float`, booleans
-//! `boolean`, objects `object`. The mapping turns JSON into typed tantivy values.
+//! `boolean`, objects `object`. Values are coerced to their field's type (a bad one is a
+//! `mapper_parsing_exception` unless the field has `ignore_malformed`).
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use tantivy::schema::OwnedValue;
 use tantivy::DateTime;
 
-pub type Mapping = BTreeMap<String, &'static str>;
+use crate::error::EsError;
+
+/// One mapped field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    /// The type as declared (`integer`, `date_nanos`, ...).
+    pub ty: String,
+    /// `ignore_above` of the field (keyword) or of its `keyword` sub-field (text).
+    pub ignore_above: Option<usize>,
+    /// `format` of a date field, split on `||`.
+    pub formats: Vec<String>,
+    pub ignore_malformed: bool,
+}
+
+impl Field {
+    /// The family the store indexes and queries by.
+    pub fn family(&self) -> &'static str {
+        family(&self.ty)
+    }
+}
+
+pub fn family(ty: &str) -> &'static str {
+    match ty {
+        "text" | "match_only_text" | "search_as_you_type" => "text",
+        "keyword" | "constant_keyword" | "wildcard" | "version" => "keyword",
+        "long" | "integer" | "short" | "byte" | "token_count" => "long",
+        "double" | "float" | "half_float" | "scaled_float" => "float",
+        "unsigned_long" => "unsigned_long",
+        "date" | "date_nanos" => "date",
+        "boolean" => "boolean",
+        "ip" => "ip",
+        "object" | "nested" | "flattened" | "flat_object" => "object",
+        "alias" => "alias",
+        _ => "other",
+    }
+}
+
+const KNOWN: &[&str] = &[
+    "text",
+    "match_only_text",
+    "search_as_you_type",
+    "keyword",
+    "constant_keyword",
+    "wildcard",
+    "version",
+    "long",
+    "integer",
+    "short",
+    "byte",
+    "token_count",
+    "double",
+    "float",
+    "half_float",
+    "scaled_float",
+    "unsigned_long",
+    "date",
+    "date_nanos",
+    "boolean",
+    "ip",
+    "object",
+    "nested",
+    "flattened",
+    "flat_object",
+    "alias",
+    "geo_point",
+    "geo_shape",
+    "binary",
+    "integer_range",
+    "long_range",
+    "float_range",
+    "double_range",
+    "date_range",
+    "ip_range",
+    "completion",
+    "dense_vector",
+    "knn_vector",
+    "rank_feature",
+    "rank_features",
+    "percolator",
+    "join",
+    "histogram",
+    "semantic_text",
+    "sparse_vector",
+];
+
+/// Keys a root `mappings` object may have besides `properties`.
+const ROOT_KEYS: &[&str] = &[
+    "properties",
+    "dynamic",
+    "_source",
+    "_meta",
+    "_routing",
+    "_field_names",
+    "_data_stream_timestamp",
+    "_size",
+    "dynamic_templates",
+    "dynamic_date_formats",
+    "date_detection",
+    "numeric_detection",
+    "runtime",
+    "enabled",
+    "subobjects",
+];
+
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    /// The root `mappings` object (`properties`, `dynamic`, `_source`, `dynamic_templates`...).
+    root: Map<String, Value>,
+    fields: BTreeMap<String, Field>,
+}
+
+fn mapper_error(reason: impl Into<String>) -> EsError {
+    EsError::bad_request("mapper_parsing_exception", reason)
+}
+
+impl Mapping {
+    pub fn new() -> Mapping {
+        Mapping::default()
+    }
+
+    /// A mapping from a `mappings` body (with or without a `_doc` type level).
+    pub fn from_json(v: &Value) -> Result<Mapping, EsError> {
+        let mut m = Mapping::new();
+        m.merge(v)?;
+        Ok(m)
+    }
+
+    /// Reads a stored `mapping.json`: the `mappings` object, or the older flat path → type map.
+    pub fn load(v: &Value) -> Mapping {
+        if let Ok(m) = Mapping::from_json(v) {
+            if v.get("properties").is_some() || v.as_object().is_some_and(Map::is_empty) {
+                return m;
+            }
+        }
+        let mut m = Mapping::new();
+        if let Some(flat) = v.as_object() {
+            for (path, t) in flat {
+                if let Some(t) = t.as_str() {
+                    m.add(path, t);
+                }
+            }
+        }
+        m
+    }
+
+    /// Merges a `mappings` body into this one, as `PUT _mapping` and templates do. A field
+    /// cannot change type.
+    pub fn merge(&mut self, v: &Value) -> Result<(), EsError> {
+        let body = v
+            .as_object()
+            .ok_or_else(|| mapper_error("mapping must be an object"))?;
+        let unknown: Vec<String> = body
+            .iter()
+            .filter(|(k, _)| !ROOT_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| format!("{k} : {v}"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(mapper_error(format!(
+                "Root mapping definition has unsupported parameters:  [{}]",
+                unknown.join(", ")
+            )));
+        }
+        if let Some(d) = body.get("dynamic") {
+            let ok = matches!(d, Value::Bool(_))
+                || matches!(
+                    d.as_str(),
+                    Some("true" | "false" | "strict" | "runtime" | "strict_allow_templates")
+                );
+            if !ok {
+                return Err(mapper_error(format!(
+                    "Could not convert [dynamic] to boolean or strict: [{d}]"
+                )));
+            }
+        }
+        let mut fields = self.fields.clone();
+        if let Some(props) = body.get("properties") {
+            let props = props
+                .as_object()
+                .ok_or_else(|| mapper_error("[properties] must be an object"))?;
+            collect(&mut fields, "", props)?;
+        }
+        self.fields = fields;
+        for (k, val) in body {
+            if k == "properties" {
+                let props = self.root.entry("properties").or_insert_with(|| json!({}));
+                deep_merge(props, val);
+            } else {
+                self.root.insert(k.clone(), val.clone());
+            }
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, path: &str) -> Option<&'static str> {
+        self.fields.get(path).map(Field::family)
+    }
+
+    pub fn field(&self, path: &str) -> Option<&Field> {
+        self.fields.get(path)
+    }
+
+    pub fn fields(&self) -> impl Iterator<Item = (&String, &Field)> {
+        self.fields.iter()
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.fields.contains_key(path)
+    }
+
+    /// `dynamic` of the root: `true`, `false` or `strict`.
+    fn dynamic(&self) -> &str {
+        match self.root.get("dynamic") {
+            Some(Value::Bool(false)) => "false",
+            Some(Value::String(s)) => s.as_str(),
+            _ => "true",
+        }
+    }
+
+    /// `GET /{index}/_mapping` body for one index.
+    pub fn to_json(&self) -> Value {
+        Value::Object(self.root.clone())
+    }
+
+    /// Adds a dynamically detected field.
+    fn add(&mut self, path: &str, t: &str) {
+        self.fields.insert(
+            path.to_string(),
+            Field {
+                ty: t.to_string(),
+                ignore_above: (t == "text").then_some(256),
+                formats: Vec::new(),
+                ignore_malformed: false,
+            },
+        );
+        let parts: Vec<&str> = path.split('.').collect();
+        let props = self.root.entry("properties").or_insert_with(|| json!({}));
+        if let Some(p) = props.as_object_mut() {
+            insert_path(p, &parts, t);
+        }
+    }
+
+    /// Whether the document has a field the mapping lacks (the common answer, no, allocates little).
+    pub fn has_new(&self, prefix: &str, obj: &Map<String, Value>) -> bool {
+        if self.dynamic() != "true" && self.dynamic() != "strict" {
+            return false;
+        }
+        let mut path = String::with_capacity(64);
+        obj.iter().any(|(k, v)| {
+            path.clear();
+            if !prefix.is_empty() {
+                path.push_str(prefix);
+                path.push('.');
+            }
+            path.push_str(k);
+            (detect(v).is_some() && !self.fields.contains_key(&path))
+                || match v {
+                    Value::Object(o) => self.has_new(&path, o),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .any(|o| self.has_new(&path, o)),
+                    _ => false,
+                }
+        })
+    }
+
+    /// Adds mappings for the document's new fields; returns whether anything was added. With
+    /// `dynamic: strict` a new field is an error.
+    pub fn learn(&mut self, prefix: &str, obj: &Map<String, Value>) -> Result<bool, EsError> {
+        let mut changed = false;
+        for (k, v) in obj {
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            if let Some(t) = detect(v) {
+                if !self.fields.contains_key(&path) {
+                    match self.dynamic() {
+                        "strict" => {
+                            return Err(EsError::bad_request(
+                                "strict_dynamic_mapping_exception",
+                                format!("mapping set to strict, dynamic introduction of [{k}] within [{}] is not allowed", if prefix.is_empty() { "_doc" } else { prefix }),
+                            ))
+                        }
+                        "true" => {
+                            self.add(&path, t);
+                            changed = true;
+                        }
+                        _ => continue,
+                    }
+                }
+            }
+            if self.get(&path) == Some("object") || !self.contains(&path) {
+                let objects: Vec<&Map<String, Value>> = match v {
+                    Value::Object(o) => vec![o],
+                    Value::Array(a) => a.iter().filter_map(Value::as_object).collect(),
+                    _ => vec![],
+                };
+                for o in objects {
+                    changed |= self.learn(&path, o)?;
+                }
+            }
+        }
+        Ok(changed)
+    }
+
+    /// The document as tantivy values, typed by the mapping. `keyword`: the exact-value view
+    /// (keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
+    /// error naming the field, unless the field has `ignore_malformed`.
+    pub fn to_owned(
+        &self,
+        prefix: &str,
+        v: &Value,
+        keyword: bool,
+    ) -> Result<Option<OwnedValue>, EsError> {
+        let field = self.fields.get(prefix);
+        Ok(Some(match v {
+            Value::Null => return Ok(None),
+            Value::Array(a) => {
+                let mut out = Vec::with_capacity(a.len());
+                for x in a {
+                    if let Some(o) = self.to_owned(prefix, x, keyword)? {
+                        out.push(o);
+                    }
+                }
+                OwnedValue::Array(out)
+            }
+            Value::Object(o) => {
+                if field.is_some_and(|f| f.family() != "object") {
+                    return malformed(field, prefix, v);
+                }
+                let mut out = Vec::with_capacity(o.len());
+                for (k, x) in o {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    if let Some(val) = self.to_owned(&path, x, keyword)? {
+                        out.push((k.clone(), val));
+                    }
+                }
+                OwnedValue::Object(out)
+            }
+            scalar => match field {
+                None => match scalar {
+                    Value::Bool(b) => OwnedValue::Bool(*b),
+                    Value::Number(n) => number(n),
+                    Value::String(s) => OwnedValue::Str(s.clone()),
+                    _ => return Ok(None),
+                },
+                Some(f) => match coerce(f, scalar, keyword) {
+                    Ok(x) => return Ok(x),
+                    Err(()) => return malformed(field, prefix, v),
+                },
+            },
+        }))
+    }
+}
+
+fn malformed(f: Option<&Field>, path: &str, v: &Value) -> Result<Option<OwnedValue>, EsError> {
+    match f {
+        Some(f) if f.ignore_malformed => Ok(None),
+        _ => Err(mapper_error(format!(
+            "failed to parse field [{path}] of type [{}]. Preview of field's value: '{}'",
+            f.map_or("object", |f| f.ty.as_str()),
+            match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }
+        ))),
+    }
+}
+
+fn number(n: &serde_json::Number) -> OwnedValue {
+    match (n.as_i64(), n.as_u64(), n.as_f64()) {
+        (Some(i), _, _) => OwnedValue::I64(i),
+        (None, Some(u), _) => OwnedValue::U64(u),
+        (_, _, Some(f)) => OwnedValue::F64(f),
+        _ => OwnedValue::Null,
+    }
+}
+
+/// One scalar as its field's type wants it; `Err` when it cannot be.
+fn coerce(f: &Field, v: &Value, keyword: bool) -> Result<Option<OwnedValue>, ()> {
+    let as_f64 = || match v {
+        Value::Number(n) => n.as_f64().ok_or(()),
+        Value::String(s) => s.trim().parse::<f64>().map_err(|_| ()),
+        _ => Err(()),
+    };
+    Ok(Some(match f.family() {
+        "text" | "keyword" => {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            // ES's default `ignore_above` on keyword sub-fields: longer values are not indexed.
+            if keyword && f.ignore_above.is_some_and(|n| s.chars().count() > n) {
+                return Ok(None);
+            }
+            OwnedValue::Str(s)
+        }
+        "long" => match v {
+            Value::Number(n) if n.as_i64().is_some() => OwnedValue::I64(n.as_i64().ok_or(())?),
+            _ => {
+                let x = as_f64()?;
+                if !x.is_finite() || x.abs() > 9.2e18 {
+                    return Err(());
+                }
+                OwnedValue::I64(x.trunc() as i64)
+            }
+        },
+        "unsigned_long" => match v {
+            Value::Number(n) if n.as_u64().is_some() => OwnedValue::U64(n.as_u64().ok_or(())?),
+            Value::String(s) => OwnedValue::U64(s.trim().parse::<u64>().map_err(|_| ())?),
+            _ => return Err(()),
+        },
+        "float" => OwnedValue::F64(as_f64()?),
+        "boolean" => match v {
+            Value::Bool(b) => OwnedValue::Bool(*b),
+            Value::String(s) if s == "true" => OwnedValue::Bool(true),
+            Value::String(s) if s == "false" || s.is_empty() => OwnedValue::Bool(false),
+            _ => return Err(()),
+        },
+        "date" => OwnedValue::Date(parse_date_with(v, &f.formats).ok_or(())?),
+        "ip" => match v {
+            Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => OwnedValue::Str(s.clone()),
+            _ => return Err(()),
+        },
+        // geo points, ranges, vectors...: kept in `_source`, not indexed.
+        _ => return Ok(None),
+    }))
+}
+
+/// A date value by the field's formats (default `strict_date_optional_time||epoch_millis`).
+pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
+    let defaults = [
+        "strict_date_optional_time".to_string(),
+        "epoch_millis".to_string(),
+    ];
+    let formats = if formats.is_empty() {
+        &defaults[..]
+    } else {
+        formats
+    };
+    for f in formats {
+        let got = match (f.as_str(), v) {
+            ("epoch_millis", Value::Number(n)) => n
+                .as_f64()
+                .map(|ms| DateTime::from_timestamp_nanos((ms * 1e6) as i64)),
+            ("epoch_millis", Value::String(s)) => s
+                .parse::<f64>()
+                .ok()
+                .map(|ms| DateTime::from_timestamp_nanos((ms * 1e6) as i64)),
+            ("epoch_second", Value::Number(n)) => n
+                .as_f64()
+                .map(|s| DateTime::from_timestamp_nanos((s * 1e9) as i64)),
+            ("epoch_second", Value::String(s)) => s
+                .parse::<f64>()
+                .ok()
+                .map(|s| DateTime::from_timestamp_nanos((s * 1e9) as i64)),
+            (
+                "strict_date_optional_time"
+                | "date_optional_time"
+                | "strict_date_optional_time_nanos"
+                | "strict_date_time"
+                | "date_time"
+                | "iso8601",
+                Value::String(s),
+            ) => parse_date(s),
+            (pattern, Value::String(s)) if !pattern.starts_with("epoch") => {
+                rstash_timefmt::Parser::joda(pattern).ok().and_then(|p| {
+                    p.parse(s, &jiff::tz::TimeZone::UTC, jiff::Timestamp::now())
+                        .ok()
+                        .map(|ts| DateTime::from_timestamp_nanos(ts.as_nanosecond() as i64))
+                })
+            }
+            _ => None,
+        };
+        if got.is_some() {
+            return got;
+        }
+    }
+    None
+}
+
+/// Leaf fields of a `properties` object into `out`, validated.
+fn collect(
+    out: &mut BTreeMap<String, Field>,
+    prefix: &str,
+    props: &Map<String, Value>,
+) -> Result<(), EsError> {
+    for (name, spec) in props {
+        if name.trim().is_empty() {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                "field name cannot be an empty string",
+            ));
+        }
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let spec = spec.as_object().ok_or_else(|| {
+            mapper_error(format!(
+                "Expected map for property [fields] on field [{name}] but got a {}",
+                if spec.is_string() {
+                    "class java.lang.String"
+                } else {
+                    "value"
+                }
+            ))
+        })?;
+        let ty = match spec.get("type") {
+            Some(Value::String(t)) => t.clone(),
+            Some(_) => {
+                return Err(mapper_error(format!(
+                    "No type specified for field [{name}]"
+                )))
+            }
+            None if spec.contains_key("properties") || spec.is_empty() => "object".to_string(),
+            None => "object".to_string(),
+        };
+        if !KNOWN.contains(&ty.as_str()) {
+            return Err(mapper_error(format!(
+                "No handler for type [{ty}] declared on field [{name}]"
+            )));
+        }
+        let formats = spec
+            .get("format")
+            .and_then(Value::as_str)
+            .map(|f| f.split("||").map(str::to_string).collect())
+            .unwrap_or_default();
+        let ignore_above = match family(&ty) {
+            "keyword" => spec.get("ignore_above").and_then(Value::as_u64),
+            "text" => spec
+                .get("fields")
+                .and_then(|f| f.get("keyword"))
+                .and_then(|k| k.get("ignore_above"))
+                .and_then(Value::as_u64),
+            _ => None,
+        }
+        .map(|n| n as usize);
+        if let Some(prev) = out.get(&path) {
+            if prev.ty != ty && !(family(&prev.ty) == "object" && family(&ty) == "object") {
+                return Err(EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!(
+                        "mapper [{path}] cannot be changed from type [{}] to [{ty}]",
+                        prev.ty
+                    ),
+                ));
+            }
+        }
+        let ignore_malformed = spec
+            .get("ignore_malformed")
+            .map(|v| v == &json!(true) || v == "true")
+            .unwrap_or(false);
+        out.insert(
+            path.clone(),
+            Field {
+                ty,
+                ignore_above,
+                formats,
+                ignore_malformed,
+            },
+        );
+        if let Some(p) = spec.get("properties").and_then(Value::as_object) {
+            collect(out, &path, p)?;
+        }
+    }
+    Ok(())
+}
+
+fn deep_merge(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(x) if x.is_object() && v.is_object() => deep_merge(x, v),
+                    _ => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
 
 /// ES `strict_date_optional_time`: `yyyy-MM-dd` with optional time and zone.
 pub fn parse_date(s: &str) -> Option<DateTime> {
@@ -47,95 +641,7 @@ fn detect(v: &Value) -> Option<&'static str> {
     })
 }
 
-/// Whether the document has a field the mapping lacks (the common answer, no, allocates little).
-pub fn has_new(m: &Mapping, prefix: &str, obj: &serde_json::Map<String, Value>) -> bool {
-    let mut path = String::with_capacity(64);
-    obj.iter().any(|(k, v)| {
-        path.clear();
-        if !prefix.is_empty() {
-            path.push_str(prefix);
-            path.push('.');
-        }
-        path.push_str(k);
-        (detect(v).is_some() && !m.contains_key(&path))
-            || match v {
-                Value::Object(o) => has_new(m, &path, o),
-                Value::Array(a) => a
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .any(|o| has_new(m, &path, o)),
-                _ => false,
-            }
-    })
-}
-
-/// Adds mappings for the document's new fields; returns whether anything was added.
-pub fn learn(m: &mut Mapping, prefix: &str, obj: &serde_json::Map<String, Value>) -> bool {
-    let mut changed = false;
-    for (k, v) in obj {
-        let path = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        if let Some(t) = detect(v) {
-            if !m.contains_key(&path) {
-                m.insert(path.clone(), t);
-                changed = true;
-            }
-        }
-        let objects: Vec<&serde_json::Map<String, Value>> = match v {
-            Value::Object(o) => vec![o],
-            Value::Array(a) => a.iter().filter_map(Value::as_object).collect(),
-            _ => vec![],
-        };
-        for o in objects {
-            changed |= learn(m, &path, o);
-        }
-    }
-    changed
-}
-
-/// The document as tantivy values, typed by the mapping (dates become dates).
-pub fn to_owned(m: &Mapping, prefix: &str, v: &Value, keyword: bool) -> Option<OwnedValue> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => OwnedValue::Bool(*b),
-        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => OwnedValue::I64(i),
-            (None, Some(u), _) => OwnedValue::U64(u),
-            (_, _, Some(f)) => OwnedValue::F64(f),
-            _ => return None,
-        },
-        Value::String(s) => match m.get(prefix) {
-            Some(&"date") => parse_date(s)
-                .map(OwnedValue::Date)
-                .unwrap_or_else(|| OwnedValue::Str(s.clone())),
-            // keyword sub-fields ignore values over 256 characters, as ES's default `ignore_above`.
-            _ if keyword && s.chars().count() > 256 => return None,
-            _ => OwnedValue::Str(s.clone()),
-        },
-        Value::Array(a) => OwnedValue::Array(
-            a.iter()
-                .filter_map(|x| to_owned(m, prefix, x, keyword))
-                .collect(),
-        ),
-        Value::Object(o) => OwnedValue::Object(
-            o.iter()
-                .filter_map(|(k, v)| {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    to_owned(m, &path, v, keyword).map(|x| (k.clone(), x))
-                })
-                .collect(),
-        ),
-    })
-}
-
-fn insert_path(props: &mut serde_json::Map<String, Value>, parts: &[&str], t: &str) {
+fn insert_path(props: &mut Map<String, Value>, parts: &[&str], t: &str) {
     let Some((first, rest)) = parts.split_first() else {
         return;
     };
@@ -170,16 +676,6 @@ fn insert_path(props: &mut serde_json::Map<String, Value>, parts: &[&str], t: &s
     }
 }
 
-/// `GET /{index}/_mapping` body for one index.
-pub fn to_json(m: &Mapping) -> Value {
-    let mut root = serde_json::Map::new();
-    for (path, t) in m {
-        let parts: Vec<&str> = path.split('.').collect();
-        insert_path(&mut root, &parts, t);
-    }
-    json!({ "properties": root })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,14 +684,14 @@ mod tests {
     fn detects_types() {
         let mut m = Mapping::new();
         let doc = json!({"@timestamp": "2024-05-01T12:00:00.000Z", "response": 200, "bytes": 1.5, "ok": true, "path": "/x", "http": {"method": "GET"}});
-        assert!(learn(&mut m, "", doc.as_object().unwrap()));
-        assert_eq!(m["@timestamp"], "date");
-        assert_eq!(m["response"], "long");
-        assert_eq!(m["bytes"], "float");
-        assert_eq!(m["path"], "text");
-        assert_eq!(m["http.method"], "text");
-        assert!(!learn(&mut m, "", doc.as_object().unwrap()));
-        let j = to_json(&m);
+        assert!(m.learn("", doc.as_object().unwrap()).unwrap());
+        assert_eq!(m.get("@timestamp"), Some("date"));
+        assert_eq!(m.get("response"), Some("long"));
+        assert_eq!(m.get("bytes"), Some("float"));
+        assert_eq!(m.get("path"), Some("text"));
+        assert_eq!(m.get("http.method"), Some("text"));
+        assert!(!m.learn("", doc.as_object().unwrap()).unwrap());
+        let j = m.to_json();
         assert_eq!(
             j["properties"]["http"]["properties"]["method"]["type"],
             "text"
@@ -204,5 +700,43 @@ mod tests {
             j["properties"]["path"]["fields"]["keyword"]["type"],
             "keyword"
         );
+    }
+
+    #[test]
+    fn explicit_types_coerce_or_refuse() {
+        let m = Mapping::from_json(&json!({"properties": {
+            "n": {"type": "integer"},
+            "d": {"type": "date", "format": "yyyy-MM-dd HH:mm:ss.SSS"},
+            "k": {"type": "keyword", "ignore_above": 3},
+            "q": {"type": "long", "ignore_malformed": true}
+        }}))
+        .unwrap();
+        assert!(matches!(
+            m.to_owned("n", &json!("12"), false),
+            Ok(Some(OwnedValue::I64(12)))
+        ));
+        let e = m.to_owned("n", &json!("abc"), false).unwrap_err();
+        assert_eq!(e.status(), 400);
+        assert!(m.to_owned("q", &json!("abc"), false).unwrap().is_none());
+        match m.to_owned("d", &json!("2019-10-21 08:30:04.828"), false) {
+            Ok(Some(OwnedValue::Date(d))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
+            other => panic!("{other:?}"),
+        }
+        assert!(m.to_owned("k", &json!("long"), true).unwrap().is_none());
+        assert!(Mapping::from_json(&json!({"properties": {"x": {"type": "nope"}}})).is_err());
+        let mut m2 = m.clone();
+        assert!(m2
+            .merge(&json!({"properties": {"n": {"type": "text"}}}))
+            .is_err());
+    }
+
+    #[test]
+    fn strict_refuses_new_fields() {
+        let mut m = Mapping::from_json(
+            &json!({"dynamic": "strict", "properties": {"a": {"type": "keyword"}}}),
+        )
+        .unwrap();
+        assert!(m.learn("", json!({"a": "x"}).as_object().unwrap()).is_ok());
+        assert!(m.learn("", json!({"b": "x"}).as_object().unwrap()).is_err());
     }
 }

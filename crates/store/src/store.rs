@@ -10,12 +10,18 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Engine, Options};
 use crate::index::{EsError, Index, Op, OpResult, Record};
+use crate::mapping::Mapping;
+use crate::templates::Templates;
 use crate::wal::Wal;
 
 pub struct Store {
     dir: PathBuf,
     indices: RwLock<BTreeMap<String, Arc<Index>>>,
     pub engine: Arc<Engine>,
+    pub templates: Templates,
+    pub scrolls: crate::scroll::Scrolls,
+    /// `PUT _cluster/settings` (`persistent`, `transient`), kept in memory.
+    pub cluster_settings: std::sync::Mutex<serde_json::Value>,
     stopping: AtomicBool,
 }
 
@@ -67,6 +73,11 @@ impl Store {
             }
         }
         let store = Store {
+            templates: Templates::open(dir),
+            scrolls: Default::default(),
+            cluster_settings: std::sync::Mutex::new(
+                serde_json::json!({"persistent": {}, "transient": {}}),
+            ),
             dir: dir.to_path_buf(),
             indices: RwLock::new(indices),
             engine,
@@ -122,11 +133,82 @@ impl Store {
         if let Some(i) = self.get(name) {
             return Ok(i);
         }
-        self.create(name).or_else(|e| self.get(name).ok_or(e))
+        self.create_with(name, &serde_json::Value::Null)
+            .or_else(|e| self.get(name).ok_or(e))
     }
 
-    pub fn create(&self, name: &str) -> Result<Arc<Index>, EsError> {
+    /// The index a write to `name` goes to: the index, an alias's write index (or its only
+    /// index), or a new index (auto-created, from templates).
+    pub fn write_target(&self, name: &str) -> Result<Arc<Index>, EsError> {
+        if let Some(i) = self.get(name) {
+            return Ok(i);
+        }
+        let via: Vec<Arc<Index>> = self
+            .all()
+            .into_iter()
+            .filter(|i| i.meta().aliases.contains_key(name))
+            .collect();
+        match via.len() {
+            0 => self.get_or_create(name),
+            1 => Ok(via[0].clone()),
+            _ => via
+                .iter()
+                .find(|i| i.meta().aliases.get(name).and_then(|a| a.get("is_write_index")) == Some(&serde_json::json!(true)))
+                .cloned()
+                .ok_or_else(|| EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!("no write index is defined for alias [{name}]. The write index may be explicitly disabled using is_write_index=false or the alias points to multiple indices without one being designated as a write index"),
+                )),
+        }
+    }
+
+    /// Creates an index from its templates and the request body (`settings`, `mappings`,
+    /// `aliases`), all validated before anything is created.
+    pub fn create_with(&self, name: &str, body: &serde_json::Value) -> Result<Arc<Index>, EsError> {
+        use serde_json::{Map, Value};
         valid_name(name)?;
+        if let Some(Value::Object(b)) = Some(body) {
+            if let Some(k) = b
+                .keys()
+                .find(|k| !matches!(k.as_str(), "settings" | "mappings" | "aliases"))
+            {
+                return Err(EsError::bad_request(
+                    "parsing_exception",
+                    format!("unknown key [{k}] for create index"),
+                ));
+            }
+        }
+        let applied = self.templates.apply(name);
+        let mut mapping = Mapping::new();
+        for m in &applied.mappings {
+            mapping.merge(m)?;
+        }
+        if let Some(m) = body.get("mappings") {
+            mapping.merge(m)?;
+        }
+        let mut settings: Map<String, Value> = applied.settings;
+        if let Some(s) = body.get("settings") {
+            crate::index::parse_settings(s)?;
+            settings.extend(crate::index::flatten(s));
+        }
+        let settings = Value::Object(settings);
+        crate::index::parse_settings(&settings)?;
+        let mut aliases = applied.aliases;
+        if let Some(Value::Object(a)) = body.get("aliases") {
+            for (k, v) in a {
+                aliases.insert(k.clone(), crate::index::alias_def(v));
+            }
+        }
+        let idx = self.create(name)?;
+        idx.put_mapping(&mapping.to_json())?;
+        idx.update_settings(&settings)?;
+        for (k, v) in aliases {
+            idx.set_alias(&k, v)?;
+        }
+        Ok(idx)
+    }
+
+    fn create(&self, name: &str) -> Result<Arc<Index>, EsError> {
         let mut map = self
             .indices
             .write()
@@ -217,23 +299,75 @@ impl Store {
             } else if part.contains('*') {
                 out.extend(
                     map.iter()
-                        .filter(|(n, _)| wildcard(part, n))
+                        .filter(|(n, i)| {
+                            wildcard(part, n) || i.meta().aliases.keys().any(|a| wildcard(part, a))
+                        })
                         .map(|(_, i)| i.clone()),
                 );
             } else {
                 match map.get(part) {
                     Some(i) => out.push(i.clone()),
                     None => {
-                        return Err(EsError::not_found(
-                            "index_not_found_exception",
-                            format!("no such index [{part}]"),
-                        ))
+                        let via_alias: Vec<Arc<Index>> = map
+                            .values()
+                            .filter(|i| i.meta().aliases.contains_key(part))
+                            .cloned()
+                            .collect();
+                        if via_alias.is_empty() {
+                            return Err(EsError::not_found(
+                                "index_not_found_exception",
+                                format!("no such index [{part}]"),
+                            ));
+                        }
+                        out.extend(via_alias);
                     }
                 }
             }
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out.dedup_by(|a, b| a.name == b.name);
+        Ok(out)
+    }
+
+    /// `resolve` with Elasticsearch's index options: `ignore_unavailable` (skip missing names),
+    /// `allow_no_indices=false` (nothing matched is a 404), `expand_wildcards`
+    /// (`open`, the default, `closed`, `all`: which indices a wildcard reaches).
+    pub fn resolve_opts(
+        &self,
+        expr: &str,
+        p: &std::collections::HashMap<String, String>,
+    ) -> Result<Vec<Arc<Index>>, EsError> {
+        let ignore = p
+            .get("ignore_unavailable")
+            .is_some_and(|v| v == "true" || v.is_empty());
+        let expand = p.get("expand_wildcards").map_or("open", String::as_str);
+        let (open, closed) = match expand {
+            "all" => (true, true),
+            "closed" => (false, true),
+            "none" => (false, false),
+            x if x.contains("open") && x.contains("closed") => (true, true),
+            _ => (true, false),
+        };
+        let mut out = Vec::new();
+        for part in expr.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            let wild = part == "_all" || part.contains('*');
+            match self.resolve(part) {
+                Ok(v) => out.extend(
+                    v.into_iter()
+                        .filter(|i| !wild || if i.is_closed() { closed } else { open }),
+                ),
+                Err(_) if ignore => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        if out.is_empty() && p.get("allow_no_indices").is_some_and(|v| v == "false") {
+            return Err(EsError::not_found(
+                "index_not_found_exception",
+                format!("no such index [{expr}]"),
+            ));
+        }
         Ok(out)
     }
 

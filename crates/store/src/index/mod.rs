@@ -6,6 +6,7 @@
 //! the reader. Versions come from what is pending or from the committed `_version`, so memory
 //! does not grow with the number of documents, and auto-generated ids need no lookup at all.
 
+mod meta;
 mod read;
 mod write;
 mod writer;
@@ -25,14 +26,13 @@ use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
 use crate::engine::Engine;
 use crate::error::tv;
 pub use crate::error::EsError;
-use crate::mapping::{self, Mapping};
+use crate::mapping::Mapping;
+pub use meta::{alias_def, flatten, flatten_plain, nest as nest_settings, Meta};
 pub(crate) use read::cmp_json;
-pub use write::{Op, OpResult, Record};
+pub use read::{cmp_sort, Hit, Search, SortKey};
+pub use write::{new_id, Op, OpResult, Record};
 use writer::Writer;
 pub use writer::LIVE_WRITERS;
-
-/// A search hit: score (NaN when sorted by field), source, id.
-pub type Hit = (f32, Value, String);
 
 #[derive(Clone, Copy)]
 pub(crate) struct Fields {
@@ -69,11 +69,22 @@ struct State {
 }
 
 /// Index settings rstore honours; the rest are accepted and ignored.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
     /// `index.refresh_interval`: None = the node default with search-idle skipping, Some(None) =
     /// `-1` (no background refresh), Some(Some(d)) = every d.
     pub refresh_interval: Option<Option<Duration>>,
+    /// `index.max_result_window`: the most `from + size` a search may ask for.
+    pub max_result_window: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            refresh_interval: None,
+            max_result_window: 10_000,
+        }
+    }
 }
 
 impl Settings {
@@ -100,6 +111,7 @@ pub struct Index {
     last_read: AtomicU64,
     last_refresh: AtomicU64,
     settings: Mutex<Settings>,
+    meta: Mutex<Meta>,
     pub created: u64,
 }
 
@@ -165,15 +177,26 @@ impl Index {
             .map_err(tv)?;
         let mapping: Mapping = std::fs::read(dir.join("mapping.json"))
             .ok()
-            .and_then(|b| {
-                serde_json::from_slice::<std::collections::BTreeMap<String, String>>(&b).ok()
-            })
-            .map(|m| m.into_iter().map(|(k, v)| (k, intern(&v))).collect())
-            .unwrap_or_default();
-        let settings = std::fs::read(dir.join("settings.json"))
-            .ok()
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|v| parse_settings(&v).ok())
+            .map(|v| Mapping::load(&v))
+            .unwrap_or_default();
+        // `meta.json`; indices from before it kept only `settings.json`.
+        let meta: Meta = std::fs::read(dir.join("meta.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .or_else(|| {
+                let b = std::fs::read(dir.join("settings.json")).ok()?;
+                let v: Value = serde_json::from_slice(&b).ok()?;
+                Some(Meta {
+                    settings: flatten(&v)
+                        .into_iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .collect(),
+                    ..Meta::default()
+                })
+            })
+            .unwrap_or_default();
+        let settings = parse_settings(&Value::Object(meta.settings.clone().into_iter().collect()))
             .unwrap_or_default();
         let created = std::fs::read_to_string(dir.join("created"))
             .ok()
@@ -205,6 +228,7 @@ impl Index {
             last_read: AtomicU64::new(0),
             last_refresh: AtomicU64::new(now_ms()),
             settings: Mutex::new(settings),
+            meta: Mutex::new(meta),
             created,
         };
         idx.replay_legacy_log()?;
@@ -249,26 +273,27 @@ impl Index {
     }
 
     pub fn mapping(&self) -> Value {
-        mapping::to_json(&self.lock_state().mapping)
+        self.lock_state().mapping.to_json()
+    }
+
+    /// Merges a `mappings` body (`PUT /{index}/_mapping`, a template at creation).
+    pub fn put_mapping(&self, body: &Value) -> Result<(), EsError> {
+        let mut st = self.lock_state();
+        let mut m = (*st.mapping).clone();
+        m.merge(body)?;
+        st.mapping = Arc::new(m);
+        self.save_mapping(&st.mapping);
+        Ok(())
+    }
+
+    fn save_mapping(&self, m: &Mapping) {
+        if let Err(e) = std::fs::write(self.dir.join("mapping.json"), m.to_json().to_string()) {
+            tracing::warn!(index = %self.name, "cannot save the mapping: {e}");
+        }
     }
 
     pub fn settings(&self) -> Settings {
         *self.settings.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Applies index settings (`refresh_interval`); persisted with the index.
-    pub fn update_settings(&self, body: &Value) -> Result<(), EsError> {
-        let new = parse_settings(body)?;
-        let mut s = self.settings.lock().unwrap_or_else(|p| p.into_inner());
-        if new.refresh_interval.is_some() {
-            s.refresh_interval = new.refresh_interval;
-        }
-        let ri = s.refresh_interval_text().map_or(Value::Null, Value::from);
-        std::fs::write(
-            self.dir.join("settings.json"),
-            json!({"index": {"refresh_interval": ri}}).to_string(),
-        )
-        .map_err(tv)
     }
 
     /// Log position up to which this index has committed everything.
@@ -304,14 +329,38 @@ impl Index {
     }
 }
 
-/// `index.refresh_interval` from a settings body (`{"index": {...}}`, flat or dotted keys).
+/// The settings rstore acts on, from a settings body (`{"index": {...}}`, flat or dotted keys).
 pub fn parse_settings(body: &Value) -> Result<Settings, EsError> {
-    let s = body.get("settings").unwrap_or(body);
-    let ri = s
-        .get("index")
-        .and_then(|i| i.get("refresh_interval"))
-        .or_else(|| s.get("index.refresh_interval"))
-        .or_else(|| s.get("refresh_interval"));
+    let flat = flatten(body.get("settings").unwrap_or(body));
+    let max_result_window = match flat.get("index.max_result_window") {
+        None | Some(Value::Null) => 10_000,
+        Some(v) => v
+            .as_str()
+            .and_then(|t| t.parse::<usize>().ok())
+            .ok_or_else(|| {
+                EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!(
+                        "Failed to parse value [{}] for setting [index.max_result_window]",
+                        v.as_str().unwrap_or_default()
+                    ),
+                )
+            })?,
+    };
+    for (k, v) in [
+        ("index.number_of_shards", 1),
+        ("index.number_of_replicas", 0),
+    ] {
+        if let Some(t) = flat.get(k).and_then(Value::as_str) {
+            if t.parse::<i64>().map_or(true, |n| n < v) {
+                return Err(EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!("Failed to parse value [{t}] for setting [{k}] must be >= {v}"),
+                ));
+            }
+        }
+    }
+    let ri = flat.get("index.refresh_interval");
     let refresh_interval = match ri {
         None | Some(Value::Null) => None,
         Some(v) => {
@@ -331,11 +380,14 @@ pub fn parse_settings(body: &Value) -> Result<Settings, EsError> {
             }
         }
     };
-    Ok(Settings { refresh_interval })
+    Ok(Settings {
+        refresh_interval,
+        max_result_window,
+    })
 }
 
 /// Elasticsearch time values: `500ms`, `1s`, `2m`, `1h`, `1d`.
-fn parse_duration(t: &str) -> Option<Duration> {
+pub fn parse_duration(t: &str) -> Option<Duration> {
     let t = t.trim();
     let split = t.find(|c: char| !c.is_ascii_digit())?;
     let (n, unit) = t.split_at(split);
@@ -351,18 +403,6 @@ fn parse_duration(t: &str) -> Option<Duration> {
         _ => return None,
     };
     Some(Duration::from_millis(ms))
-}
-
-fn intern(s: &str) -> &'static str {
-    match s {
-        "text" => "text",
-        "long" => "long",
-        "float" => "float",
-        "boolean" => "boolean",
-        "date" => "date",
-        "keyword" => "keyword",
-        _ => "object",
-    }
 }
 
 /// A dotted path into a source document (`http.response.status_code`, or a key with dots).

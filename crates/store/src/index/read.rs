@@ -1,15 +1,17 @@
 //! The read side: real-time get (pending writes first, then the committed index) and search.
 
+use serde_json::json;
 use serde_json::Value;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::Query;
+use tantivy::query::{BooleanQuery, Occur};
 use tantivy::schema::Value as _;
+use tantivy::DocAddress;
 use tantivy::{TantivyDocument, Term};
 
-use super::{lookup, Hit, Index, State};
+use super::{lookup, Index, State};
 use crate::dsl;
 use crate::error::{tv, EsError};
-use crate::mapping;
+use crate::mapping::{self, Mapping};
 
 impl Index {
     /// The committed document `id`: (version, source text).
@@ -38,6 +40,12 @@ impl Index {
         }
     }
 
+    /// The last refreshed version of a document (`realtime=false`).
+    pub fn get_committed(&self, id: &str) -> Option<(Value, u64)> {
+        let (v, src) = self.committed_doc(id)?;
+        Some((serde_json::from_str(&src).ok()?, v))
+    }
+
     /// Real-time get, as Elasticsearch's: sees writes not yet refreshed.
     pub fn get(&self, id: &str) -> Option<(Value, u64)> {
         let st = self.lock_state();
@@ -51,63 +59,282 @@ impl Index {
         }
     }
 
-    /// Matches of `query`: (total, hits as (score, source, id)) for `from`/`size`, optionally sorted.
-    pub fn search(
-        &self,
-        query: &Value,
-        from: usize,
-        size: usize,
-        sort: &[(String, bool)],
-    ) -> Result<(usize, Vec<Hit>), EsError> {
-        let q: Box<dyn Query> = self.with_mapping(|m| dsl::build(self, m, query))?;
+    /// A hit's stored source and id.
+    pub fn load(&self, searcher: &tantivy::Searcher, addr: DocAddress) -> Option<(Value, String)> {
+        let d: TantivyDocument = searcher.doc(addr).ok()?;
+        let src = serde_json::from_str(d.get_first(self.f.source)?.as_str()?).ok()?;
+        let id = d.get_first(self.f.id)?.as_str()?.to_string();
+        Some((src, id))
+    }
+
+    /// Runs a search on this index: the searcher it ran on (hits load from it), the total and
+    /// the first `limit` hits, sorted and past `search_after` as asked.
+    pub fn search(&self, req: &Search) -> Result<(tantivy::Searcher, usize, Vec<Hit>), EsError> {
+        let (q, sort_values) = self.with_mapping(|m| -> Result<_, EsError> {
+            let mut q = dsl::build(self, m, req.query)?;
+            if let Some(pf) = req.post_filter {
+                q = Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, q),
+                    (Occur::Must, dsl::build(self, m, pf)?),
+                ]));
+            }
+            let keys: Vec<SortKey> = req.sort.to_vec();
+            for k in &keys {
+                if !k.is_special() && !m.contains(k.path()) && k.unmapped_type.is_none() {
+                    return Err(EsError::bad_request(
+                        "query_shard_exception",
+                        format!("No mapping found for [{}] in order to sort on", k.field),
+                    ));
+                }
+            }
+            Ok((q, m.clone()))
+        })?;
         let searcher = self.reader.searcher();
-        let load = |addr| -> Option<(Value, String)> {
-            let d: TantivyDocument = searcher.doc(addr).ok()?;
-            let src = serde_json::from_str(d.get_first(self.f.source)?.as_str()?).ok()?;
-            let id = d.get_first(self.f.id)?.as_str()?.to_string();
-            Some((src, id))
-        };
+        let docs = usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX);
         // No more hits than documents: the collector allocates its whole limit up front.
-        let limit = from
-            .saturating_add(size)
-            .min(usize::try_from(searcher.num_docs()).unwrap_or(usize::MAX));
-        if limit == 0 {
-            return Ok((searcher.search(&q, &Count).map_err(tv)?, Vec::new()));
-        }
-        if sort.is_empty() {
+        let limit = req.limit.min(docs);
+        let scored = req.sort.is_empty() || req.sort.iter().any(|k| k.field == "_score");
+        if req.sort.is_empty() && req.after.is_none() {
+            if limit == 0 {
+                return Ok((
+                    searcher.clone(),
+                    searcher.search(&q, &Count).map_err(tv)?,
+                    Vec::new(),
+                ));
+            }
             let (top, total) = searcher
                 .search(&q, &(TopDocs::with_limit(limit).order_by_score(), Count))
                 .map_err(tv)?;
             let hits = top
                 .into_iter()
-                .skip(from)
-                .filter_map(|(score, addr)| load(addr).map(|(s, id)| (score, s, id)))
+                .filter(|(score, _)| req.min_score.is_none_or(|m| *score >= m))
+                .map(|(score, addr)| Hit {
+                    score,
+                    addr,
+                    sort: Vec::new(),
+                    doc: None,
+                })
                 .collect();
-            return Ok((total, hits));
+            return Ok((searcher, total, hits));
         }
-        // Sorting: every match is loaded and ordered by its source values (fine at log-index sizes).
-        let all = searcher.search(&q, &DocSetCollector).map_err(tv)?;
-        let total = all.len();
-        let mut docs: Vec<(Value, String)> = all.into_iter().filter_map(load).collect();
-        docs.sort_by(|a, b| {
-            for (field, desc) in sort {
-                let o = cmp_json(lookup(&a.0, field), lookup(&b.0, field));
-                let o = if *desc { o.reverse() } else { o };
-                if o != std::cmp::Ordering::Equal {
-                    return o;
+        // Sorting: every match is loaded and ordered by its values as its field's type has them.
+        let matches: Vec<(f32, DocAddress)> = if scored && docs > 0 {
+            searcher
+                .search(&q, &TopDocs::with_limit(docs).order_by_score())
+                .map_err(tv)?
+        } else {
+            let mut v: Vec<(f32, DocAddress)> = searcher
+                .search(&q, &DocSetCollector)
+                .map_err(tv)?
+                .into_iter()
+                .map(|a| (1.0, a))
+                .collect();
+            v.sort_by_key(|(_, a)| (a.segment_ord, a.doc_id));
+            v
+        };
+        let total = matches.len();
+        let mut hits: Vec<Hit> = matches
+            .into_iter()
+            .filter_map(|(score, addr)| {
+                let (src, id) = self.load(&searcher, addr)?;
+                let sort = req
+                    .sort
+                    .iter()
+                    .map(|k| k.value(&sort_values, &src, &id, score, addr))
+                    .collect();
+                Some(Hit {
+                    score,
+                    addr,
+                    sort,
+                    doc: Some((src, id)),
+                })
+            })
+            .collect();
+        if let Some(after) = req.after {
+            hits.retain(|h| cmp_sort(&h.sort, after, req.sort).is_gt());
+        }
+        hits.sort_by(|a, b| cmp_sort(&a.sort, &b.sort, req.sort));
+        hits.truncate(limit);
+        Ok((searcher, total, hits))
+    }
+}
+
+/// One `sort` entry of a search request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SortKey {
+    pub field: String,
+    pub desc: bool,
+    /// `missing: _first` (default `_last`).
+    pub missing_first: bool,
+    pub unmapped_type: Option<String>,
+}
+
+impl SortKey {
+    fn is_special(&self) -> bool {
+        matches!(self.field.as_str(), "_score" | "_doc" | "_id" | "_index")
+    }
+
+    fn path(&self) -> &str {
+        self.field.strip_suffix(".keyword").unwrap_or(&self.field)
+    }
+
+    /// The sort value of one document, as Elasticsearch returns it in `sort`: epoch millis for
+    /// dates, numbers for numbers, the string for keywords; the min (asc) or max (desc) of a
+    /// multi-valued field; null when missing.
+    fn value(&self, m: &Mapping, src: &Value, id: &str, score: f32, addr: DocAddress) -> Value {
+        match self.field.as_str() {
+            "_score" => return json!(score),
+            "_doc" => return json!(((addr.segment_ord as u64) << 32) | addr.doc_id as u64),
+            "_id" => return json!(id),
+            _ => {}
+        }
+        let field = m.field(self.path());
+        let ty = field.map_or_else(
+            || {
+                self.unmapped_type
+                    .as_deref()
+                    .map_or("keyword", mapping::family)
+            },
+            |f| f.family(),
+        );
+        let one = |v: &Value| -> Option<Value> {
+            match ty {
+                "date" => {
+                    let d = mapping::parse_date_with(v, field.map_or(&[][..], |f| &f.formats))?;
+                    if field.is_some_and(|f| f.ty == "date_nanos") {
+                        Some(json!(d.into_timestamp_nanos()))
+                    } else {
+                        Some(json!(d.into_timestamp_millis()))
+                    }
+                }
+                "long" => match v {
+                    Value::Number(n) => n
+                        .as_i64()
+                        .map(Value::from)
+                        .or_else(|| n.as_f64().map(|f| json!(f.trunc() as i64))),
+                    Value::String(s) => s.parse::<f64>().ok().map(|f| json!(f.trunc() as i64)),
+                    _ => None,
+                },
+                "unsigned_long" => match v {
+                    Value::Number(n) => n.as_u64().map(Value::from),
+                    Value::String(s) => s.parse::<u64>().ok().map(Value::from),
+                    _ => None,
+                },
+                "float" => match v {
+                    Value::Number(n) => n.as_f64().map(|f| {
+                        if field.is_some_and(|f| f.ty == "float" || f.ty == "half_float") {
+                            json!(f as f32 as f64)
+                        } else {
+                            json!(f)
+                        }
+                    }),
+                    Value::String(s) => s.parse::<f64>().ok().map(|f| json!(f)),
+                    _ => None,
+                },
+                "boolean" => match v {
+                    Value::Bool(b) => Some(json!(u8::from(*b))),
+                    Value::String(s) => Some(json!(u8::from(s == "true"))),
+                    _ => None,
+                },
+                _ => match v {
+                    Value::String(s) => Some(json!(s)),
+                    Value::Null | Value::Object(_) | Value::Array(_) => None,
+                    other => Some(json!(other.to_string())),
+                },
+            }
+        };
+        let vals: Vec<Value> = match lookup(src, self.path()) {
+            Some(Value::Array(a)) => a.iter().filter_map(one).collect(),
+            Some(v) => one(v).into_iter().collect(),
+            None => Vec::new(),
+        };
+        let pick = vals.into_iter().reduce(|a, b| {
+            let o = cmp_value(&a, &b);
+            if (o.is_gt()) != self.desc {
+                b
+            } else {
+                a
+            }
+        });
+        pick.unwrap_or(Value::Null)
+    }
+}
+
+/// Orders two documents' sort values by the request's keys (missing values last, or first).
+pub fn cmp_sort(a: &[Value], b: &[Value], keys: &[SortKey]) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    for (i, k) in keys.iter().enumerate() {
+        let (x, y) = (
+            a.get(i).unwrap_or(&Value::Null),
+            b.get(i).unwrap_or(&Value::Null),
+        );
+        let o = match (x.is_null(), y.is_null()) {
+            (true, true) => Equal,
+            (true, false) => {
+                if k.missing_first {
+                    Less
+                } else {
+                    Greater
                 }
             }
-            std::cmp::Ordering::Equal
-        });
-        Ok((
-            total,
-            docs.into_iter()
-                .skip(from)
-                .take(size)
-                .map(|(s, id)| (f32::NAN, s, id))
-                .collect(),
-        ))
+            (false, true) => {
+                if k.missing_first {
+                    Greater
+                } else {
+                    Less
+                }
+            }
+            _ => {
+                let o = cmp_value(x, y);
+                if k.desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        if o != Equal {
+            return o;
+        }
     }
+    Equal
+}
+
+fn cmp_value(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => {
+            match (x.as_i64(), y.as_i64(), x.as_u64(), y.as_u64()) {
+                (Some(i), Some(j), _, _) => i.cmp(&j),
+                (_, _, Some(i), Some(j)) => i.cmp(&j),
+                _ => x
+                    .as_f64()
+                    .partial_cmp(&y.as_f64())
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            }
+        }
+        (Value::String(x), Value::String(y)) => x.cmp(y),
+        (Value::Number(_), _) => std::cmp::Ordering::Less,
+        (_, Value::Number(_)) => std::cmp::Ordering::Greater,
+        _ => a.to_string().cmp(&b.to_string()),
+    }
+}
+
+/// What a search asks of one index.
+pub struct Search<'a> {
+    pub query: &'a Value,
+    pub post_filter: Option<&'a Value>,
+    pub limit: usize,
+    pub sort: &'a [SortKey],
+    pub after: Option<&'a [Value]>,
+    pub min_score: Option<f32>,
+}
+
+/// A hit: its score, where it is, its sort values, and its source and id once loaded.
+pub struct Hit {
+    pub score: f32,
+    pub addr: DocAddress,
+    pub sort: Vec<Value>,
+    pub doc: Option<(Value, String)>,
 }
 
 pub(crate) fn cmp_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {

@@ -11,7 +11,7 @@ use tantivy::{TantivyDocument, Term};
 use super::writer::Writer;
 use super::{Index, Pending, Queued, State};
 use crate::error::EsError;
-use crate::mapping::{self, Mapping};
+use crate::mapping::Mapping;
 
 #[derive(Debug, Clone)]
 pub enum Op {
@@ -26,10 +26,13 @@ pub enum Op {
         source: Value,
         raw: Option<Box<str>>,
     },
+    /// A partial document merged into the current one; `upsert` is indexed when there is none.
+    /// With `detect_noop`, a merge that changes nothing writes nothing (result `noop`).
     Update {
         id: String,
         doc: Value,
-        upsert: bool,
+        upsert: Option<Value>,
+        detect_noop: bool,
     },
     Delete {
         id: String,
@@ -94,7 +97,7 @@ pub struct Prepared {
     bytes: usize,
 }
 
-fn new_id() -> String {
+pub fn new_id() -> String {
     // Time-ordered 20-character ids, like Elasticsearch's auto ids in length and alphabet.
     use std::sync::atomic::AtomicU64;
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -124,34 +127,28 @@ impl Index {
         self.committed_doc(id).map(|(v, _)| v).unwrap_or(0)
     }
 
-    /// Learns the new fields of `docs` into the mapping; returns the mapping to build them with.
-    pub(super) fn learn(&self, st: &mut State, docs: &[&Value]) -> Arc<Mapping> {
-        let new: Vec<&serde_json::Map<String, Value>> = docs
-            .iter()
-            .filter_map(|d| Value::as_object(d))
-            .filter(|o| mapping::has_new(&st.mapping, "", o))
-            .collect();
-        if !new.is_empty() {
-            let m = Arc::make_mut(&mut st.mapping);
-            for o in new {
-                mapping::learn(m, "", o);
-            }
-            let sorted: std::collections::BTreeMap<&String, &&str> = m.iter().collect();
-            if let Ok(b) = serde_json::to_vec(&sorted) {
-                let _ = std::fs::write(self.dir.join("mapping.json"), b);
-            }
+    /// Learns the new fields of a document into the mapping (persisted when it grew).
+    pub(super) fn learn(&self, st: &mut State, doc: &Value) -> Result<(), EsError> {
+        let Some(o) = doc.as_object().filter(|o| st.mapping.has_new("", o)) else {
+            return Ok(());
+        };
+        let mut m = (*st.mapping).clone();
+        if m.learn("", o)? {
+            st.mapping = Arc::new(m);
+            self.save_mapping(&st.mapping);
         }
-        st.mapping.clone()
+        Ok(())
     }
 
-    /// Builds the tantivy document for `source`, all but its version.
+    /// Builds the tantivy document for `source`, all but its version; a value its field's type
+    /// cannot take is a `mapper_parsing_exception`.
     pub(super) fn prepare(
         &self,
         m: &Mapping,
         id: &str,
         source: &Value,
         raw: Option<Box<str>>,
-    ) -> Prepared {
+    ) -> Result<Prepared, EsError> {
         let src: Arc<str> = match raw {
             Some(r) => Arc::from(r),
             None => Arc::from(source.to_string()),
@@ -159,17 +156,17 @@ impl Index {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.f.id, id);
         doc.add_text(self.f.source, &*src);
-        if let Some(v) = mapping::to_owned(m, "", source, false) {
+        if let Some(v) = m.to_owned("", source, false)? {
             doc.add_field_value(self.f.text, &v);
         }
-        if let Some(v) = mapping::to_owned(m, "", source, true) {
+        if let Some(v) = m.to_owned("", source, true)? {
             doc.add_field_value(self.f.kw, &v);
         }
         // A tantivy document holds the source three times over (stored, text, keywords) plus a
         // node per value: about five times the source for log events, an estimate (tantivy does
         // not tell a document's size).
         let bytes = src.len() * 5 + id.len() + 256;
-        Prepared { doc, src, bytes }
+        Ok(Prepared { doc, src, bytes })
     }
 
     /// Takes a bulk's operations for this index: each is validated, logged to the node's
@@ -231,52 +228,72 @@ impl Index {
                         source,
                         raw,
                     },
-                    Op::Update { id, doc, upsert } => {
-                        match (self.source_locked(&st, &id), upsert) {
-                            (Some(mut cur), _) => {
-                                merge(&mut cur, doc);
+                    Op::Update {
+                        id,
+                        doc,
+                        upsert,
+                        detect_noop,
+                    } => match (self.source_locked(&st, &id), upsert) {
+                        (Some(cur), _) => {
+                            let mut merged = cur.clone();
+                            merge(&mut merged, doc);
+                            if detect_noop && merged == cur {
+                                let version = self.current_version(&st, &id);
+                                Step::Failed(OpResult {
+                                    id,
+                                    status: 200,
+                                    result: "noop",
+                                    version,
+                                    seq_no: st.seq_no.saturating_sub(1),
+                                    error: None,
+                                })
+                            } else {
                                 Step::Write {
                                     id,
                                     auto: false,
                                     create: false,
                                     updated: true,
-                                    source: cur,
+                                    source: merged,
                                     raw: None,
                                 }
                             }
-                            (None, true) if doc.is_object() => Step::Write {
-                                id,
-                                auto: false,
-                                create: false,
-                                updated: false,
-                                source: doc,
-                                raw: None,
-                            },
-                            (None, _) => Step::Failed(OpResult {
-                                id: id.clone(),
-                                status: 404,
-                                result: "not_found",
-                                version: 0,
-                                seq_no: 0,
-                                error: Some((
-                                    "document_missing_exception",
-                                    format!("[{id}]: document missing"),
-                                )),
-                            }),
                         }
-                    }
+                        (None, Some(up)) if up.is_object() => Step::Write {
+                            id,
+                            auto: false,
+                            create: false,
+                            updated: false,
+                            source: up,
+                            raw: None,
+                        },
+                        (None, _) => Step::Failed(OpResult {
+                            id: id.clone(),
+                            status: 404,
+                            result: "not_found",
+                            version: 0,
+                            seq_no: 0,
+                            error: Some((
+                                "document_missing_exception",
+                                format!("[{id}]: document missing"),
+                            )),
+                        }),
+                    },
                     Op::Delete { id } => Step::Delete { id },
                 })
                 .collect();
-            let docs: Vec<&Value> = steps
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Write { source, .. } => Some(source),
-                    _ => None,
+            let steps: Vec<Step> = steps
+                .into_iter()
+                .map(|s| match s {
+                    Step::Write {
+                        ref id, ref source, ..
+                    } => match self.learn(&mut st, source) {
+                        Ok(()) => s,
+                        Err(e) => Step::Failed(failed(id, e.status(), e.kind(), e.reason())),
+                    },
+                    other => other,
                 })
                 .collect();
-            let mapping = self.learn(&mut st, &docs);
-            (steps, mapping)
+            (steps, st.mapping.clone())
         };
         // 2. Documents are built on the request's thread, outside the lock.
         enum Ready {
@@ -302,16 +319,16 @@ impl Index {
                     updated,
                     source,
                     raw,
-                } => {
-                    let prep = self.prepare(&mapping, &id, &source, raw);
-                    Ready::Write {
+                } => match self.prepare(&mapping, &id, &source, raw) {
+                    Ok(prep) => Ready::Write {
                         id,
                         auto,
                         create,
                         updated,
                         prep,
-                    }
-                }
+                    },
+                    Err(e) => Ready::Failed(failed(&id, e.status(), e.kind(), e.reason())),
+                },
                 Step::Delete { id } => Ready::Delete { id },
                 Step::Failed(r) => Ready::Failed(r),
             })
@@ -493,8 +510,14 @@ impl Index {
                 let Ok(source) = serde_json::from_str::<Value>(raw.get()) else {
                     return;
                 };
-                let m = self.learn(st, &[&source]);
-                let mut prep = self.prepare(&m, &rec.id, &source, Some(raw.get().into()));
+                // A logged record was accepted once: the mapping took it then.
+                let _ = self.learn(st, &source);
+                let m = st.mapping.clone();
+                let Ok(mut prep) = self.prepare(&m, &rec.id, &source, Some(raw.get().into()))
+                else {
+                    tracing::warn!(index = %self.name, id = %rec.id, "a logged document no longer fits the mapping; skipped");
+                    return;
+                };
                 let version = rec.v.max(1);
                 prep.doc.add_u64(self.f.version, version);
                 st.enqueue(rec.id, pos, version, !rec.auto, Some(prep))

@@ -1,0 +1,648 @@
+//! Document APIs: bulk, index, create, get, delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use super::source::SourceSpec;
+use super::{blocking, err, parse_body, reply, Params};
+use crate::index::{EsError, Index, Op, OpResult};
+use crate::store::Store;
+
+/// `?refresh`: `true` (or empty) refreshes the indices written at once, `wait_for` answers once
+/// a refresh has made the writes visible, `false` (the default) does neither.
+#[derive(Clone, Copy, PartialEq)]
+pub(super) enum Refresh {
+    No,
+    Now,
+    WaitFor,
+}
+
+pub(super) fn refresh_param(p: &HashMap<String, String>) -> Result<Refresh, EsError> {
+    match p.get("refresh").map(String::as_str) {
+        None | Some("false") => Ok(Refresh::No),
+        Some("" | "true") => Ok(Refresh::Now),
+        Some("wait_for") => Ok(Refresh::WaitFor),
+        Some(other) => Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!("Unknown value for refresh: [{other}]."),
+        )),
+    }
+}
+
+/// Honours `?refresh` once the writes are durable.
+pub(super) fn after_write(indices: &[Arc<Index>], refresh: Refresh) -> Result<(), EsError> {
+    for i in indices {
+        match refresh {
+            Refresh::No => {}
+            Refresh::Now => i.refresh()?,
+            Refresh::WaitFor => i.wait_for_refresh()?,
+        }
+    }
+    Ok(())
+}
+
+/// The source line exactly as sent, stored as `_source`.
+pub(super) fn raw_source(line: &[u8]) -> Option<Box<str>> {
+    std::str::from_utf8(line).ok().map(|t| t.trim().into())
+}
+
+pub(super) fn item_json(index: &str, r: &OpResult) -> Value {
+    match &r.error {
+        Some((kind, reason)) => {
+            json!({"_index": index, "_id": r.id, "status": r.status, "error": {"type": kind, "reason": reason, "index": index, "shard": "0", "index_uuid": format!("rstore-{index}")}})
+        }
+        None => {
+            json!({"_index": index, "_id": r.id, "_version": r.version, "result": r.result, "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": r.seq_no, "_primary_term": 1, "status": r.status})
+        }
+    }
+}
+
+pub(super) fn malformed(reason: impl Into<String>) -> Response {
+    err(
+        EsError::bad_request("illegal_argument_exception", reason),
+        None,
+    )
+}
+
+/// NDJSON bulk: action lines and sources; per-item results in request order.
+pub(super) fn run_bulk(
+    s: &Store,
+    default_index: Option<&str>,
+    body: &[u8],
+    refresh: Refresh,
+) -> Response {
+    let start = Instant::now();
+    enum Slot {
+        Op(String, String, Op),
+        Failed(String, Value),
+    }
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut lines = body
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    while let Some(action_line) = lines.next() {
+        let Ok(Value::Object(action)) = serde_json::from_slice::<Value>(action_line) else {
+            return malformed("Malformed action/metadata line, expected START_OBJECT");
+        };
+        let Some((kind, meta)) = action.into_iter().next() else {
+            return malformed("Malformed action/metadata line: empty");
+        };
+        let index = match meta.get("_index").and_then(Value::as_str).or(default_index) {
+            Some(i) => i.to_string(),
+            None => return malformed("Validation Failed: 1: index is missing;"),
+        };
+        let id = meta.get("_id").and_then(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .or_else(|| v.as_u64().map(|n| n.to_string()))
+        });
+        let op = match kind.as_str() {
+            "delete" => match id {
+                Some(id) => Op::Delete { id },
+                None => return malformed("Validation Failed: 1: id is missing;"),
+            },
+            "index" | "create" | "update" => {
+                let Some(src_line) = lines.next() else {
+                    return malformed(format!("the {kind} action needs a document line"));
+                };
+                let src: Value = match serde_json::from_slice(src_line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let name = kind.clone();
+                        slots.push(Slot::Failed(name, json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": format!("failed to parse: {e}")}})));
+                        continue;
+                    }
+                };
+                match kind.as_str() {
+                    "index" => Op::Index {
+                        id,
+                        source: src,
+                        raw: raw_source(src_line),
+                    },
+                    "create" => Op::Create {
+                        id,
+                        source: src,
+                        raw: raw_source(src_line),
+                    },
+                    _ => match id {
+                        Some(id) => update_op(id, &src),
+                        None => return malformed("Validation Failed: 1: id is missing;"),
+                    },
+                }
+            }
+            other => {
+                return malformed(format!(
+                    "Malformed action/metadata line, unknown action [{other}]"
+                ))
+            }
+        };
+        slots.push(Slot::Op(kind, index, op));
+    }
+    // One durable write for the whole bulk, then the results back in request order.
+    let mut by_index: Vec<(String, Vec<(usize, Op)>)> = Vec::new();
+    for (pos, slot) in slots.iter_mut().enumerate() {
+        if let Slot::Op(_, index, op) = slot {
+            let op = std::mem::replace(op, Op::Delete { id: String::new() });
+            match by_index.iter_mut().find(|(i, _)| i == index) {
+                Some((_, v)) => v.push((pos, op)),
+                None => by_index.push((index.clone(), vec![(pos, op)])),
+            }
+        }
+    }
+    let mut results: HashMap<usize, Value> = HashMap::new();
+    let mut groups = Vec::new();
+    for (index, ops) in by_index {
+        match s.write_target(&index) {
+            Ok(idx) => groups.push((idx, ops)),
+            Err(e) => {
+                for (pos, _) in ops {
+                    results.insert(pos, json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]}));
+                }
+            }
+        }
+    }
+    let positions: Vec<Vec<usize>> = groups
+        .iter()
+        .map(|(_, ops)| ops.iter().map(|(p, _)| *p).collect())
+        .collect();
+    let indices: Vec<Arc<Index>> = groups.iter().map(|(i, _)| i.clone()).collect();
+    let groups = groups
+        .into_iter()
+        .map(|(i, ops)| (i, ops.into_iter().map(|(_, op)| op).collect()))
+        .collect();
+    match s.bulk(groups) {
+        Ok(all) => {
+            for ((idx, rs), ps) in indices.iter().zip(all).zip(positions) {
+                for (pos, r) in ps.into_iter().zip(rs) {
+                    results.insert(pos, item_json(&idx.name, &r));
+                }
+            }
+        }
+        Err(e) => return err(e, None),
+    }
+    if let Err(e) = after_write(&indices, refresh) {
+        return err(e, None);
+    }
+    let mut errors = false;
+    let items: Vec<Value> = slots
+        .into_iter()
+        .enumerate()
+        .map(|(pos, s)| {
+            let (kind, body) = match s {
+                Slot::Op(kind, _, _) => (kind, results.remove(&pos).unwrap_or(Value::Null)),
+                Slot::Failed(kind, body) => (kind, body),
+            };
+            errors |= body.get("error").is_some();
+            json!({ kind: body })
+        })
+        .collect();
+    reply(
+        200,
+        json!({"took": start.elapsed().as_millis() as u64, "errors": errors, "items": items}),
+    )
+}
+
+pub(super) async fn bulk_all(
+    State(s): State<Arc<Store>>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || match refresh_param(&p) {
+        Ok(r) => run_bulk(&s, None, &body, r),
+        Err(e) => err(e, None),
+    })
+    .await
+}
+
+pub(super) async fn bulk_index(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || match refresh_param(&p) {
+        Ok(r) => run_bulk(&s, Some(&index), &body, r),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
+}
+
+/// An update body (`doc`, `upsert`, `doc_as_upsert`, `detect_noop`) as an operation.
+pub(super) fn update_op(id: String, body: &Value) -> Op {
+    let doc = body.get("doc").cloned().unwrap_or(json!({}));
+    let as_upsert = body
+        .get("doc_as_upsert")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    Op::Update {
+        id,
+        upsert: if as_upsert {
+            Some(doc.clone())
+        } else {
+            body.get("upsert").cloned()
+        },
+        detect_noop: body
+            .get("detect_noop")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        doc,
+    }
+}
+
+/// One write through the bulk path; answers as the single-document APIs do.
+pub(super) fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Response {
+    match write_one(s, index, op, p) {
+        Ok((status, body)) => reply(status, body),
+        Err(e) => err(e, Some(index)),
+    }
+}
+
+fn write_one(
+    s: &Store,
+    index: &str,
+    op: Op,
+    p: &HashMap<String, String>,
+) -> Result<(u16, Value), EsError> {
+    let refresh = refresh_param(p)?;
+    if p.get("require_alias")
+        .is_some_and(|v| v == "true" || v.is_empty())
+        && !s.all().iter().any(|i| i.meta().aliases.contains_key(index))
+    {
+        return Err(EsError::not_found(
+            "index_not_found_exception",
+            format!("no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"),
+        ));
+    }
+    let idx = s.write_target(index)?;
+    let rs = s.bulk(vec![(idx.clone(), vec![op])])?;
+    let r = rs
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| EsError::internal("no result for the operation"))?;
+    if let Some((kind, reason)) = &r.error {
+        return Err(EsError::Status {
+            status: r.status,
+            kind,
+            reason: reason.clone(),
+        });
+    }
+    after_write(std::slice::from_ref(&idx), refresh)?;
+    let mut body = item_json(&idx.name, &r);
+    if let Some(o) = body.as_object_mut() {
+        o.remove("status");
+    }
+    if refresh == Refresh::Now && r.result != "noop" {
+        body["forced_refresh"] = json!(true);
+    }
+    Ok((r.status, body))
+}
+
+pub(super) async fn index_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let source = match parse_body(&body) {
+            Ok(v) => v,
+            Err(e) => return err(e, Some(&index)),
+        };
+        let raw = raw_source(&body);
+        let op = match p.get("op_type").map(String::as_str) {
+            Some("create") => Op::Create {
+                id: Some(id),
+                source,
+                raw,
+            },
+            None | Some("index") => Op::Index {
+                id: Some(id),
+                source,
+                raw,
+            },
+            Some(other) => {
+                return err(
+                    EsError::bad_request(
+                        "illegal_argument_exception",
+                        format!("opType must be 'create' or 'index', found: [{other}]"),
+                    ),
+                    Some(&index),
+                )
+            }
+        };
+        single_op(&s, &index, op, &p)
+    })
+    .await
+}
+
+pub(super) async fn create_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || match parse_body(&body) {
+        Ok(source) => single_op(
+            &s,
+            &index,
+            Op::Create {
+                id: Some(id),
+                source,
+                raw: raw_source(&body),
+            },
+            &p,
+        ),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
+}
+
+pub(super) async fn index_auto(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || match parse_body(&body) {
+        Ok(source) => single_op(
+            &s,
+            &index,
+            Op::Index {
+                id: None,
+                source,
+                raw: raw_source(&body),
+            },
+            &p,
+        ),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
+}
+
+pub(super) async fn delete_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+) -> Response {
+    blocking(move || {
+        if s.resolve(&index).is_err() {
+            return err(
+                EsError::not_found(
+                    "index_not_found_exception",
+                    format!("no such index [{index}]"),
+                ),
+                Some(&index),
+            );
+        }
+        // A delete of a missing document answers 404 with its result, as Elasticsearch's.
+        match write_one(&s, &index, Op::Delete { id }, &p) {
+            Ok((_, body)) if body["result"] == "not_found" => reply(404, body),
+            Ok((status, body)) => reply(status, body),
+            Err(e) => err(e, Some(&index)),
+        }
+    })
+    .await
+}
+
+pub(super) async fn update_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || {
+        let body = match parse_body(&body) {
+            Ok(v) => v,
+            Err(e) => return err(e, Some(&index)),
+        };
+        if let Some(k) = body.as_object().and_then(|o| {
+            o.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "doc"
+                        | "upsert"
+                        | "doc_as_upsert"
+                        | "detect_noop"
+                        | "_source"
+                        | "scripted_upsert"
+                )
+            })
+        }) {
+            return err(
+                EsError::bad_request(
+                    "x_content_parse_exception",
+                    format!("[UpdateRequest] unknown field [{k}]"),
+                ),
+                Some(&index),
+            );
+        }
+        let wants_source = p.contains_key("_source") || body.get("_source").is_some();
+        match write_one(&s, &index, update_op(id.clone(), &body), &p) {
+            Ok((status, mut out)) => {
+                if wants_source {
+                    let spec = SourceSpec::new(body.get("_source"), &p).unwrap_or_default();
+                    let name = out["_index"].as_str().unwrap_or(&index).to_string();
+                    if let Some((src, _)) = s.get(&name).and_then(|i| i.get(&id)) {
+                        out["get"] = json!({"found": true, "_source": spec.apply(&src)});
+                    }
+                }
+                reply(status, out)
+            }
+            Err(e) => err(e, Some(&index)),
+        }
+    })
+    .await
+}
+
+/// One document as `GET _doc` shows it, with `_source` filtering and `stored_fields`.
+fn doc_json(
+    s: &Store,
+    index: &str,
+    id: &str,
+    p: &HashMap<String, String>,
+    source: Option<&Value>,
+) -> Result<(bool, Value), EsError> {
+    let idx = s.resolve(index)?.into_iter().next().ok_or_else(|| {
+        EsError::not_found(
+            "index_not_found_exception",
+            format!("no such index [{index}]"),
+        )
+    })?;
+    if p.get("refresh")
+        .is_some_and(|v| v == "true" || v.is_empty())
+    {
+        idx.refresh()?;
+    }
+    let realtime = p.get("realtime").is_none_or(|v| v != "false");
+    let found = if realtime {
+        idx.get(id)
+    } else {
+        idx.get_committed(id)
+    };
+    let Some((src, version)) = found else {
+        return Ok((
+            false,
+            json!({"_index": idx.name, "_id": id, "found": false}),
+        ));
+    };
+    let mut out = json!({"_index": idx.name, "_id": id, "_version": version, "_seq_no": version.saturating_sub(1), "_primary_term": 1, "found": true});
+    let mut spec = SourceSpec::new(source, p)?;
+    if let Some(sf) = p.get("stored_fields") {
+        let wanted: Vec<String> = sf.split(',').map(str::to_string).collect();
+        if !wanted.iter().any(|f| f == "_source") && !p.contains_key("_source") {
+            spec.off = true;
+        }
+        let fields =
+            idx.with_mapping(|m| super::source::fields_of(m, &src, Some(&json!(wanted)), None));
+        if !fields.is_empty() {
+            out["fields"] = Value::Object(fields);
+        }
+    }
+    if let Some(x) = spec.apply(&src) {
+        out["_source"] = x;
+    }
+    Ok((true, out))
+}
+
+pub(super) async fn get_doc(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+) -> Response {
+    blocking(move || match doc_json(&s, &index, &id, &p, None) {
+        Ok((true, v)) => reply(200, v),
+        Ok((false, v)) => reply(404, v),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
+}
+
+pub(super) async fn doc_exists(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+) -> Response {
+    use axum::http::StatusCode;
+    blocking(move || match doc_json(&s, &index, &id, &p, None) {
+        Ok((true, _)) => StatusCode::OK.into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await
+}
+
+pub(super) async fn get_source(
+    State(s): State<Arc<Store>>,
+    Path((index, id)): Path<(String, String)>,
+    Query(p): Params,
+) -> Response {
+    blocking(move || match doc_json(&s, &index, &id, &p, None) {
+        Ok((true, v)) => reply(200, v.get("_source").cloned().unwrap_or(json!({}))),
+        Ok((false, _)) => err(
+            EsError::not_found(
+                "resource_not_found_exception",
+                format!("Document not found [{index}]/[{id}]"),
+            ),
+            Some(&index),
+        ),
+        Err(e) => err(e, Some(&index)),
+    })
+    .await
+}
+
+/// `_mget`: `docs` (each with `_index`, `_id`, optional `_source`) or `ids` against the path's
+/// index; a missing index or document is that entry's answer, not the request's.
+fn run_mget(
+    s: &Store,
+    default: Option<&str>,
+    body: &[u8],
+    p: &HashMap<String, String>,
+) -> Response {
+    let body = match parse_body(body) {
+        Ok(b) => b,
+        Err(e) => return err(e, default),
+    };
+    let entries: Vec<Value> = match (body.get("docs"), body.get("ids")) {
+        (Some(Value::Array(d)), _) => d.clone(),
+        (_, Some(Value::Array(ids))) => ids.iter().map(|i| json!({"_id": i})).collect(),
+        _ => {
+            return err(
+                EsError::bad_request(
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: no documents to get;",
+                ),
+                default,
+            )
+        }
+    };
+    let mut docs = Vec::with_capacity(entries.len());
+    for e in entries {
+        let id = match e.get("_id") {
+            Some(Value::String(x)) => x.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => {
+                return err(
+                    EsError::bad_request(
+                        "action_request_validation_exception",
+                        "Validation Failed: 1: id is missing;",
+                    ),
+                    default,
+                )
+            }
+        };
+        let Some(index) = e.get("_index").and_then(Value::as_str).or(default) else {
+            return err(
+                EsError::bad_request(
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: index is missing;",
+                ),
+                default,
+            );
+        };
+        let mut params = p.clone();
+        if let Some(sf) = e.get("stored_fields") {
+            params.insert(
+                "stored_fields".into(),
+                match sf {
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    other => other.as_str().unwrap_or_default().to_string(),
+                },
+            );
+        }
+        docs.push(match doc_json(s, index, &id, &params, e.get("_source")) {
+            Ok((_, v)) => v,
+            Err(err) => {
+                json!({"_index": index, "_id": id, "error": err.body(Some(index))["error"]})
+            }
+        });
+    }
+    reply(200, json!({ "docs": docs }))
+}
+
+pub(super) async fn mget(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || run_mget(&s, Some(&index), &body, &p)).await
+}
+
+pub(super) async fn mget_all(
+    State(s): State<Arc<Store>>,
+    Query(p): Params,
+    body: Bytes,
+) -> Response {
+    blocking(move || run_mget(&s, None, &body, &p)).await
+}

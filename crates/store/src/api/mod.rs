@@ -1,0 +1,330 @@
+//! The REST API: Elasticsearch's paths, status codes and body shapes, and the
+//! `X-Elastic-Product: Elasticsearch` header the official clients check for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::index::EsError;
+use crate::store::Store;
+
+mod caps;
+mod cat;
+mod docs;
+mod indices;
+mod search;
+mod source;
+use caps::*;
+use cat::*;
+use docs::*;
+use indices::*;
+use search::*;
+
+pub(super) type Params = Query<HashMap<String, String>>;
+pub const MAX_BODY: usize = 100 << 20;
+
+pub(crate) fn reply(status: u16, body: Value) -> Response {
+    let mut r = (
+        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+        body.to_string(),
+    )
+        .into_response();
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    r
+}
+
+pub(crate) fn err(e: EsError, index: Option<&str>) -> Response {
+    reply(e.status(), e.body(index))
+}
+
+pub(super) async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> Response {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| err(EsError::internal(e), None))
+}
+
+/// The whole API. With users in `security`, every request must authenticate first.
+pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Router {
+    let api = Router::new()
+        .route("/", get(info).head(|| async { reply(200, json!({})) }))
+        .route("/_license", get(license))
+        .route(
+            "/_xpack",
+            get(|| async {
+                reply(
+                    200,
+                    json!({"features": {}, "license": {"type": "basic", "status": "active"}}),
+                )
+            }),
+        )
+        .route("/_cluster/health", get(health))
+        .route("/_cluster/health/{index}", get(health_of))
+        .route(
+            "/_cluster/settings",
+            get(cluster_settings).put(cluster_settings),
+        )
+        .route("/_cat/indices", get(cat_indices))
+        .route("/_cat/indices/{index}", get(cat_indices_of))
+        .route("/_cat/health", get(cat_health))
+        .route("/_bulk", post(bulk_all).put(bulk_all))
+        .route("/_refresh", post(refresh_all).get(refresh_all))
+        .route("/_flush", post(flush).get(flush))
+        .route("/_forcemerge", post(flush))
+        .route("/_stats", get(stats))
+        .route("/_search", post(search_all).get(search_all))
+        .route("/_count", post(count_all).get(count_all))
+        .route("/_msearch", post(msearch_all).get(msearch_all))
+        .route("/_mget", post(mget_all).get(mget_all))
+        .route(
+            "/_search/scroll",
+            post(scroll).get(scroll).delete(clear_scroll),
+        )
+        .route(
+            "/_search/scroll/{id}",
+            post(scroll_id).get(scroll_id).delete(clear_scroll_id),
+        )
+        .route("/_field_caps", post(field_caps_all).get(field_caps_all))
+        .route("/_mapping", get(get_mapping_all).put(put_mapping_all))
+        .route("/_settings", get(get_settings_all))
+        .route("/_alias", get(alias_get))
+        .route("/_alias/{name}", get(alias_get).head(alias_exists))
+        .route("/_aliases", post(aliases_actions))
+        .route("/_template", get(template_get))
+        .route("/_index_template", get(template_get))
+        .route("/_component_template", get(template_get))
+        .route(
+            "/_template/{name}",
+            get(template_get)
+                .put(template_put)
+                .post(template_put)
+                .delete(template_delete)
+                .head(template_exists),
+        )
+        .route(
+            "/_index_template/{name}",
+            get(template_get)
+                .put(template_put)
+                .post(template_put)
+                .delete(template_delete)
+                .head(template_exists),
+        )
+        .route(
+            "/_component_template/{name}",
+            get(template_get)
+                .put(template_put)
+                .post(template_put)
+                .delete(template_delete)
+                .head(template_exists),
+        )
+        .route(
+            "/{index}",
+            get(index_info)
+                .head(index_exists)
+                .put(create_index)
+                .delete(delete_index),
+        )
+        .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
+        .route("/{index}/_refresh", post(refresh).get(refresh))
+        .route("/{index}/_flush", post(flush).get(flush))
+        .route("/{index}/_forcemerge", post(flush))
+        .route("/{index}/_stats", get(stats))
+        .route("/{index}/_stats/{metric}", get(stats_metric))
+        .route("/{index}/_close", post(close_index))
+        .route("/{index}/_open", post(open_index))
+        .route("/{index}/_search", post(search).get(search))
+        .route("/{index}/_count", post(count).get(count))
+        .route("/{index}/_msearch", post(msearch).get(msearch))
+        .route("/{index}/_mget", post(mget).get(mget))
+        .route("/{index}/_field_caps", post(field_caps).get(field_caps))
+        .route(
+            "/{index}/_mapping",
+            get(get_mapping).put(put_mapping).post(put_mapping),
+        )
+        .route(
+            "/{index}/_mappings",
+            get(get_mapping).put(put_mapping).post(put_mapping),
+        )
+        .route("/{index}/_settings", get(get_settings).put(put_settings))
+        .route("/{index}/_alias", get(alias_get))
+        .route(
+            "/{index}/_alias/{name}",
+            get(alias_get)
+                .head(alias_exists)
+                .put(alias_put)
+                .post(alias_put)
+                .delete(alias_delete),
+        )
+        .route(
+            "/{index}/_aliases/{name}",
+            put(alias_put).post(alias_put).delete(alias_delete),
+        )
+        .route("/{index}/_doc", post(index_auto))
+        .route(
+            "/{index}/_doc/{id}",
+            get(get_doc)
+                .head(doc_exists)
+                .put(index_doc)
+                .post(index_doc)
+                .delete(delete_doc),
+        )
+        .route("/{index}/_source/{id}", get(get_source).head(doc_exists))
+        .route("/{index}/_create/{id}", put(create_doc).post(create_doc))
+        .route("/{index}/_update/{id}", post(update_doc))
+        .fallback(no_handler)
+        .with_state(store);
+    api.merge(crate::security_api::routes(security.clone()))
+        .layer(axum::middleware::from_fn_with_state(security, crate::security_api::require))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(|mut r: Response| async move {
+            r.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+            if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                let body = json!({"error": {"root_cause": [{"type": "content_too_long_exception", "reason": "request body is too large"}], "type": "content_too_long_exception", "reason": format!("request body is larger than {MAX_BODY} bytes")}, "status": 413});
+                let mut r2 = reply(413, body);
+                r2.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
+                return r2;
+            }
+            r
+        }))
+}
+
+use axum::routing::put;
+
+async fn no_handler(method: Method, uri: Uri) -> Response {
+    reply(
+        400,
+        json!({"error": format!("no handler found for uri [{}] and method [{method}]", uri.path()), "status": 400}),
+    )
+}
+
+async fn info() -> Response {
+    reply(
+        200,
+        json!({
+            "name": "rstore",
+            "cluster_name": "rstore",
+            "cluster_uuid": "rstore-single-node-cluster",
+            "version": {
+                "number": "8.11.0",
+                "build_flavor": "default",
+                "build_type": "tar",
+                "build_hash": "rstore",
+                "build_date": "2024-01-01T00:00:00.000Z",
+                "build_snapshot": false,
+                "lucene_version": "9.8.0",
+                "minimum_wire_compatibility_version": "7.17.0",
+                "minimum_index_compatibility_version": "7.0.0"
+            },
+            "tagline": "You Know, for Search"
+        }),
+    )
+}
+
+async fn license() -> Response {
+    reply(
+        200,
+        json!({"license": {"status": "active", "uid": "rstore", "type": "basic", "issue_date": "2024-01-01T00:00:00.000Z", "issue_date_in_millis": 1704067200000u64, "max_nodes": 1000, "max_resource_units": null, "issued_to": "rstore", "issuer": "elasticsearch", "start_date_in_millis": -1}}),
+    )
+}
+
+async fn health(State(s): State<Arc<Store>>, Query(p): Params) -> Response {
+    health_for(&s, "_all", &p)
+}
+
+async fn health_of(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+) -> Response {
+    health_for(&s, &index, &p)
+}
+
+/// One node holds every shard: green, as many active shards as the indices declare.
+fn health_for(s: &Store, expr: &str, p: &HashMap<String, String>) -> Response {
+    let mut p = p.clone();
+    p.entry("expand_wildcards".into())
+        .or_insert_with(|| "all".into());
+    let indices = match s.resolve_opts(expr, &p) {
+        Ok(i) => i,
+        Err(e) => return err(e, Some(expr)),
+    };
+    let shards = |i: &crate::Index| -> u64 {
+        i.meta()
+            .settings
+            .get("index.number_of_shards")
+            .and_then(|v| v.as_str()?.parse().ok())
+            .unwrap_or(1)
+    };
+    let n: u64 = indices.iter().map(|i| shards(i)).sum();
+    let status = if indices.iter().any(|i| cat::health_of(i) == "yellow") {
+        "yellow"
+    } else {
+        "green"
+    };
+    let mut body = json!({"cluster_name": "rstore", "status": status, "timed_out": false, "number_of_nodes": 1, "number_of_data_nodes": 1, "discovered_master": true, "discovered_cluster_manager": true, "active_primary_shards": n, "active_shards": n, "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0, "delayed_unassigned_shards": 0, "number_of_pending_tasks": 0, "number_of_in_flight_fetch": 0, "task_max_waiting_in_queue_millis": 0, "active_shards_percent_as_number": 100.0});
+    if matches!(
+        p.get("level").map(String::as_str),
+        Some("indices" | "shards")
+    ) {
+        body["indices"] = Value::Object(
+            indices
+                .iter()
+                .map(|i| {
+                    let k = shards(i);
+                    (i.name.clone(), json!({"status": cat::health_of(i), "number_of_shards": k, "number_of_replicas": 0, "active_primary_shards": k, "active_shards": k, "relocating_shards": 0, "initializing_shards": 0, "unassigned_shards": 0}))
+                })
+                .collect(),
+        );
+    }
+    reply(200, body)
+}
+
+/// `GET/PUT _cluster/settings`: kept in memory; `null` removes a setting.
+async fn cluster_settings(State(s): State<Arc<Store>>, method: Method, body: Bytes) -> Response {
+    let Ok(mut cur) = s.cluster_settings.lock() else {
+        return err(EsError::internal("cluster settings poisoned"), None);
+    };
+    if method == Method::PUT {
+        let b: Value = match parse_body(&body) {
+            Ok(b) => b,
+            Err(e) => return err(e, None),
+        };
+        for scope in ["persistent", "transient"] {
+            if let Some(Value::Object(o)) = b.get(scope) {
+                let flat = crate::index::flatten_plain(&Value::Object(o.clone()));
+                for (k, v) in flat {
+                    if v.is_null() {
+                        if let Some(m) = cur[scope].as_object_mut() {
+                            m.remove(&k);
+                        }
+                    } else {
+                        cur[scope][k] = v;
+                    }
+                }
+            }
+        }
+        let mut out = cur.clone();
+        out["acknowledged"] = json!(true);
+        return reply(200, out);
+    }
+    reply(200, cur.clone())
+}
+
+pub(super) fn parse_body(body: &[u8]) -> Result<Value, EsError> {
+    serde_json::from_slice(body).map_err(|e| {
+        EsError::bad_request(
+            "document_parsing_exception",
+            format!("failed to parse: {e}"),
+        )
+    })
+}
