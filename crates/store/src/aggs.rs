@@ -18,7 +18,235 @@ fn bad(e: impl std::fmt::Display) -> EsError {
     EsError::bad_request("x_content_parse_exception", format!("aggregations: {e}"))
 }
 
+/// Elasticsearch request forms tantivy lacks, rewritten: `meta` (kept aside, put back on the
+/// result), `calendar_interval` of fixed length, and range keys as Elasticsearch writes them.
+struct Rewrites {
+    metas: Vec<(Vec<String>, Value)>,
+    /// Top-level date histograms by calendar month/quarter/year: asked of tantivy by day, the
+    /// days then merged (name, months per bucket, descending).
+    calendar: Vec<(String, u32, bool)>,
+}
+
+fn prepare(aggs: &Value, rw: &mut Rewrites, path: &mut Vec<String>) -> Result<Value, EsError> {
+    let Value::Object(o) = aggs else {
+        return Ok(aggs.clone());
+    };
+    let mut out = serde_json::Map::new();
+    for (name, spec) in o {
+        let Value::Object(spec) = spec else {
+            return Err(bad(format!("aggregation [{name}] must be an object")));
+        };
+        let mut spec = spec.clone();
+        path.push(name.clone());
+        if let Some(m) = spec.remove("meta") {
+            rw.metas.push((path.clone(), m));
+        }
+        let has_subs = spec.contains_key("aggs") || spec.contains_key("aggregations");
+        if let Some(pt) = spec
+            .get("cardinality")
+            .and_then(|c| c.get("precision_threshold"))
+            .and_then(Value::as_i64)
+        {
+            if pt < 0 {
+                path.pop();
+                return Err(EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!("[precisionThreshold] must be greater than or equal to 0. Found [{pt}] in [{name}]"),
+                ));
+            }
+        }
+        for b in ["hard_bounds", "extended_bounds"] {
+            // tantivy takes RFC 3339 instants for date bounds; Elasticsearch any date the field takes.
+            if let Some(Value::Object(bounds)) =
+                spec.get_mut("date_histogram").and_then(|d| d.get_mut(b))
+            {
+                for v in bounds.values_mut() {
+                    if let Some(d) = v.as_str().and_then(crate::mapping::parse_date) {
+                        *v = Value::from(d.into_timestamp_millis());
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(dh)) = spec.get_mut("date_histogram") {
+            if let Some(Value::Object(order)) = dh.get_mut("order") {
+                if let Some(v) = order.remove("_time") {
+                    order.insert("_key".into(), v);
+                }
+            }
+            let desc = dh
+                .get("order")
+                .and_then(|o| o.get("_key"))
+                .and_then(Value::as_str)
+                == Some("desc");
+            if let Some(ci) = dh.remove("calendar_interval") {
+                let months = match ci.as_str().unwrap_or_default() {
+                    "month" | "1M" => Some(1),
+                    "quarter" | "1q" => Some(3),
+                    "year" | "1y" => Some(12),
+                    _ => None,
+                };
+                if let Some(months) = months {
+                    if path.len() > 1 || has_subs {
+                        path.pop();
+                        return Err(EsError::bad_request(
+                            "illegal_argument_exception",
+                            format!("calendar_interval [{ci}] is supported on a top-level date_histogram without sub-aggregations; use fixed_interval"),
+                        ));
+                    }
+                    rw.calendar.push((name.clone(), months, desc));
+                    dh.insert("fixed_interval".into(), Value::String("1d".into()));
+                    dh.remove("order");
+                    path.pop();
+                    out.insert(name.clone(), Value::Object(spec));
+                    continue;
+                }
+                let fixed = match ci.as_str().unwrap_or_default() {
+                    "1s" | "second" => "1s",
+                    "1m" | "minute" => "1m",
+                    "1h" | "hour" => "1h",
+                    "1d" | "day" => "1d",
+                    "1w" | "week" => "7d",
+                    other => {
+                        path.pop();
+                        return Err(EsError::bad_request(
+                            "illegal_argument_exception",
+                            format!("calendar_interval [{other}] is not supported by rstore; use fixed_interval"),
+                        ));
+                    }
+                };
+                if fixed == "7d" {
+                    // Weeks start on Monday; the epoch was a Thursday.
+                    dh.entry("offset").or_insert(Value::String("-3d".into()));
+                }
+                dh.insert("fixed_interval".into(), Value::String(fixed.into()));
+            }
+        }
+        if let Some(Value::Object(r)) = spec.get_mut("range") {
+            if let Some(Value::Array(ranges)) = r.get_mut("ranges") {
+                for range in ranges.iter_mut().filter_map(Value::as_object_mut) {
+                    if !range.contains_key("key") {
+                        let f = |k: &str| {
+                            range
+                                .get(k)
+                                .and_then(Value::as_f64)
+                                .map_or("*".to_string(), java_double)
+                        };
+                        let key = format!("{}-{}", f("from"), f("to"));
+                        range.insert("key".into(), Value::String(key));
+                    }
+                }
+            }
+        }
+        for sub in ["aggs", "aggregations"] {
+            if let Some(inner) = spec.get(sub).cloned() {
+                spec.insert(sub.into(), prepare(&inner, rw, path)?);
+            }
+        }
+        path.pop();
+        out.insert(name.clone(), Value::Object(spec));
+    }
+    Ok(Value::Object(out))
+}
+
+/// Day buckets merged into calendar buckets of `months` (1, 3, 12), keyed by their UTC start.
+fn merge_days(days: &[Value], months: u32, desc: bool) -> Vec<Value> {
+    let mut out: Vec<(i64, u64)> = Vec::new();
+    for d in days {
+        let (Some(key), Some(n)) = (
+            d.get("key").and_then(Value::as_f64),
+            d.get("doc_count").and_then(Value::as_u64),
+        ) else {
+            continue;
+        };
+        let Ok(t) = jiff::Timestamp::from_millisecond(key as i64) else {
+            continue;
+        };
+        let day = t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+        let month0 = (day.month() as u32 - 1) / months * months;
+        let Ok(start) = jiff::civil::date(day.year(), month0 as i8 + 1, 1)
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        else {
+            continue;
+        };
+        let ms = start.timestamp().as_millisecond();
+        match out.last_mut() {
+            Some((k, c)) if *k == ms => *c += n,
+            _ => out.push((ms, n)),
+        }
+    }
+    if desc {
+        out.reverse();
+    }
+    out.into_iter()
+        .map(|(k, n)| {
+            let s = jiff::Timestamp::from_millisecond(k)
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+                .unwrap_or_default();
+            serde_json::json!({"key_as_string": s, "key": k, "doc_count": n})
+        })
+        .collect()
+}
+
+/// Multi-field names (`date.nanos`) to the field whose values they index.
+fn resolve_fields(v: &mut Value, indices: &[Arc<Index>]) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                if let (true, Value::String(f)) = (k == "field", &*x) {
+                    let parent = indices.iter().find_map(|i| {
+                        i.with_mapping(|m| {
+                            (m.resolve(f) != f.as_str()).then(|| m.resolve(f).to_string())
+                        })
+                    });
+                    if let Some(p) = parent {
+                        *x = Value::String(p);
+                    }
+                } else {
+                    resolve_fields(x, indices);
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| resolve_fields(x, indices)),
+        _ => {}
+    }
+}
+
+/// A double as Java prints it (`50.0`, `0.5`).
+fn java_double(f: f64) -> String {
+    if f.fract() == 0.0 && f.abs() < 1e7 {
+        format!("{f:.1}")
+    } else {
+        format!("{f}")
+    }
+}
+
 pub fn run(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value, EsError> {
+    let mut rw = Rewrites {
+        metas: Vec::new(),
+        calendar: Vec::new(),
+    };
+    let mut aggs = prepare(aggs, &mut rw, &mut Vec::new())?;
+    resolve_fields(&mut aggs, indices);
+    let mut v = run_prepared(indices, query, &aggs)?;
+    for (name, months, desc) in rw.calendar {
+        if let Some(Value::Array(days)) = v.get(&name).and_then(|a| a.get("buckets")).cloned() {
+            v[&name]["buckets"] = Value::Array(merge_days(&days, months, desc));
+        }
+    }
+    for (path, meta) in rw.metas {
+        let mut cur = &mut v;
+        for (i, p) in path.iter().enumerate() {
+            let Some(next) = cur.get_mut(p) else { break };
+            if i + 1 == path.len() {
+                next["meta"] = meta.clone();
+            }
+            cur = next;
+        }
+    }
+    Ok(v)
+}
+
+fn run_prepared(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value, EsError> {
     let req: Aggregations = serde_json::from_value(aggs_to_tantivy(aggs)).map_err(bad)?;
     let mut merged: Option<IntermediateAggregationResults> = None;
     for idx in indices {

@@ -31,6 +31,7 @@ fn single(v: &Value, what: &str) -> Result<(String, Value), EsError> {
 }
 
 fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
+    let field = m.resolve(field);
     let keyword = field.strip_suffix(".keyword");
     let path = keyword.unwrap_or(field);
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
@@ -111,6 +112,7 @@ fn date_value(s: &str) -> Option<DateTime> {
 }
 
 fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, EsError> {
+    let field = m.resolve(field);
     let path = field.strip_suffix(".keyword").unwrap_or(field);
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
     match (m.get(path), v) {
@@ -118,7 +120,11 @@ fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, 
             date_value(s).ok_or_else(|| bad(format!("failed to parse date field [{s}]")))?,
         ),
         (Some("date"), Value::Number(n)) => {
-            t.append_type_and_fast_value(DateTime::from_timestamp_millis(n.as_i64().unwrap_or(0)))
+            let formats = m.field(path).map_or(&[][..], |f| &f.formats[..]);
+            let d = crate::mapping::parse_date_with(&Value::String(n.to_string()), formats)
+                .or_else(|| crate::mapping::parse_date_with(v, formats))
+                .ok_or_else(|| bad(format!("failed to parse date field [{n}]")))?;
+            t.append_type_and_fast_value(d)
         }
         (Some("long"), Value::String(s)) => t.append_type_and_fast_value(
             s.parse::<i64>()
@@ -148,6 +154,11 @@ fn query_string(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, E
         .ok_or_else(|| bad("[query_string] requires a query"))?;
     if text.trim() == "*" || text.trim().is_empty() {
         return Ok(Box::new(AllQuery));
+    }
+    if let (Some(a), Some(b)) = (text.find('/'), text.rfind('/')) {
+        if b > a + 1001 {
+            return Err(bad(format!("The length of regex [{}] used in the Regexp Query request has exceeded the allowed maximum of [1000]. This maximum can be set by changing the [index.max_regex_length] index level setting.", b - a - 1)));
+        }
     }
     let rewritten = rewrite_fields(text, m);
     let mut parser = QueryParser::for_index(idx.tantivy(), vec![idx.f.text]);
@@ -197,6 +208,90 @@ fn rewrite_fields(text: &str, m: &Mapping) -> String {
     out
 }
 
+/// A regular expression over one field's terms: the text terms of a text field, else the
+/// exact values. Term bytes of a JSON field are the path (segments split by 1), 0, a type
+/// byte (`s` for strings), then the value.
+fn regex_query(
+    idx: &Index,
+    m: &Mapping,
+    field: &str,
+    pattern: &str,
+) -> Result<Box<dyn Query>, EsError> {
+    if pattern.len() > 1000 {
+        return Err(bad(format!("The length of regex [{}] used in the Regexp Query request has exceeded the allowed maximum of [1000]. This maximum can be set by changing the [index.max_regex_length] index level setting.", pattern.len())));
+    }
+    let path = field.strip_suffix(".keyword").unwrap_or(field);
+    let on_text = m.get(field) == Some("text");
+    let prefix: String = path
+        .split('.')
+        .map(regex_syntax_escape)
+        .collect::<Vec<_>>()
+        .join("\\x01");
+    let full = format!("{prefix}\\x00s{pattern}");
+    let f = if on_text { idx.f.text } else { idx.f.kw };
+    tantivy::query::RegexQuery::from_pattern(&full, f)
+        .map(|q| Box::new(q) as Box<dyn Query>)
+        .map_err(|e| bad(format!("failed to create query: {e}")))
+}
+
+fn regex_syntax_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~\"<>@".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `*` and `?` of a wildcard pattern as a regular expression.
+fn wildcard_regex(w: &str) -> String {
+    let mut out = String::new();
+    for c in w.chars() {
+        match c {
+            '*' => out.push_str(".*"),
+            '?' => out.push('.'),
+            c => out.push_str(&regex_syntax_escape(&c.to_string())),
+        }
+    }
+    out
+}
+
+/// `{field: "v"}` or `{field: {value: "v", ...}}` → (field, value as text).
+fn field_value(body: &Value, what: &str) -> Result<(String, String), EsError> {
+    let (field, v) = single(body, what)?;
+    let v = v.get("value").cloned().unwrap_or(v);
+    match v {
+        Value::String(s) => Ok((field, s)),
+        other => Ok((field, other.to_string())),
+    }
+}
+
+/// Documents whose `_id` is one of `ids`.
+fn ids_query(idx: &Index, ids: &[Value]) -> Box<dyn Query> {
+    Box::new(BooleanQuery::new(
+        ids.iter()
+            .map(|v| {
+                let id = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                let t = Term::from_field_text(idx.f.id, &id);
+                (
+                    Occur::Should,
+                    Box::new(TermQuery::new(t, IndexRecordOption::Basic)) as Box<dyn Query>,
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Metadata fields every document has.
+fn always_present(field: &str) -> bool {
+    matches!(
+        field,
+        "_id" | "_index" | "_seq_no" | "_version" | "_primary_term"
+    )
+}
+
 pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsError> {
     let Some(obj) = q.as_object().filter(|o| !o.is_empty()) else {
         return Ok(Box::new(AllQuery));
@@ -205,6 +300,88 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
     Ok(match kind.as_str() {
         "match_all" => Box::new(AllQuery),
         "match_none" => Box::new(EmptyQuery),
+        "ids" => ids_query(
+            idx,
+            body.get("values")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice),
+        ),
+        "constant_score" => {
+            let filter = body
+                .get("filter")
+                .ok_or_else(|| bad("[constant_score] requires a 'filter' element"))?;
+            let boost = body.get("boost").and_then(Value::as_f64).unwrap_or(1.0) as f32;
+            Box::new(tantivy::query::ConstScoreQuery::new(
+                build(idx, m, filter)?,
+                boost,
+            ))
+        }
+        "wildcard" => {
+            let (field, w) = field_value(body, "wildcard")?;
+            regex_query(idx, m, &field, &wildcard_regex(&w))?
+        }
+        "prefix" => {
+            let (field, p) = field_value(body, "prefix")?;
+            regex_query(idx, m, &field, &format!("{}.*", regex_syntax_escape(&p)))?
+        }
+        "regexp" => {
+            let (field, r) = field_value(body, "regexp")?;
+            regex_query(idx, m, &field, &r)?
+        }
+        "multi_match" => {
+            let text = body
+                .get("query")
+                .cloned()
+                .ok_or_else(|| bad("No text specified for multi_match query"))?;
+            let fields: Vec<String> = match body.get("fields") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|f| f.as_str())
+                    .map(|f| f.split('^').next().unwrap_or(f).to_string())
+                    .collect(),
+                _ => m
+                    .fields()
+                    .filter(|(_, f)| f.family() == "text")
+                    .map(|(p, _)| p.clone())
+                    .collect(),
+            };
+            let kind = if body.get("type").and_then(Value::as_str) == Some("phrase") {
+                "match_phrase"
+            } else {
+                "match"
+            };
+            let mut subs = Vec::new();
+            for f in fields {
+                let mut inner = serde_json::Map::new();
+                inner.insert("query".into(), text.clone());
+                if let Some(op) = body.get("operator") {
+                    inner.insert("operator".into(), op.clone());
+                }
+                subs.push((
+                    Occur::Should,
+                    build(idx, m, &serde_json::json!({kind: {f: inner}}))?,
+                ));
+            }
+            Box::new(BooleanQuery::new(subs))
+        }
+        "term" | "terms" if single(body, kind).is_ok_and(|(f, _)| f == "_id" || f == "_index") => {
+            let (field, v) = single(body, kind)?;
+            let v = v.get("value").cloned().unwrap_or(v);
+            let vals = match v {
+                Value::Array(a) => a,
+                other => vec![other],
+            };
+            if field == "_id" {
+                ids_query(idx, &vals)
+            } else if vals.iter().any(|x| {
+                x.as_str()
+                    .is_some_and(|n| crate::store::wildcard(n, &idx.name))
+            }) {
+                Box::new(AllQuery)
+            } else {
+                Box::new(EmptyQuery)
+            }
+        }
         "term" => {
             let (field, v) = single(body, "term")?;
             let v = v.get("value").cloned().unwrap_or(v);
@@ -286,6 +463,18 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
                 .get("field")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad("[exists] requires a field"))?;
+            if always_present(field) {
+                return Ok(Box::new(AllQuery));
+            }
+            if field == "_source" {
+                return Err(EsError::bad_request(
+                    "query_shard_exception",
+                    "the _source field is not searchable",
+                ));
+            }
+            if field.starts_with('_') && !m.contains(field) {
+                return Ok(Box::new(EmptyQuery));
+            }
             Box::new(ExistsQuery::new(
                 format!("kw.{}", field.strip_suffix(".keyword").unwrap_or(field)),
                 true,

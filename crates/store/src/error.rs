@@ -10,6 +10,13 @@ pub enum EsError {
         kind: &'static str,
         reason: String,
     },
+    /// An error reported through another, as a search reports its shards' failures.
+    #[error("{reason}")]
+    Wrapped {
+        kind: &'static str,
+        reason: String,
+        cause: Box<EsError>,
+    },
 }
 
 impl EsError {
@@ -37,16 +44,17 @@ impl EsError {
     pub fn status(&self) -> u16 {
         match self {
             EsError::Status { status, .. } => *status,
+            EsError::Wrapped { cause, .. } => cause.status(),
         }
     }
     pub fn kind(&self) -> &'static str {
         match self {
-            EsError::Status { kind, .. } => kind,
+            EsError::Status { kind, .. } | EsError::Wrapped { kind, .. } => kind,
         }
     }
     pub fn reason(&self) -> String {
         match self {
-            EsError::Status { reason, .. } => reason.clone(),
+            EsError::Status { reason, .. } | EsError::Wrapped { reason, .. } => reason.clone(),
         }
     }
     pub fn conflict(reason: impl Into<String>) -> EsError {
@@ -58,16 +66,24 @@ impl EsError {
     }
     /// Elasticsearch's error body.
     pub fn body(&self, index: Option<&str>) -> Value {
-        let EsError::Status {
-            status,
-            kind,
-            reason,
-        } = self;
-        let mut cause = json!({"type": kind, "reason": reason});
+        let (status, kind, reason) = (self.status(), self.kind(), self.reason());
+        let mut cause = match self {
+            EsError::Wrapped { cause, .. } => {
+                json!({"type": cause.kind(), "reason": cause.reason()})
+            }
+            EsError::Status { .. } => json!({"type": kind, "reason": reason}),
+        };
         if let Some(i) = index {
             cause["index"] = json!(i);
         }
-        let mut error = cause.clone();
+        let mut error = json!({"type": kind, "reason": reason});
+        if let Some(i) = index {
+            error["index"] = json!(i);
+        }
+        if let EsError::Wrapped { .. } = self {
+            error["caused_by"] = cause.clone();
+            error["phase"] = json!("query");
+        }
         error["root_cause"] = json!([cause]);
         json!({"error": error, "status": status})
     }

@@ -121,6 +121,8 @@ pub struct Mapping {
     /// The root `mappings` object (`properties`, `dynamic`, `_source`, `dynamic_templates`...).
     root: Map<String, Value>,
     fields: BTreeMap<String, Field>,
+    /// Multi-fields (`fields` of a field): `date.nanos` → `date`; they index their parent's value.
+    subfields: BTreeMap<String, String>,
 }
 
 fn mapper_error(reason: impl Into<String>) -> EsError {
@@ -187,13 +189,15 @@ impl Mapping {
             }
         }
         let mut fields = self.fields.clone();
+        let mut subs = self.subfields.clone();
         if let Some(props) = body.get("properties") {
             let props = props
                 .as_object()
                 .ok_or_else(|| mapper_error("[properties] must be an object"))?;
-            collect(&mut fields, "", props)?;
+            collect(&mut fields, &mut subs, "", props)?;
         }
         self.fields = fields;
+        self.subfields = subs;
         for (k, val) in body {
             if k == "properties" {
                 let props = self.root.entry("properties").or_insert_with(|| json!({}));
@@ -218,7 +222,12 @@ impl Mapping {
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.fields.contains_key(path)
+        self.fields.contains_key(path) || self.subfields.contains_key(path)
+    }
+
+    /// The field whose values `path` indexes: a multi-field's parent, or itself.
+    pub fn resolve<'a>(&'a self, path: &'a str) -> &'a str {
+        self.subfields.get(path).map_or(path, String::as_str)
     }
 
     /// `dynamic` of the root: `true`, `false` or `strict`.
@@ -329,6 +338,15 @@ impl Mapping {
         keyword: bool,
     ) -> Result<Option<OwnedValue>, EsError> {
         let field = self.fields.get(prefix);
+        // Types the store keeps in `_source` only (geo points, binary, ranges...): the exact-value
+        // view records that the field is there, for `exists`.
+        if field.is_some_and(|f| f.family() == "other") {
+            return Ok(match (keyword, v) {
+                (false, _) | (_, Value::Null) => None,
+                (true, Value::String(s)) => Some(OwnedValue::Str(s.clone())),
+                (true, other) => Some(OwnedValue::Str(other.to_string())),
+            });
+        }
         Ok(Some(match v {
             Value::Null => return Ok(None),
             Value::Array(a) => {
@@ -484,7 +502,7 @@ pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
                 Value::String(s),
             ) => parse_date(s),
             (pattern, Value::String(s)) if !pattern.starts_with("epoch") => {
-                rstash_timefmt::Parser::joda(pattern).ok().and_then(|p| {
+                rstash_timefmt::Parser::java(pattern).ok().and_then(|p| {
                     p.parse(s, &jiff::tz::TimeZone::UTC, jiff::Timestamp::now())
                         .ok()
                         .map(|ts| DateTime::from_timestamp_nanos(ts.as_nanosecond() as i64))
@@ -502,6 +520,7 @@ pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
 /// Leaf fields of a `properties` object into `out`, validated.
 fn collect(
     out: &mut BTreeMap<String, Field>,
+    subs: &mut BTreeMap<String, String>,
     prefix: &str,
     props: &Map<String, Value>,
 ) -> Result<(), EsError> {
@@ -582,7 +601,21 @@ fn collect(
             },
         );
         if let Some(p) = spec.get("properties").and_then(Value::as_object) {
-            collect(out, &path, p)?;
+            collect(out, subs, &path, p)?;
+        }
+        if let Some(multi) = spec.get("fields").and_then(Value::as_object) {
+            for (sub, sub_spec) in multi {
+                let t = sub_spec
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("text");
+                if !KNOWN.contains(&t) {
+                    return Err(mapper_error(format!(
+                        "No handler for type [{t}] declared on field [{sub}]"
+                    )));
+                }
+                subs.insert(format!("{path}.{sub}"), path.clone());
+            }
         }
     }
     Ok(())
@@ -606,8 +639,26 @@ fn deep_merge(into: &mut Value, from: &Value) {
 
 /// ES `strict_date_optional_time`: `yyyy-MM-dd` with optional time and zone.
 pub fn parse_date(s: &str) -> Option<DateTime> {
-    if s.len() < 10 || !s.as_bytes()[..4].iter().all(u8::is_ascii_digit) || s.as_bytes()[4] != b'-'
-    {
+    let b = s.as_bytes();
+    if b.len() < 4 || !b[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // `yyyy` and `yyyy-MM`, as strict_date_optional_time allows.
+    if b.len() == 4 || (b.len() == 7 && b[4] == b'-' && b[5..].iter().all(u8::is_ascii_digit)) {
+        let year: i16 = s[..4].parse().ok()?;
+        let month: i8 = if b.len() == 7 {
+            s[5..].parse().ok()?
+        } else {
+            1
+        };
+        let d = jiff::civil::date(year, month.clamp(1, 12), 1);
+        let ts = d
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .ok()?
+            .timestamp();
+        return Some(DateTime::from_timestamp_nanos(ts.as_nanosecond() as i64));
+    }
+    if s.len() < 10 || b[4] != b'-' {
         return None;
     }
     let ts = s
@@ -630,7 +681,8 @@ pub fn parse_date(s: &str) -> Option<DateTime> {
 
 fn detect(v: &Value) -> Option<&'static str> {
     Some(match v {
-        Value::String(s) if parse_date(s).is_some() => "date",
+        // Dynamic detection wants a full date (`yyyy-MM-dd...`), not a bare year.
+        Value::String(s) if s.len() >= 10 && parse_date(s).is_some() => "date",
         Value::String(_) => "text",
         Value::Number(n) if n.is_i64() || n.is_u64() => "long",
         Value::Number(_) => "float",

@@ -22,6 +22,8 @@ pub enum ParseError {
 #[derive(Debug, Clone)]
 pub struct Parser {
     tokens: Vec<Token>,
+    /// java.time keeps fractions to the nanosecond; Joda to the millisecond.
+    nanos: bool,
 }
 
 /// What the text said; missing parts take their defaults when the instant is built.
@@ -52,7 +54,17 @@ impl Parser {
                 "z (time zone names cannot be parsed)".into(),
             ));
         }
-        Ok(Parser { tokens })
+        Ok(Parser {
+            tokens,
+            nanos: false,
+        })
+    }
+
+    /// A java.time pattern (Elasticsearch's date `format`s): fractions keep their nanoseconds.
+    pub fn java(pattern: &str) -> Result<Parser, PatternError> {
+        let mut p = Parser::joda(pattern)?;
+        p.nanos = true;
+        Ok(p)
     }
 
     /// Parses `text`; `default_tz` applies when the text has no zone; `now` supplies a missing year.
@@ -148,7 +160,9 @@ impl Parser {
                 let v: i64 = s[..digits].parse().ok()?;
                 p.nanos = v * 10i64.pow(9 - digits as u32);
                 // Joda keeps milliseconds only.
-                p.nanos -= p.nanos % 1_000_000;
+                if !self.nanos {
+                    p.nanos -= p.nanos % 1_000_000;
+                }
                 Some(digits)
             }
             'Z' if count >= 3 => zone_id(s).map(|(tz, n)| {

@@ -77,8 +77,11 @@ pub(super) fn run_bulk(
     default_index: Option<&str>,
     body: &[u8],
     refresh: Refresh,
+    p: &HashMap<String, String>,
 ) -> Response {
     let start = Instant::now();
+    // Updates that asked for their document back (`_source` on the action, its body or the URL).
+    let mut wants_source: HashMap<usize, SourceSpec> = HashMap::new();
     enum Slot {
         Op(String, String, Op),
         Failed(String, Value),
@@ -132,7 +135,15 @@ pub(super) fn run_bulk(
                         raw: raw_source(src_line),
                     },
                     _ => match id {
-                        Some(id) => update_op(id, &src),
+                        Some(id) => {
+                            let spec = meta.get("_source").or(src.get("_source"));
+                            if spec.is_some() || p.contains_key("_source") {
+                                if let Ok(spec) = SourceSpec::new(spec, p) {
+                                    wants_source.insert(slots.len(), spec);
+                                }
+                            }
+                            update_op(id, &src)
+                        }
                         None => return malformed("Validation Failed: 1: id is missing;"),
                     },
                 }
@@ -143,7 +154,21 @@ pub(super) fn run_bulk(
                 ))
             }
         };
-        slots.push(Slot::Op(kind, index, op));
+        let text = |k: &str| {
+            meta.get(k)
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+        };
+        match versioned(
+            op,
+            text("version").as_deref(),
+            text("version_type").as_deref(),
+        ) {
+            Ok(op) => slots.push(Slot::Op(kind, index, op)),
+            Err(e) => {
+                let body = json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]});
+                slots.push(Slot::Failed(kind, body));
+            }
+        }
     }
     // One durable write for the whole bulk, then the results back in request order.
     let mut by_index: Vec<(String, Vec<(usize, Op)>)> = Vec::new();
@@ -194,11 +219,20 @@ pub(super) fn run_bulk(
     let items: Vec<Value> = slots
         .into_iter()
         .enumerate()
-        .map(|(pos, s)| {
-            let (kind, body) = match s {
+        .map(|(pos, slot)| {
+            let (kind, mut body) = match slot {
                 Slot::Op(kind, _, _) => (kind, results.remove(&pos).unwrap_or(Value::Null)),
                 Slot::Failed(kind, body) => (kind, body),
             };
+            if let (Some(spec), None) = (wants_source.get(&pos), body.get("error")) {
+                let (i, id) = (
+                    body["_index"].as_str().unwrap_or_default(),
+                    body["_id"].as_str().unwrap_or_default(),
+                );
+                if let Some((src, _)) = s.get(i).and_then(|idx| idx.get(id)) {
+                    body["get"] = json!({"found": true, "_source": spec.apply(&src)});
+                }
+            }
             errors |= body.get("error").is_some();
             json!({ kind: body })
         })
@@ -215,7 +249,7 @@ pub(super) async fn bulk_all(
     body: Bytes,
 ) -> Response {
     blocking(move || match refresh_param(&p) {
-        Ok(r) => run_bulk(&s, None, &body, r),
+        Ok(r) => run_bulk(&s, None, &body, r, &p),
         Err(e) => err(e, None),
     })
     .await
@@ -228,7 +262,7 @@ pub(super) async fn bulk_index(
     body: Bytes,
 ) -> Response {
     blocking(move || match refresh_param(&p) {
-        Ok(r) => run_bulk(&s, Some(&index), &body, r),
+        Ok(r) => run_bulk(&s, Some(&index), &body, r, &p),
         Err(e) => err(e, Some(&index)),
     })
     .await
@@ -256,6 +290,38 @@ pub(super) fn update_op(id: String, body: &Value) -> Op {
     }
 }
 
+/// `version` with `version_type=external|external_gte` (in the URL, or a bulk action's metadata).
+pub(super) fn versioned(
+    op: Op,
+    version: Option<&str>,
+    version_type: Option<&str>,
+) -> Result<Op, EsError> {
+    let invalid = |m: &str| {
+        EsError::bad_request(
+            "action_request_validation_exception",
+            format!("Validation Failed: 1: {m};"),
+        )
+    };
+    match (version_type, version) {
+        (None | Some("internal"), None) => Ok(op),
+        (None | Some("internal"), Some(_)) => Err(invalid("internal versioning can not be used for optimistic concurrency control. Please use `if_seq_no` and `if_primary_term` instead")),
+        (Some(t @ ("external" | "external_gte")), Some(v)) => {
+            let version = v.parse::<u64>().map_err(|_| invalid(&format!("illegal version value [{v}] for version type [{t}]")))?;
+            Ok(Op::External { op: Box::new(op), version, gte: t == "external_gte" })
+        }
+        (Some("external" | "external_gte"), None) => Err(invalid("an external version is needed")),
+        (Some(other), _) => Err(EsError::bad_request("illegal_argument_exception", format!("No version type match [{other}]"))),
+    }
+}
+
+fn versioned_by(op: Op, p: &HashMap<String, String>) -> Result<Op, EsError> {
+    versioned(
+        op,
+        p.get("version").map(String::as_str),
+        p.get("version_type").map(String::as_str),
+    )
+}
+
 /// One write through the bulk path; answers as the single-document APIs do.
 pub(super) fn single_op(s: &Store, index: &str, op: Op, p: &HashMap<String, String>) -> Response {
     match write_one(s, index, op, p) {
@@ -280,6 +346,7 @@ fn write_one(
             format!("no such index [{index}] and [require_alias] request flag is [true] and [{index}] is not an alias"),
         ));
     }
+    let op = versioned_by(op, p)?;
     let idx = s.write_target(index)?;
     let rs = s.bulk(vec![(idx.clone(), vec![op])])?;
     let r = rs
@@ -582,6 +649,15 @@ fn run_mget(
             )
         }
     };
+    if entries.is_empty() {
+        return err(
+            EsError::bad_request(
+                "action_request_validation_exception",
+                "Validation Failed: 1: no documents to get;",
+            ),
+            default,
+        );
+    }
     let mut docs = Vec::with_capacity(entries.len());
     for e in entries {
         let id = match e.get("_id") {

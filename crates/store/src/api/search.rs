@@ -466,6 +466,22 @@ pub(super) fn execute(s: &Store, indices: &[Arc<Index>], req: &Req) -> Result<Va
                 i.with_mapping(|m| m.contains(k.field.strip_suffix(".keyword").unwrap_or(&k.field)))
             })
     };
+    // Sorting across indices where a field is `unsigned_long` in one and another type elsewhere
+    // is refused, as in Elasticsearch.
+    for k in &req.sort {
+        let path = k.field.strip_suffix(".keyword").unwrap_or(&k.field);
+        let types: std::collections::BTreeSet<&'static str> = indices
+            .iter()
+            .filter_map(|i| i.with_mapping(|m| m.get(path)))
+            .collect();
+        if types.len() > 1 && types.contains("unsigned_long") {
+            return Err(EsError::Wrapped {
+                kind: "search_phase_execution_exception",
+                reason: "all shards failed".into(),
+                cause: Box::new(bad("illegal_argument_exception", format!("Can't do sort across indices, as a field has [unsigned_long] type in one index, and different type in another index!"))),
+            });
+        }
+    }
     if let Some(k) = req.sort.iter().find(|k| !mapped_somewhere(k)) {
         if !indices.is_empty() {
             return Err(bad(
@@ -734,7 +750,14 @@ fn run_msearch(s: &Store, default: &str, body: &[u8], p: &HashMap<String, String
                 params.insert(k.into(), v.as_str().map_or(v.to_string(), str::to_string));
             }
         }
-        let r = Req::parse(body, &params).and_then(|req| {
+        let parsed = Req::parse(body, &params);
+        if let Err(e) = &parsed {
+            // Checked for the whole request in Elasticsearch, before any search runs.
+            if e.reason().contains("[rest_total_hits_as_int]") {
+                return err(EsError::bad_request(e.kind(), e.reason()), None);
+            }
+        }
+        let r = parsed.and_then(|req| {
             let indices = s.resolve_opts(&expr, &params)?;
             for i in &indices {
                 i.before_read()?;

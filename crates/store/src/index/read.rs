@@ -151,7 +151,22 @@ impl Index {
             })
             .collect();
         if let Some(after) = req.after {
-            hits.retain(|h| cmp_sort(&h.sort, after, req.sort).is_gt());
+            // A date may come back formatted as its field's format has it.
+            let after: Vec<Value> = after
+                .iter()
+                .zip(req.sort)
+                .map(|(v, k)| match (v, sort_values.field(k.path())) {
+                    (Value::String(_), Some(f)) if f.family() == "date" => {
+                        match mapping::parse_date_with(v, &f.formats) {
+                            Some(d) if f.ty == "date_nanos" => json!(d.into_timestamp_nanos()),
+                            Some(d) => json!(d.into_timestamp_millis()),
+                            None => v.clone(),
+                        }
+                    }
+                    _ => v.clone(),
+                })
+                .collect();
+            hits.retain(|h| cmp_sort(&h.sort, &after, req.sort).is_gt());
         }
         hits.sort_by(|a, b| cmp_sort(&a.sort, &b.sort, req.sort));
         hits.truncate(limit);
@@ -221,12 +236,10 @@ impl SortKey {
                     _ => None,
                 },
                 "float" => match v {
-                    Value::Number(n) => n.as_f64().map(|f| {
-                        if field.is_some_and(|f| f.ty == "float" || f.ty == "half_float") {
-                            json!(f as f32 as f64)
-                        } else {
-                            json!(f)
-                        }
+                    Value::Number(n) => n.as_f64().map(|f| match field.map(|f| f.ty.as_str()) {
+                        Some("float") => json!(f as f32 as f64),
+                        Some("half_float") => json!(half_precision(f)),
+                        _ => json!(f),
                     }),
                     Value::String(s) => s.parse::<f64>().ok().map(|f| json!(f)),
                     _ => None,
@@ -258,6 +271,16 @@ impl SortKey {
         });
         pick.unwrap_or(Value::Null)
     }
+}
+
+/// A value rounded to IEEE half precision (11 significant bits), as a `half_float` holds it.
+fn half_precision(f: f64) -> f64 {
+    if f == 0.0 || !f.is_finite() {
+        return f;
+    }
+    let exp = f.abs().log2().floor().max(-14.0);
+    let ulp = (exp - 10.0).exp2();
+    (f / ulp).round() * ulp
 }
 
 /// Orders two documents' sort values by the request's keys (missing values last, or first).

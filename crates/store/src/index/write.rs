@@ -37,6 +37,13 @@ pub enum Op {
     Delete {
         id: String,
     },
+    /// `version_type=external` (`gte`: `external_gte`): the write carries its own version, which
+    /// must be above (or at least) the current one.
+    External {
+        op: Box<Op>,
+        version: u64,
+        gte: bool,
+    },
 }
 
 impl Op {
@@ -44,6 +51,7 @@ impl Op {
         match self {
             Op::Index { id, .. } | Op::Create { id, .. } => id.as_deref(),
             Op::Update { id, .. } | Op::Delete { id } => Some(id),
+            Op::External { op, .. } => op.id(),
         }
     }
 }
@@ -121,10 +129,15 @@ pub fn new_id() -> String {
 impl Index {
     /// The version a write to `id` replaces (0: none), from what is pending or committed.
     pub(super) fn current_version(&self, st: &State, id: &str) -> u64 {
+        self.current(st, id).unwrap_or(0)
+    }
+
+    /// The current version of `id` when it exists (an external version may be 0).
+    pub(super) fn current(&self, st: &State, id: &str) -> Option<u64> {
         if let Some(p) = st.pending.get(id) {
-            return if p.src.is_some() { p.version } else { 0 };
+            return p.src.is_some().then_some(p.version);
         }
-        self.committed_doc(id).map(|(v, _)| v).unwrap_or(0)
+        self.committed_doc(id).map(|(v, _)| v)
     }
 
     /// Learns the new fields of a document into the mapping (persisted when it grew).
@@ -181,9 +194,11 @@ impl Index {
                 updated: bool,
                 source: Value,
                 raw: Option<Box<str>>,
+                ext: Option<(u64, bool)>,
             },
             Delete {
                 id: String,
+                ext: Option<(u64, bool)>,
             },
             Failed(OpResult),
         }
@@ -201,6 +216,16 @@ impl Index {
             let steps: Vec<Step> = ops
                 .into_iter()
                 .map(|op| match op {
+                    Op::External { op, version, gte } => (*op, Some((version, gte))),
+                    other => (other, None),
+                })
+                .map(|(op, ext)| match op {
+                    Op::External { op, .. } => Step::Failed(failed(
+                        op.id().unwrap_or(""),
+                        400,
+                        "illegal_argument_exception",
+                        "a version given twice".into(),
+                    )),
                     Op::Index { id, source, raw } | Op::Create { id, source, raw }
                         if !source.is_object() =>
                     {
@@ -219,6 +244,7 @@ impl Index {
                         updated: false,
                         source,
                         raw,
+                        ext,
                     },
                     Op::Create { id, source, raw } => Step::Write {
                         auto: id.is_none(),
@@ -227,6 +253,7 @@ impl Index {
                         updated: false,
                         source,
                         raw,
+                        ext,
                     },
                     Op::Update {
                         id,
@@ -255,6 +282,7 @@ impl Index {
                                     updated: true,
                                     source: merged,
                                     raw: None,
+                                    ext: None,
                                 }
                             }
                         }
@@ -265,6 +293,7 @@ impl Index {
                             updated: false,
                             source: up,
                             raw: None,
+                            ext: None,
                         },
                         (None, _) => Step::Failed(OpResult {
                             id: id.clone(),
@@ -278,7 +307,7 @@ impl Index {
                             )),
                         }),
                     },
-                    Op::Delete { id } => Step::Delete { id },
+                    Op::Delete { id } => Step::Delete { id, ext },
                 })
                 .collect();
             let steps: Vec<Step> = steps
@@ -303,9 +332,11 @@ impl Index {
                 create: bool,
                 updated: bool,
                 prep: Prepared,
+                ext: Option<(u64, bool)>,
             },
             Delete {
                 id: String,
+                ext: Option<(u64, bool)>,
             },
             Failed(OpResult),
         }
@@ -319,6 +350,7 @@ impl Index {
                     updated,
                     source,
                     raw,
+                    ext,
                 } => match self.prepare(&mapping, &id, &source, raw) {
                     Ok(prep) => Ready::Write {
                         id,
@@ -326,54 +358,67 @@ impl Index {
                         create,
                         updated,
                         prep,
+                        ext,
                     },
                     Err(e) => Ready::Failed(failed(&id, e.status(), e.kind(), e.reason())),
                 },
-                Step::Delete { id } => Ready::Delete { id },
+                Step::Delete { id, ext } => Ready::Delete { id, ext },
                 Step::Failed(r) => Ready::Failed(r),
             })
             .collect();
         // 3. Under the lock again: versions, the log, the queue, in one order.
         let mut st = self.lock_state();
         let mut results = Vec::with_capacity(ready.len());
-        let mut accepted: Vec<(Ready, u64)> = Vec::new();
+        // (operation, current version (0: none), the version it gets)
+        let mut accepted: Vec<(Ready, u64, u64)> = Vec::new();
         for r in ready {
-            match r {
-                Ready::Failed(res) => results.push(Some(res)),
-                Ready::Write {
-                    ref id,
-                    auto,
-                    create,
-                    ..
-                } => {
-                    let current = if auto {
-                        0
-                    } else {
-                        self.current_version(&st, id)
-                    };
-                    if create && current > 0 {
-                        results.push(Some(failed(id, 409, "version_conflict_engine_exception", format!("[{id}]: version conflict, document already exists (current version [{current}])"))));
-                    } else {
-                        results.push(None);
-                        accepted.push((r, current));
-                    }
+            let (id, ext, exists) = match &r {
+                Ready::Failed(res) => {
+                    results.push(Some(res.clone()));
+                    continue;
                 }
-                Ready::Delete { ref id } => {
-                    let current = self.current_version(&st, id);
-                    results.push(None);
-                    accepted.push((r, current));
+                Ready::Write { id, auto: true, .. } => (id.clone(), None, None),
+                Ready::Write { id, ext, .. } | Ready::Delete { id, ext } => {
+                    (id.clone(), *ext, self.current(&st, id))
                 }
+            };
+            let current = exists.unwrap_or(0);
+            if let (Ready::Write { create: true, .. }, Some(c)) = (&r, exists) {
+                results.push(Some(failed(
+                    &id,
+                    409,
+                    "version_conflict_engine_exception",
+                    format!(
+                        "[{id}]: version conflict, document already exists (current version [{c}])"
+                    ),
+                )));
+                continue;
             }
+            let version = match (ext, exists) {
+                (Some((v, gte)), Some(c)) if v < c || (v == c && !gte) => {
+                    let how = if gte {
+                        "higher than"
+                    } else {
+                        "higher or equal to"
+                    };
+                    results.push(Some(failed(&id, 409, "version_conflict_engine_exception", format!("[{id}]: version conflict, current version [{c}] is {how} the one provided [{v}]"))));
+                    continue;
+                }
+                (Some((v, _)), _) => v,
+                (None, _) => current + 1,
+            };
+            results.push(None);
+            accepted.push((r, current, version));
         }
         let name = &self.name;
         let logged = self.engine.wal.append_with(|start, buf| {
             let mut positions = Vec::with_capacity(accepted.len());
-            for (r, current) in &accepted {
+            for (r, _, version) in &accepted {
                 let payload = match r {
                     Ready::Write { id, auto, prep, .. } => {
-                        record(name, "index", id, current + 1, *auto, Some(&prep.src))
+                        record(name, "index", id, *version, *auto, Some(&prep.src))
                     }
-                    Ready::Delete { id } => record(name, "delete", id, current + 1, false, None),
+                    Ready::Delete { id, .. } => record(name, "delete", id, *version, false, None),
                     Ready::Failed(_) => continue,
                 };
                 crate::wal::frame(buf, &payload);
@@ -396,7 +441,11 @@ impl Index {
                     .map(|r| {
                         r.unwrap_or_else(|| {
                             let id = match it.next() {
-                                Some((Ready::Write { id, .. } | Ready::Delete { id }, _)) => id,
+                                Some((
+                                    Ready::Write { id, .. } | Ready::Delete { id, .. },
+                                    _,
+                                    _,
+                                )) => id,
                                 _ => String::new(),
                             };
                             failed(&id, kind.0, kind.1, reason.clone())
@@ -408,9 +457,8 @@ impl Index {
         };
         let mut done = Vec::with_capacity(accepted.len());
         let mut charged = 0isize;
-        for ((r, current), pos) in accepted.into_iter().zip(positions) {
+        for ((r, current, version), pos) in accepted.into_iter().zip(positions) {
             let seq_no = st.seq_no;
-            let version = current + 1;
             done.push(match r {
                 Ready::Write {
                     id,
@@ -435,7 +483,7 @@ impl Index {
                         error: None,
                     }
                 }
-                Ready::Delete { id } => {
+                Ready::Delete { id, .. } => {
                     charged += st.enqueue(id.clone(), pos, version, true, None);
                     OpResult {
                         status: if current > 0 { 200 } else { 404 },
