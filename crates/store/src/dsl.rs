@@ -5,8 +5,7 @@ use std::ops::Bound;
 
 use serde_json::Value;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, QueryParser, RangeQuery,
-    TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, ExistsQuery, Occur, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DateTime, Term};
@@ -37,6 +36,28 @@ fn kw_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Option<Term> {
     let mut t = Term::from_field_json_path(idx.f.kw, path, false);
     match (m.get(path), v) {
         (Some("date"), Value::String(s)) => t.append_type_and_fast_value(parse_date(s)?),
+        // Numbers and booleans given as text (`q=response:404`) are matched as their type.
+        (Some("long"), Value::String(s)) => match s.trim().parse::<i64>() {
+            Ok(i) => t.append_type_and_fast_value(i),
+            Err(_) => {
+                let f = s.trim().parse::<f64>().ok().filter(|f| f.fract() == 0.0)?;
+                t.append_type_and_fast_value(f as i64)
+            }
+        },
+        (Some("unsigned_long"), Value::String(s)) => {
+            t.append_type_and_fast_value(s.trim().parse::<u64>().ok()?)
+        }
+        (Some("float"), Value::String(s)) => {
+            let f = s.trim().parse::<f64>().ok()?;
+            if f.fract() == 0.0 && f.abs() < 9e15 {
+                t.append_type_and_fast_value(f as i64)
+            } else {
+                t.append_type_and_fast_value(f)
+            }
+        }
+        (Some("boolean"), Value::String(s)) => {
+            t.append_type_and_fast_value(s.trim().parse::<bool>().ok()?)
+        }
         (_, Value::String(s)) => t.append_type_and_str(s),
         (_, Value::Bool(b)) => t.append_type_and_fast_value(*b),
         (_, Value::Number(n)) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
@@ -145,67 +166,56 @@ fn bound_term(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Result<Term, 
     Ok(t)
 }
 
-/// Lucene syntax through tantivy's parser. Each `field:` is pointed at the JSON field that holds
-/// it: `field.keyword:` and typed fields (numbers, dates, booleans) at `kw`, text at `text`.
-fn query_string(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsError> {
+/// `query_string`, `simple_query_string` and (rstore's) `kql`: the text parsed into the DSL.
+fn query_string(idx: &Index, m: &Mapping, q: &Value, kql: bool) -> Result<Box<dyn Query>, EsError> {
     let text = q
         .get("query")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("[query_string] requires a query"))?;
-    if text.trim() == "*" || text.trim().is_empty() {
-        return Ok(Box::new(AllQuery));
-    }
-    if let (Some(a), Some(b)) = (text.find('/'), text.rfind('/')) {
-        if b > a + 1001 {
-            return Err(bad(format!("The length of regex [{}] used in the Regexp Query request has exceeded the allowed maximum of [1000]. This maximum can be set by changing the [index.max_regex_length] index level setting.", b - a - 1)));
-        }
-    }
-    let rewritten = rewrite_fields(text, m);
-    let mut parser = QueryParser::for_index(idx.tantivy(), vec![idx.f.text]);
-    if q.get("default_operator")
+    let fields: Vec<String> = match (q.get("fields"), q.get("default_field")) {
+        (Some(Value::Array(a)), _) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|f| f.split('^').next().unwrap_or(f).to_string())
+            .collect(),
+        (_, Some(Value::String(f))) => vec![f.clone()],
+        _ => vec!["*".to_string()],
+    };
+    let and = q
+        .get("default_operator")
         .and_then(Value::as_str)
-        .is_some_and(|o| o.eq_ignore_ascii_case("and"))
-    {
-        parser.set_conjunction_by_default();
-    }
-    parser.parse_query(&rewritten).map_err(|e| {
+        .is_some_and(|o| o.eq_ignore_ascii_case("and"));
+    let dsl = crate::query_string::to_dsl(text, &fields, and, kql).map_err(|e| {
         EsError::bad_request(
             "query_shard_exception",
             format!("Failed to parse query [{text}]: {e}"),
         )
-    })
+    })?;
+    build(idx, m, &dsl)
 }
 
-fn rewrite_fields(text: &str, m: &Mapping) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String, colon: bool| {
-        if colon && !word.is_empty() {
-            let (field, prefix) = match word.strip_suffix(".keyword") {
-                Some(f) => (f.to_string(), "kw."),
-                None if matches!(m.get(word.as_str()), Some("text") | None) => {
-                    (word.clone(), "text.")
-                }
-                None => (word.clone(), "kw."),
-            };
-            out.push_str(prefix);
-            out.push_str(&field);
-            word.clear();
-            return;
-        }
-        out.push_str(word);
-        word.clear();
-    };
-    for c in text.chars() {
-        if c.is_alphanumeric() || "._@-".contains(c) {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut out, c == ':');
-            out.push(c);
-        }
+/// Replaces `__field__` in a query template by `field`.
+fn with_field(v: &Value, field: &str) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| {
+                    let k = if k == "__field__" {
+                        field.to_string()
+                    } else {
+                        k.clone()
+                    };
+                    let x = match x {
+                        Value::String(s) if s == "__field__" => Value::String(field.to_string()),
+                        other => with_field(other, field),
+                    };
+                    (k, x)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(|x| with_field(x, field)).collect()),
+        other => other.clone(),
     }
-    flush(&mut word, &mut out, false);
-    out
 }
 
 /// A regular expression over one field's terms: the text terms of a text field, else the
@@ -222,6 +232,12 @@ fn regex_query(
     }
     let path = field.strip_suffix(".keyword").unwrap_or(field);
     let on_text = m.get(field) == Some("text");
+    // Text fields hold lowercased tokens.
+    let pattern = if on_text {
+        pattern.to_lowercase()
+    } else {
+        pattern.to_string()
+    };
     let prefix: String = path
         .split('.')
         .map(regex_syntax_escape)
@@ -480,7 +496,31 @@ pub fn build(idx: &Index, m: &Mapping, q: &Value) -> Result<Box<dyn Query>, EsEr
                 true,
             ))
         }
-        "query_string" | "simple_query_string" => query_string(idx, m, body)?,
+        "query_string" | "simple_query_string" => query_string(idx, m, body, false)?,
+        "kql" => query_string(idx, m, body, true)?,
+        // A query-string term over default fields (patterns, `*`: every searchable field).
+        "_default_fields" => {
+            let patterns: Vec<&str> = body
+                .get("fields")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let each = body.get("each").cloned().unwrap_or(Value::Null);
+            let mut subs: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+            for (path, f) in m.fields() {
+                if matches!(f.family(), "object" | "other" | "alias") {
+                    continue;
+                }
+                if patterns.iter().any(|p| crate::store::wildcard(p, path)) {
+                    subs.push((Occur::Should, build(idx, m, &with_field(&each, path))?));
+                }
+            }
+            if subs.is_empty() {
+                Box::new(EmptyQuery)
+            } else {
+                Box::new(BooleanQuery::new(subs))
+            }
+        }
         "bool" => {
             let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
             let list = |v: Option<&Value>| -> Vec<Value> {
@@ -549,24 +589,5 @@ pub fn aggs_to_tantivy(v: &Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.iter().map(aggs_to_tantivy).collect()),
         other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keyword_fields_in_query_strings() {
-        let m = Mapping::from_json(&serde_json::json!({"properties": {
-            "response": {"type": "long"}, "message": {"type": "text"}}}))
-        .unwrap();
-        assert_eq!(
-            rewrite_fields(
-                "path.keyword:\"/a\" AND response:[200 TO 299] message:x",
-                &m
-            ),
-            "kw.path:\"/a\" AND kw.response:[200 TO 299] text.message:x"
-        );
     }
 }

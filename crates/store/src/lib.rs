@@ -10,6 +10,7 @@ pub mod engine;
 mod error;
 mod index;
 mod mapping;
+mod query_string;
 pub mod retention;
 mod scroll;
 pub mod security;

@@ -149,7 +149,7 @@ impl Templates {
                         .into_iter()
                         .flatten()
                         .filter_map(Value::as_str)
-                        .filter(|c| self.read().component.get(*c).is_none())
+                        .filter(|c| !self.read().component.contains_key(*c))
                         .map(str::to_string)
                         .collect();
                     if !missing.is_empty() {

@@ -39,6 +39,29 @@ r = es.search(index="server1-*", query={{"bool": {{"must": [{{"match": {{"path":
 assert r["hits"]["total"]["value"] == 1666, r["hits"]["total"]
 es.index(index="single", id="1", document={{"a": 1}}, refresh=True)
 assert es.get(index="single", id="1")["_source"] == {{"a": 1}}
+# Every document, twice: the client's scroll helper, and search_after pages.
+seen = [h["_source"]["bytes"] for h in helpers.scan(es, index="server1-*", query={{"query": {{"match_all": {{}}}}}}, size=700)]
+assert sorted(seen) == list(range(10000)), len(seen)
+after, pages, got = None, 0, []
+while True:
+    kw = {{"search_after": after}} if after else {{}}
+    r = es.search(index="server1-*", size=1000, sort=[{{"bytes": "asc"}}], **kw)
+    hits = r["hits"]["hits"]
+    if not hits:
+        break
+    got += [h["_source"]["bytes"] for h in hits]
+    after, pages = hits[-1]["sort"], pages + 1
+assert got == list(range(10000)) and pages == 10, (len(got), pages)
+# Explicit mappings and templates, as Filebeat and Logstash install them.
+es.indices.put_index_template(name="logs", index_patterns=["logs-*"], template={{"mappings": {{"properties": {{"status": {{"type": "integer"}}, "ip": {{"type": "ip"}}}}}}}})
+es.index(index="logs-1", document={{"status": "201", "ip": "10.0.0.1"}}, refresh=True)
+assert es.indices.get_mapping(index="logs-1")["logs-1"]["mappings"]["properties"]["status"]["type"] == "integer"
+try:
+    es.index(index="logs-1", document={{"status": "many"}})
+    raise AssertionError("a bad value was accepted")
+except Exception as e:
+    assert "mapper_parsing_exception" in str(e), e
+assert es.search(index="logs-*", q="status:201")["hits"]["total"]["value"] == 1
 print("python client ok")
 "#
     );
@@ -233,15 +256,27 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
             Ok(())
         })
         .unwrap();
-    // A huge page is answered with what there is, not allocated (it aborted rstore).
+    // A huge page is refused as Elasticsearch refuses it (past an int, or past
+    // index.max_result_window), never allocated (it once aborted rstore).
     for body in [
         r#"{"size": 9000000000000000000}"#,
         r#"{"size": 18446744073709551615, "from": 18446744073709551615}"#,
         r#"{"size": 4000000000, "from": 1}"#,
+        r#"{"size": 10001}"#,
     ] {
         let (st, b) = http(port, "POST", "/logs/_search", body.as_bytes());
-        assert_eq!(st, 200, "{body}: {b}");
+        assert_eq!(st, 400, "{body}: {b}");
+        let kind = json(&b)["error"]["type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            kind == "input_coercion_exception" || kind == "illegal_argument_exception",
+            "{body}: {b}"
+        );
     }
+    let (st, b) = http(port, "POST", "/logs/_search", br#"{"size": 10000}"#);
+    assert_eq!(st, 200, "the largest window is answered: {b}");
     for n in [1_000, 100_000] {
         let deep = format!(
             "{{\"query\":{}{}}}",

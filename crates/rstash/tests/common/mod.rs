@@ -214,6 +214,25 @@ pub fn http_get_text(port: u16, path: &str) -> String {
 }
 
 /// `GET path` on 127.0.0.1:port, the JSON body.
+/// Every hit of an index, page by page through a scroll (a search answers at most
+/// `index.max_result_window` hits at once, as Elasticsearch's).
+pub fn all_hits(port: u16, index: &str) -> Vec<serde_json::Value> {
+    let mut page = http_get(port, &format!("/{index}/_search?scroll=1m&size=5000"));
+    let mut out = Vec::new();
+    loop {
+        let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
+        if hits.is_empty() {
+            break;
+        }
+        out.extend(hits);
+        let Some(id) = page["_scroll_id"].as_str().map(str::to_string) else {
+            break;
+        };
+        page = http_get(port, &format!("/_search/scroll?scroll=1m&scroll_id={id}"));
+    }
+    out
+}
+
 pub fn http_get(port: u16, path: &str) -> serde_json::Value {
     let r = http_get_text(port, path);
     serde_json::from_str(r.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("null"))

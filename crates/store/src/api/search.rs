@@ -130,7 +130,7 @@ pub(super) fn sort_keys(v: &Value) -> Result<Vec<SortKey>, EsError> {
             Value::Object(o) if o.len() == 1 => o
                 .into_iter()
                 .next()
-                .map_or_else(|| (String::new(), Value::Null), |x| x),
+                .unwrap_or_else(|| (String::new(), Value::Null)),
             other => {
                 return Err(bad(
                     "parsing_exception",
@@ -478,7 +478,7 @@ pub(super) fn execute(s: &Store, indices: &[Arc<Index>], req: &Req) -> Result<Va
             return Err(EsError::Wrapped {
                 kind: "search_phase_execution_exception",
                 reason: "all shards failed".into(),
-                cause: Box::new(bad("illegal_argument_exception", format!("Can't do sort across indices, as a field has [unsigned_long] type in one index, and different type in another index!"))),
+                cause: Box::new(bad("illegal_argument_exception", "Can't do sort across indices, as a field has [unsigned_long] type in one index, and different type in another index!".to_string())),
             });
         }
     }
@@ -592,9 +592,9 @@ fn check_keep_alive(s: &Store, keep: Duration) -> Result<(), EsError> {
 
 fn show_time(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 && s > 0 {
+    if s.is_multiple_of(3600) && s > 0 {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 && s > 0 {
+    } else if s.is_multiple_of(60) && s > 0 {
         format!("{}m", s / 60)
     } else {
         format!("{}s", s)

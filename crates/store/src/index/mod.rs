@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use tantivy::schema::{
     Field, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
@@ -28,7 +28,6 @@ use crate::error::tv;
 pub use crate::error::EsError;
 use crate::mapping::Mapping;
 pub use meta::{alias_def, flatten, flatten_plain, nest as nest_settings, Meta};
-pub(crate) use read::cmp_json;
 pub use read::{cmp_sort, Hit, Search, SortKey};
 pub use write::{new_id, Op, OpResult, Record};
 use writer::Writer;

@@ -359,23 +359,3 @@ pub struct Hit {
     pub sort: Vec<Value>,
     pub doc: Option<(Value, String)>,
 }
-
-pub(crate) fn cmp_json(a: Option<&Value>, b: Option<&Value>) -> std::cmp::Ordering {
-    use std::cmp::Ordering::*;
-    match (a, b) {
-        (None, None) => Equal,
-        // Missing values sort last, as Elasticsearch's default `missing: _last`.
-        (None, _) => Greater,
-        (_, None) => Less,
-        (Some(Value::Number(x)), Some(Value::Number(y))) => {
-            x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Equal)
-        }
-        (Some(Value::String(x)), Some(Value::String(y))) => {
-            match (mapping::parse_date(x), mapping::parse_date(y)) {
-                (Some(dx), Some(dy)) => dx.cmp(&dy),
-                _ => x.cmp(y),
-            }
-        }
-        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
-    }
-}
