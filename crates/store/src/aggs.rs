@@ -221,6 +221,157 @@ fn java_double(f: f64) -> String {
 }
 
 pub fn run(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value, EsError> {
+    // Bucket aggregations tantivy lacks, each bucket a query of its own: `filters`,
+    // `date_range` (top level).
+    let mut plain = serde_json::Map::new();
+    let mut own = serde_json::Map::new();
+    if let Value::Object(o) = aggs {
+        for (name, spec) in o {
+            if spec.get("filters").is_some() || spec.get("date_range").is_some() {
+                own.insert(name.clone(), by_query_buckets(indices, query, spec)?);
+            } else {
+                plain.insert(name.clone(), spec.clone());
+            }
+        }
+    }
+    let mut v = if plain.is_empty() && !own.is_empty() {
+        Value::Object(serde_json::Map::new())
+    } else {
+        run_tantivy(indices, query, &Value::Object(plain))?
+    };
+    if let Value::Object(o) = &mut v {
+        o.extend(own);
+    }
+    Ok(v)
+}
+
+/// `filters` (named or anonymous) and `date_range`: each bucket counts the documents of the
+/// search that also match its query, and runs the sub-aggregations on them.
+fn by_query_buckets(indices: &[Arc<Index>], query: &Value, spec: &Value) -> Result<Value, EsError> {
+    let subs = spec.get("aggs").or_else(|| spec.get("aggregations"));
+    let mut buckets: Vec<(Option<String>, Value, serde_json::Map<String, Value>)> = Vec::new();
+    let mut keyed = false;
+    if let Some(f) = spec.get("filters") {
+        keyed = f.get("filters").is_some_and(Value::is_object);
+        match f.get("filters") {
+            Some(Value::Object(named)) => {
+                for (k, q) in named {
+                    buckets.push((Some(k.clone()), q.clone(), serde_json::Map::new()));
+                }
+            }
+            Some(Value::Array(list)) => {
+                for q in list {
+                    buckets.push((None, q.clone(), serde_json::Map::new()));
+                }
+            }
+            _ => return Err(bad("[filters] needs a `filters` object or array")),
+        }
+        if let Some(other) = f.get("other_bucket_key").and_then(Value::as_str) {
+            let all: Vec<Value> = buckets.iter().map(|b| b.1.clone()).collect();
+            buckets.push((
+                Some(other.to_string()),
+                serde_json::json!({"bool": {"must_not": all}}),
+                serde_json::Map::new(),
+            ));
+        }
+    } else if let Some(dr) = spec.get("date_range") {
+        let field = dr
+            .get("field")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad("[date_range] needs a field"))?;
+        keyed = dr.get("keyed").and_then(Value::as_bool).unwrap_or(false);
+        for r in dr
+            .get("ranges")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let mut range = serde_json::Map::new();
+            let mut extra = serde_json::Map::new();
+            for (k, op) in [("from", "gte"), ("to", "lt")] {
+                if let Some(x) = r.get(k).filter(|x| !x.is_null()) {
+                    range.insert(op.into(), x.clone());
+                    let ms = match x {
+                        Value::String(t) => crate::mapping::parse_date_with(x, &[])
+                            .or_else(|| crate::mapping::parse_date(t)),
+                        other => crate::mapping::parse_date_with(other, &[]),
+                    };
+                    if let Some(d) = ms {
+                        extra.insert(k.into(), Value::from(d.into_timestamp_millis() as f64));
+                        extra.insert(
+                            format!("{k}_as_string"),
+                            Value::String(iso_millis(d.into_timestamp_millis())),
+                        );
+                    }
+                }
+            }
+            let key = r
+                .get("key")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    let side = |k: &str| {
+                        extra
+                            .get(&format!("{k}_as_string"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("*")
+                            .to_string()
+                    };
+                    format!("{}-{}", side("from"), side("to"))
+                });
+            buckets.push((
+                Some(key),
+                serde_json::json!({"range": {field: range}}),
+                extra,
+            ));
+        }
+    }
+    let mut out_keyed = serde_json::Map::new();
+    let mut out_list = Vec::new();
+    for (key, q, extra) in buckets {
+        let both = serde_json::json!({"bool": {"must": [query.clone(), q]}});
+        let mut n = 0u64;
+        for idx in indices {
+            let (_, t, _) = idx.search(&crate::index::Search {
+                query: &both,
+                post_filter: None,
+                limit: 0,
+                sort: &[],
+                after: None,
+                min_score: None,
+            })?;
+            n += t as u64;
+        }
+        let mut b = serde_json::Map::new();
+        if let (Some(k), false) = (&key, keyed) {
+            b.insert("key".into(), Value::String(k.clone()));
+        }
+        b.extend(extra);
+        b.insert("doc_count".into(), Value::from(n));
+        if let Some(Value::Object(sub)) = subs.map(|s| run(indices, &both, s)).transpose()? {
+            b.extend(sub);
+        }
+        match key {
+            Some(k) if keyed => {
+                out_keyed.insert(k, Value::Object(b));
+            }
+            _ => out_list.push(Value::Object(b)),
+        }
+    }
+    Ok(if keyed {
+        serde_json::json!({"buckets": out_keyed})
+    } else {
+        serde_json::json!({"buckets": out_list})
+    })
+}
+
+fn iso_millis(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn run_tantivy(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value, EsError> {
     let mut rw = Rewrites {
         metas: Vec::new(),
         calendar: Vec::new(),
@@ -241,6 +392,32 @@ pub fn run(indices: &[Arc<Index>], query: &Value, aggs: &Value) -> Result<Value,
                 next["meta"] = meta.clone();
             }
             cur = next;
+        }
+    }
+    // Metrics over dates: tantivy answers in nanoseconds, Elasticsearch in milliseconds with
+    // the date beside them.
+    if let (Value::Object(req), Value::Object(res)) = (&aggs, &mut v) {
+        for (name, spec) in req {
+            let Some((kind, body)) = spec.as_object().and_then(|o| {
+                o.iter()
+                    .find(|(k, _)| matches!(k.as_str(), "min" | "max" | "avg"))
+            }) else {
+                continue;
+            };
+            let _ = kind;
+            let Some(field) = body.get("field").and_then(Value::as_str) else {
+                continue;
+            };
+            let is_date = indices
+                .iter()
+                .any(|i| i.with_mapping(|m| m.get(field) == Some("date")));
+            if let (true, Some(r)) = (is_date, res.get_mut(name)) {
+                if let Some(ns) = r.get("value").and_then(Value::as_f64) {
+                    let ms = (ns / 1e6).round();
+                    r["value"] = Value::from(ms);
+                    r["value_as_string"] = Value::String(iso_millis(ms as i64));
+                }
+            }
         }
     }
     Ok(v)

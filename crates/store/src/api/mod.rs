@@ -20,6 +20,7 @@ mod cat;
 mod docs;
 mod indices;
 mod search;
+mod shape;
 mod source;
 use caps::*;
 use cat::*;
@@ -184,6 +185,7 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         .with_state(store);
     api.merge(crate::security_api::routes(security.clone()))
         .layer(axum::middleware::from_fn_with_state(security, crate::security_api::require))
+        .layer(axum::middleware::from_fn(shape::reshape))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(|mut r: Response| async move {
             r.headers_mut().insert("x-elastic-product", HeaderValue::from_static("Elasticsearch"));
