@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use super::source::SourceSpec;
 use super::{blocking, err, parse_body, reply, Params};
-use crate::index::{EsError, Index, Op, OpResult};
+use crate::index::{Cond, EsError, Index, Op, OpResult};
 use crate::store::Store;
 
 /// `?refresh`: `true` (or empty) refreshes the indices written at once, `wait_for` answers once
@@ -157,11 +157,7 @@ pub(super) fn run_bulk(
             meta.get(k)
                 .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
         };
-        match versioned(
-            op,
-            text("version").as_deref(),
-            text("version_type").as_deref(),
-        ) {
+        match versioned(op, text) {
             Ok(op) => slots.push(Slot::Op(kind, index, op)),
             Err(e) => {
                 let body = json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]});
@@ -290,23 +286,45 @@ pub(super) fn update_op(id: String, body: &Value) -> Op {
 }
 
 /// `version` with `version_type=external|external_gte` (in the URL, or a bulk action's metadata).
-pub(super) fn versioned(
-    op: Op,
-    version: Option<&str>,
-    version_type: Option<&str>,
-) -> Result<Op, EsError> {
+pub(super) fn versioned(op: Op, get: impl Fn(&str) -> Option<String>) -> Result<Op, EsError> {
     let invalid = |m: &str| {
         EsError::bad_request(
             "action_request_validation_exception",
             format!("Validation Failed: 1: {m};"),
         )
     };
-    match (version_type, version) {
+    match (get("if_seq_no"), get("if_primary_term")) {
+        (Some(s), Some(t)) => {
+            let seq_no = s
+                .parse::<u64>()
+                .map_err(|_| invalid(&format!("illegal if_seq_no value [{s}]")))?;
+            let primary_term = t
+                .parse::<u64>()
+                .map_err(|_| invalid(&format!("illegal if_primary_term value [{t}]")))?;
+            if get("version").is_some() {
+                return Err(invalid(
+                    "compare and write operations can not use versioning",
+                ));
+            }
+            return Ok(Op::Cond {
+                op: Box::new(op),
+                cond: Cond::SeqNo {
+                    seq_no,
+                    primary_term,
+                },
+            });
+        }
+        (Some(_), None) => return Err(invalid("ifSeqNo is set, but primary term is [0]")),
+        (None, Some(_)) => return Err(invalid("ifSeqNo is unassigned, but primary term is [1]")),
+        (None, None) => {}
+    }
+    let (version, version_type) = (get("version"), get("version_type"));
+    match (version_type.as_deref(), version.as_deref()) {
         (None | Some("internal"), None) => Ok(op),
         (None | Some("internal"), Some(_)) => Err(invalid("internal versioning can not be used for optimistic concurrency control. Please use `if_seq_no` and `if_primary_term` instead")),
         (Some(t @ ("external" | "external_gte")), Some(v)) => {
             let version = v.parse::<u64>().map_err(|_| invalid(&format!("illegal version value [{v}] for version type [{t}]")))?;
-            Ok(Op::External { op: Box::new(op), version, gte: t == "external_gte" })
+            Ok(Op::Cond { op: Box::new(op), cond: Cond::External { version, gte: t == "external_gte" } })
         }
         (Some("external" | "external_gte"), None) => Err(invalid("an external version is needed")),
         (Some(other), _) => Err(EsError::bad_request("illegal_argument_exception", format!("No version type match [{other}]"))),
@@ -314,11 +332,7 @@ pub(super) fn versioned(
 }
 
 fn versioned_by(op: Op, p: &HashMap<String, String>) -> Result<Op, EsError> {
-    versioned(
-        op,
-        p.get("version").map(String::as_str),
-        p.get("version_type").map(String::as_str),
-    )
+    versioned(op, |k| p.get(k).cloned())
 }
 
 /// One write through the bulk path; answers as the single-document APIs do.
@@ -548,18 +562,13 @@ fn doc_json(
         idx.refresh()?;
     }
     let realtime = p.get("realtime").is_none_or(|v| v != "false");
-    let found = if realtime {
-        idx.get(id)
-    } else {
-        idx.get_committed(id)
-    };
-    let Some((src, version)) = found else {
+    let Some((src, version, seq_no)) = idx.get_full(id, realtime) else {
         return Ok((
             false,
             json!({"_index": idx.name, "_id": id, "found": false}),
         ));
     };
-    let mut out = json!({"_index": idx.name, "_id": id, "_version": version, "_seq_no": version.saturating_sub(1), "_primary_term": 1, "found": true});
+    let mut out = json!({"_index": idx.name, "_id": id, "_version": version, "_seq_no": seq_no, "_primary_term": 1, "found": true});
     let mut spec = SourceSpec::new(source, p)?;
     if let Some(sf) = p.get("stored_fields") {
         let wanted: Vec<String> = sf.split(',').map(str::to_string).collect();

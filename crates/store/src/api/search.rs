@@ -404,12 +404,17 @@ fn hit_json(req: &Req, idx: &Index, searcher: &tantivy::Searcher, h: &Hit, sorte
     if let Some(s) = req.source.apply(src) {
         out["_source"] = s;
     }
-    if req.body.get("version") == Some(&json!(true)) {
-        out["_version"] = idx.get(id).map_or(json!(1), |(_, v)| json!(v));
-    }
-    if req.body.get("seq_no_primary_term") == Some(&json!(true)) {
-        out["_seq_no"] = json!(0);
-        out["_primary_term"] = json!(1);
+    let wants_version = req.body.get("version") == Some(&json!(true));
+    let wants_seq = req.body.get("seq_no_primary_term") == Some(&json!(true));
+    if wants_version || wants_seq {
+        let (version, seq_no) = idx.get_full(id, false).map_or((1, 0), |(_, v, s)| (v, s));
+        if wants_version {
+            out["_version"] = json!(version);
+        }
+        if wants_seq {
+            out["_seq_no"] = json!(seq_no);
+            out["_primary_term"] = json!(1);
+        }
     }
     let fields = idx.with_mapping(|m| {
         fields_of(

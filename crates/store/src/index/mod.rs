@@ -29,7 +29,7 @@ pub use crate::error::EsError;
 use crate::mapping::Mapping;
 pub use meta::{alias_def, flatten, flatten_plain, nest as nest_settings, Meta};
 pub use read::{cmp_sort, Hit, Search, SortKey};
-pub use write::{new_id, Op, OpResult, Record};
+pub use write::{new_id, Cond, Op, OpResult, Record};
 use writer::Writer;
 pub use writer::LIVE_WRITERS;
 
@@ -38,6 +38,8 @@ pub(crate) struct Fields {
     pub id: Field,
     pub source: Field,
     pub version: Field,
+    /// Indices created before sequence numbers were stored lack it.
+    pub seq_no: Option<Field>,
     pub text: Field,
     pub kw: Field,
 }
@@ -46,6 +48,7 @@ pub(crate) struct Fields {
 struct Pending {
     pos: u64,
     version: u64,
+    seq_no: u64,
     /// `None`: deleted.
     src: Option<Arc<str>>,
 }
@@ -119,6 +122,7 @@ fn schema() -> (Schema, Fields) {
     let id = b.add_text_field("_id", STRING | STORED);
     let source = b.add_text_field("_source", TextOptions::default().set_stored());
     let version = b.add_u64_field("_version", STORED | INDEXED | FAST);
+    let seq_no = b.add_u64_field("_seq_no", STORED | FAST);
     let text_opts = JsonObjectOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer("default")
@@ -135,6 +139,7 @@ fn schema() -> (Schema, Fields) {
             id,
             source,
             version,
+            seq_no: Some(seq_no),
             text,
             kw,
         },
@@ -151,7 +156,26 @@ impl Index {
         let (schema, f) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir.join("tantivy")).map_err(tv)?;
         let fresh = !tantivy::Index::exists(&mmap).map_err(tv)?;
-        let tindex = tantivy::Index::open_or_create(mmap, schema).map_err(tv)?;
+        // An existing index keeps the schema it was made with.
+        let (tindex, f) = if fresh {
+            (
+                tantivy::Index::create(mmap, schema, Default::default()).map_err(tv)?,
+                f,
+            )
+        } else {
+            let t = tantivy::Index::open(mmap).map_err(tv)?;
+            let s = t.schema();
+            let field = |n: &str| s.get_field(n).map_err(tv);
+            let f = Fields {
+                id: field("_id")?,
+                source: field("_source")?,
+                version: field("_version")?,
+                seq_no: s.get_field("_seq_no").ok(),
+                text: field("text")?,
+                kw: field("kw")?,
+            };
+            (t, f)
+        };
         // Records the log holds from before this index existed (an index of the same name,
         // deleted) are not its own: the log position at creation bounds the replay.
         let start_file = dir.join("log_start");
@@ -205,7 +229,19 @@ impl Index {
                 let _ = std::fs::write(dir.join("created"), now.to_string());
                 now
             });
-        let seq_no = reader.searcher().num_docs();
+        // The next sequence number: past the highest committed one.
+        let searcher = reader.searcher();
+        let seq_no = match f.seq_no {
+            Some(_) => searcher
+                .segment_readers()
+                .iter()
+                .filter_map(|r| r.fast_fields().u64("_seq_no").ok())
+                .map(|c| c.max_value() + 1)
+                .max()
+                .unwrap_or(0)
+                .max(searcher.num_docs()),
+            None => searcher.num_docs(),
+        };
         let idx = Index {
             name: name.to_string(),
             dir: dir.to_path_buf(),

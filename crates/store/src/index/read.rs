@@ -16,6 +16,11 @@ use crate::mapping::{self, Mapping};
 impl Index {
     /// The committed document `id`: (version, source text).
     pub(super) fn committed_doc(&self, id: &str) -> Option<(u64, String)> {
+        self.committed_full(id).map(|d| (d.version, d.src))
+    }
+
+    /// The committed document `id` with its sequence number.
+    pub(super) fn committed_full(&self, id: &str) -> Option<Doc> {
         let searcher = self.reader.searcher();
         let q = tantivy::query::TermQuery::new(
             Term::from_field_text(self.f.id, id),
@@ -26,11 +31,21 @@ impl Index {
             .ok()?;
         let (_, addr) = top.into_iter().next()?;
         let d: TantivyDocument = searcher.doc(addr).ok()?;
-        let v = d
+        let version = d
             .get_first(self.f.version)
             .and_then(|v| v.as_u64())
             .unwrap_or(1);
-        Some((v, d.get_first(self.f.source)?.as_str()?.to_string()))
+        // Indices from before stored sequence numbers: one less than the version.
+        let seq_no = self
+            .f
+            .seq_no
+            .and_then(|f| d.get_first(f)?.as_u64())
+            .unwrap_or(version.saturating_sub(1));
+        Some(Doc {
+            version,
+            seq_no,
+            src: d.get_first(self.f.source)?.as_str()?.to_string(),
+        })
     }
 
     pub(super) fn source_locked(&self, st: &State, id: &str) -> Option<Value> {
@@ -44,6 +59,22 @@ impl Index {
     pub fn get_committed(&self, id: &str) -> Option<(Value, u64)> {
         let (v, src) = self.committed_doc(id)?;
         Some((serde_json::from_str(&src).ok()?, v))
+    }
+
+    /// Real-time get with the document's sequence number: (source, version, seq_no).
+    pub fn get_full(&self, id: &str, realtime: bool) -> Option<(Value, u64, u64)> {
+        if realtime {
+            let st = self.lock_state();
+            if let Some(p) = st.pending.get(id) {
+                return Some((
+                    serde_json::from_str(p.src.as_deref()?).ok()?,
+                    p.version,
+                    p.seq_no,
+                ));
+            }
+        }
+        let d = self.committed_full(id)?;
+        Some((serde_json::from_str(&d.src).ok()?, d.version, d.seq_no))
     }
 
     /// Real-time get, as Elasticsearch's: sees writes not yet refreshed.
@@ -340,6 +371,13 @@ fn cmp_value(a: &Value, b: &Value) -> std::cmp::Ordering {
         (_, Value::Number(_)) => std::cmp::Ordering::Greater,
         _ => a.to_string().cmp(&b.to_string()),
     }
+}
+
+/// A committed document.
+pub struct Doc {
+    pub version: u64,
+    pub seq_no: u64,
+    pub src: String,
 }
 
 /// What a search asks of one index.

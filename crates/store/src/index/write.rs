@@ -37,13 +37,20 @@ pub enum Op {
     Delete {
         id: String,
     },
-    /// `version_type=external` (`gte`: `external_gte`): the write carries its own version, which
-    /// must be above (or at least) the current one.
-    External {
+    /// A write under a condition on the document's current version or sequence number.
+    Cond {
         op: Box<Op>,
-        version: u64,
-        gte: bool,
+        cond: Cond,
     },
+}
+
+/// `version_type=external` (`gte`: `external_gte`): the write carries its own version, which
+/// must be above (or at least) the current one. `if_seq_no` + `if_primary_term`: the document
+/// must be at that sequence number (optimistic concurrency control).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cond {
+    External { version: u64, gte: bool },
+    SeqNo { seq_no: u64, primary_term: u64 },
 }
 
 impl Op {
@@ -51,7 +58,7 @@ impl Op {
         match self {
             Op::Index { id, .. } | Op::Create { id, .. } => id.as_deref(),
             Op::Update { id, .. } | Op::Delete { id } => Some(id),
-            Op::External { op, .. } => op.id(),
+            Op::Cond { op, .. } => op.id(),
         }
     }
 }
@@ -76,6 +83,9 @@ pub struct Record {
     pub v: u64,
     #[serde(default)]
     pub auto: bool,
+    /// The sequence number the operation was given (absent in older logs).
+    #[serde(default)]
+    pub s: Option<u64>,
     #[serde(default)]
     pub src: Option<Box<serde_json::value::RawValue>>,
 }
@@ -84,11 +94,11 @@ fn record(
     index: &str,
     action: &str,
     id: &str,
-    version: u64,
+    (version, seq_no): (u64, u64),
     auto: bool,
     src: Option<&str>,
 ) -> Vec<u8> {
-    let mut r = json!({"i": index, "a": action, "id": id, "v": version}).to_string();
+    let mut r = json!({"i": index, "a": action, "id": id, "v": version, "s": seq_no}).to_string();
     if auto {
         r.insert_str(r.len() - 1, ",\"auto\":true");
     }
@@ -127,17 +137,12 @@ pub fn new_id() -> String {
 }
 
 impl Index {
-    /// The version a write to `id` replaces (0: none), from what is pending or committed.
-    pub(super) fn current_version(&self, st: &State, id: &str) -> u64 {
-        self.current(st, id).unwrap_or(0)
-    }
-
-    /// The current version of `id` when it exists (an external version may be 0).
-    pub(super) fn current(&self, st: &State, id: &str) -> Option<u64> {
+    /// The current (version, sequence number) of `id` when it exists.
+    pub(super) fn current_full(&self, st: &State, id: &str) -> Option<(u64, u64)> {
         if let Some(p) = st.pending.get(id) {
-            return p.src.is_some().then_some(p.version);
+            return p.src.is_some().then_some((p.version, p.seq_no));
         }
-        self.committed_doc(id).map(|(v, _)| v)
+        self.committed_full(id).map(|d| (d.version, d.seq_no))
     }
 
     /// Learns the new fields of a document into the mapping (persisted when it grew).
@@ -194,11 +199,11 @@ impl Index {
                 updated: bool,
                 source: Value,
                 raw: Option<Box<str>>,
-                ext: Option<(u64, bool)>,
+                cond: Option<Cond>,
             },
             Delete {
                 id: String,
-                ext: Option<(u64, bool)>,
+                cond: Option<Cond>,
             },
             Failed(OpResult),
         }
@@ -216,15 +221,15 @@ impl Index {
             let steps: Vec<Step> = ops
                 .into_iter()
                 .map(|op| match op {
-                    Op::External { op, version, gte } => (*op, Some((version, gte))),
+                    Op::Cond { op, cond } => (*op, Some(cond)),
                     other => (other, None),
                 })
-                .map(|(op, ext)| match op {
-                    Op::External { op, .. } => Step::Failed(failed(
+                .map(|(op, cond)| match op {
+                    Op::Cond { op, .. } => Step::Failed(failed(
                         op.id().unwrap_or(""),
                         400,
                         "illegal_argument_exception",
-                        "a version given twice".into(),
+                        "two conditions on one write".into(),
                     )),
                     Op::Index { id, source, raw } | Op::Create { id, source, raw }
                         if !source.is_object() =>
@@ -244,7 +249,7 @@ impl Index {
                         updated: false,
                         source,
                         raw,
-                        ext,
+                        cond,
                     },
                     Op::Create { id, source, raw } => Step::Write {
                         auto: id.is_none(),
@@ -253,7 +258,7 @@ impl Index {
                         updated: false,
                         source,
                         raw,
-                        ext,
+                        cond,
                     },
                     Op::Update {
                         id,
@@ -265,13 +270,14 @@ impl Index {
                             let mut merged = cur.clone();
                             merge(&mut merged, doc);
                             if detect_noop && merged == cur {
-                                let version = self.current_version(&st, &id);
+                                let (version, seq_no) =
+                                    self.current_full(&st, &id).unwrap_or((0, 0));
                                 Step::Failed(OpResult {
                                     id,
                                     status: 200,
                                     result: "noop",
                                     version,
-                                    seq_no: st.seq_no.saturating_sub(1),
+                                    seq_no,
                                     error: None,
                                 })
                             } else {
@@ -282,7 +288,7 @@ impl Index {
                                     updated: true,
                                     source: merged,
                                     raw: None,
-                                    ext: None,
+                                    cond: cond.filter(|c| matches!(c, Cond::SeqNo { .. })),
                                 }
                             }
                         }
@@ -293,7 +299,7 @@ impl Index {
                             updated: false,
                             source: up,
                             raw: None,
-                            ext: None,
+                            cond: cond.filter(|c| matches!(c, Cond::SeqNo { .. })),
                         },
                         (None, _) => Step::Failed(OpResult {
                             id: id.clone(),
@@ -307,7 +313,7 @@ impl Index {
                             )),
                         }),
                     },
-                    Op::Delete { id } => Step::Delete { id, ext },
+                    Op::Delete { id } => Step::Delete { id, cond },
                 })
                 .collect();
             let steps: Vec<Step> = steps
@@ -332,11 +338,11 @@ impl Index {
                 create: bool,
                 updated: bool,
                 prep: Prepared,
-                ext: Option<(u64, bool)>,
+                cond: Option<Cond>,
             },
             Delete {
                 id: String,
-                ext: Option<(u64, bool)>,
+                cond: Option<Cond>,
             },
             Failed(OpResult),
         }
@@ -350,7 +356,7 @@ impl Index {
                     updated,
                     source,
                     raw,
-                    ext,
+                    cond,
                 } => match self.prepare(&mapping, &id, &source, raw) {
                     Ok(prep) => Ready::Write {
                         id,
@@ -358,11 +364,11 @@ impl Index {
                         create,
                         updated,
                         prep,
-                        ext,
+                        cond,
                     },
                     Err(e) => Ready::Failed(failed(&id, e.status(), e.kind(), e.reason())),
                 },
-                Step::Delete { id, ext } => Ready::Delete { id, ext },
+                Step::Delete { id, cond } => Ready::Delete { id, cond },
                 Step::Failed(r) => Ready::Failed(r),
             })
             .collect();
@@ -372,18 +378,18 @@ impl Index {
         // (operation, current version (0: none), the version it gets)
         let mut accepted: Vec<(Ready, u64, u64)> = Vec::new();
         for r in ready {
-            let (id, ext, exists) = match &r {
+            let (id, cond, exists) = match &r {
                 Ready::Failed(res) => {
                     results.push(Some(res.clone()));
                     continue;
                 }
                 Ready::Write { id, auto: true, .. } => (id.clone(), None, None),
-                Ready::Write { id, ext, .. } | Ready::Delete { id, ext } => {
-                    (id.clone(), *ext, self.current(&st, id))
+                Ready::Write { id, cond, .. } | Ready::Delete { id, cond } => {
+                    (id.clone(), *cond, self.current_full(&st, id))
                 }
             };
-            let current = exists.unwrap_or(0);
-            if let (Ready::Write { create: true, .. }, Some(c)) = (&r, exists) {
+            let current = exists.map_or(0, |(v, _)| v);
+            if let (Ready::Write { create: true, .. }, Some((c, _))) = (&r, exists) {
                 results.push(Some(failed(
                     &id,
                     409,
@@ -394,31 +400,62 @@ impl Index {
                 )));
                 continue;
             }
-            let version = match (ext, exists) {
-                (Some((v, gte)), Some(c)) if v < c || (v == c && !gte) => {
+            let conflict = |reason: String| {
+                Some(failed(
+                    &id,
+                    409,
+                    "version_conflict_engine_exception",
+                    reason,
+                ))
+            };
+            let version = match (cond, exists) {
+                (Some(Cond::External { version: v, gte }), Some((c, _)))
+                    if v < c || (v == c && !gte) =>
+                {
                     let how = if gte {
                         "higher than"
                     } else {
                         "higher or equal to"
                     };
-                    results.push(Some(failed(&id, 409, "version_conflict_engine_exception", format!("[{id}]: version conflict, current version [{c}] is {how} the one provided [{v}]"))));
+                    results.push(conflict(format!("[{id}]: version conflict, current version [{c}] is {how} the one provided [{v}]")));
                     continue;
                 }
-                (Some((v, _)), _) => v,
+                (Some(Cond::External { version: v, .. }), _) => v,
+                (
+                    Some(Cond::SeqNo {
+                        seq_no,
+                        primary_term,
+                    }),
+                    found,
+                ) => match found {
+                    Some((_, s)) if s == seq_no && primary_term == 1 => current + 1,
+                    Some((_, s)) => {
+                        results.push(conflict(format!("[{id}]: version conflict, required seqNo [{seq_no}], primary term [{primary_term}]. current document has seqNo [{s}] and primary term [1]")));
+                        continue;
+                    }
+                    None => {
+                        results.push(conflict(format!("[{id}]: version conflict, required seqNo [{seq_no}], primary term [{primary_term}]. but no document was found")));
+                        continue;
+                    }
+                },
                 (None, _) => current + 1,
             };
             results.push(None);
             accepted.push((r, current, version));
         }
         let name = &self.name;
+        let first_seq = st.seq_no;
         let logged = self.engine.wal.append_with(|start, buf| {
             let mut positions = Vec::with_capacity(accepted.len());
-            for (r, _, version) in &accepted {
+            for (i, (r, _, version)) in accepted.iter().enumerate() {
+                let seq = first_seq + i as u64;
                 let payload = match r {
                     Ready::Write { id, auto, prep, .. } => {
-                        record(name, "index", id, *version, *auto, Some(&prep.src))
+                        record(name, "index", id, (*version, seq), *auto, Some(&prep.src))
                     }
-                    Ready::Delete { id, .. } => record(name, "delete", id, *version, false, None),
+                    Ready::Delete { id, .. } => {
+                        record(name, "delete", id, (*version, seq), false, None)
+                    }
                     Ready::Failed(_) => continue,
                 };
                 crate::wal::frame(buf, &payload);
@@ -468,6 +505,9 @@ impl Index {
                     ..
                 } => {
                     prep.doc.add_u64(self.f.version, version);
+                    if let Some(f) = self.f.seq_no {
+                        prep.doc.add_u64(f, seq_no);
+                    }
                     let replaces = !auto && current > 0;
                     charged += st.enqueue(id.clone(), pos, version, replaces, Some(prep));
                     OpResult {
@@ -552,6 +592,10 @@ impl Index {
         if pos <= self.committed.load(Ordering::Acquire) {
             return;
         }
+        if let Some(s) = rec.s {
+            st.seq_no = st.seq_no.max(s);
+        }
+        let seq_no = st.seq_no;
         let charged = match (rec.a.as_str(), rec.src) {
             ("delete", _) => st.enqueue(rec.id, pos, rec.v, true, None),
             (_, Some(raw)) => {
@@ -566,8 +610,11 @@ impl Index {
                     tracing::warn!(index = %self.name, id = %rec.id, "a logged document no longer fits the mapping; skipped");
                     return;
                 };
-                let version = rec.v.max(1);
+                let version = rec.v;
                 prep.doc.add_u64(self.f.version, version);
+                if let Some(f) = self.f.seq_no {
+                    prep.doc.add_u64(f, seq_no);
+                }
                 st.enqueue(rec.id, pos, version, !rec.auto, Some(prep))
             }
             _ => return,
@@ -615,7 +662,16 @@ impl State {
             .get(&id)
             .map_or(0, |old| pending_cost(&id, old.src.as_deref()))
             .min(self.pending_bytes);
-        self.pending.insert(id, Pending { pos, version, src });
+        let seq_no = self.seq_no - 1;
+        self.pending.insert(
+            id,
+            Pending {
+                pos,
+                version,
+                seq_no,
+                src,
+            },
+        );
         self.pending_bytes -= replaced;
         added as isize - replaced as isize
     }
