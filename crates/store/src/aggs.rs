@@ -470,3 +470,53 @@ fn es_shapes(v: &mut Value) {
         _ => {}
     }
 }
+
+/// `?typed_keys`: each aggregation's name in the answer prefixed by its type (`sterms#codes`),
+/// as clients that parse aggregations by type ask.
+pub fn typed_keys(req: &Value, res: &mut Value, indices: &[Arc<Index>]) {
+    let (Value::Object(req), Value::Object(res)) = (req, res) else {
+        return;
+    };
+    for (name, spec) in req {
+        let Some(mut r) = res.remove(name) else {
+            continue;
+        };
+        let Some((kind, body)) = spec.as_object().and_then(|o| {
+            o.iter()
+                .find(|(k, _)| !matches!(k.as_str(), "aggs" | "aggregations" | "meta"))
+        }) else {
+            res.insert(name.clone(), r);
+            continue;
+        };
+        let ty = match kind.as_str() {
+            "terms" => {
+                let field = body.get("field").and_then(Value::as_str).unwrap_or("");
+                let fam = indices.iter().find_map(|i| {
+                    i.with_mapping(|m| {
+                        m.get(m.resolve(field).strip_suffix(".keyword").unwrap_or(field))
+                    })
+                });
+                match fam {
+                    Some("long" | "date" | "boolean") => "lterms",
+                    Some("unsigned_long") => "ulterms",
+                    Some("float") => "dterms",
+                    _ => "sterms",
+                }
+            }
+            "percentiles" => "tdigest_percentiles",
+            "percentile_ranks" => "tdigest_percentile_ranks",
+            other => other,
+        }
+        .to_string();
+        if let Some(sub) = spec.get("aggs").or_else(|| spec.get("aggregations")) {
+            match r.get_mut("buckets") {
+                Some(Value::Array(bs)) => bs.iter_mut().for_each(|b| typed_keys(sub, b, indices)),
+                Some(Value::Object(bs)) => {
+                    bs.values_mut().for_each(|b| typed_keys(sub, b, indices))
+                }
+                _ => typed_keys(sub, &mut r, indices),
+            }
+        }
+        res.insert(format!("{ty}#{name}"), r);
+    }
+}

@@ -88,6 +88,7 @@ pub(super) struct Req {
     total_as_int: bool,
     scroll: Option<Duration>,
     min_score: Option<f32>,
+    typed_keys: bool,
 }
 
 fn int_param(v: &Value, name: &str) -> Result<i64, EsError> {
@@ -319,6 +320,9 @@ impl Req {
             total_as_int,
             scroll,
             min_score,
+            typed_keys: p
+                .get("typed_keys")
+                .is_some_and(|v| v.is_empty() || v == "true"),
             body,
         })
     }
@@ -555,6 +559,9 @@ pub(super) fn execute(s: &Store, indices: &[Arc<Index>], req: &Req) -> Result<Va
     {
         let open: Vec<Arc<Index>> = indices.iter().filter(|i| !i.is_closed()).cloned().collect();
         resp["aggregations"] = crate::aggs::run(&open, &req.query, aggs)?;
+        if req.typed_keys {
+            crate::aggs::typed_keys(aggs, &mut resp["aggregations"], &open);
+        }
     }
     if let Some(keep) = req.scroll {
         let ctx = Context {
