@@ -93,9 +93,12 @@ echo "== traffic: $n requests, alternating servers (deposits, withdrawals, balan
 "$venv/bin/python" demo/traffic.py "$n" 8001 8002 >demo-data/traffic.json
 echo "   $(cat demo-data/traffic.json)"
 "$venv/bin/python" demo/report.py http://127.0.0.1:9200 demo-data/traffic.json 180
+discover="http://127.0.0.1:9200/app/discover?index=server1-*&from=now-1h&to=now&lang=kql&cols=http_method,request_path,response_code"
+[ "$serve" = 1 ] || echo "Discover (the logs in a browser; ./demo.sh --serve keeps it up): $discover"
 if [ "$serve" = 1 ]; then
   echo
   echo "Serving (Ctrl-C stops everything this script started):"
+  echo "  Discover      $discover"
   echo "  store API     http://127.0.0.1:9200/_cat/indices?v"
   echo "  search        http://127.0.0.1:9200/server1-*/_search?q=response_code:500"
   echo "  rstash        http://127.0.0.1:9600/_node/stats?pretty   http://127.0.0.1:9600/metrics"

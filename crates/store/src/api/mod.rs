@@ -57,7 +57,8 @@ pub(super) async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> 
 /// The whole API. With users in `security`, every request must authenticate first.
 pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Router {
     let api = Router::new()
-        .route("/", get(info).head(|| async { reply(200, json!({})) }))
+        .route("/", get(root).head(|| async { reply(200, json!({})) }))
+        .merge(crate::discover::routes())
         .route("/_license", get(license))
         .route(
             "/_xpack",
@@ -206,6 +207,14 @@ async fn no_handler(method: Method, uri: Uri) -> Response {
         400,
         json!({"error": format!("no handler found for uri [{}] and method [{method}]", uri.path()), "status": 400}),
     )
+}
+
+/// `GET /`: the node's information for clients; a browser is sent to Discover.
+async fn root(headers: axum::http::HeaderMap) -> Response {
+    if crate::discover::wants_page(&headers) {
+        return axum::response::Redirect::to("/app/discover").into_response();
+    }
+    info().await
 }
 
 async fn info() -> Response {

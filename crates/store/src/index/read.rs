@@ -3,7 +3,7 @@
 use serde_json::json;
 use serde_json::Value;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
-use tantivy::query::{BooleanQuery, Occur};
+use tantivy::query::{BooleanQuery, Occur, Query};
 use tantivy::schema::Value as _;
 use tantivy::DocAddress;
 use tantivy::{TantivyDocument, Term};
@@ -148,6 +148,9 @@ impl Index {
                 .collect();
             return Ok((searcher, total, hits));
         }
+        if let Some(found) = self.by_date(req, &q, &sort_values, &searcher, limit)? {
+            return Ok((searcher, found.0, found.1));
+        }
         // Sorting: every match is loaded and ordered by its values as its field's type has them.
         let matches: Vec<(f32, DocAddress)> = if scored && docs > 0 {
             searcher
@@ -202,6 +205,102 @@ impl Index {
         hits.sort_by(|a, b| cmp_sort(&a.sort, &b.sort, req.sort));
         hits.truncate(limit);
         Ok((searcher, total, hits))
+    }
+}
+
+impl Index {
+    /// The common log search, newest (or oldest) first by one date field, through the field's
+    /// column: only the page is loaded. None when the request is not of that shape, or when the
+    /// page comes out short (documents missing the field may follow; the general path has them).
+    fn by_date(
+        &self,
+        req: &Search,
+        q: &dyn Query,
+        m: &Mapping,
+        searcher: &tantivy::Searcher,
+        limit: usize,
+    ) -> Result<Option<(usize, Vec<Hit>)>, EsError> {
+        let [key] = req.sort else { return Ok(None) };
+        let Some(field) = m.field(key.path()).filter(|f| f.family() == "date") else {
+            return Ok(None);
+        };
+        if key.missing_first || req.min_score.is_some() || limit == 0 {
+            return Ok(None);
+        }
+        let nanos = field.ty == "date_nanos";
+        let total = searcher.search(q, &Count).map_err(tv)?;
+        let after = match req.after.map(|a| a.first()) {
+            None => None,
+            Some(Some(Value::Number(n))) => match n.as_i64() {
+                Some(v) if nanos => Some(tantivy::DateTime::from_timestamp_nanos(v)),
+                Some(v) => Some(tantivy::DateTime::from_timestamp_millis(v)),
+                None => return Ok(None),
+            },
+            Some(_) => return Ok(None),
+        };
+        let bounded: Box<dyn Query>;
+        let q: &dyn Query = match after {
+            None => q,
+            Some(a) => {
+                let mut t = Term::from_field_json_path(self.f.kw, key.path(), false);
+                t.append_type_and_fast_value(a);
+                let range = if key.desc {
+                    tantivy::query::RangeQuery::new(
+                        std::ops::Bound::Unbounded,
+                        std::ops::Bound::Excluded(t),
+                    )
+                } else {
+                    tantivy::query::RangeQuery::new(
+                        std::ops::Bound::Excluded(t),
+                        std::ops::Bound::Unbounded,
+                    )
+                };
+                bounded = Box::new(BooleanQuery::new(vec![
+                    (Occur::Must, q.box_clone()),
+                    (Occur::Must, Box::new(range)),
+                ]));
+                bounded.as_ref()
+            }
+        };
+        // The column read directly (tantivy's order_by_fast_field takes no JSON path): the newest
+        // first as the highest key, the oldest first by its negation; a document without the
+        // field ranks last and sends the request to the general path.
+        let path = format!("kw.{}", key.path());
+        let desc = key.desc;
+        let collector =
+            TopDocs::with_limit(limit).tweak_score(move |seg: &tantivy::SegmentReader| {
+                let col = seg
+                    .fast_fields()
+                    .column_opt::<tantivy::DateTime>(&path)
+                    .ok()
+                    .flatten();
+                move |doc: tantivy::DocId, _: tantivy::Score| -> Option<i64> {
+                    let n = col.as_ref()?.first(doc)?.into_timestamp_nanos();
+                    Some(if desc { n } else { -n })
+                }
+            });
+        let top = searcher.search(q, &collector).map_err(tv)?;
+        if top.len() < limit || top.iter().any(|(v, _)| v.is_none()) {
+            return Ok(None);
+        }
+        let hits = top
+            .into_iter()
+            .filter_map(|(v, addr)| {
+                let n = if desc { v? } else { -v? };
+                let sort = if nanos {
+                    json!(n)
+                } else {
+                    json!(n.div_euclid(1_000_000))
+                };
+                Some(Hit {
+                    score: f32::NAN,
+                    addr,
+                    sort: vec![sort],
+                    doc: None,
+                })
+            })
+            .collect();
+        Ok(Some((total, hits)))
     }
 }
 
