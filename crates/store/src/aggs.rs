@@ -332,15 +332,7 @@ fn by_query_buckets(indices: &[Arc<Index>], query: &Value, spec: &Value) -> Resu
         let both = serde_json::json!({"bool": {"must": [query.clone(), q]}});
         let mut n = 0u64;
         for idx in indices {
-            let (_, t, _) = idx.search(&crate::index::Search {
-                query: &both,
-                post_filter: None,
-                limit: 0,
-                sort: &[],
-                after: None,
-                min_score: None,
-            })?;
-            n += t as u64;
+            n += idx.count(&both)? as u64;
         }
         let mut b = serde_json::Map::new();
         if let (Some(k), false) = (&key, keyed) {

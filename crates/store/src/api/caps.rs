@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
-use super::{blocking, err, reply, Params};
-use crate::index::{EsError, Search};
+use super::{answer, blocking, Params};
+use crate::index::EsError;
 use crate::store::{wildcard, Store};
 
 fn run(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Result<Value, EsError> {
@@ -43,15 +43,7 @@ fn run(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Resul
         let mut kept = Vec::new();
         for i in indices {
             i.before_read()?;
-            let (_, n, _) = i.search(&Search {
-                query: filter,
-                post_filter: None,
-                limit: 0,
-                sort: &[],
-                after: None,
-                min_score: None,
-            })?;
-            if n > 0 {
+            if i.count(filter)? > 0 {
                 kept.push(i);
             }
         }
@@ -104,25 +96,10 @@ fn run(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Resul
 
 pub(super) async fn field_caps(
     State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || match run(&s, &index, &body, &p) {
-        Ok(v) => reply(200, v),
-        Err(e) => err(e, Some(&index)),
-    })
-    .await
-}
-
-pub(super) async fn field_caps_all(
-    State(s): State<Arc<Store>>,
-    Query(p): Params,
-    body: Bytes,
-) -> Response {
-    blocking(move || match run(&s, "_all", &body, &p) {
-        Ok(v) => reply(200, v),
-        Err(e) => err(e, None),
-    })
-    .await
+    let index = index.map_or_else(|| "_all".to_string(), |Path(i)| i);
+    blocking(move || answer(run(&s, &index, &body, &p), Some(&index))).await
 }

@@ -385,64 +385,53 @@ fn write_one(
     Ok((r.status, body))
 }
 
+/// A document write (`_doc` with or without an id, `_create`): `op_type=create` refuses to
+/// replace an existing document.
+fn write_doc(
+    s: &Store,
+    index: &str,
+    id: Option<String>,
+    body: &[u8],
+    p: &HashMap<String, String>,
+) -> Response {
+    let source = match parse_body(body) {
+        Ok(v) => v,
+        Err(e) => return err(e, Some(index)),
+    };
+    let raw = raw_source(body);
+    let op = match p.get("op_type").map(String::as_str) {
+        Some("create") => Op::Create { id, source, raw },
+        None | Some("index") => Op::Index { id, source, raw },
+        Some(other) => {
+            return err(
+                EsError::bad_request(
+                    "illegal_argument_exception",
+                    format!("opType must be 'create' or 'index', found: [{other}]"),
+                ),
+                Some(index),
+            )
+        }
+    };
+    single_op(s, index, op, p)
+}
+
 pub(super) async fn index_doc(
     State(s): State<Arc<Store>>,
     Path((index, id)): Path<(String, String)>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let source = match parse_body(&body) {
-            Ok(v) => v,
-            Err(e) => return err(e, Some(&index)),
-        };
-        let raw = raw_source(&body);
-        let op = match p.get("op_type").map(String::as_str) {
-            Some("create") => Op::Create {
-                id: Some(id),
-                source,
-                raw,
-            },
-            None | Some("index") => Op::Index {
-                id: Some(id),
-                source,
-                raw,
-            },
-            Some(other) => {
-                return err(
-                    EsError::bad_request(
-                        "illegal_argument_exception",
-                        format!("opType must be 'create' or 'index', found: [{other}]"),
-                    ),
-                    Some(&index),
-                )
-            }
-        };
-        single_op(&s, &index, op, &p)
-    })
-    .await
+    blocking(move || write_doc(&s, &index, Some(id), &body, &p)).await
 }
 
 pub(super) async fn create_doc(
     State(s): State<Arc<Store>>,
     Path((index, id)): Path<(String, String)>,
-    Query(p): Params,
+    Query(mut p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || match parse_body(&body) {
-        Ok(source) => single_op(
-            &s,
-            &index,
-            Op::Create {
-                id: Some(id),
-                source,
-                raw: raw_source(&body),
-            },
-            &p,
-        ),
-        Err(e) => err(e, Some(&index)),
-    })
-    .await
+    p.insert("op_type".into(), "create".into());
+    blocking(move || write_doc(&s, &index, Some(id), &body, &p)).await
 }
 
 pub(super) async fn index_auto(
@@ -451,20 +440,7 @@ pub(super) async fn index_auto(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || match parse_body(&body) {
-        Ok(source) => single_op(
-            &s,
-            &index,
-            Op::Index {
-                id: None,
-                source,
-                raw: raw_source(&body),
-            },
-            &p,
-        ),
-        Err(e) => err(e, Some(&index)),
-    })
-    .await
+    blocking(move || write_doc(&s, &index, None, &body, &p)).await
 }
 
 pub(super) async fn delete_doc(
@@ -716,17 +692,10 @@ fn run_mget(
 
 pub(super) async fn mget(
     State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || run_mget(&s, Some(&index), &body, &p)).await
-}
-
-pub(super) async fn mget_all(
-    State(s): State<Arc<Store>>,
-    Query(p): Params,
-    body: Bytes,
-) -> Response {
-    blocking(move || run_mget(&s, None, &body, &p)).await
+    let index = index.map(|Path(i)| i);
+    blocking(move || run_mget(&s, index.as_deref(), &body, &p)).await
 }

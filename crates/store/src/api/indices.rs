@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::{blocking, err, reply, Params};
+use super::{answer, blocking, err, reply, Params};
 use crate::index::{alias_def, EsError, Index};
 use crate::store::{wildcard, Store};
 use crate::templates::{self, Kind};
@@ -118,30 +118,40 @@ pub(super) async fn get_settings_all(State(s): State<Arc<Store>>, Query(p): Para
     get_settings(State(s), Path("_all".into()), Query(p)).await
 }
 
+/// The shape of the index-changing handlers: the body parsed, the indices of `expr` resolved
+/// (with the request's index options), `f` run on them, the result or the first error answered.
+async fn on_indices(
+    s: Arc<Store>,
+    expr: String,
+    p: HashMap<String, String>,
+    body: Bytes,
+    f: impl FnOnce(&Store, Vec<Arc<Index>>, Value) -> Result<Value, EsError> + Send + 'static,
+) -> Response {
+    blocking(move || {
+        let r = body_or_empty(&body)
+            .and_then(|b| Ok((b, s.resolve_opts(&expr, &p)?)))
+            .and_then(|(b, indices)| f(&s, indices, b));
+        answer(r, Some(&expr))
+    })
+    .await
+}
+
+fn acknowledged() -> Value {
+    json!({"acknowledged": true})
+}
+
 pub(super) async fn put_settings(
     State(s): State<Arc<Store>>,
     Path(index): Path<String>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let body = match body_or_empty(&body) {
-            Ok(b) => b,
-            Err(e) => return err(e, Some(&index)),
-        };
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
-        if let Err(e) = crate::index::parse_settings(&body) {
-            return err(e, Some(&index));
-        }
+    on_indices(s, index, p, body, |_, indices, body| {
+        crate::index::parse_settings(&body)?;
         for i in &indices {
-            if let Err(e) = i.update_settings(&body) {
-                return err(e, Some(&i.name));
-            }
+            i.update_settings(&body)?;
         }
-        reply(200, json!({"acknowledged": true}))
+        Ok(acknowledged())
     })
     .await
 }
@@ -155,17 +165,11 @@ pub(super) async fn delete_index(
 ) -> Response {
     p.entry("expand_wildcards".into())
         .or_insert_with(|| "all".into());
-    blocking(move || {
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
+    on_indices(s, index, p, Bytes::new(), |s, indices, _| {
         for i in indices {
-            if let Err(e) = s.delete(&i.name) {
-                return err(e, Some(&i.name));
-            }
+            s.delete(&i.name)?;
         }
-        reply(200, json!({"acknowledged": true}))
+        Ok(acknowledged())
     })
     .await
 }
@@ -188,28 +192,17 @@ pub(super) async fn put_mapping(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let body = match body_or_empty(&body) {
-            Ok(b) => b,
-            Err(e) => return err(e, Some(&index)),
-        };
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
+    on_indices(s, index, p, body, |_, indices, body| {
         // All or none: every index must take the mapping before any does.
         for i in &indices {
-            let mut m = crate::mapping::Mapping::from_json(&i.mapping()).unwrap_or_default();
-            if let Err(e) = m.merge(&body) {
-                return err(e, Some(&i.name));
-            }
+            crate::mapping::Mapping::from_json(&i.mapping())
+                .unwrap_or_default()
+                .merge(&body)?;
         }
         for i in &indices {
-            if let Err(e) = i.put_mapping(&body) {
-                return err(e, Some(&i.name));
-            }
+            i.put_mapping(&body)?;
         }
-        reply(200, json!({"acknowledged": true}))
+        Ok(acknowledged())
     })
     .await
 }
@@ -223,51 +216,23 @@ pub(super) async fn put_mapping_all(
 }
 
 pub(super) async fn refresh_all(State(s): State<Arc<Store>>) -> Response {
-    refresh(State(s), Path("_all".into()), Query(HashMap::new())).await
+    refresh(State(s), Some(Path("_all".into())), Query(HashMap::new())).await
 }
 
+/// `_refresh`, `_flush` and `_forcemerge`: everything held made searchable and committed
+/// (tantivy merges segments on its own).
 pub(super) async fn refresh(
-    State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
-    Query(p): Params,
-) -> Response {
-    blocking(move || match s.resolve_opts(&index, &p) {
-        Ok(is) => {
-            for i in is.iter().filter(|i| !i.is_closed()) {
-                if let Err(e) = i.refresh() {
-                    return err(e, Some(&i.name));
-                }
-            }
-            reply(
-                200,
-                json!({"_shards": {"total": is.len(), "successful": is.len(), "failed": 0}}),
-            )
-        }
-        Err(e) => err(e, Some(&index)),
-    })
-    .await
-}
-
-/// `_flush` and `_forcemerge`: a commit of everything held (tantivy merges on its own).
-pub(super) async fn flush(
     State(s): State<Arc<Store>>,
     index: Option<Path<String>>,
     Query(p): Params,
 ) -> Response {
     let index = index.map_or_else(|| "_all".to_string(), |Path(i)| i);
-    blocking(move || match s.resolve_opts(&index, &p) {
-        Ok(is) => {
-            for i in &is {
-                if let Err(e) = i.refresh() {
-                    return err(e, Some(&i.name));
-                }
-            }
-            reply(
-                200,
-                json!({"_shards": {"total": is.len(), "successful": is.len(), "failed": 0}}),
-            )
+    on_indices(s, index, p, Bytes::new(), |_, indices, _| {
+        for i in indices.iter().filter(|i| !i.is_closed()) {
+            i.refresh()?;
         }
-        Err(e) => err(e, Some(&index)),
+        let n = indices.len();
+        Ok(json!({"_shards": {"total": n, "successful": n, "failed": 0}}))
     })
     .await
 }
@@ -278,28 +243,20 @@ async fn open_close(
     p: HashMap<String, String>,
     close: bool,
 ) -> Response {
-    blocking(move || {
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
+    on_indices(s, index, p, Bytes::new(), move |_, indices, _| {
         let mut shown = Map::new();
         for i in &indices {
             if close {
-                if let Err(e) = i.refresh() {
-                    return err(e, Some(&i.name));
-                }
+                i.refresh()?;
             }
-            if let Err(e) = i.set_closed(close) {
-                return err(e, Some(&i.name));
-            }
+            i.set_closed(close)?;
             shown.insert(i.name.clone(), json!({"closed": close}));
         }
         let mut body = json!({"acknowledged": true, "shards_acknowledged": true});
         if close {
             body["indices"] = Value::Object(shown);
         }
-        reply(200, body)
+        Ok(body)
     })
     .await
 }
@@ -421,21 +378,11 @@ pub(super) async fn alias_put(
     Query(p): Params,
     body: Bytes,
 ) -> Response {
-    blocking(move || {
-        let body = match body_or_empty(&body) {
-            Ok(b) => b,
-            Err(e) => return err(e, Some(&index)),
-        };
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
+    on_indices(s, index, p, body, move |_, indices, body| {
         for i in &indices {
-            if let Err(e) = i.set_alias(&name, alias_def(&body)) {
-                return err(e, Some(&i.name));
-            }
+            i.set_alias(&name, alias_def(&body))?;
         }
-        reply(200, json!({"acknowledged": true}))
+        Ok(acknowledged())
     })
     .await
 }
@@ -445,11 +392,7 @@ pub(super) async fn alias_delete(
     Path((index, name)): Path<(String, String)>,
     Query(p): Params,
 ) -> Response {
-    blocking(move || {
-        let indices = match s.resolve_opts(&index, &p) {
-            Ok(i) => i,
-            Err(e) => return err(e, Some(&index)),
-        };
+    on_indices(s, index, p, Bytes::new(), move |_, indices, _| {
         let mut any = false;
         for i in &indices {
             let names: Vec<String> = i
@@ -460,22 +403,16 @@ pub(super) async fn alias_delete(
                 .cloned()
                 .collect();
             for a in names {
-                match i.remove_alias(&a) {
-                    Ok(had) => any |= had,
-                    Err(e) => return err(e, Some(&i.name)),
-                }
+                any |= i.remove_alias(&a)?;
             }
         }
         if !any {
-            return err(
-                EsError::not_found(
-                    "aliases_not_found_exception",
-                    format!("aliases [{name}] missing"),
-                ),
-                Some(&index),
-            );
+            return Err(EsError::not_found(
+                "aliases_not_found_exception",
+                format!("aliases [{name}] missing"),
+            ));
         }
-        reply(200, json!({"acknowledged": true}))
+        Ok(acknowledged())
     })
     .await
 }

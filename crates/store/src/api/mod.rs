@@ -44,8 +44,25 @@ pub(crate) fn reply(status: u16, body: Value) -> Response {
     r
 }
 
+/// A handler's result as its answer: 200 with the body, or Elasticsearch's error.
+pub(crate) fn answer(r: Result<Value, EsError>, index: Option<&str>) -> Response {
+    match r {
+        Ok(v) => reply(200, v),
+        Err(e) => err(e, index),
+    }
+}
+
 pub(crate) fn err(e: EsError, index: Option<&str>) -> Response {
     reply(e.status(), e.body(index))
+}
+
+/// One route for the three kinds of templates (the path says which).
+fn template_routes() -> axum::routing::MethodRouter<Arc<Store>> {
+    get(template_get)
+        .put(template_put)
+        .post(template_put)
+        .delete(template_delete)
+        .head(template_exists)
 }
 
 pub(super) async fn blocking<F: FnOnce() -> Response + Send + 'static>(f: F) -> Response {
@@ -80,13 +97,13 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         .route("/_cat/health", get(cat_health))
         .route("/_bulk", post(bulk_all).put(bulk_all))
         .route("/_refresh", post(refresh_all).get(refresh_all))
-        .route("/_flush", post(flush).get(flush))
-        .route("/_forcemerge", post(flush))
+        .route("/_flush", post(refresh).get(refresh))
+        .route("/_forcemerge", post(refresh))
         .route("/_stats", get(stats))
-        .route("/_search", post(search_all).get(search_all))
-        .route("/_count", post(count_all).get(count_all))
-        .route("/_msearch", post(msearch_all).get(msearch_all))
-        .route("/_mget", post(mget_all).get(mget_all))
+        .route("/_search", post(search).get(search))
+        .route("/_count", post(count).get(count))
+        .route("/_msearch", post(msearch).get(msearch))
+        .route("/_mget", post(mget).get(mget))
         .route(
             "/_search/scroll",
             post(scroll).get(scroll).delete(clear_scroll),
@@ -95,7 +112,7 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
             "/_search/scroll/{id}",
             post(scroll_id).get(scroll_id).delete(clear_scroll_id),
         )
-        .route("/_field_caps", post(field_caps_all).get(field_caps_all))
+        .route("/_field_caps", post(field_caps).get(field_caps))
         .route("/_mapping", get(get_mapping_all).put(put_mapping_all))
         .route("/_settings", get(get_settings_all))
         .route("/_alias", get(alias_get))
@@ -104,30 +121,9 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         .route("/_template", get(template_get))
         .route("/_index_template", get(template_get))
         .route("/_component_template", get(template_get))
-        .route(
-            "/_template/{name}",
-            get(template_get)
-                .put(template_put)
-                .post(template_put)
-                .delete(template_delete)
-                .head(template_exists),
-        )
-        .route(
-            "/_index_template/{name}",
-            get(template_get)
-                .put(template_put)
-                .post(template_put)
-                .delete(template_delete)
-                .head(template_exists),
-        )
-        .route(
-            "/_component_template/{name}",
-            get(template_get)
-                .put(template_put)
-                .post(template_put)
-                .delete(template_delete)
-                .head(template_exists),
-        )
+        .route("/_template/{name}", template_routes())
+        .route("/_index_template/{name}", template_routes())
+        .route("/_component_template/{name}", template_routes())
         .route(
             "/{index}",
             get(index_info)
@@ -137,8 +133,8 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         )
         .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
         .route("/{index}/_refresh", post(refresh).get(refresh))
-        .route("/{index}/_flush", post(flush).get(flush))
-        .route("/{index}/_forcemerge", post(flush))
+        .route("/{index}/_flush", post(refresh).get(refresh))
+        .route("/{index}/_forcemerge", post(refresh))
         .route("/{index}/_stats", get(stats))
         .route("/{index}/_stats/{metric}", get(stats_metric))
         .route("/{index}/_close", post(close_index))

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::source::{fields_of, SourceSpec};
-use super::{blocking, err, reply, Params};
+use super::{answer, blocking, err, reply, Params};
 use crate::index::{cmp_sort, EsError, Hit, Index, Search, SortKey};
 use crate::scroll::{Context, Pending};
 use crate::store::Store;
@@ -624,27 +624,17 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
         }
         execute(s, &indices, &req)
     });
-    match r {
-        Ok(v) => reply(200, v),
-        Err(e) => err(e, None),
-    }
+    answer(r, None)
 }
 
 pub(super) async fn search(
     State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
+    let index = index.map_or_else(|| "_all".to_string(), |Path(i)| i);
     blocking(move || run_search(&s, &index, &body, &p)).await
-}
-
-pub(super) async fn search_all(
-    State(s): State<Arc<Store>>,
-    Query(p): Params,
-    body: Bytes,
-) -> Response {
-    blocking(move || run_search(&s, "_all", &body, &p)).await
 }
 
 fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
@@ -675,41 +665,23 @@ fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) ->
         let mut n = 0;
         for idx in indices.iter().filter(|i| !i.is_closed()) {
             idx.before_read()?;
-            let (_, t, _) = idx.search(&Search {
-                query: &req.query,
-                post_filter: None,
-                limit: 0,
-                sort: &[],
-                after: None,
-                min_score: None,
-            })?;
-            n += t;
+            n += idx.count(&req.query)?;
         }
         Ok(
             json!({"count": n, "_shards": {"total": indices.len(), "successful": indices.len(), "skipped": 0, "failed": 0}}),
         )
     })();
-    match r {
-        Ok(v) => reply(200, v),
-        Err(e) => err(e, None),
-    }
+    answer(r, None)
 }
 
 pub(super) async fn count(
     State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
+    let index = index.map_or_else(|| "_all".to_string(), |Path(i)| i);
     blocking(move || run_count(&s, &index, &body, &p)).await
-}
-
-pub(super) async fn count_all(
-    State(s): State<Arc<Store>>,
-    Query(p): Params,
-    body: Bytes,
-) -> Response {
-    blocking(move || run_count(&s, "_all", &body, &p)).await
 }
 
 /// `_msearch`: header and body lines; each search answers on its own (an error in one is that
@@ -800,19 +772,12 @@ fn run_msearch(s: &Store, default: &str, body: &[u8], p: &HashMap<String, String
 
 pub(super) async fn msearch(
     State(s): State<Arc<Store>>,
-    Path(index): Path<String>,
+    index: Option<Path<String>>,
     Query(p): Params,
     body: Bytes,
 ) -> Response {
+    let index = index.map_or_else(|| "_all".to_string(), |Path(i)| i);
     blocking(move || run_msearch(&s, &index, &body, &p)).await
-}
-
-pub(super) async fn msearch_all(
-    State(s): State<Arc<Store>>,
-    Query(p): Params,
-    body: Bytes,
-) -> Response {
-    blocking(move || run_msearch(&s, "_all", &body, &p)).await
 }
 
 /// The next page of a scroll (`scroll_id` in the body or the path, `scroll` renews it).
@@ -884,10 +849,7 @@ fn next_page(s: &Store, id: Option<String>, body: &[u8], p: &HashMap<String, Str
         }
         Ok(resp)
     })();
-    match r {
-        Ok(v) => reply(200, v),
-        Err(e) => err(e, None),
-    }
+    answer(r, None)
 }
 
 pub(super) async fn scroll(State(s): State<Arc<Store>>, Query(p): Params, body: Bytes) -> Response {

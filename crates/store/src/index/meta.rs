@@ -43,43 +43,29 @@ pub fn flatten_plain(v: &Value) -> BTreeMap<String, Value> {
 /// `{"index": {"number_of_shards": 1}}`, `{"number_of_shards": "1"}` and
 /// `{"index.number_of_shards": 1}` all become `index.number_of_shards = "1"`.
 pub fn flatten(settings: &Value) -> BTreeMap<String, Value> {
-    fn walk(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-        match v {
-            Value::Object(o) => {
-                for (k, x) in o {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    walk(&key, x, out);
-                }
-            }
-            other => {
-                let key = if prefix.starts_with("index.") {
-                    prefix.to_string()
-                } else {
-                    format!("index.{prefix}")
-                };
-                let val = match other {
-                    Value::String(_) | Value::Null => other.clone(),
-                    Value::Array(a) => Value::Array(
-                        a.iter()
-                            .map(|x| match x {
-                                Value::String(_) => x.clone(),
-                                o => Value::String(o.to_string()),
-                            })
-                            .collect(),
-                    ),
-                    o => Value::String(o.to_string()),
-                };
-                out.insert(key, val);
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk("", settings, &mut out);
-    out
+    flatten_plain(settings)
+        .into_iter()
+        .map(|(k, v)| {
+            let key = if k.starts_with("index.") {
+                k
+            } else {
+                format!("index.{k}")
+            };
+            let val = match v {
+                Value::String(_) | Value::Null => v,
+                Value::Array(a) => Value::Array(
+                    a.into_iter()
+                        .map(|x| match x {
+                            Value::String(_) => x,
+                            o => Value::String(o.to_string()),
+                        })
+                        .collect(),
+                ),
+                o => Value::String(o.to_string()),
+            };
+            (key, val)
+        })
+        .collect()
 }
 
 /// Flat keys back into nested objects (`index.a.b` → `{"index": {"a": {"b": ...}}}`).

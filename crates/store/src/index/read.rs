@@ -98,6 +98,19 @@ impl Index {
         Some((src, id))
     }
 
+    /// How many documents match `query`.
+    pub fn count(&self, query: &Value) -> Result<usize, EsError> {
+        let search = Search {
+            query,
+            post_filter: None,
+            limit: 0,
+            sort: &[],
+            after: None,
+            min_score: None,
+        };
+        Ok(self.search(&search)?.1)
+    }
+
     /// Runs a search on this index: the searcher it ran on (hits load from it), the total and
     /// the first `limit` hits, sorted and past `search_after` as asked.
     pub fn search(&self, req: &Search) -> Result<(tantivy::Searcher, usize, Vec<Hit>), EsError> {
