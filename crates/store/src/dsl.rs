@@ -83,10 +83,40 @@ fn term_query(idx: &Index, m: &Mapping, field: &str, v: &Value) -> Box<dyn Query
             return Box::new(TermQuery::new(t, IndexRecordOption::Basic));
         }
     }
+    // An IPv4 CIDR block on an `ip` field: the addresses it holds, as a pattern over their text.
+    if let (Some("ip"), Value::String(s)) = (m.get(field), v) {
+        if let Some(rx) = s.split_once('/').and_then(|(a, n)| cidr_regex(a, n)) {
+            return regex_query(idx, m, field, &rx).unwrap_or_else(|_| Box::new(EmptyQuery));
+        }
+    }
     match kw_term(idx, m, field, v) {
         Some(t) => Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
         None => Box::new(EmptyQuery),
     }
+}
+
+/// `10.1.16.0/20` as a regular expression over dotted IPv4 text: whole octets fixed, the
+/// partial one as the alternatives it allows, the rest any octet.
+fn cidr_regex(addr: &str, bits: &str) -> Option<String> {
+    let ip: std::net::Ipv4Addr = addr.parse().ok()?;
+    let bits: u32 = bits.parse().ok().filter(|b| *b <= 32)?;
+    let o = ip.octets();
+    let mut parts = Vec::with_capacity(4);
+    for (k, octet) in o.iter().enumerate() {
+        let fixed = bits.saturating_sub(8 * k as u32).min(8);
+        let part = match fixed {
+            8 => octet.to_string(),
+            0 => "[0-9]{1,3}".to_string(),
+            f => {
+                let lo = octet & (0xffu8 << (8 - f));
+                let hi = lo | (0xffu8 >> f);
+                let alts: Vec<String> = (lo..=hi).map(|x| x.to_string()).collect();
+                format!("({})", alts.join("|"))
+            }
+        };
+        parts.push(part);
+    }
+    Some(parts.join("\\."))
 }
 
 fn tokens(idx: &Index, text: &str) -> Vec<String> {
@@ -589,5 +619,23 @@ pub fn aggs_to_tantivy(v: &Value) -> Value {
         ),
         Value::Array(a) => Value::Array(a.iter().map(aggs_to_tantivy).collect()),
         other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cidr_regex;
+
+    #[test]
+    fn cidr_blocks_as_patterns() {
+        assert_eq!(
+            cidr_regex("10.1.0.0", "16").unwrap(),
+            r"10\.1\.[0-9]{1,3}\.[0-9]{1,3}"
+        );
+        assert_eq!(cidr_regex("192.168.1.7", "32").unwrap(), r"192\.168\.1\.7");
+        let rx = cidr_regex("10.0.16.0", "20").unwrap();
+        assert!(rx.starts_with(r"10\.0\.(16|17|"), "{rx}");
+        assert!(rx.contains("|31)"), "{rx}");
+        assert!(cidr_regex("fe80::1", "64").is_none());
     }
 }

@@ -62,6 +62,9 @@ try:
 except Exception as e:
     assert "mapper_parsing_exception" in str(e), e
 assert es.search(index="logs-*", q="status:201")["hits"]["total"]["value"] == 1
+for block, n in [("10.0.0.0/8", 1), ("10.0.0.0/31", 1), ("10.0.1.0/24", 0), ("10.0.0.1", 1)]:
+    got = es.search(index="logs-*", query={{"term": {{"ip": block}}}})["hits"]["total"]["value"]
+    assert got == n, (block, got)
 print("python client ok")
 "#
     );
