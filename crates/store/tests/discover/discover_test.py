@@ -5,7 +5,8 @@ usage: discover_test.py URL SHOTS_DIR
 
 Indexes known documents, then drives the page as a user does and checks what it shows: the hit
 count, the histogram's buckets, the first rows, a KQL query, a field-value filter, the time
-picker, a bad query's error, the keyboard, paging by scroll, a row's details. Saves a screenshot
+picker, a bad query's error, the keyboard, paging by scroll, brushing the histogram, auto-refresh,
+a row's details. Saves a screenshot
 of each step in SHOTS_DIR. Prints "discover ok" at the end; any failed check raises.
 """
 
@@ -17,6 +18,7 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -175,13 +177,35 @@ try:
     msgs = [r.find_elements(By.TAG_NAME, "td")[1].text for r in rows()]
     assert msgs == [d["message"] for _, d in S1T[:100]], msgs[48:52]
 
-    # 8. A row opens into the whole document.
+    # 8. Dragging across the histogram narrows the time range to the brushed span.
+    drv.execute_script("window.scrollTo(0, 0)")
+    svg = drv.find_element(By.ID, "histogram")
+    w = svg.size["width"]
+    ActionChains(drv).move_to_element_with_offset(svg, int(w * 0.2), 0).click_and_hold() \
+        .move_by_offset(int(w * 0.2), 0).release().perform()
+    gen = loaded_after(gen)
+    shot("brushed")
+    assert 0 < hits() < 3000, hits()
+    assert "from=20" in drv.current_url and "to=20" in drv.current_url, drv.current_url
+
+    # 9. Auto-refresh shows a document indexed meanwhile.
+    Select(drv.find_element(By.ID, "range")).select_by_value("now-24h")
+    gen = loaded_after(gen)
+    Select(drv.find_element(By.ID, "refresh")).select_by_value("5")
+    index([("server1", int(time.time() * 1000) - 1000, {"verb": "GET", "request_path": "/new",
+                                                        "response_code": 201, "bytes": 1, "message": "a late event"})])
+    WebDriverWait(drv, 20).until(lambda d: hits() == 3001)
+    shot("auto-refreshed")
+    Select(drv.find_element(By.ID, "refresh")).select_by_value("0")
+    assert "refresh=" not in drv.current_url, drv.current_url
+
+    # 10. A row opens into the whole document.
     drv.execute_script("window.scrollTo(0, 0)")
     rows()[0].click()
     detail = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#rows tr.detail pre"))
     shot("document")
     doc = json.loads(detail.text)
-    assert doc["_source"]["message"] == S1T[0][1]["message"], doc
+    assert doc["_source"]["message"] == "a late event", doc
     print("discover ok")
 finally:
     drv.quit()
