@@ -38,7 +38,7 @@ for start in range(0, N, chunk):
 post("/_refresh", {})
 print(f"indexed {N:,} documents in {time.perf_counter() - t:.1f} s")
 
-frm, to = NOW - 86_400_000, NOW
+frm, to = NOW - 86_400_000 - 60_000, NOW + 60_000
 
 
 def body(after=None):
@@ -78,12 +78,14 @@ drv = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=o)
 paints = []
 try:
     for k in range(6):
-        drv.get(URL + "/app/discover?index=server1-*&from=now-24h&to=now")
-        WebDriverWait(drv, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
-        ms = drv.execute_script("return performance.now()")
+        drv.get(URL + "/app/discover?index=server1-*&from=now-7d&to=now")
+        WebDriverWait(drv, 60, poll_frequency=0.05).until(
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-first-paint"))
+        ms = float(drv.find_element(By.TAG_NAME, "body").get_attribute("data-first-paint"))
         assert drv.find_element(By.ID, "hits").text.replace(",", "") == str(N)
         if k:  # the first load warms the browser
             paints.append(ms)
 finally:
     drv.quit()
-print(f"browser: navigation to histogram and 50 rows drawn, median {statistics.median(paints):.0f} ms over {len(paints)} loads")
+print(f"browser: navigation start to histogram and 50 rows drawn, median {statistics.median(paints):.0f} ms"
+      f" (max {max(paints):.0f} ms) over {len(paints)} loads")
