@@ -206,6 +206,10 @@ try:
     shot("document")
     doc = json.loads(detail.text)
     assert doc["_source"]["message"] == "a late event", doc
+    # No script error in the page's console over all the steps (a failed request, such as the
+    # bad query's 400, is logged by the browser as a network entry, not a script one).
+    errors = [e for e in drv.get_log("browser") if e.get("source") == "javascript"]
+    assert not errors, errors
     print("discover ok")
 finally:
     drv.quit()
