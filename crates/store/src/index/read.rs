@@ -55,12 +55,6 @@ impl Index {
         }
     }
 
-    /// The last refreshed version of a document (`realtime=false`).
-    pub fn get_committed(&self, id: &str) -> Option<(Value, u64)> {
-        let (v, src) = self.committed_doc(id)?;
-        Some((serde_json::from_str(&src).ok()?, v))
-    }
-
     /// Real-time get with the document's sequence number: (source, version, seq_no).
     pub fn get_full(&self, id: &str, realtime: bool) -> Option<(Value, u64, u64)> {
         if realtime {
@@ -79,15 +73,8 @@ impl Index {
 
     /// Real-time get, as Elasticsearch's: sees writes not yet refreshed.
     pub fn get(&self, id: &str) -> Option<(Value, u64)> {
-        let st = self.lock_state();
-        match st.pending.get(id) {
-            Some(p) => Some((serde_json::from_str(p.src.as_deref()?).ok()?, p.version)),
-            None => {
-                drop(st);
-                let (v, src) = self.committed_doc(id)?;
-                Some((serde_json::from_str(&src).ok()?, v))
-            }
-        }
+        self.get_full(id, true)
+            .map(|(src, version, _)| (src, version))
     }
 
     /// A hit's stored source and id.
