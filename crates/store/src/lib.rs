@@ -19,6 +19,7 @@ mod security_api;
 mod store;
 mod templates;
 pub mod tls;
+mod view;
 mod wal;
 
 pub use engine::{Options, Watermark};

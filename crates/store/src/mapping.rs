@@ -9,10 +9,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
-use tantivy::schema::OwnedValue;
 use tantivy::DateTime;
 
 use crate::error::EsError;
+use crate::view::View;
 
 /// One mapped field.
 #[derive(Debug, Clone, PartialEq)]
@@ -328,72 +328,96 @@ impl Mapping {
         Ok(changed)
     }
 
-    /// The document as tantivy values, typed by the mapping. `keyword`: the exact-value view
-    /// (keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
+    /// The document as tantivy indexes it, typed by the mapping, in one walk: the analysed-text
+    /// view (text fields, and fields no mapping names) and the exact-value view (every field;
+    /// keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
     /// error naming the field, unless the field has `ignore_malformed`.
-    pub fn to_owned(
-        &self,
-        prefix: &str,
-        v: &Value,
-        keyword: bool,
-    ) -> Result<Option<OwnedValue>, EsError> {
-        let field = self.fields.get(prefix);
+    pub fn views<'a>(&self, doc: &'a Value) -> Result<(View<'a>, View<'a>), EsError> {
+        let mut path = String::with_capacity(64);
+        let (text, exact) = self.views_at(&mut path, doc)?;
+        Ok((
+            text.unwrap_or(View::Object(Vec::new())),
+            exact.unwrap_or(View::Object(Vec::new())),
+        ))
+    }
+
+    fn views_at<'a>(&self, path: &mut String, v: &'a Value) -> Result<Views<'a>, EsError> {
+        let field = self.fields.get(path.as_str());
+        let family = field.map(Field::family);
         // Types the store keeps in `_source` only (geo points, binary, ranges...): the exact-value
         // view records that the field is there, for `exists`.
-        if field.is_some_and(|f| f.family() == "other") {
-            return Ok(match (keyword, v) {
-                (false, _) | (_, Value::Null) => None,
-                (true, Value::String(s)) => Some(OwnedValue::Str(s.clone())),
-                (true, other) => Some(OwnedValue::Str(other.to_string())),
+        if family == Some("other") {
+            return Ok(match v {
+                Value::Null => (None, None),
+                Value::String(s) => (None, Some(View::Str(s))),
+                other => (None, Some(View::Text(other.to_string()))),
             });
         }
-        Ok(Some(match v {
-            Value::Null => return Ok(None),
+        match v {
+            Value::Null => Ok((None, None)),
             Value::Array(a) => {
-                let mut out = Vec::with_capacity(a.len());
+                let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(a.len()));
                 for x in a {
-                    if let Some(o) = self.to_owned(prefix, x, keyword)? {
-                        out.push(o);
-                    }
+                    let (t, e) = self.views_at(path, x)?;
+                    text.extend(t);
+                    exact.extend(e);
                 }
-                OwnedValue::Array(out)
+                Ok((Some(View::Array(text)), Some(View::Array(exact))))
             }
             Value::Object(o) => {
-                if field.is_some_and(|f| f.family() != "object") {
-                    return malformed(field, prefix, v);
+                if family.is_some_and(|f| f != "object") {
+                    return malformed(field, path, v);
                 }
-                let mut out = Vec::with_capacity(o.len());
+                let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(o.len()));
+                let len = path.len();
                 for (k, x) in o {
-                    let path = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    if let Some(val) = self.to_owned(&path, x, keyword)? {
-                        out.push((k.clone(), val));
+                    if len > 0 {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    let got = self.views_at(path, x);
+                    path.truncate(len);
+                    let (t, e) = got?;
+                    if let Some(t) = t {
+                        text.push((k.as_str(), t));
+                    }
+                    if let Some(e) = e {
+                        exact.push((k.as_str(), e));
                     }
                 }
-                OwnedValue::Object(out)
+                Ok((Some(View::Object(text)), Some(View::Object(exact))))
             }
             scalar => match field {
-                None => match scalar {
-                    Value::Bool(b) => OwnedValue::Bool(*b),
-                    Value::Number(n) => number(n),
-                    Value::String(s) => OwnedValue::Str(s.clone()),
-                    _ => return Ok(None),
-                },
-                Some(f) => match coerce(f, scalar, keyword) {
-                    Ok(x) => return Ok(x),
-                    Err(()) => return malformed(field, prefix, v),
-                },
+                None => {
+                    let x = match scalar {
+                        Value::Bool(b) => View::Bool(*b),
+                        Value::Number(n) => number(n),
+                        Value::String(s) => View::Str(s),
+                        _ => return Ok((None, None)),
+                    };
+                    Ok((Some(x.clone()), Some(x)))
+                }
+                Some(f) => {
+                    let Ok(exact) = coerce(f, scalar, true) else {
+                        return malformed(field, path, v);
+                    };
+                    let text = match family {
+                        Some("text") => coerce(f, scalar, false).ok().flatten(),
+                        _ => None,
+                    };
+                    Ok((text, exact))
+                }
             },
-        }))
+        }
     }
 }
 
-fn malformed(f: Option<&Field>, path: &str, v: &Value) -> Result<Option<OwnedValue>, EsError> {
+/// (analysed text, exact values) of one value; `None` where a view does not index it.
+type Views<'a> = (Option<View<'a>>, Option<View<'a>>);
+
+fn malformed<'a>(f: Option<&Field>, path: &str, v: &Value) -> Result<Views<'a>, EsError> {
     match f {
-        Some(f) if f.ignore_malformed => Ok(None),
+        Some(f) if f.ignore_malformed => Ok((None, None)),
         _ => Err(mapper_error(format!(
             "failed to parse field [{path}] of type [{}]. Preview of field's value: '{}'",
             f.map_or("object", |f| f.ty.as_str()),
@@ -405,17 +429,16 @@ fn malformed(f: Option<&Field>, path: &str, v: &Value) -> Result<Option<OwnedVal
     }
 }
 
-fn number(n: &serde_json::Number) -> OwnedValue {
+fn number<'a>(n: &serde_json::Number) -> View<'a> {
     match (n.as_i64(), n.as_u64(), n.as_f64()) {
-        (Some(i), _, _) => OwnedValue::I64(i),
-        (None, Some(u), _) => OwnedValue::U64(u),
-        (_, _, Some(f)) => OwnedValue::F64(f),
-        _ => OwnedValue::Null,
+        (Some(i), _, _) => View::I64(i),
+        (None, Some(u), _) => View::U64(u),
+        (_, _, f) => View::F64(f.unwrap_or(f64::NAN)),
     }
 }
 
 /// One scalar as its field's type wants it; `Err` when it cannot be.
-fn coerce(f: &Field, v: &Value, keyword: bool) -> Result<Option<OwnedValue>, ()> {
+fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>, ()> {
     let as_f64 = || match v {
         Value::Number(n) => n.as_f64().ok_or(()),
         Value::String(s) => s.trim().parse::<f64>().map_err(|_| ()),
@@ -424,40 +447,45 @@ fn coerce(f: &Field, v: &Value, keyword: bool) -> Result<Option<OwnedValue>, ()>
     Ok(Some(match f.family() {
         "text" | "keyword" => {
             let s = match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
+                Value::String(s) => View::Str(s),
+                other => View::Text(other.to_string()),
+            };
+            let text: &str = match &s {
+                View::Str(t) => t,
+                View::Text(t) => t,
+                _ => return Err(()),
             };
             // ES's default `ignore_above` on keyword sub-fields: longer values are not indexed.
-            if keyword && f.ignore_above.is_some_and(|n| s.chars().count() > n) {
+            if keyword && f.ignore_above.is_some_and(|n| text.chars().count() > n) {
                 return Ok(None);
             }
-            OwnedValue::Str(s)
+            s
         }
         "long" => match v {
-            Value::Number(n) if n.as_i64().is_some() => OwnedValue::I64(n.as_i64().ok_or(())?),
+            Value::Number(n) if n.as_i64().is_some() => View::I64(n.as_i64().ok_or(())?),
             _ => {
                 let x = as_f64()?;
                 if !x.is_finite() || x.abs() > 9.2e18 {
                     return Err(());
                 }
-                OwnedValue::I64(x.trunc() as i64)
+                View::I64(x.trunc() as i64)
             }
         },
         "unsigned_long" => match v {
-            Value::Number(n) if n.as_u64().is_some() => OwnedValue::U64(n.as_u64().ok_or(())?),
-            Value::String(s) => OwnedValue::U64(s.trim().parse::<u64>().map_err(|_| ())?),
+            Value::Number(n) if n.as_u64().is_some() => View::U64(n.as_u64().ok_or(())?),
+            Value::String(s) => View::U64(s.trim().parse::<u64>().map_err(|_| ())?),
             _ => return Err(()),
         },
-        "float" => OwnedValue::F64(as_f64()?),
+        "float" => View::F64(as_f64()?),
         "boolean" => match v {
-            Value::Bool(b) => OwnedValue::Bool(*b),
-            Value::String(s) if s == "true" => OwnedValue::Bool(true),
-            Value::String(s) if s == "false" || s.is_empty() => OwnedValue::Bool(false),
+            Value::Bool(b) => View::Bool(*b),
+            Value::String(s) if s == "true" => View::Bool(true),
+            Value::String(s) if s == "false" || s.is_empty() => View::Bool(false),
             _ => return Err(()),
         },
-        "date" => OwnedValue::Date(parse_date_with(v, &f.formats).ok_or(())?),
+        "date" => View::Date(parse_date_with(v, &f.formats).ok_or(())?),
         "ip" => match v {
-            Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => OwnedValue::Str(s.clone()),
+            Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => View::Str(s),
             _ => return Err(()),
         },
         // geo points, ranges, vectors...: kept in `_source`, not indexed.
@@ -763,18 +791,20 @@ mod tests {
             "q": {"type": "long", "ignore_malformed": true}
         }}))
         .unwrap();
-        assert!(matches!(
-            m.to_owned("n", &json!("12"), false),
-            Ok(Some(OwnedValue::I64(12)))
-        ));
-        let e = m.to_owned("n", &json!("abc"), false).unwrap_err();
+        let exact = |path: &str, v: Value| {
+            m.views_at(&mut path.to_string(), &v)
+                .map(|(_, e)| e.map(|e| format!("{e:?}")))
+        };
+        assert_eq!(exact("n", json!("12")).unwrap().as_deref(), Some("I64(12)"));
+        let e = exact("n", json!("abc")).unwrap_err();
         assert_eq!(e.status(), 400);
-        assert!(m.to_owned("q", &json!("abc"), false).unwrap().is_none());
-        match m.to_owned("d", &json!("2019-10-21 08:30:04.828"), false) {
-            Ok(Some(OwnedValue::Date(d))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
+        assert!(exact("q", json!("abc")).unwrap().is_none());
+        let d = json!("2019-10-21 08:30:04.828");
+        match m.views_at(&mut "d".to_string(), &d) {
+            Ok((None, Some(View::Date(d)))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
             other => panic!("{other:?}"),
         }
-        assert!(m.to_owned("k", &json!("long"), true).unwrap().is_none());
+        assert!(exact("k", json!("long")).unwrap().is_none());
         assert!(Mapping::from_json(&json!({"properties": {"x": {"type": "nope"}}})).is_err());
         let mut m2 = m.clone();
         assert!(m2

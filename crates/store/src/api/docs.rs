@@ -1,6 +1,7 @@
 //! Document APIs: bulk, index, create, get, delete.
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::source::SourceSpec;
-use super::{blocking, err, parse_body, reply, Params};
+use super::{blocking, err, parse_body, reply, reply_raw, Params};
 use crate::index::{Cond, EsError, Index, Op, OpResult};
 use crate::store::Store;
 
@@ -176,14 +177,22 @@ pub(super) fn run_bulk(
             }
         }
     }
-    let mut results: HashMap<usize, Value> = HashMap::new();
+    // Each slot's answer: a plain success is written straight into the response (most items
+    // of a log stream), anything else through a JSON value.
+    enum Item {
+        Done(usize, OpResult),
+        Json(Value),
+    }
+    let mut results: Vec<Option<Item>> = (0..slots.len()).map(|_| None).collect();
     let mut groups = Vec::new();
     for (index, ops) in by_index {
         match s.write_target(&index) {
             Ok(idx) => groups.push((idx, ops)),
             Err(e) => {
                 for (pos, _) in ops {
-                    results.insert(pos, json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]}));
+                    results[pos] = Some(Item::Json(
+                        json!({"_index": index, "status": e.status(), "error": e.body(Some(&index))["error"]}),
+                    ));
                 }
             }
         }
@@ -199,9 +208,13 @@ pub(super) fn run_bulk(
         .collect();
     match s.bulk(groups) {
         Ok(all) => {
-            for ((idx, rs), ps) in indices.iter().zip(all).zip(positions) {
+            for (g, ((idx, rs), ps)) in indices.iter().zip(all).zip(positions).enumerate() {
                 for (pos, r) in ps.into_iter().zip(rs) {
-                    results.insert(pos, item_json(&idx.name, &r));
+                    results[pos] = Some(if r.error.is_none() && !wants_source.contains_key(&pos) {
+                        Item::Done(g, r)
+                    } else {
+                        Item::Json(item_json(&idx.name, &r))
+                    });
                 }
             }
         }
@@ -211,31 +224,57 @@ pub(super) fn run_bulk(
         return err(e, None);
     }
     let mut errors = false;
-    let items: Vec<Value> = slots
-        .into_iter()
-        .enumerate()
-        .map(|(pos, slot)| {
-            let (kind, mut body) = match slot {
-                Slot::Op(kind, _, _) => (kind, results.remove(&pos).unwrap_or(Value::Null)),
-                Slot::Failed(kind, body) => (kind, body),
-            };
-            if let (Some(spec), None) = (wants_source.get(&pos), body.get("error")) {
-                let (i, id) = (
-                    body["_index"].as_str().unwrap_or_default(),
-                    body["_id"].as_str().unwrap_or_default(),
-                );
-                if let Some((src, _)) = s.get(i).and_then(|idx| idx.get(id)) {
-                    body["get"] = json!({"found": true, "_source": spec.apply(&src)});
-                }
+    let mut items = Vec::with_capacity(slots.len() * 220);
+    for (pos, slot) in slots.into_iter().enumerate() {
+        if pos > 0 {
+            items.push(b',');
+        }
+        let (kind, mut body) = match (slot, results[pos].take()) {
+            (Slot::Op(kind, _, _), Some(Item::Done(g, r))) => {
+                write_success(&mut items, &kind, &indices[g].name, &r);
+                continue;
             }
-            errors |= body.get("error").is_some();
-            json!({ kind: body })
-        })
-        .collect();
-    reply(
-        200,
-        json!({"took": start.elapsed().as_millis() as u64, "errors": errors, "items": items}),
-    )
+            (Slot::Op(kind, _, _), Some(Item::Json(body))) => (kind, body),
+            (Slot::Op(kind, _, _), None) => (kind, Value::Null),
+            (Slot::Failed(kind, body), _) => (kind, body),
+        };
+        if let (Some(spec), None) = (wants_source.get(&pos), body.get("error")) {
+            let (i, id) = (
+                body["_index"].as_str().unwrap_or_default(),
+                body["_id"].as_str().unwrap_or_default(),
+            );
+            if let Some((src, _)) = s.get(i).and_then(|idx| idx.get(id)) {
+                body["get"] = json!({"found": true, "_source": spec.apply(&src)});
+            }
+        }
+        errors |= body.get("error").is_some();
+        items.extend_from_slice(json!({ kind: body }).to_string().as_bytes());
+    }
+    let mut out = Vec::with_capacity(items.len() + 48);
+    let _ = write!(
+        out,
+        "{{\"took\":{},\"errors\":{errors},\"items\":[",
+        start.elapsed().as_millis()
+    );
+    out.extend_from_slice(&items);
+    out.extend_from_slice(b"]}");
+    reply_raw(200, out)
+}
+
+/// A successful bulk item as `item_json` shows it, written without building a JSON value.
+fn write_success(out: &mut Vec<u8>, kind: &str, index: &str, r: &OpResult) {
+    // Writing into a `Vec` cannot fail.
+    out.push(b'{');
+    let _ = serde_json::to_writer(&mut *out, kind);
+    out.extend_from_slice(b":{\"_index\":");
+    let _ = serde_json::to_writer(&mut *out, index);
+    out.extend_from_slice(b",\"_id\":");
+    let _ = serde_json::to_writer(&mut *out, &r.id);
+    let _ = write!(
+        out,
+        ",\"_version\":{},\"result\":\"{}\",\"_shards\":{{\"total\":1,\"successful\":1,\"failed\":0}},\"_seq_no\":{},\"_primary_term\":1,\"status\":{}}}}}",
+        r.version, r.result, r.seq_no, r.status
+    );
 }
 
 pub(super) async fn bulk_all(

@@ -32,11 +32,12 @@ pub(super) type Params = Query<HashMap<String, String>>;
 pub const MAX_BODY: usize = 100 << 20;
 
 pub(crate) fn reply(status: u16, body: Value) -> Response {
-    let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        body.to_string(),
-    )
-        .into_response();
+    reply_raw(status, body.to_string().into_bytes())
+}
+
+/// An answer whose JSON the handler wrote itself.
+pub(crate) fn reply_raw(status: u16, body: Vec<u8>) -> Response {
+    let mut r = (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body).into_response();
     r.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("application/json; charset=UTF-8"),
