@@ -8,6 +8,7 @@
 
 mod meta;
 mod read;
+mod upgrade;
 mod write;
 mod writer;
 
@@ -29,6 +30,7 @@ pub use crate::error::EsError;
 use crate::mapping::Mapping;
 pub use meta::{alias_def, flatten, flatten_plain, nest as nest_settings, Meta};
 pub use read::{cmp_sort, Hit, Search, SortKey};
+use write::build_doc;
 pub use write::{new_id, Cond, Op, OpResult, Record};
 use writer::Writer;
 pub use writer::LIVE_WRITERS;
@@ -152,16 +154,21 @@ fn now_ms() -> u64 {
 
 impl Index {
     pub fn open(name: &str, dir: &Path, engine: Arc<Engine>) -> Result<Index, EsError> {
+        let mapping: Mapping = std::fs::read(dir.join("mapping.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|v| Mapping::load(&v))
+            .unwrap_or_default();
+        upgrade::upgrade_if_needed(name, dir, &mapping)?;
         std::fs::create_dir_all(dir.join("tantivy")).map_err(tv)?;
         let (schema, f) = schema();
         let mmap = tantivy::directory::MmapDirectory::open(dir.join("tantivy")).map_err(tv)?;
         let fresh = !tantivy::Index::exists(&mmap).map_err(tv)?;
         // An existing index keeps the schema it was made with.
         let (tindex, f) = if fresh {
-            (
-                tantivy::Index::create(mmap, schema, Default::default()).map_err(tv)?,
-                f,
-            )
+            let t = tantivy::Index::create(mmap, schema, Default::default()).map_err(tv)?;
+            upgrade::mark(&dir.join("tantivy"))?;
+            (t, f)
         } else {
             let t = tantivy::Index::open(mmap).map_err(tv)?;
             let s = t.schema();
@@ -198,11 +205,6 @@ impl Index {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(tv)?;
-        let mapping: Mapping = std::fs::read(dir.join("mapping.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .map(|v| Mapping::load(&v))
-            .unwrap_or_default();
         // `meta.json`; indices from before it kept only `settings.json`.
         let meta: Meta = std::fs::read(dir.join("meta.json"))
             .ok()

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tantivy::{TantivyDocument, Term};
 
 use super::writer::Writer;
-use super::{Index, Pending, Queued, State};
+use super::{Fields, Index, Pending, Queued, State};
 use crate::error::EsError;
 use crate::mapping::Mapping;
 
@@ -128,6 +128,23 @@ pub struct Prepared {
     bytes: usize,
 }
 
+/// The tantivy document of a source, all but its version and sequence number.
+pub(super) fn build_doc(
+    f: &Fields,
+    m: &Mapping,
+    id: &str,
+    source: &Value,
+    raw: &str,
+) -> Result<TantivyDocument, EsError> {
+    let mut doc = TantivyDocument::default();
+    doc.add_text(f.id, id);
+    doc.add_text(f.source, raw);
+    let (text, exact) = m.views(source)?;
+    doc.add_field_value(f.text, &text);
+    doc.add_field_value(f.kw, &exact);
+    Ok(doc)
+}
+
 pub fn new_id() -> String {
     // Time-ordered 20-character ids, like Elasticsearch's auto ids in length and alphabet.
     use std::sync::atomic::AtomicU64;
@@ -184,12 +201,7 @@ impl Index {
             Some(r) => Arc::from(r),
             None => Arc::from(source.to_string()),
         };
-        let mut doc = TantivyDocument::default();
-        doc.add_text(self.f.id, id);
-        doc.add_text(self.f.source, &*src);
-        let (text, exact) = m.views(source)?;
-        doc.add_field_value(self.f.text, &text);
-        doc.add_field_value(self.f.kw, &exact);
+        let doc = build_doc(&self.f, m, id, source, &src)?;
         // A tantivy document holds the source three times over (stored, text, keywords) plus a
         // node per value: about five times the source for log events, an estimate (tantivy does
         // not tell a document's size).
