@@ -48,6 +48,15 @@ fn an_index_of_the_old_term_format_is_rebuilt_with_every_document() {
         hits(port, "/weblogs-*/_search?size=10"),
         ["ImFAAAAAAAwaVkrpptZ7", "a1", "a2", "late"]
     );
+    let (_, count) = http(port, "GET", "/_cat/count/weblogs-*?format=json", b"");
+    assert_eq!(json(&count)[0]["count"], "4", "{count}");
+    let (_, table) = http(port, "GET", "/_cat/count/weblogs-2026.11.30?v", b"");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0], ["epoch", "timestamp", "count"], "{table}");
+    assert_eq!(rows[1][2], "2", "{table}");
     // Terms of every kind: analysed text, keyword, a number, through the alias.
     assert_eq!(hits(port, "/weblogs/_search?q=message:login"), ["a2"]);
     assert_eq!(
@@ -62,7 +71,8 @@ fn an_index_of_the_old_term_format_is_rebuilt_with_every_document() {
     assert_eq!(json(&doc)["_source"]["clientip"], "10.0.0.2");
     let (_, gone) = http(port, "GET", "/weblogs-2026.11.30/_doc/a3", b"");
     assert_eq!(json(&gone)["found"], false);
-    // Versions go on from the old ones.
+    // Versions and sequence numbers go on from the old ones (the build that wrote the folder
+    // answers this same write with version 2, sequence number 2).
     let (_, put) = http(
         port,
         "PUT",
@@ -70,6 +80,7 @@ fn an_index_of_the_old_term_format_is_rebuilt_with_every_document() {
         br#"{"message":"again","verb":"PUT","response":201}"#,
     );
     assert_eq!(json(&put)["_version"], 2, "{put}");
+    assert_eq!(json(&put)["_seq_no"], 2, "{put}");
     let log = std::fs::read_to_string(data.join("rstore.stderr")).unwrap();
     assert_eq!(log.matches("index rebuilt").count(), 2, "{log}");
     drop(rs);

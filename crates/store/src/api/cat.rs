@@ -63,6 +63,12 @@ const HEALTH_COLS: &Cols = &[
     ),
 ];
 
+const COUNT_COLS: &Cols = &[
+    ("epoch", &["t", "time"], true),
+    ("timestamp", &["ts", "hms", "hhmmss"], true),
+    ("count", &["dc", "docs.count", "docsCount"], true),
+];
+
 type Cols = [(&'static str, &'static [&'static str], bool)];
 
 fn col_name(cols: &Cols, h: &str) -> Option<&'static str> {
@@ -269,4 +275,40 @@ pub(super) async fn cat_health(State(s): State<Arc<Store>>, Query(p): Params) ->
         vec![row.as_object().cloned().unwrap_or_default()],
         &p,
     )
+}
+
+/// `_cat/count[/{index}]`: the documents of the open indices an expression names, with the time.
+fn cat_count_for(s: &Store, expr: &str, p: &HashMap<String, String>) -> Response {
+    // A count, as `_count` is: a search-idle index is refreshed first.
+    let open = s.resolve_opts(expr, p).and_then(|indices| {
+        let open: Vec<Arc<Index>> = indices.into_iter().filter(|i| !i.is_closed()).collect();
+        open.iter().try_for_each(|i| i.before_read())?;
+        Ok(open)
+    });
+    match open {
+        Ok(indices) => {
+            let count: u64 = indices.iter().map(|i| i.doc_count()).sum();
+            let now = jiff::Timestamp::now();
+            let row = json!({"epoch": now.as_second().to_string(),
+                "timestamp": now.strftime("%H:%M:%S").to_string(), "count": count.to_string()});
+            table(
+                COUNT_COLS,
+                vec![row.as_object().cloned().unwrap_or_default()],
+                p,
+            )
+        }
+        Err(e) => err(e, Some(expr)),
+    }
+}
+
+pub(super) async fn cat_count(State(s): State<Arc<Store>>, Query(p): Params) -> Response {
+    blocking(move || cat_count_for(&s, "_all", &p)).await
+}
+
+pub(super) async fn cat_count_of(
+    State(s): State<Arc<Store>>,
+    Path(index): Path<String>,
+    Query(p): Params,
+) -> Response {
+    blocking(move || cat_count_for(&s, &index, &p)).await
 }

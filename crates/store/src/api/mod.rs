@@ -96,6 +96,8 @@ pub fn router(store: Arc<Store>, security: Arc<crate::security::Security>) -> Ro
         .route("/_cat/indices", get(cat_indices))
         .route("/_cat/indices/{index}", get(cat_indices_of))
         .route("/_cat/health", get(cat_health))
+        .route("/_cat/count", get(cat_count))
+        .route("/_cat/count/{index}", get(cat_count_of))
         .route("/_bulk", post(bulk_all).put(bulk_all))
         .route("/_refresh", post(refresh_all).get(refresh_all))
         .route("/_flush", post(refresh).get(refresh))

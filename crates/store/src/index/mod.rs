@@ -243,7 +243,13 @@ impl Index {
                 .unwrap_or(0)
                 .max(searcher.num_docs()),
             None => searcher.num_docs(),
-        };
+        }
+        .max(
+            std::fs::read_to_string(dir.join("tantivy").join(upgrade::SEQ_FLOOR))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0),
+        );
         let idx = Index {
             name: name.to_string(),
             dir: dir.to_path_buf(),

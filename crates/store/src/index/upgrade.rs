@@ -16,6 +16,10 @@ use crate::mapping::Mapping;
 /// Written into an index's `tantivy` folder once its terms are in the current format.
 const MARKER: &str = "rstore-terms-sstable";
 
+/// In a rebuilt index's `tantivy` folder: the next sequence number of the old index (whose
+/// deleted documents, gone from the rebuilt one, had taken some).
+pub(super) const SEQ_FLOOR: &str = "rstore-seq-no-floor";
+
 /// Marks a new index's folder as being in the current format.
 pub(super) fn mark(tantivy_dir: &Path) -> Result<(), EsError> {
     std::fs::write(tantivy_dir.join(MARKER), b"").map_err(tv)
@@ -46,7 +50,8 @@ pub(super) fn upgrade_if_needed(name: &str, dir: &Path, mapping: &Mapping) -> Re
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let docs = rebuild(&cur, &new, mapping)?;
+    let (docs, next_seq_no) = rebuild(&cur, &new, mapping)?;
+    std::fs::write(new.join(SEQ_FLOOR), next_seq_no.to_string()).map_err(tv)?;
     mark(&new)?;
     std::fs::rename(&cur, &old).map_err(tv)?;
     std::fs::rename(&new, &cur).map_err(tv)?;
@@ -61,8 +66,9 @@ pub(super) fn upgrade_if_needed(name: &str, dir: &Path, mapping: &Mapping) -> Re
 }
 
 /// Every live document of the index in `from`, indexed anew into `to` with the same commit
-/// payload (the log position it covers). Returns the number of documents.
-fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<u64, EsError> {
+/// payload (the log position it covers). Returns the number of documents and the old index's
+/// next sequence number.
+fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsError> {
     let old = tantivy::Index::open_in_dir(from).map_err(tv)?;
     let payload = old.load_metas().map_err(tv)?.payload;
     let os = old.schema();
@@ -82,6 +88,14 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<u64, EsError> {
     let mut w: IndexWriter = index.writer_with_num_threads(1, 50_000_000).map_err(tv)?;
     let searcher = old.reader().map_err(tv)?.searcher();
     let mut n = 0u64;
+    let next_seq_no = searcher
+        .segment_readers()
+        .iter()
+        .filter_map(|r| r.fast_fields().u64("_seq_no").ok())
+        .map(|c| c.max_value() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(searcher.num_docs());
     for seg in searcher.segment_readers() {
         let store = seg.get_store_reader(4).map_err(tv)?;
         for doc in store.iter::<TantivyDocument>(seg.alive_bitset()) {
@@ -108,5 +122,5 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<u64, EsError> {
     }
     c.commit().map_err(tv)?;
     w.wait_merging_threads().map_err(tv)?;
-    Ok(n)
+    Ok((n, next_seq_no))
 }
