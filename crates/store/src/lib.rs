@@ -25,3 +25,35 @@ mod wal;
 pub use engine::{Options, Watermark};
 pub use index::{EsError, Index, Op, OpResult};
 pub use store::Store;
+
+/// The per-document work of a bulk before the writer, for `benches/` (not an API).
+#[doc(hidden)]
+pub mod bench {
+    use crate::index::{build_doc, fields, Fields};
+    use crate::mapping::Mapping;
+
+    pub struct Learned(Mapping, Fields);
+
+    /// The mapping dynamic mapping makes from an index's first document.
+    pub fn learned(doc: &[u8]) -> Learned {
+        let mut m = Mapping::new();
+        if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(doc) {
+            let _ = m.learn("", &o);
+        }
+        Learned(m, fields())
+    }
+
+    /// Parses one bulk source line, checks it for new fields and builds the tantivy document
+    /// (both views); returns its value count so nothing is optimised away.
+    pub fn document(l: &Learned, line: &[u8]) -> usize {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            return 0;
+        };
+        let new = v.as_object().is_some_and(|o| l.0.has_new("", o));
+        let raw = std::str::from_utf8(line).unwrap_or_default();
+        match build_doc(&l.1, &l.0, "id", &v, raw) {
+            Ok(d) => d.len() + usize::from(new),
+            Err(_) => 0,
+        }
+    }
+}

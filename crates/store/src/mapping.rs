@@ -24,12 +24,14 @@ pub struct Field {
     /// `format` of a date field, split on `||`.
     pub formats: Vec<String>,
     pub ignore_malformed: bool,
+    /// `family(ty)`, asked for every value of every document.
+    fam: &'static str,
 }
 
 impl Field {
     /// The family the store indexes and queries by.
     pub fn family(&self) -> &'static str {
-        family(&self.ty)
+        self.fam
     }
 }
 
@@ -253,6 +255,7 @@ impl Mapping {
                 ignore_above: (t == "text").then_some(256),
                 formats: Vec::new(),
                 ignore_malformed: false,
+                fam: family(t),
             },
         );
         let parts: Vec<&str> = path.split('.').collect();
@@ -275,7 +278,8 @@ impl Mapping {
                 path.push('.');
             }
             path.push_str(k);
-            (detect(v).is_some() && !self.fields.contains_key(&path))
+            // The lookup first: detecting a string's type tries to parse it as a date.
+            (!self.fields.contains_key(&path) && detect(v).is_some())
                 || match v {
                     Value::Object(o) => self.has_new(&path, o),
                     Value::Array(a) => a
@@ -622,6 +626,7 @@ fn collect(
         out.insert(
             path.clone(),
             Field {
+                fam: family(&ty),
                 ty,
                 ignore_above,
                 formats,

@@ -30,7 +30,7 @@ pub use crate::error::EsError;
 use crate::mapping::Mapping;
 pub use meta::{alias_def, flatten, flatten_plain, nest as nest_settings, Meta};
 pub use read::{cmp_sort, Hit, Search, SortKey};
-use write::build_doc;
+pub(crate) use write::build_doc;
 pub use write::{new_id, Cond, Op, OpResult, Record};
 use writer::Writer;
 pub use writer::LIVE_WRITERS;
@@ -146,6 +146,11 @@ fn schema() -> (Schema, Fields) {
             kw,
         },
     )
+}
+
+/// The fields of a new index's schema.
+pub(crate) fn fields() -> Fields {
+    schema().1
 }
 
 fn now_ms() -> u64 {

@@ -129,7 +129,7 @@ pub struct Prepared {
 }
 
 /// The tantivy document of a source, all but its version and sequence number.
-pub(super) fn build_doc(
+pub(crate) fn build_doc(
     f: &Fields,
     m: &Mapping,
     id: &str,
