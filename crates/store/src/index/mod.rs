@@ -148,6 +148,19 @@ fn schema() -> (Schema, Fields) {
     )
 }
 
+/// The next sequence number of an index: past the highest its segments hold (deleted documents
+/// included; indices from before sequence numbers count their documents).
+fn next_seq_no(searcher: &tantivy::Searcher) -> u64 {
+    searcher
+        .segment_readers()
+        .iter()
+        .filter_map(|r| r.fast_fields().u64("_seq_no").ok())
+        .map(|c| c.max_value() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(searcher.num_docs())
+}
+
 /// The fields of a new index's schema.
 pub(crate) fn fields() -> Fields {
     schema().1
@@ -236,20 +249,8 @@ impl Index {
                 let _ = std::fs::write(dir.join("created"), now.to_string());
                 now
             });
-        // The next sequence number: past the highest committed one.
-        let searcher = reader.searcher();
-        let seq_no = match f.seq_no {
-            Some(_) => searcher
-                .segment_readers()
-                .iter()
-                .filter_map(|r| r.fast_fields().u64("_seq_no").ok())
-                .map(|c| c.max_value() + 1)
-                .max()
-                .unwrap_or(0)
-                .max(searcher.num_docs()),
-            None => searcher.num_docs(),
-        }
-        .max(
+        // The next sequence number: past the highest committed one (or a rebuilt index's floor).
+        let seq_no = next_seq_no(&reader.searcher()).max(
             std::fs::read_to_string(dir.join("tantivy").join(upgrade::SEQ_FLOOR))
                 .ok()
                 .and_then(|s| s.trim().parse().ok())

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tantivy::schema::Value as _;
 use tantivy::{IndexWriter, TantivyDocument};
 
-use super::{build_doc, schema};
+use super::{build_doc, next_seq_no, schema};
 use crate::error::{tv, EsError};
 use crate::mapping::Mapping;
 
@@ -88,14 +88,7 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsEr
     let mut w: IndexWriter = index.writer_with_num_threads(1, 50_000_000).map_err(tv)?;
     let searcher = old.reader().map_err(tv)?.searcher();
     let mut n = 0u64;
-    let next_seq_no = searcher
-        .segment_readers()
-        .iter()
-        .filter_map(|r| r.fast_fields().u64("_seq_no").ok())
-        .map(|c| c.max_value() + 1)
-        .max()
-        .unwrap_or(0)
-        .max(searcher.num_docs());
+    let next_seq_no = next_seq_no(&searcher);
     for seg in searcher.segment_readers() {
         let store = seg.get_store_reader(4).map_err(tv)?;
         for doc in store.iter::<TantivyDocument>(seg.alive_bitset()) {
