@@ -450,20 +450,20 @@ fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>
     };
     Ok(Some(match f.family() {
         "text" | "keyword" => {
-            let s = match v {
-                Value::String(s) => View::Str(s),
-                other => View::Text(other.to_string()),
-            };
-            let text: &str = match &s {
-                View::Str(t) => t,
-                View::Text(t) => t,
-                _ => return Err(()),
-            };
             // ES's default `ignore_above` on keyword sub-fields: longer values are not indexed.
-            if keyword && f.ignore_above.is_some_and(|n| text.chars().count() > n) {
-                return Ok(None);
+            let too_long =
+                |t: &str| keyword && f.ignore_above.is_some_and(|n| t.chars().count() > n);
+            match v {
+                Value::String(s) if too_long(s) => return Ok(None),
+                Value::String(s) => View::Str(s),
+                other => {
+                    let t = other.to_string();
+                    if too_long(&t) {
+                        return Ok(None);
+                    }
+                    View::Text(t)
+                }
             }
-            s
         }
         "long" => match v {
             Value::Number(n) if n.as_i64().is_some() => View::I64(n.as_i64().ok_or(())?),

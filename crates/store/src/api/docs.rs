@@ -58,8 +58,46 @@ pub(super) fn item_json(index: &str, r: &OpResult) -> Value {
         Some((kind, reason)) => {
             json!({"_index": index, "_id": r.id, "status": r.status, "error": {"type": kind, "reason": reason, "index": index, "shard": "0", "index_uuid": format!("rstore-{index}")}})
         }
-        None => {
-            json!({"_index": index, "_id": r.id, "_version": r.version, "result": r.result, "_shards": {"total": 1, "successful": 1, "failed": 0}, "_seq_no": r.seq_no, "_primary_term": 1, "status": r.status})
+        None => serde_json::to_value(Success::of(index, r)).unwrap_or(Value::Null),
+    }
+}
+
+/// A successful write's answer: built as a value by `item_json`, written straight into a bulk
+/// answer by `write_success`.
+#[derive(serde::Serialize)]
+struct Success<'a> {
+    _index: &'a str,
+    _id: &'a str,
+    _version: u64,
+    result: &'a str,
+    _shards: Shards,
+    _seq_no: u64,
+    _primary_term: u64,
+    status: u16,
+}
+
+#[derive(serde::Serialize)]
+struct Shards {
+    total: u32,
+    successful: u32,
+    failed: u32,
+}
+
+impl<'a> Success<'a> {
+    fn of(index: &'a str, r: &'a OpResult) -> Success<'a> {
+        Success {
+            _index: index,
+            _id: &r.id,
+            _version: r.version,
+            result: r.result,
+            _shards: Shards {
+                total: 1,
+                successful: 1,
+                failed: 0,
+            },
+            _seq_no: r.seq_no,
+            _primary_term: 1,
+            status: r.status,
         }
     }
 }
@@ -261,20 +299,14 @@ pub(super) fn run_bulk(
     reply_raw(200, out)
 }
 
-/// A successful bulk item as `item_json` shows it, written without building a JSON value.
+/// A successful bulk item, `{kind: answer}`, written without building a JSON value.
 fn write_success(out: &mut Vec<u8>, kind: &str, index: &str, r: &OpResult) {
     // Writing into a `Vec` cannot fail.
     out.push(b'{');
     let _ = serde_json::to_writer(&mut *out, kind);
-    out.extend_from_slice(b":{\"_index\":");
-    let _ = serde_json::to_writer(&mut *out, index);
-    out.extend_from_slice(b",\"_id\":");
-    let _ = serde_json::to_writer(&mut *out, &r.id);
-    let _ = write!(
-        out,
-        ",\"_version\":{},\"result\":\"{}\",\"_shards\":{{\"total\":1,\"successful\":1,\"failed\":0}},\"_seq_no\":{},\"_primary_term\":1,\"status\":{}}}}}",
-        r.version, r.result, r.seq_no, r.status
-    );
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, &Success::of(index, r));
+    out.push(b'}');
 }
 
 pub(super) async fn bulk_all(
