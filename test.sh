@@ -10,7 +10,9 @@ scripts/install-build-deps.sh
 log=$(mktemp)
 # Tests that cannot run here (not root, say) write why in this file; the summary counts them.
 export RSTASH_SKIP_LOG=$(mktemp)
-trap 'rm -f "$log" "$RSTASH_SKIP_LOG"' EXIT
+# Conformance suites write their `N passed, N failed` lines here; printed before the summary.
+export RSTASH_REPORT_LOG=$(mktemp)
+trap 'rm -f "$log" "$RSTASH_SKIP_LOG" "$RSTASH_REPORT_LOG"' EXIT
 status=0
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --no-fail-fast --workspace --lib --bins --tests --features rstash/ruby "$@" 2>&1 | tee "$log" || status=$?
@@ -23,6 +25,9 @@ if [ $# -eq 0 ]; then
     echo "test result: FAILED. 0 passed; 1 failed (the demo)" >>"$log"
     status=1
   fi
+fi
+if [ -s "$RSTASH_REPORT_LOG" ]; then
+  sort "$RSTASH_REPORT_LOG"
 fi
 if [ -s "$RSTASH_SKIP_LOG" ]; then
   echo "skipped here (they passed without running):"

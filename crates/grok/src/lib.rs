@@ -4,12 +4,12 @@
 
 mod expand;
 mod library;
-mod onigmo;
 mod prefilter;
 
 use std::cell::RefCell;
 
 use pcre2::bytes::{CaptureLocations, Regex, RegexBuilder};
+use rstash_regex::onigmo;
 use thread_local::ThreadLocal;
 
 pub use library::{Library, Mode};

@@ -1,12 +1,14 @@
 //! Conditionals, compiled once and evaluated per event with Logstash's semantics
-//! (`EventCondition`): type-strict `==`, substring/membership `in`, unanchored `=~`.
+//! (`EventCondition`): type-strict `==`, substring/membership `in`, unanchored `=~` with Ruby's
+//! regex dialect.
 
 use std::cmp::Ordering;
 
-use regex::Regex;
 use rstash_config::ast::{self, BoolOp, CmpOp, Number};
 use rstash_config::{ConfigError, Source};
 use rstash_event::{Event, FieldRef, Value};
+use rstash_regex::Regex;
+use tracing::warn;
 
 #[derive(Debug)]
 pub enum Operand {
@@ -65,6 +67,9 @@ pub fn compile(c: &ast::Condition, src: &Source) -> Result<Cond, ConfigError> {
         } => Cond::In(operand(left, src)?, *negate, operand(right, src)?),
     })
 }
+
+/// Tag of an event whose `=~`/`!~` gave up (a runaway regex): the match counts as none.
+pub const REGEX_TIMEOUT_TAG: &str = "_regextimeout";
 
 pub fn regex(text: &str, at: usize, src: &Source) -> Result<Regex, ConfigError> {
     // `\/` in a /regex/ literal is an escaped slash.
@@ -159,14 +164,19 @@ fn compare(a: Option<&Value>, b: Option<&Value>) -> Result<Ordering, EvalError> 
 
 impl Cond {
     pub fn eval(&self, e: &Event) -> Result<bool, EvalError> {
+        self.eval_noting(e, &mut false)
+    }
+
+    /// As `eval`; `gave_up` is set when a regex match ran out of its budget (counted as no match).
+    pub fn eval_noting(&self, e: &Event, gave_up: &mut bool) -> Result<bool, EvalError> {
         Ok(match self {
             Cond::Bool(op, a, b) => match op {
-                BoolOp::And => a.eval(e)? && b.eval(e)?,
-                BoolOp::Or => a.eval(e)? || b.eval(e)?,
-                BoolOp::Xor => a.eval(e)? ^ b.eval(e)?,
-                BoolOp::Nand => !(a.eval(e)? && b.eval(e)?),
+                BoolOp::And => a.eval_noting(e, gave_up)? && b.eval_noting(e, gave_up)?,
+                BoolOp::Or => a.eval_noting(e, gave_up)? || b.eval_noting(e, gave_up)?,
+                BoolOp::Xor => a.eval_noting(e, gave_up)? ^ b.eval_noting(e, gave_up)?,
+                BoolOp::Nand => !(a.eval_noting(e, gave_up)? && b.eval_noting(e, gave_up)?),
             },
-            Cond::Not(c) => !c.eval(e)?,
+            Cond::Not(c) => !c.eval_noting(e, gave_up)?,
             Cond::Truthy(o) => truthy(resolve(o, e).as_deref()),
             Cond::Compare(l, op, r) => {
                 let (a, b) = (resolve(l, e), resolve(r, e));
@@ -193,7 +203,11 @@ impl Cond {
             }
             Cond::Match(l, negate, re) => {
                 let m = match resolve(l, e).as_deref() {
-                    Some(Value::String(s)) => re.is_match(s),
+                    Some(Value::String(s)) => re.is_match(s).unwrap_or_else(|x| {
+                        warn!("{x}: the condition counts it as no match");
+                        *gave_up = true;
+                        false
+                    }),
                     _ => false,
                 };
                 m != *negate
@@ -283,6 +297,20 @@ mod tests {
         assert!(t("[n] < 2 and [message] > \"a\""));
         assert!(cond("[message] > 1").eval(&ev()).is_err());
         assert!(cond("[missing] > 1").eval(&ev()).is_err());
+    }
+
+    #[test]
+    fn regexes_are_ruby_and_bounded() {
+        // Look-behind, `\h`, a named back-reference: Ruby regex syntax the `regex` crate lacks.
+        assert!(t(r"[message] =~ /(?<=hello )w\h?orld/"));
+        assert!(t(r"[message] =~ /(?<c>l)\k<c>/"));
+        assert!(!t(r"[message] !~ /^hello/"));
+        // A runaway pattern gives up: no match, and the caller is told (it tags the event).
+        let e = Event::with_message(format!("{}b", "a".repeat(40)));
+        let mut gave_up = false;
+        let c = cond(r"[message] =~ /^(a+)+$/");
+        assert!(!c.eval_noting(&e, &mut gave_up).unwrap());
+        assert!(gave_up);
     }
 
     #[test]

@@ -423,9 +423,14 @@ fn deliver(sh: &Shared, evs: Vec<(u32, Event)>) {
 }
 
 /// Which branch an event takes; Err when a comparison cannot be made (the event is dropped).
-fn pick(branches: &[(crate::condition::Cond, Vec<Node>)], e: &Event) -> Result<usize, String> {
+/// `gave_up` is set when a regex ran out of its budget on the way (it counted as no match).
+fn pick(
+    branches: &[(crate::condition::Cond, Vec<Node>)],
+    e: &Event,
+    gave_up: &mut bool,
+) -> Result<usize, String> {
     for (i, (c, _)) in branches.iter().enumerate() {
-        if c.eval(e).map_err(|err| err.0)? {
+        if c.eval_noting(e, gave_up).map_err(|err| err.0)? {
             return Ok(i);
         }
     }
@@ -438,8 +443,13 @@ fn split(
     evs: Vec<(u32, Event)>,
 ) -> Vec<Vec<(u32, Event)>> {
     let mut parts: Vec<Vec<(u32, Event)>> = (0..=branches.len()).map(|_| Vec::new()).collect();
-    for (o, e) in evs {
-        match pick(branches, &e) {
+    for (o, mut e) in evs {
+        let mut gave_up = false;
+        let picked = pick(branches, &e, &mut gave_up);
+        if gave_up {
+            e.tag(crate::condition::REGEX_TIMEOUT_TAG);
+        }
+        match picked {
             Ok(i) => parts[i].push((o, e)),
             Err(msg) => warn!("{msg}: the event was dropped"),
         }
@@ -532,7 +542,8 @@ fn route<'a>(nodes: &[Node], evs: Vec<&'a Event>, buckets: &mut [Vec<&'a Event>]
                 let mut parts: Vec<Vec<&Event>> =
                     (0..=branches.len()).map(|_| Vec::new()).collect();
                 for e in &evs {
-                    match pick(branches, e) {
+                    // Events are shared by the outputs here: a regex that gives up is only logged.
+                    match pick(branches, e, &mut false) {
                         Ok(i) => parts[i].push(e),
                         Err(msg) => warn!(
                             "{msg}: the event was not sent to the outputs under this condition"

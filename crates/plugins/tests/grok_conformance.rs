@@ -1,11 +1,13 @@
 //! The grok conformance suite: every case of ../shared/conformance/grok (Logstash's own pattern
 //! specs, with Logstash's results) through the real filter, built from a config like a user's.
 
+mod common;
+
 use std::path::PathBuf;
 
-use rstash_config::{ast, parse, Source};
-use rstash_event::{json, Event, FieldRef, Value};
-use rstash_pipeline::PipelineSettings;
+use common::lookup;
+
+use rstash_event::{Event, FieldRef, Value};
 use serde_json::Value as Json;
 
 fn suite_dir() -> Option<PathBuf> {
@@ -28,23 +30,9 @@ fn filter_for(case: &Json) -> Result<rstash_pipeline::FilterNode, String> {
         }
     }
     let field = case["field"].as_str().unwrap_or("message");
-    let text = format!(
-        "filter {{ grok {{ match => {{ \"{field}\" => \"{pattern}\" }} ecs_compatibility => \"{ecs}\"{extra} }} }}"
-    );
-    let src = Source::from_string("case", &text);
-    let cfg = parse(&src).map_err(|e| e.to_string())?;
-    let Some(ast::Statement::Plugin(p)) = cfg.sections.first().and_then(|s| s.body.first()) else {
-        return Err("no plugin in config".into());
-    };
-    rstash_plugins::registry()
-        .build_filter(p, &src, &PipelineSettings::default())
-        .map_err(|e| e.to_string())
-}
-
-fn lookup(e: &Event, r: &str) -> Option<Json> {
-    let fr = FieldRef::parse(r).ok()?;
-    let v = e.get(&fr)?;
-    serde_json::from_str(&json::value_to_string(v)).ok()
+    common::build(&format!(
+        "grok {{ match => {{ \"{field}\" => \"{pattern}\" }} ecs_compatibility => \"{ecs}\"{extra} }}"
+    ))
 }
 
 fn has_tag(e: &Event, tag: &str) -> bool {
@@ -200,10 +188,10 @@ fn grok_conformance() {
         }
     }
     let passed = cases.len() - failures.len();
-    eprintln!(
+    common::report(&format!(
         "grok conformance: {passed} passed, {} failed",
         failures.len()
-    );
+    ));
     for f in &failures {
         eprintln!("  FAIL {f}");
     }

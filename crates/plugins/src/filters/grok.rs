@@ -42,7 +42,9 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let timeout_millis = args.int("timeout_millis", 30_000)?;
     let opts = CompileOptions {
         capture_all: !args.bool("named_captures_only", true)?,
-        match_limit: match_limit(timeout_millis),
+        // Logstash interrupts a match after `timeout_millis`; PCRE2 cannot be interrupted, so the
+        // time budget becomes a backtracking budget.
+        match_limit: rstash_regex::limit_for_millis(timeout_millis),
     };
     let overwrite = args.strings("overwrite")?;
     let target = args.string("target")?;
@@ -85,21 +87,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         tag_on_failure: failure_tags(args, "_grokparsefailure")?,
         tag_on_timeout: args.string_or("tag_on_timeout", "_groktimeout")?,
     }))
-}
-
-/// Logstash interrupts a match after `timeout_millis`; PCRE2 cannot be interrupted, so the time
-/// budget becomes a backtracking budget. PCRE2's JIT gives up after about 270,000 steps per
-/// millisecond here (`cargo run --release -p rstash-grok --example limit`); 100,000 steps per
-/// millisecond keeps a runaway pattern inside the timeout on slower machines too.
-/// 0 disables the timeout (PCRE2's own default limit remains).
-fn match_limit(timeout_millis: i64) -> Option<u32> {
-    if timeout_millis <= 0 {
-        return None;
-    }
-    let steps = timeout_millis
-        .saturating_mul(100_000)
-        .clamp(100_000, 1_000_000_000);
-    u32::try_from(steps).ok()
 }
 
 pub(crate) fn load_dir(

@@ -1,86 +1,65 @@
-//! `kv`: parses `key=value` pairs (Logstash's kv filter). Values stay strings; quoted and bracketed
-//! values keep their spaces; repeated keys become arrays. The scanner is linear, so the
-//! `timeout_millis` guard Logstash needs for its regexes can never fire here.
+//! `kv`: parses `key=value` pairs with Logstash's kv filter semantics. The options build one Ruby
+//! regex exactly as the plugin's `register` does (keys and unquoted values are runs of
+//! backslash-escaped or non-separator characters; values may be quoted or bracketed; the
+//! separators may be user regexes), scanned left to right as Ruby's `String#scan` does, so every
+//! edge case of the plugin (escaped spaces, quotes followed by more text, look-ahead in
+//! `field_split_pattern`) comes out the same. A runaway user pattern is cut by `timeout_millis`.
 
-use regex::Regex;
 use rstash_config::ConfigError;
-use rstash_event::{Event, FieldRef, Map, Value};
+use rstash_event::{Event, FieldRef, Map, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
+use rstash_regex::{Exceeded, Regex};
 use tracing::warn;
 
 use super::{failure_tags, field_or_key, TextCase};
 
-/// A separator: any one of some characters, or a regex.
-enum Split {
-    Chars(Vec<char>),
-    Pattern(Regex),
-}
-
-impl Split {
-    fn build(
-        args: &mut Args,
-        chars: &str,
-        default: &str,
-        pattern: &str,
-    ) -> Result<Split, ConfigError> {
-        if let Some(p) = args.string(pattern)? {
-            let re = Regex::new(&format!("^(?:{p})"))
-                .map_err(|e| args.error_at(pattern, format!("invalid `{pattern}`: {e}")))?;
-            return Ok(Split::Pattern(re));
-        }
-        let c = args.string_or(chars, default)?;
-        if c.is_empty() {
-            return Err(args.error_at(chars, format!("`{chars}` must not be empty")));
-        }
-        Ok(Split::Chars(unescape(&c).chars().collect()))
-    }
-
-    /// Length of the separator at the start of `s`, if there is one.
-    fn at(&self, s: &str) -> Option<usize> {
-        match self {
-            Split::Chars(cs) => s
-                .chars()
-                .next()
-                .filter(|c| cs.contains(c))
-                .map(char::len_utf8),
-            Split::Pattern(re) => re.find(s).map(|m| m.end()).filter(|&n| n > 0),
-        }
-    }
-}
-
-/// `\t`, `\n` written in a config mean the characters (Logstash unescapes these options).
-fn unescape(s: &str) -> String {
-    s.replace("\\t", "\t")
-        .replace("\\n", "\n")
-        .replace("\\r", "\r")
-}
-
 pub struct Kv {
     source: FieldRef,
     target: Option<FieldRef>,
-    field_split: Split,
-    value_split: Split,
-    lenient: bool,
-    include_brackets: bool,
+    /// Key, then one group per kind of value (quoted, bracketed, unquoted).
+    scan: Regex,
+    /// The value separator alone: text without one is not parsed at all.
+    value_split: Regex,
     recursive: bool,
-    trim_key: Vec<char>,
-    trim_value: Vec<char>,
-    remove_char_key: Vec<char>,
-    remove_char_value: Vec<char>,
+    trim_key: Option<Regex>,
+    trim_value: Option<Regex>,
+    remove_char_key: Option<Regex>,
+    remove_char_value: Option<Regex>,
     transform_key: Option<TextCase>,
     transform_value: Option<TextCase>,
-    include_keys: Vec<String>,
-    exclude_keys: Vec<String>,
-    prefix: String,
+    include_keys: Vec<Template>,
+    exclude_keys: Vec<Template>,
+    prefix: Template,
     allow_duplicate_values: bool,
+    allow_empty_values: bool,
     default_keys: Vec<(String, String)>,
     tag_on_failure: Vec<String>,
+    tag_on_timeout: Vec<String>,
+}
+
+/// A Ruby regex interpolated into another (`/#{re}/`): a group of its own.
+fn group(p: &str) -> String {
+    format!("(?:{p})")
+}
+
+/// Characters that are backslash-escaped or not in the class, captured.
+fn until_class(class: &str) -> String {
+    format!(r"((?:\\.|[^{class}])+)")
+}
+
+/// Characters that do not start a match of `pattern` (backslash-escaped ones as pairs),
+/// captured. The separator is looked for first, so a separator that itself begins with a
+/// backslash (`\\r\\n`) still ends the run.
+fn until_pattern(pattern: &str) -> String {
+    format!(r"((?:(?!{pattern})(?:\\.|.))+)")
+}
+
+/// Text between `open` and `close`, captured (possibly empty: then the group is unset).
+fn quoted(open: &str, close: &str) -> String {
+    format!("{open}{}?{close}", until_class(close))
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
-    let chars = |args: &mut Args, name: &str| -> Result<Vec<char>, ConfigError> {
-        Ok(unescape(&args.string_or(name, "")?).chars().collect())
-    };
     let case = |args: &mut Args, name: &str| -> Result<Option<TextCase>, ConfigError> {
         match args.string(name)? {
             None => Ok(None),
@@ -92,207 +71,231 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             }),
         }
     };
-    let _ = args.int("timeout_millis", 30_000)?;
-    let _ = args.strings("tag_on_timeout")?;
+    let timeout = args.int("timeout_millis", 30_000)?;
+    let limit = rstash_regex::limit_for_millis(timeout);
+    let compile = |args: &Args, name: &str, p: &str| {
+        Regex::with_limit(p, limit)
+            .map_err(|e| args.error_at(name, format!("invalid regular expression /{p}/: {e}")))
+    };
+    let chars = |args: &mut Args, name: &str, shape: fn(&str) -> String| match args.string(name)? {
+        None => Ok(None),
+        Some(c) if c.is_empty() => Ok(None),
+        Some(c) => compile(args, name, &shape(&c)).map(Some),
+    };
+
+    let field_split = args.string_or("field_split", " ")?;
+    let value_split = args.string_or("value_split", "=")?;
+    if value_split.is_empty() {
+        return Err(args.error_at("value_split", "`value_split` must be a non-empty string"));
+    }
+    let fsp = args.string("field_split_pattern")?;
+    let vsp = args.string("value_split_pattern")?;
+    for (name, p) in [("field_split_pattern", &fsp), ("value_split_pattern", &vsp)] {
+        if p.as_deref() == Some("") {
+            return Err(args.error_at(name, format!("`{name}` must be a non-empty string")));
+        }
+    }
+    let custom = fsp.is_some() || vsp.is_some();
+    let fs = group(&fsp.clone().unwrap_or_else(|| format!("[{field_split}]")));
+    let mut vs = group(&vsp.unwrap_or_else(|| format!("[{value_split}]")));
+    if args.choice("whitespace", &["lenient", "strict"], "lenient")? == "lenient" {
+        vs = group(&format!(" *{vs} *"));
+    }
+    let key = if custom {
+        until_pattern(&format!("{vs}|{fs}"))
+    } else {
+        until_class(&format!("{value_split}{field_split}"))
+    };
+    let mut values = vec![quoted("\"", "\""), quoted("'", "'")];
+    if args.bool("include_brackets", true)? {
+        values.extend([quoted(r"\(", r"\)"), quoted(r"\[", r"\]"), quoted("<", ">")]);
+    }
+    values.push(match &fsp {
+        Some(_) => until_pattern(&fs),
+        None => until_class(&field_split),
+    });
+    let union = values
+        .iter()
+        .map(|v| group(v))
+        .collect::<Vec<_>>()
+        .join("|");
+    let scan = format!("{key}{vs}(?:{union})?(?:{fs}|$)");
+    let scan = compile(args, "field_split_pattern", &scan)?;
+    let value_split = compile(args, "value_split_pattern", &vs)?;
+
+    let templates = |args: &mut Args, name: &str| -> Result<Vec<Template>, ConfigError> {
+        let keys = args.strings(name)?;
+        keys.iter().map(|k| args.make_template(name, k)).collect()
+    };
+    let prefix = args.string_or("prefix", "")?;
     Ok(Box::new(Kv {
         source: args
             .field("source")?
             .unwrap_or_else(|| FieldRef::key("message")),
         target: args.field("target")?,
-        field_split: Split::build(args, "field_split", " ", "field_split_pattern")?,
-        value_split: Split::build(args, "value_split", "=", "value_split_pattern")?,
-        lenient: args.choice("whitespace", &["lenient", "strict"], "lenient")? == "lenient",
-        include_brackets: args.bool("include_brackets", true)?,
+        scan,
+        value_split,
         recursive: args.bool("recursive", false)?,
-        trim_key: chars(args, "trim_key")?,
-        trim_value: chars(args, "trim_value")?,
-        remove_char_key: chars(args, "remove_char_key")?,
-        remove_char_value: chars(args, "remove_char_value")?,
+        trim_key: chars(args, "trim_key", |c| format!("^[{c}]+|[{c}]+$"))?,
+        trim_value: chars(args, "trim_value", |c| format!("^[{c}]+|[{c}]+$"))?,
+        remove_char_key: chars(args, "remove_char_key", |c| format!("[{c}]"))?,
+        remove_char_value: chars(args, "remove_char_value", |c| format!("[{c}]"))?,
         transform_key: case(args, "transform_key")?,
         transform_value: case(args, "transform_value")?,
-        include_keys: args.strings("include_keys")?,
-        exclude_keys: args.strings("exclude_keys")?,
-        prefix: args.string_or("prefix", "")?,
+        include_keys: templates(args, "include_keys")?,
+        exclude_keys: templates(args, "exclude_keys")?,
+        prefix: args.make_template("prefix", &prefix)?,
         allow_duplicate_values: args.bool("allow_duplicate_values", true)?,
+        allow_empty_values: args.bool("allow_empty_values", false)?,
         default_keys: args.string_hash("default_keys")?,
         tag_on_failure: failure_tags(args, "_kv_filter_error")?,
+        tag_on_timeout: if args.has("tag_on_timeout") {
+            args.strings("tag_on_timeout")?
+        } else {
+            vec!["_kv_filter_timeout".into()]
+        },
     }))
 }
 
-/// The character that closes a quoted or (with `include_brackets`) bracketed value opened by `open`.
-fn closing(open: char, include_brackets: bool) -> Option<char> {
-    match open {
-        '"' => Some('"'),
-        '\'' => Some('\''),
-        '(' if include_brackets => Some(')'),
-        '[' if include_brackets => Some(']'),
-        '<' if include_brackets => Some('>'),
-        _ => None,
-    }
+/// The keys `include_keys`/`exclude_keys` name for this event (they may hold `%{field}`).
+struct Keys {
+    include: Vec<String>,
+    exclude: Vec<String>,
+    prefix: String,
 }
 
 impl Kv {
-    /// Position of the value separator ending the key that starts at `from`, and where the value
-    /// starts; `None` when a field separator or the end comes first.
-    fn key_end(&self, s: &str, from: usize) -> Option<(usize, usize)> {
-        let mut i = from;
-        while i < s.len() {
-            let rest = &s[i..];
-            if let Some(n) = self.value_split.at(rest) {
-                return Some((i, i + n));
-            }
-            if self.lenient && rest.starts_with(char::is_whitespace) {
-                let ws = rest.len() - rest.trim_start().len();
-                if let Some(n) = self.value_split.at(&rest[ws..]) {
-                    return Some((i, i + ws + n));
-                }
-            }
-            if self.field_split.at(rest).is_some() {
-                return None;
-            }
-            i += rest.chars().next().map_or(1, char::len_utf8);
+    fn strip(re: &Option<Regex>, s: String) -> Result<String, Exceeded> {
+        match re {
+            Some(re) => re.replace_all(&s, ""),
+            None => Ok(s),
         }
-        None
     }
 
-    /// The value starting at `from`: (text, end position).
-    fn value<'s>(&self, s: &'s str, mut from: usize) -> (&'s str, usize) {
-        if self.lenient {
-            from = s.len() - s[from..].trim_start().len();
+    /// Ruby's `parse`: the pairs of `text` added to `kv` in order.
+    fn parse(&self, text: &str, keys: &Keys, kv: &mut Map, depth: usize) -> Result<(), Exceeded> {
+        if !self.value_split.is_match(text)? {
+            return Ok(());
         }
-        let rest = &s[from..];
-        if let Some(open) = rest.chars().next() {
-            if let Some(close) = closing(open, self.include_brackets) {
-                if let Some(n) = rest[1..].find(close) {
-                    return (&rest[1..1 + n], from + n + 2);
-                }
-            }
-        }
-        let mut i = 0;
-        while i < rest.len() && self.field_split.at(&rest[i..]).is_none() {
-            i += rest[i..].chars().next().map_or(1, char::len_utf8);
-        }
-        (&rest[..i], from + i)
-    }
-
-    fn parse(&self, s: &str, kv: &mut Map) {
-        self.parse_at(s, kv, 0)
-    }
-
-    /// `depth`: how many values this one is nested in (`recursive`); past
-    /// `MAX_DECODE_DEPTH` a value stays a string, so `a=b=c=…` cannot exhaust the stack.
-    fn parse_at(&self, s: &str, kv: &mut Map, depth: usize) {
-        let mut pos = 0;
-        while pos < s.len() {
-            while let Some(n) = self.field_split.at(&s[pos..]) {
-                pos += n;
-            }
-            if pos >= s.len() {
-                break;
-            }
-            let Some((kend, vstart)) = self.key_end(s, pos) else {
-                // Not a pair: skip to the next field separator.
-                let (_, end) = self.value(s, pos);
-                pos = end.max(pos + 1);
-                continue;
+        let mut pairs = Vec::new();
+        self.scan.for_each_match(text, |c| {
+            let value = (2..c.len()).find_map(|i| c.get(i));
+            pairs.push((c.get(1).unwrap_or(""), value));
+        })?;
+        for (raw_key, value) in pairs {
+            let value = match value {
+                Some(v) if !v.is_empty() => v,
+                _ if self.allow_empty_values => "",
+                _ => continue,
             };
-            let raw_key = &s[pos..kend];
-            let (raw_value, end) = self.value(s, vstart);
-            pos = end.max(vstart);
-            if raw_key.is_empty() || raw_value.is_empty() {
+            let mut key = Self::strip(&self.trim_key, raw_key.to_string())?;
+            key = Self::strip(&self.remove_char_key, key)?;
+            if let Some(c) = self.transform_key {
+                key = c.apply(&key);
+            }
+            if (!keys.include.is_empty() && !keys.include.contains(&key))
+                || keys.exclude.contains(&key)
+            {
                 continue;
             }
-            self.insert(raw_key, raw_value, kv, depth);
-        }
-    }
-
-    fn insert(&self, raw_key: &str, raw_value: &str, kv: &mut Map, depth: usize) {
-        let mut key = clean(raw_key, &self.trim_key, &self.remove_char_key);
-        if let Some(c) = self.transform_key {
-            key = c.apply(&key);
-        }
-        if (!self.include_keys.is_empty() && !self.include_keys.contains(&key))
-            || self.exclude_keys.contains(&key)
-        {
-            return;
-        }
-        let mut text = clean(raw_value, &self.trim_value, &self.remove_char_value);
-        if let Some(c) = self.transform_value {
-            text = c.apply(&text);
-        }
-        let value =
-            if self.recursive && depth < rstash_event::MAX_DECODE_DEPTH && self.has_pair(&text) {
-                let mut inner = Map::default();
-                self.parse_at(&text, &mut inner, depth + 1);
-                Value::Object(inner)
-            } else {
-                Value::String(text)
-            };
-        let key = format!("{}{key}", self.prefix);
-        match kv.get_mut(key.as_str()) {
-            None => {
-                kv.insert(key.into(), value);
+            let key = format!("{}{key}", keys.prefix);
+            let mut text = Self::strip(&self.trim_value, value.to_string())?;
+            text = Self::strip(&self.remove_char_value, text)?;
+            if let Some(c) = self.transform_value {
+                text = c.apply(&text);
             }
-            Some(Value::Array(a)) => {
-                if self.allow_duplicate_values || !a.contains(&value) {
-                    a.push(value);
+            // `kv[key].include?(value)`: a substring test when the key holds one string.
+            if !self.allow_duplicate_values {
+                let seen = match kv.get(key.as_str()) {
+                    Some(Value::String(s)) => s.contains(text.as_str()),
+                    Some(Value::Array(a)) => a.iter().any(|v| *v == Value::String(text.clone())),
+                    _ => false,
+                };
+                if seen {
+                    continue;
                 }
             }
-            Some(old) => {
-                if self.allow_duplicate_values || *old != value {
+            let mut value = Value::String(text);
+            if self.recursive && depth < rstash_event::MAX_DECODE_DEPTH {
+                if let Value::String(s) = &value {
+                    let mut inner = Map::default();
+                    self.parse(s, keys, &mut inner, depth + 1)?;
+                    if !inner.is_empty() {
+                        value = Value::Object(inner);
+                    }
+                }
+            }
+            match kv.get_mut(key.as_str()) {
+                None => {
+                    kv.insert(key.into(), value);
+                }
+                Some(Value::Array(a)) => a.push(value),
+                Some(old) => {
                     let first = std::mem::replace(old, Value::Null);
                     *old = Value::Array(vec![first, value]);
                 }
             }
         }
+        Ok(())
     }
 
-    fn has_pair(&self, s: &str) -> bool {
-        s.char_indices()
-            .any(|(i, _)| self.value_split.at(&s[i..]).is_some())
-    }
-}
-
-/// trim_* strips these characters at both ends; remove_char_* removes them everywhere.
-fn clean(s: &str, trim: &[char], remove: &[char]) -> String {
-    let t = if trim.is_empty() {
-        s
-    } else {
-        s.trim_matches(|c| trim.contains(&c))
-    };
-    if remove.is_empty() {
-        t.to_string()
-    } else {
-        t.chars().filter(|c| !remove.contains(c)).collect()
+    fn pairs(&self, e: &Event) -> Result<Map, Exceeded> {
+        let keys = Keys {
+            include: self
+                .include_keys
+                .iter()
+                .map(|t| t.render(e).into())
+                .collect(),
+            exclude: self
+                .exclude_keys
+                .iter()
+                .map(|t| t.render(e).into())
+                .collect(),
+            prefix: self.prefix.render(e).into(),
+        };
+        let mut kv = Map::default();
+        match e.get(&self.source) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) => self.parse(s, &keys, &mut kv, 0)?,
+            Some(Value::Array(items)) => {
+                for v in items {
+                    if let Value::String(s) = v {
+                        self.parse(s, &keys, &mut kv, 0)?;
+                    }
+                }
+            }
+            Some(other) => warn!(
+                "kv filter has no support for this type of data: {}",
+                other.to_java_string()
+            ),
+        }
+        // `default_keys.merge(kv)`: the defaults first, in their order, values found replace them.
+        if self.default_keys.is_empty() {
+            return Ok(kv);
+        }
+        let mut merged = Map::default();
+        for (k, v) in &self.default_keys {
+            merged.insert(k.as_str().into(), Value::String(v.clone()));
+        }
+        for (k, v) in kv {
+            merged.insert(k, v);
+        }
+        Ok(merged)
     }
 }
 
 impl Filter for Kv {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
-        let mut kv = Map::default();
-        match e.get(&self.source) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => self.parse(s, &mut kv),
-            Some(Value::Array(items)) => {
-                for v in items {
-                    if let Value::String(s) = v {
-                        self.parse(s, &mut kv);
-                    }
+        let kv = match self.pairs(e) {
+            Ok(kv) => kv,
+            Err(x) => {
+                warn!("kv filter: {x}; the event is tagged");
+                for t in &self.tag_on_timeout {
+                    e.tag(t);
                 }
-            }
-            Some(other) => {
-                warn!(
-                    "kv filter: source is neither a string nor an array, got {}",
-                    other.to_java_string()
-                );
                 return FilterOutcome::Unmatched;
             }
-        }
-        for (k, v) in &self.default_keys {
-            if !kv.contains_key(k.as_str()) {
-                kv.insert(k.into(), Value::String(v.clone()));
-            }
-        }
+        };
         if kv.is_empty() {
             return FilterOutcome::Unmatched;
         }
@@ -303,7 +306,7 @@ impl Filter for Kv {
                 .try_for_each(|(k, v)| e.set(&field_or_key(&k), v)),
         };
         if let Err(err) = result {
-            warn!("kv filter: {err}");
+            warn!("Exception while parsing KV: {err}");
             for t in &self.tag_on_failure {
                 e.tag(t);
             }

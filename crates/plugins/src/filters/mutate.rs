@@ -2,11 +2,12 @@
 //! capitalize, lowercase, strip, split, join, merge, copy. Any error stops the remaining operations
 //! for that event and tags it `_mutate_error`. `convert` follows mutate <= 3.5.8 (lenient numbers).
 
-use regex::{Captures, Regex};
+use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::numfmt::{ruby_to_f, ruby_to_i};
 use rstash_event::{Event, FieldRef, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
+use rstash_regex::Regex as RubyRegex;
 
 use super::failure_tags;
 
@@ -21,7 +22,7 @@ enum Conv {
 }
 
 enum Pattern {
-    Fixed(Regex),
+    Fixed(RubyRegex),
     PerEvent(Template),
 }
 
@@ -116,7 +117,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             if t[1].contains("%{") {
                 Pattern::PerEvent(args.make_template("gsub", &t[1])?)
             } else {
-                Pattern::Fixed(Regex::new(&t[1]).map_err(|e| {
+                Pattern::Fixed(RubyRegex::new(&t[1]).map_err(|e| {
                     args.error_at("gsub", format!("invalid pattern `{}`: {e}", t[1]))
                 })?)
             };
@@ -241,21 +242,18 @@ impl Mutate {
         let re = match &g.pattern {
             Pattern::Fixed(r) => r,
             Pattern::PerEvent(t) => {
-                dynamic = Regex::new(&t.render(e)).map_err(|x| x.to_string())?;
+                dynamic = RubyRegex::new(&t.render(e))?;
                 &dynamic
             }
         };
         let repl = g.replacement.render(e).into_owned();
-        let apply = |s: &str| {
-            re.replace_all(s, |c: &Captures| ruby_replacement(&repl, c, s))
-                .into_owned()
-        };
+        // A regex that runs out of its budget fails the mutate: the event is tagged.
         match e.get_mut(&g.field) {
-            Some(Value::String(s)) => *s = apply(s),
+            Some(Value::String(s)) => *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?,
             Some(Value::Array(a)) => {
                 for x in a.iter_mut() {
                     if let Value::String(s) = x {
-                        *s = apply(s);
+                        *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?;
                     }
                 }
             }
@@ -278,61 +276,6 @@ impl Filter for Mutate {
             }
         }
     }
-}
-
-/// Ruby replacement escapes: `\0` `\&` `\1`..`\9` `\k<name>` `` \` `` `\'` `\\`.
-fn ruby_replacement(repl: &str, c: &Captures, subject: &str) -> String {
-    let mut out = String::with_capacity(repl.len());
-    let mut chars = repl.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch != '\\' {
-            out.push(ch);
-            continue;
-        }
-        match chars.peek().copied() {
-            Some(d @ '0'..='9') => {
-                chars.next();
-                out.push_str(
-                    c.get(d as usize - '0' as usize)
-                        .map(|m| m.as_str())
-                        .unwrap_or(""),
-                );
-            }
-            Some('&') => {
-                chars.next();
-                out.push_str(c.get(0).map(|m| m.as_str()).unwrap_or(""));
-            }
-            Some('`') => {
-                chars.next();
-                out.push_str(&subject[..c.get(0).map(|m| m.start()).unwrap_or(0)]);
-            }
-            Some('\'') => {
-                chars.next();
-                out.push_str(&subject[c.get(0).map(|m| m.end()).unwrap_or(0)..]);
-            }
-            Some('\\') => {
-                chars.next();
-                out.push('\\');
-            }
-            Some('k') => {
-                let rest: String = chars.clone().collect();
-                if let Some(name) = rest
-                    .strip_prefix("k<")
-                    .and_then(|r| r.split_once('>'))
-                    .map(|(n, _)| n.to_string())
-                {
-                    for _ in 0..name.len() + 3 {
-                        chars.next();
-                    }
-                    out.push_str(c.name(&name).map(|m| m.as_str()).unwrap_or(""));
-                } else {
-                    out.push('\\');
-                }
-            }
-            _ => out.push('\\'),
-        }
-    }
-    out
 }
 
 fn strings_in_place(e: &mut Event, fields: &[FieldRef], f: impl Fn(&str) -> String) {
@@ -539,17 +482,5 @@ mod tests {
         assert_eq!(ruby_split("  a  b ", " "), ["a", "b"]);
         assert!(ruby_split("", ",").is_empty());
         assert_eq!(ruby_split("ab", ""), ["a", "b"]);
-    }
-
-    #[test]
-    fn replacement_escapes() {
-        let re = Regex::new(r"(?<w>o+)").unwrap();
-        let s = "foo bar";
-        let out = re
-            .replace_all(s, |c: &Captures| {
-                ruby_replacement(r"[\0|\1|\k<w>|\\]", c, s)
-            })
-            .into_owned();
-        assert_eq!(out, r"f[oo|oo|oo|\] bar");
     }
 }

@@ -1,10 +1,13 @@
 //! `prune`: keeps or removes top-level fields by name (regexes) and values. With `interpolate`,
 //! the patterns go through sprintf per event first.
 
-use regex::Regex;
+use std::borrow::Cow;
+
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
+use rstash_regex::Regex;
+use tracing::warn;
 
 /// Patterns, compiled once unless they need the event.
 enum Patterns {
@@ -36,13 +39,14 @@ impl Patterns {
         ))
     }
 
-    fn resolve(&self, e: &Event) -> Vec<Regex> {
+    fn resolve(&self, e: &Event) -> Cow<'_, [Regex]> {
         match self {
-            Patterns::Fixed(r) => r.clone(),
-            Patterns::PerEvent(t) => t
-                .iter()
-                .filter_map(|t| Regex::new(&t.render(e)).ok())
-                .collect(),
+            Patterns::Fixed(r) => Cow::Borrowed(r),
+            Patterns::PerEvent(t) => Cow::Owned(
+                t.iter()
+                    .filter_map(|t| Regex::new(&t.render(e)).ok())
+                    .collect(),
+            ),
         }
     }
 
@@ -109,6 +113,14 @@ fn filter_value(v: &Value, keep: impl Fn(&str) -> bool) -> Option<Value> {
     }
 }
 
+/// A pattern that runs out of its budget counts as not matching.
+fn matches(r: &Regex, s: &str) -> bool {
+    r.is_match(s).unwrap_or_else(|x| {
+        warn!("prune: {x}; counted as no match");
+        false
+    })
+}
+
 impl Filter for Prune {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         let names: Vec<String> = e.data().keys().map(|k| k.to_string()).collect();
@@ -116,8 +128,8 @@ impl Filter for Prune {
         let black = self.blacklist_names.resolve(e);
         for name in &names {
             let drop = (!self.whitelist_names.is_empty()
-                && !white.iter().any(|r| r.is_match(name)))
-                || black.iter().any(|r| r.is_match(name));
+                && !white.iter().any(|r| matches(r, name)))
+                || black.iter().any(|r| matches(r, name));
             if drop {
                 e.remove(&FieldRef::key(name));
             }
@@ -130,7 +142,7 @@ impl Filter for Prune {
                 let r = FieldRef::key(field);
                 let pats = pats.resolve(e);
                 let Some(v) = e.get(&r) else { continue };
-                match filter_value(v, |s| pats.iter().any(|p| p.is_match(s)) == keep_on_match) {
+                match filter_value(v, |s| pats.iter().any(|p| matches(p, s)) == keep_on_match) {
                     Some(kept) => {
                         let _ = e.set(&r, kept);
                     }

@@ -6,10 +6,10 @@ use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use indexmap::IndexMap;
-use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
+use rstash_regex::Regex;
 use tracing::warn;
 
 /// Keys in file order, values as the file gives them, and the regexes the mode needs.
@@ -59,19 +59,43 @@ impl Dictionary {
         Ok(d)
     }
 
+    /// A key regex that runs out of its budget translates nothing (with a warning).
     fn lookup(&self, source: &str) -> Option<Value> {
+        let gave_up = |x: rstash_regex::Exceeded| warn!("translate: {x}; no translation");
         if let Some(u) = &self.union {
-            let out = u.replace_all(source, |c: &regex::Captures| {
-                self.entries
-                    .get(&c[0])
-                    .map(Value::to_ruby_string)
-                    .unwrap_or_default()
+            // Ruby's `gsub(union) { |k| dictionary[k] }`.
+            let (mut out, mut last) = (String::with_capacity(source.len()), 0);
+            let done = u.for_each_match(source, |c| {
+                let m = c.range(0).unwrap_or(last..last);
+                out.push_str(&source[last..m.start]);
+                if let Some(v) = self.entries.get(&source[m.clone()]) {
+                    out.push_str(&v.to_ruby_string());
+                }
+                last = m.end;
             });
-            return (out != source).then(|| Value::String(out.into_owned()));
+            if let Err(x) = done {
+                gave_up(x);
+                return None;
+            }
+            out.push_str(&source[last..]);
+            return (out != source).then_some(Value::String(out));
         }
         if !self.each.is_empty() {
-            let i = self.each.iter().position(|r| r.is_match(source))?;
-            return self.entries.get_index(i).map(|(_, v)| v.clone());
+            let mut found = None;
+            for (i, r) in self.each.iter().enumerate() {
+                match r.is_match(source) {
+                    Ok(true) => {
+                        found = Some(i);
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(x) => {
+                        gave_up(x);
+                        return None;
+                    }
+                }
+            }
+            return self.entries.get_index(found?).map(|(_, v)| v.clone());
         }
         self.entries.get(source).cloned()
     }

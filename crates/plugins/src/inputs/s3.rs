@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use md5::Digest;
-use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Map, Timestamp, Value};
 use rstash_pipeline::{Args, Codec, Input, InputContext, PluginError};
+use rstash_regex::Regex;
 use tracing::{debug, error, info, warn};
 
 use crate::s3_link::{self, Link, Object};
@@ -141,7 +141,10 @@ impl S3Input {
                 return true;
             }
         }
-        self.exclude.as_ref().is_some_and(|r| r.is_match(key))
+        // A pattern that gives up excludes nothing.
+        self.exclude
+            .as_ref()
+            .is_some_and(|r| r.is_match(key).unwrap_or(false))
     }
 
     /// Objects to read, oldest first: newer than the sincedb, older than the cutoff.
@@ -240,7 +243,7 @@ impl S3Input {
                 return true;
             }
         };
-        let gz = self.gzip.is_match(name);
+        let gz = self.gzip.is_match(name).unwrap_or(false);
         let mut reader: Box<dyn BufRead> = if gz {
             Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
         } else {

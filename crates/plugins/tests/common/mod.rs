@@ -6,6 +6,24 @@ use rstash_config::{ast, parse, Source};
 use rstash_event::{json, Event, FieldRef, Map, Value};
 use rstash_pipeline::{FilterNode, PipelineSettings};
 
+/// A field as JSON; `r` is a field reference, or a plain key when it does not parse as one.
+pub fn lookup(e: &Event, r: &str) -> Option<serde_json::Value> {
+    let fr = FieldRef::parse(r).unwrap_or_else(|_| FieldRef::key(r));
+    let v = e.get(&fr)?;
+    serde_json::from_str(&json::value_to_string(v)).ok()
+}
+
+/// A summary line for ./test.sh to print at the end (`RSTASH_REPORT_LOG`), and for `--nocapture`.
+pub fn report(line: &str) {
+    println!("{line}");
+    if let Some(path) = std::env::var_os("RSTASH_REPORT_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
+
 pub fn build(filter: &str) -> Result<FilterNode, String> {
     let src = Source::from_string("test.conf", &format!("filter {{\n{filter}\n}}\n"));
     let cfg = parse(&src).map_err(|e| e.to_string())?;

@@ -2,7 +2,8 @@
 //!
 //! What differs and matters for grok: group names may hold any of `[]@:.-` (PCRE2 allows only
 //! word characters), `\h` is a hex digit (horizontal space in PCRE2), `(?m)` means dot-all,
-//! and a `[` inside a character class opens a nested class (a literal in PCRE2).
+//! and a `[` inside a character class opens a nested class (a literal in PCRE2). The same
+//! translation serves every regex a user writes in a config (conditionals, kv, gsub, ...).
 
 /// A translated pattern: PCRE2 syntax with groups renamed `g0`, `g1`, … in order of appearance,
 /// and the original name of each renamed group.
@@ -32,6 +33,20 @@ fn translate_with(src: &str, plain_groups_capture_nothing: bool) -> Result<Trans
     let mut i = 0;
     while i < b.len() {
         match b[i] {
+            // A back-reference or subroutine call by name follows the group's new name.
+            b'\\' if src[i..].starts_with("\\k<") || src[i..].starts_with("\\g<") => {
+                let close = src[i + 3..]
+                    .find('>')
+                    .ok_or_else(|| format!("unterminated group reference at offset {i}"))?;
+                let name = &src[i + 3..i + 3 + close];
+                out.push_str(&src[i..i + 3]);
+                match names.iter().position(|n| n == name) {
+                    Some(g) => out.push_str(&format!("g{g}")),
+                    None => out.push_str(name),
+                }
+                out.push('>');
+                i += 3 + close + 1;
+            }
             b'\\' => i = escape(src, i, &mut out, false),
             b'[' => i = class(src, i, &mut out)?,
             b'(' if src[i..].starts_with("(?<")
@@ -225,6 +240,11 @@ mod tests {
         );
         // Without named groups, plain groups keep capturing (back-references work).
         assert_eq!(translate(r"(a)\1").unwrap().pattern, r"(a)\1");
+        // Named back-references follow the renaming.
+        assert_eq!(
+            translate(r#"(?<q>['"])(?<v>.*?)\k<q>"#).unwrap().pattern,
+            r#"(?<g0>['"])(?<g1>.*?)\k<g0>"#
+        );
     }
 
     #[test]
