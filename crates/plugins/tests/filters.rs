@@ -145,14 +145,21 @@ fn dissect_append_order_indirect_padding_and_empty_fields() {
 #[test]
 fn dissect_failure_leaves_the_event_and_tags_it() {
     let f = r#"dissect { mapping => { "message" => "%{a} - %{b} - %{c}" } add_tag => "ok" convert_datatype => { "a" => "int" } }"#;
+    // The conversion still runs: the field the dissection did not set gets a null-value tag.
     let e = msg(f, "1 - 2 and no more");
     assert_eq!(get(&e, "a"), "<absent>");
-    assert_eq!(tags(&e), r#"["_dissectfailure"]"#);
+    assert_eq!(
+        tags(&e),
+        r#"["_dissectfailure","_dataconversionnullvalue_a_int"]"#
+    );
     let e = msg(f, "7 - 2 - 3");
     assert_eq!(get(&e, "a"), "7");
     assert_eq!(tags(&e), r#"["ok"]"#);
+    let e = msg(f, "3.5 - 2 - 3");
+    assert_eq!(get(&e, "a"), "3");
+    // No source field: logged, not a dissect failure.
     let e = run(f, r#"{"other": "x"}"#);
-    assert_eq!(tags(&e), r#"["_dissectfailure"]"#);
+    assert_eq!(tags(&e), r#"["_dataconversionnullvalue_a_int"]"#);
     let e = msg(
         r#"dissect { mapping => { "message" => "%{n} %{x}" } convert_datatype => { "n" => "float" } tag_on_failure => ["bad"] }"#,
         "2.5 y",

@@ -1,5 +1,8 @@
 //! `dissect`: splits a field on the literal delimiters of a `%{a} - %{b}` pattern. Every field
-//! must be found or the event is left as it was and tagged (`_dissectfailure`).
+//! must be found or the event is left as it was and tagged (`_dissectfailure`); a source field the
+//! event does not have is only logged, as Logstash does. A `convert_datatype` that cannot apply
+//! tags the event `_dataconversionnullvalue_<field>_<type>` (no value) or
+//! `_dataconversionuncoercible_<field>_<type>` (a value that is not a number).
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
@@ -40,9 +43,18 @@ enum Convert {
     Float,
 }
 
+/// Why a dissection did not apply.
+enum Miss {
+    /// The source field is not in the event: logged, not tagged.
+    NoSource,
+    /// The text does not fit the pattern (or the result cannot be set): tagged.
+    Failed(String),
+}
+
 pub struct Dissect {
     dissections: Vec<Dissection>,
-    convert: Vec<(FieldRef, Convert)>,
+    /// The field as written, its reference, the conversion and its name.
+    convert: Vec<(String, FieldRef, Convert, String)>,
     tag_on_failure: Vec<String>,
 }
 
@@ -99,6 +111,12 @@ fn field(body: &str, before: String) -> Result<Field, String> {
         Some(b) => (b, true),
         None => (body, false),
     };
+    if body.starts_with("+&") || body.starts_with("&+") {
+        return Err(format!(
+            "Field cannot prefix with both Append and Indirect Prefix ({}): {body}",
+            &body[..2]
+        ));
+    }
     let (kind, name) = if body.is_empty() {
         (Kind::Skip, "")
     } else if let Some(n) = body.strip_prefix('?') {
@@ -153,7 +171,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
                 ))
             }
         };
-        convert.push((args.make_field("convert_datatype", &f)?, c));
+        convert.push((f.clone(), args.make_field("convert_datatype", &f)?, c, ty));
     }
     Ok(Box::new(Dissect {
         dissections,
@@ -188,15 +206,18 @@ impl Dissection {
         Some(values)
     }
 
-    fn apply(&self, e: &mut Event) -> Result<(), String> {
+    fn apply(&self, e: &mut Event) -> Result<(), Miss> {
         let text = match e.get(&self.source) {
             Some(Value::String(s)) => s.clone(),
             Some(other) => other.to_java_string(),
-            None => return Err(format!("field {} not found in event", self.source)),
+            None => return Err(Miss::NoSource),
         };
-        let values = self
-            .split(&text)
-            .ok_or_else(|| format!("{} does not match the dissect pattern", self.source))?;
+        let values = self.split(&text).ok_or_else(|| {
+            Miss::Failed(format!(
+                "{} does not match the dissect pattern",
+                self.source
+            ))
+        })?;
         let mut skipped: Vec<(&str, &str)> = Vec::new();
         let mut appends: Vec<(&str, u32, usize, &str, &str)> = Vec::new();
         let mut sets: Vec<(String, String)> = Vec::new();
@@ -241,46 +262,102 @@ impl Dissection {
         }
         for (key, v) in sets.into_iter().chain(joined) {
             e.set(&field_or_key(&key), Value::String(v))
-                .map_err(|err| err.to_string())?;
+                .map_err(|err| Miss::Failed(err.to_string()))?;
         }
         Ok(())
     }
 }
 
-impl Filter for Dissect {
-    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
-        let mut failed = false;
-        for d in &self.dissections {
-            if let Err(why) = d.apply(e) {
-                warn!("Dissector mapping: {why}");
-                failed = true;
+/// A plain decimal number as BigDecimal reads one: sign, digits, fraction, exponent.
+fn decimal(t: &str) -> bool {
+    let t = t.strip_prefix(['+', '-']).unwrap_or(t);
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    !(int.is_empty() && frac.is_empty())
+        && digits(int)
+        && digits(frac)
+        && exp.is_none_or(|x| {
+            let x = x.strip_prefix(['+', '-']).unwrap_or(x);
+            !x.is_empty() && digits(x)
+        })
+}
+
+impl Dissect {
+    /// `convert_datatype` on one field; the tag to add when it cannot apply.
+    fn convert(e: &mut Event, name: &str, f: &FieldRef, c: Convert, ty: &str) -> Option<String> {
+        let v = match e.get_mut(f) {
+            None | Some(Value::Null) => {
+                return Some(format!("_dataconversionnullvalue_{name}_{ty}"))
+            }
+            Some(v) => v,
+        };
+        let converted = match (c, &*v) {
+            // A decimal becomes its integer part (Logstash goes through BigDecimal: "3.5" → 3).
+            (Convert::Int, Value::String(s)) => {
+                let t = s.trim();
+                t.parse::<i64>().ok().map(Value::Int).or_else(|| {
+                    decimal(t)
+                        .then(|| t.parse::<f64>().ok())
+                        .flatten()
+                        .filter(|x| x.abs() < 9.2e18)
+                        .map(|x| Value::Int(x.trunc() as i64))
+                })
+            }
+            (Convert::Float, Value::String(s)) => s.trim().parse::<f64>().ok().map(Value::Float),
+            (Convert::Int, Value::Int(i)) => Some(Value::Int(*i)),
+            (Convert::Int, Value::Float(x)) => Some(Value::Int(*x as i64)),
+            (Convert::Float, Value::Int(i)) => Some(Value::Float(*i as f64)),
+            (Convert::Float, Value::Float(x)) => Some(Value::Float(*x)),
+            _ => None,
+        };
+        match converted {
+            Some(n) => {
+                *v = n;
+                None
+            }
+            None => {
+                warn!(
+                    "Dissector datatype conversion, value cannot be coerced, key: {name}, value: {}",
+                    v.to_java_string()
+                );
+                Some(format!("_dataconversionuncoercible_{name}_{ty}"))
             }
         }
-        for (f, c) in &self.convert {
-            let Some(v) = e.get_mut(f) else { continue };
-            let text = match v {
-                Value::String(s) => s.trim().to_string(),
-                _ => continue,
-            };
-            match c {
-                Convert::Int => match text.parse::<i64>() {
-                    Ok(i) => *v = Value::Int(i),
-                    Err(_) => warn!(
-                        "Dissector datatype conversion, value cannot be coerced to int: {text}"
-                    ),
-                },
-                Convert::Float => match text.parse::<f64>() {
-                    Ok(x) => *v = Value::Float(x),
-                    Err(_) => warn!(
-                        "Dissector datatype conversion, value cannot be coerced to float: {text}"
-                    ),
-                },
+    }
+}
+
+impl Filter for Dissect {
+    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        let (mut failed, mut missing) = (false, false);
+        for d in &self.dissections {
+            match d.apply(e) {
+                Ok(()) => {}
+                Err(Miss::NoSource) => {
+                    warn!("Dissector mapping, key not found in event: {}", d.source);
+                    missing = true;
+                }
+                Err(Miss::Failed(why)) => {
+                    warn!("Dissector mapping: {why}");
+                    failed = true;
+                }
             }
         }
         if failed {
             for t in &self.tag_on_failure {
                 e.tag(t);
             }
+        }
+        // Conversions run whatever the dissection did (a field it did not set: a null-value tag).
+        for (name, f, c, ty) in &self.convert {
+            if let Some(tag) = Self::convert(e, name, f, *c, ty) {
+                e.tag(&tag);
+            }
+        }
+        if failed || missing {
             return FilterOutcome::Unmatched;
         }
         FilterOutcome::Matched
