@@ -37,6 +37,16 @@ fn strs(case: &Json, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// A new event (`@timestamp`, `@version`) with the case's fields.
+fn event(fields: &Json) -> Result<Event, String> {
+    let mut e = Event::new();
+    for (k, v) in fields.as_object().into_iter().flatten() {
+        let value = json::parse(v.to_string().as_bytes()).map_err(|x| x.to_string())?;
+        e.set(&FieldRef::key(k), value).map_err(|x| x.to_string())?;
+    }
+    Ok(e)
+}
+
 /// Runs one case; `Err` says what differs from Logstash.
 fn run(case: &Json) -> Result<(), String> {
     let config = case["config"].as_str().unwrap_or_default();
@@ -46,12 +56,17 @@ fn run(case: &Json) -> Result<(), String> {
         Err(_) if case["error"] == true => return Ok(()),
         Err(e) => return Err(format!("refused `{config}`: {e}")),
     };
-    let mut e = Event::new();
-    for (k, v) in case["event"].as_object().into_iter().flatten() {
-        let value = json::parse(v.to_string().as_bytes()).map_err(|x| x.to_string())?;
-        e.set(&FieldRef::key(k), value).map_err(|x| x.to_string())?;
+    // Events the spec runs through the same filter first (csv's header line).
+    for before in case["before"].as_array().into_iter().flatten() {
+        node.run(&mut event(before)?, &mut Vec::new());
     }
+    let mut e = event(&case["event"])?;
     node.run(&mut e, &mut Vec::new());
+    if let Some(want) = case["cancelled"].as_bool() {
+        if e.is_cancelled() != want {
+            return Err(format!("cancelled: want {want}, got {}", e.is_cancelled()));
+        }
+    }
     for (k, want) in case["expect"].as_object().into_iter().flatten() {
         match lookup(&e, k) {
             Some(got) if &got == want => {}

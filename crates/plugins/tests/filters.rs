@@ -224,8 +224,10 @@ fn csv_bad_quoting_is_tagged_and_headers_are_handled() {
         r#"csv { columns => ["host","status"] skip_header => true skip_empty_rows => true }"#,
         lines.to_vec(),
     );
-    assert_eq!(out.len(), 1);
+    // The header is dropped; an empty line is kept and tagged (a `,` line is not empty).
+    assert_eq!(out.len(), 3);
     assert_eq!(get(&out[0], "host"), r#""web1""#);
+    assert_eq!(tags(&out[2]), r#"["_csvskippedemptyfield"]"#);
 }
 
 // ---- split, clone ----

@@ -38,7 +38,11 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     if separator.is_empty() {
         return Err(args.error_at("separator", "`separator` must not be empty"));
     }
-    let quote = args.string_or("quote_char", "\"")?;
+    let mut quote = args.string_or("quote_char", "\"")?;
+    // A config cannot hold a NUL byte: `\x00` written there means it (no quoting at all).
+    if quote == "\\x00" {
+        quote = "\0".into();
+    }
     let mut qc = quote.chars();
     let (Some(quote), None) = (qc.next(), qc.next()) else {
         return Err(args.error_at("quote_char", "`quote_char` must be one character"));
@@ -195,12 +199,9 @@ impl Filter for Csv {
             e.cancel();
             return FilterOutcome::Unmatched;
         }
-        if self.skip_empty_rows
-            && values
-                .iter()
-                .all(|v| v.as_deref().is_none_or(str::is_empty))
-        {
-            e.cancel();
+        // An empty line is tagged, not dropped (csv 3.1): a user can drop it on the tag.
+        if self.skip_empty_rows && text.trim_end_matches(['\r', '\n']).is_empty() {
+            e.tag("_csvskippedemptyfield");
             return FilterOutcome::Unmatched;
         }
         for (i, v) in values.into_iter().enumerate() {
