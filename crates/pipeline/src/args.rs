@@ -422,10 +422,11 @@ impl<'a> Args<'a> {
 }
 
 /// `add_field` semantics: key and value through sprintf; an existing field becomes an array.
-pub fn add_field(e: &mut Event, k: &Template, v: &Template) {
+/// Err: the key is not a valid field reference (nothing is added).
+pub fn add_field(e: &mut Event, k: &Template, v: &Template) -> Result<(), String> {
     let key = k.render(e).into_owned();
     let val = Value::String(v.render(e).into_owned());
-    let Ok(r) = FieldRef::parse(&key) else { return };
+    let r = FieldRef::parse(&key).map_err(|x| format!("add_field `{key}`: {}", x.0))?;
     match e.get_mut(&r) {
         Some(Value::Array(a)) => a.push(val),
         Some(existing) => {
@@ -436,4 +437,5 @@ pub fn add_field(e: &mut Event, k: &Template, v: &Template) {
             let _ = e.set(&r, val);
         }
     }
+    Ok(())
 }

@@ -187,6 +187,12 @@ pub trait Filter: Send + Sync {
     }
     /// The pipeline has stopped: release what the filter keeps (after the last flush).
     fn close(&self) {}
+    /// Tags for an event whose common options failed (an `add_field` key that is not a valid
+    /// field reference). Logstash's mutate rescues that and adds its `tag_on_failure`; other
+    /// filters only log it.
+    fn failure_tags(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// `Filter::filter` for filters that work by batches (`batched`): a batch of one.
@@ -231,7 +237,9 @@ impl Decoration {
             }
         }
         for (k, v) in &self.add_field {
-            crate::args::add_field(e, k, v);
+            if let Err(why) = crate::args::add_field(e, k, v) {
+                tracing::warn!("{why}");
+            }
         }
         for t in &self.tags {
             let tag = t.render(e).into_owned();

@@ -76,7 +76,12 @@ impl FilterNode {
     /// Logstash's `filter_matched`: add_field, remove_field, add_tag, remove_tag.
     fn matched(&self, e: &mut Event) {
         for (k, v) in &self.add_field {
-            add_field(e, k, v);
+            if let Err(why) = add_field(e, k, v) {
+                tracing::warn!("{why}");
+                for t in self.filter.failure_tags() {
+                    e.tag(t);
+                }
+            }
         }
         for f in &self.remove_field {
             if let Ok(r) = FieldRef::parse(&f.render(e)) {

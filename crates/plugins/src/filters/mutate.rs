@@ -264,6 +264,10 @@ impl Mutate {
 }
 
 impl Filter for Mutate {
+    fn failure_tags(&self) -> &[String] {
+        &self.tag_on_failure
+    }
+
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         match self.apply(e) {
             Ok(()) => FilterOutcome::Matched,
