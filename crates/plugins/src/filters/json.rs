@@ -18,9 +18,15 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let Some(source) = args.field("source")? else {
         return Err(args.error("json filter needs `source`"));
     };
+    let target = args.field("target")?;
+    // ECS changes nothing but this advice (the plugin's own warning).
+    let ecs = args.ecs()?;
+    if target.is_none() && ecs.enabled() {
+        warn!("json filter: ECS compatibility is enabled but `target` is not set; the parsed fields may conflict with ECS fields");
+    }
     Ok(Box::new(Json {
         source,
-        target: args.field("target")?,
+        target,
         skip_on_invalid_json: args.bool("skip_on_invalid_json", false)?,
         tag_on_failure: failure_tags(args, "_jsonparsefailure")?,
     }))
