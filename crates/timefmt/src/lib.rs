@@ -10,6 +10,7 @@ mod pattern;
 
 pub use format::Formatter;
 pub use iso::parse_iso8601;
+pub use names::Names;
 pub use parse::{ParseError, Parser};
 pub use pattern::{Dialect, PatternError};
 

@@ -6,7 +6,7 @@ use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
 use thiserror::Error;
 
-use crate::names::{match_name, MONTHS, WEEKDAYS};
+use crate::names::Names;
 use crate::pattern::{is_numeric, tokenize, Dialect, PatternError, Token};
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -22,6 +22,7 @@ pub enum ParseError {
 #[derive(Debug, Clone)]
 pub struct Parser {
     tokens: Vec<Token>,
+    names: Names,
     /// java.time keeps fractions to the nanosecond; Joda to the millisecond.
     nanos: bool,
 }
@@ -56,6 +57,7 @@ impl Parser {
         }
         Ok(Parser {
             tokens,
+            names: Names::default(),
             nanos: false,
         })
     }
@@ -65,6 +67,12 @@ impl Parser {
         let mut p = Parser::joda(pattern)?;
         p.nanos = true;
         Ok(p)
+    }
+
+    /// Month and weekday names of another language (the date filter's `locale`).
+    pub fn with_names(mut self, names: Names) -> Parser {
+        self.names = names;
+        self
     }
 
     /// Parses `text`; `default_tz` applies when the text has no zone; `now` supplies a missing year.
@@ -138,11 +146,11 @@ impl Parser {
                 Some(n)
             }
             'M' if count >= 3 => {
-                let (i, n) = match_name(s, &MONTHS)?;
+                let (i, n) = self.names.month(s)?;
                 p.month = Some(i as i64 + 1);
                 Some(n)
             }
-            'E' => match_name(s, &WEEKDAYS).map(|(_, n)| n),
+            'E' => self.names.weekday(s).map(|(_, n)| n),
             'a' => {
                 let up = s.get(..2)?.to_ascii_uppercase();
                 p.pm = Some(match up.as_str() {

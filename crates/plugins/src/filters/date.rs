@@ -4,7 +4,7 @@
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Template, Timestamp, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
-use rstash_timefmt::{parse_iso8601, Parser, TimeZone};
+use rstash_timefmt::{parse_iso8601, Names, Parser, TimeZone};
 
 use super::failure_tags;
 
@@ -38,6 +38,16 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         ));
     }
     let source = args.make_field("match", &m[0])?;
+    // Month and day names in the locale's language (English without one, as on Logstash's images).
+    let names = match args.string("locale")? {
+        None => Names::default(),
+        Some(l) => Names::for_locale(&l).ok_or_else(|| {
+            args.error_at(
+                "locale",
+                format!("unknown locale `{l}` (want e.g. `en`, `fr-FR`, `de_DE`)"),
+            )
+        })?,
+    };
     let mut formats = Vec::new();
     for f in &m[1..] {
         formats.push(match f.as_str() {
@@ -47,7 +57,8 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             "TAI64N" => Format::Tai64n,
             p => Format::Joda(
                 Parser::joda(p)
-                    .map_err(|e| args.error_at("match", format!("bad date pattern `{p}`: {e}")))?,
+                    .map_err(|e| args.error_at("match", format!("bad date pattern `{p}`: {e}")))?
+                    .with_names(names.clone()),
             ),
         });
     }
@@ -59,11 +70,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
                 .ok_or_else(|| args.error_at("timezone", format!("unknown time zone `{t}`")))?,
         ),
     };
-    if let Some(l) = args.string("locale")? {
-        if !l.to_ascii_lowercase().starts_with("en") && l != "root" {
-            tracing::warn!("date filter: locale `{l}` is read with English month and day names");
-        }
-    }
     let target = args
         .field("target")?
         .unwrap_or_else(|| FieldRef::key("@timestamp"));
