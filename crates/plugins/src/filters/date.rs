@@ -41,12 +41,12 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     // Month and day names in the locale's language (English without one, as on Logstash's images).
     let names = match args.string("locale")? {
         None => Names::default(),
-        Some(l) => Names::for_locale(&l).ok_or_else(|| {
-            args.error_at(
-                "locale",
-                format!("unknown locale `{l}` (want e.g. `en`, `fr-FR`, `de_DE`)"),
-            )
-        })?,
+        Some(l) => Names::for_locale(&l).unwrap_or_else(|| {
+            tracing::warn!(
+                "date filter: no month and day names known for locale `{l}`; reading English ones"
+            );
+            Names::default()
+        }),
     };
     let mut formats = Vec::new();
     for f in &m[1..] {
