@@ -61,7 +61,26 @@ fn run(case: &Json) -> Result<(), String> {
         node.run(&mut event(before)?, &mut Vec::new());
     }
     let mut e = event(&case["event"])?;
-    node.run(&mut e, &mut Vec::new());
+    let mut emitted = Vec::new();
+    node.run(&mut e, &mut emitted);
+    // Filters that make events (split, clone): what leaves, in order, one expectation each.
+    if let Some(outputs) = case["outputs"].as_array() {
+        let out: Vec<&Event> = std::iter::once(&e)
+            .filter(|e| !e.is_cancelled())
+            .chain(emitted.iter())
+            .collect();
+        if out.len() != outputs.len() {
+            return Err(format!("{} events out, want {}", out.len(), outputs.len()));
+        }
+        for (i, (got, want)) in out.iter().zip(outputs).enumerate() {
+            for (k, v) in want.as_object().into_iter().flatten() {
+                let have = lookup(got, k);
+                if have.as_ref() != Some(v) {
+                    return Err(format!("event {i}: {k}: want {v}, got {have:?}"));
+                }
+            }
+        }
+    }
     if let Some(want) = case["cancelled"].as_bool() {
         if e.is_cancelled() != want {
             return Err(format!("cancelled: want {want}, got {}", e.is_cancelled()));

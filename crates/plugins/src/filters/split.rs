@@ -29,8 +29,10 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     }))
 }
 
+/// Parts that make no event: empty ones and nil array elements.
 fn is_empty(v: &Value) -> bool {
     match v {
+        Value::Null => true,
         Value::String(s) => s.is_empty(),
         Value::Array(a) => a.is_empty(),
         Value::Object(m) => m.is_empty(),
