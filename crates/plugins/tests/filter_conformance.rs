@@ -37,14 +37,13 @@ fn strs(case: &Json, key: &str) -> Vec<String> {
         .collect()
 }
 
-/// A new event (`@timestamp`, `@version`) with the case's fields.
+/// A new event with the case's fields, as Logstash's `Event.new` makes it (`@version`, and
+/// `@timestamp` now unless given: a given one is parsed).
 fn event(fields: &Json) -> Result<Event, String> {
-    let mut e = Event::new();
-    for (k, v) in fields.as_object().into_iter().flatten() {
-        let value = json::parse(v.to_string().as_bytes()).map_err(|x| x.to_string())?;
-        e.set(&FieldRef::key(k), value).map_err(|x| x.to_string())?;
+    match json::parse(fields.to_string().as_bytes()).map_err(|x| x.to_string())? {
+        Value::Object(m) => Ok(Event::from_map(m)),
+        other => Err(format!("an event must be an object, not {other:?}")),
     }
-    Ok(e)
 }
 
 /// Runs one case; `Err` says what differs from Logstash.
