@@ -1,5 +1,5 @@
 //! `truncate`: cuts string fields to `length_bytes` bytes, never inside a UTF-8 character.
-//! Without `fields`, every top-level field.
+//! Without `fields`, every string of the event, however deep.
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
@@ -48,10 +48,9 @@ fn cut(v: &mut Value, n: usize) -> bool {
 impl Filter for Truncate {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         if self.fields.is_empty() {
+            // Every string in the event, nested ones too (the plugin walks hashes).
             for (_, v) in e.data_mut().iter_mut() {
-                if !matches!(v, Value::Object(_)) {
-                    cut(v, self.length);
-                }
+                cut(v, self.length);
             }
         } else {
             for f in &self.fields {

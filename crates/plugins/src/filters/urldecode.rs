@@ -1,5 +1,5 @@
 //! `urldecode`: decodes `%XX` runs in a field (or all fields). Like Logstash, `+` stays `+`;
-//! bytes that are not valid in the charset become U+FFFD.
+//! bytes that are not valid UTF-8 are written as `\xHH` (Ruby's `scrub` as the plugin does it).
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
@@ -59,6 +59,28 @@ pub fn unescape(s: &str) -> Vec<u8> {
     out
 }
 
+/// Valid UTF-8 kept, every byte of an invalid sequence written `\xHH`.
+fn scrub(mut b: &[u8]) -> String {
+    let mut out = String::with_capacity(b.len() + 8);
+    loop {
+        match std::str::from_utf8(b) {
+            Ok(s) => {
+                out.push_str(s);
+                return out;
+            }
+            Err(e) => {
+                let (good, rest) = b.split_at(e.valid_up_to());
+                out.push_str(std::str::from_utf8(good).unwrap_or_default());
+                let bad = e.error_len().unwrap_or(rest.len());
+                for byte in &rest[..bad] {
+                    out.push_str(&format!("\\x{byte:02X}"));
+                }
+                b = &rest[bad..];
+            }
+        }
+    }
+}
+
 impl Urldecode {
     fn decode(&self, v: &mut Value) {
         match v {
@@ -70,7 +92,7 @@ impl Urldecode {
                 *s = match String::from_utf8(bytes) {
                     Ok(t) => t,
                     Err(e) if self.latin1 => e.into_bytes().iter().map(|&b| b as char).collect(),
-                    Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                    Err(e) => scrub(e.as_bytes()),
                 };
             }
             Value::Array(items) => items.iter_mut().for_each(|i| self.decode(i)),
