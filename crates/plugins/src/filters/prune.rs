@@ -61,18 +61,41 @@ impl Patterns {
 pub struct Prune {
     whitelist_names: Patterns,
     blacklist_names: Patterns,
-    whitelist_values: Vec<(String, Patterns)>,
-    blacklist_values: Vec<(String, Patterns)>,
+    whitelist_values: Vec<(Name, Patterns)>,
+    blacklist_values: Vec<(Name, Patterns)>,
 }
 
+/// A field name of `*_values`: as written, or through sprintf with `interpolate`.
+enum Name {
+    Fixed(String),
+    PerEvent(Template),
+}
+
+impl Name {
+    fn resolve(&self, e: &Event) -> String {
+        match self {
+            Name::Fixed(s) => s.clone(),
+            Name::PerEvent(t) => t.render(e).into_owned(),
+        }
+    }
+}
+
+/// `field => pattern` pairs; with `interpolate`, the field names go through sprintf too.
 fn value_patterns(
     args: &mut Args,
     name: &str,
     interpolate: bool,
-) -> Result<Vec<(String, Patterns)>, ConfigError> {
+) -> Result<Vec<(Name, Patterns)>, ConfigError> {
     args.string_hash(name)?
         .into_iter()
-        .map(|(k, v)| Ok((k, Patterns::build(args, name, vec![v], interpolate)?)))
+        .map(|(k, v)| {
+            let key = if interpolate {
+                Name::PerEvent(args.make_template(name, &k)?)
+            } else {
+                Name::Fixed(k)
+            };
+            Ok((key, Patterns::build(args, name, vec![v], interpolate)?))
+        })
         .collect()
 }
 
@@ -123,9 +146,22 @@ fn matches(r: &Regex, s: &str) -> bool {
 
 impl Filter for Prune {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
-        let names: Vec<String> = e.data().keys().map(|k| k.to_string()).collect();
-        let white = self.whitelist_names.resolve(e);
-        let black = self.blacklist_names.resolve(e);
+        // Every name and pattern is resolved against the event as it came, before anything is
+        // removed (a pattern may name a field another one removes), as the plugin does.
+        let ev: &Event = e;
+        let names: Vec<String> = ev.data().keys().map(|k| k.to_string()).collect();
+        let white = self.whitelist_names.resolve(ev);
+        let black = self.blacklist_names.resolve(ev);
+        let values: Vec<(String, Cow<'_, [Regex]>, bool)> = [
+            (&self.whitelist_values, true),
+            (&self.blacklist_values, false),
+        ]
+        .into_iter()
+        .flat_map(|(list, keep)| {
+            list.iter()
+                .map(move |(k, p)| (k.resolve(ev), p.resolve(ev), keep))
+        })
+        .collect();
         for name in &names {
             let drop = (!self.whitelist_names.is_empty()
                 && !white.iter().any(|r| matches(r, name)))
@@ -134,21 +170,15 @@ impl Filter for Prune {
                 e.remove(&FieldRef::key(name));
             }
         }
-        for (lists, keep_on_match) in [
-            (&self.whitelist_values, true),
-            (&self.blacklist_values, false),
-        ] {
-            for (field, pats) in lists.iter() {
-                let r = FieldRef::key(field);
-                let pats = pats.resolve(e);
-                let Some(v) = e.get(&r) else { continue };
-                match filter_value(v, |s| pats.iter().any(|p| matches(p, s)) == keep_on_match) {
-                    Some(kept) => {
-                        let _ = e.set(&r, kept);
-                    }
-                    None => {
-                        e.remove(&r);
-                    }
+        for (field, pats, keep_on_match) in values {
+            let r = FieldRef::key(&field);
+            let Some(v) = e.get(&r) else { continue };
+            match filter_value(v, |s| pats.iter().any(|p| matches(p, s)) == keep_on_match) {
+                Some(kept) => {
+                    let _ = e.set(&r, kept);
+                }
+                None => {
+                    e.remove(&r);
                 }
             }
         }
