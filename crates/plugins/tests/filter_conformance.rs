@@ -48,7 +48,13 @@ fn event(fields: &Json) -> Result<Event, String> {
 
 /// Runs one case; `Err` says what differs from Logstash.
 fn run(case: &Json) -> Result<(), String> {
-    let config = case["config"].as_str().unwrap_or_default();
+    // `$FIXTURES`: the dictionaries and other files a case's config names.
+    let fixtures = data_dir().join("fixtures");
+    let config = case["config"]
+        .as_str()
+        .unwrap_or_default()
+        .replace("$FIXTURES", &fixtures.to_string_lossy());
+    let config = config.as_str();
     let node = match build(config) {
         Ok(_) if case["error"] == true => return Err(format!("accepted `{config}`")),
         Ok(n) => n,

@@ -109,6 +109,9 @@ struct FileSource {
 }
 
 pub struct Translate {
+    /// `iterate_on`: an array of values (the same field as `source`) or of objects (each
+    /// translated from its own `source` key into its own `target` key).
+    iterate_on: Option<FieldRef>,
     source: FieldRef,
     target: FieldRef,
     override_: bool,
@@ -202,6 +205,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         next: Mutex::new(Instant::now() + Duration::from_secs(interval as u64)),
     });
     Ok(Box::new(Translate {
+        iterate_on: args.field("iterate_on")?,
         source,
         target,
         override_,
@@ -246,15 +250,9 @@ impl Translate {
     }
 }
 
-impl Filter for Translate {
-    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
-        self.refresh();
-        let Some(v) = e.get(&self.source) else {
-            return FilterOutcome::Unmatched;
-        };
-        if !self.override_ && self.target != self.source && e.includes(&self.target) {
-            return FilterOutcome::Unmatched;
-        }
+impl Translate {
+    /// The translation of one value (as text), else the fallback.
+    fn translate(&self, v: &Value, e: &Event) -> Option<Value> {
         let text = match v {
             Value::Array(a) => a.first().map(Value::to_ruby_string).unwrap_or_default(),
             other => other.to_ruby_string(),
@@ -263,10 +261,68 @@ impl Filter for Translate {
             Ok(d) => d.lookup(&text),
             Err(_) => None,
         };
-        let value = match (found, &self.fallback) {
-            (Some(v), _) => v,
-            (None, Some(fb)) => Value::String(fb.render(e).into_owned()),
-            (None, None) => return FilterOutcome::Unmatched,
+        found.or_else(|| {
+            self.fallback
+                .as_ref()
+                .map(|fb| Value::String(fb.render(e).into_owned()))
+        })
+    }
+
+    /// `iterate_on`: each element of the array is translated.
+    fn iterate(&self, e: &mut Event, on: &FieldRef) -> FilterOutcome {
+        let Some(Value::Array(items)) = e.get(on) else {
+            return FilterOutcome::Unmatched;
+        };
+        if *on == self.source {
+            // An array of values: the translations, in order, into the target.
+            let out: Vec<Value> = items
+                .iter()
+                .map(|v| self.translate(v, e).unwrap_or(Value::Null))
+                .collect();
+            return match e.set(&self.target, Value::Array(out)) {
+                Ok(()) => FilterOutcome::Matched,
+                Err(_) => FilterOutcome::Unmatched,
+            };
+        }
+        // An array of objects: each gets its translation beside its source key.
+        let (Some(src), Some(dst)) = (self.source.path().first(), self.target.path().first())
+        else {
+            return FilterOutcome::Unmatched;
+        };
+        let values: Vec<Option<Value>> = items
+            .iter()
+            .map(|item| match item {
+                Value::Object(m) => m.get(src).and_then(|v| self.translate(v, e)),
+                _ => None,
+            })
+            .collect();
+        if let Some(Value::Array(items)) = e.get_mut(on) {
+            for (item, value) in items.iter_mut().zip(values) {
+                if let (Value::Object(m), Some(v)) = (item, value) {
+                    if self.override_ || !m.contains_key(dst) {
+                        m.insert(dst.clone(), v);
+                    }
+                }
+            }
+        }
+        FilterOutcome::Matched
+    }
+}
+
+impl Filter for Translate {
+    fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        self.refresh();
+        if let Some(on) = &self.iterate_on {
+            return self.iterate(e, on);
+        }
+        let Some(v) = e.get(&self.source) else {
+            return FilterOutcome::Unmatched;
+        };
+        if !self.override_ && self.target != self.source && e.includes(&self.target) {
+            return FilterOutcome::Unmatched;
+        }
+        let Some(value) = self.translate(v, e) else {
+            return FilterOutcome::Unmatched;
         };
         match e.set(&self.target, value) {
             Ok(()) => FilterOutcome::Matched,
