@@ -13,15 +13,26 @@ pub fn lookup(e: &Event, r: &str) -> Option<serde_json::Value> {
     serde_json::from_str(&json::value_to_string(v)).ok()
 }
 
-/// A summary line for ./test.sh to print at the end (`RSTASH_REPORT_LOG`), and for `--nocapture`.
-pub fn report(line: &str) {
-    println!("{line}");
-    if let Some(path) = std::env::var_os("RSTASH_REPORT_LOG") {
+/// Appends a line to the file an environment variable of ./test.sh names, if it is set.
+fn append_to(var: &str, line: &str) {
+    if let Some(path) = std::env::var_os(var) {
         use std::io::Write as _;
         if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
             let _ = writeln!(f, "{line}");
         }
     }
+}
+
+/// A case that cannot run here: ./test.sh counts it as skipped, never a silent pass.
+pub fn skipped(why: &str) {
+    eprintln!("skipped: {why}");
+    append_to("RSTASH_SKIP_LOG", why);
+}
+
+/// A summary line for ./test.sh to print at the end, and for `--nocapture`.
+pub fn report(line: &str) {
+    println!("{line}");
+    append_to("RSTASH_REPORT_LOG", line);
 }
 
 pub fn build(filter: &str) -> Result<FilterNode, String> {
