@@ -197,3 +197,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_runaway_user_regex_is_bounded_per_event() {
+    // `(a+)+$` backtracks exponentially on a run of `a`s that does not end the line: every
+    // engine without a budget stalls the worker. Here each match gives up and the event is
+    // tagged; the next event is served as usual.
+    let text = format!("{}!", "a".repeat(64));
+    let e = msg(r#"mutate { gsub => [ "message", "(a+)+$", "x" ] }"#, &text);
+    assert_eq!(tags(&e), r#"["_mutate_error"]"#);
+    assert_eq!(get(&e, "message"), format!("{:?}", text));
+    let e = msg(r#"mutate { gsub => [ "message", "(a+)+$", "x" ] }"#, "aaa");
+    assert_eq!(get(&e, "message"), r#""x""#);
+}
