@@ -15,6 +15,8 @@ const STRING: u8 = 5;
 const ARRAY: u8 = 6;
 const OBJECT: u8 = 7;
 const TIMESTAMP: u8 = 8;
+/// An integer beyond 64 bits: its decimal digits as a string.
+const BIGINT: u8 = 9;
 
 /// Format version, first byte of every encoded event.
 const VERSION: u8 = 1;
@@ -76,6 +78,10 @@ fn write_value(v: &Value, out: &mut Vec<u8>) {
         Value::Int(i) => {
             out.push(INT);
             out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::BigInt(digits) => {
+            out.push(BIGINT);
+            write_str(digits, out);
         }
         Value::Float(f) => {
             out.push(FLOAT);
@@ -174,6 +180,8 @@ impl Reader<'_> {
             INT => Value::Int(i64::from_le_bytes(self.fixed()?)),
             FLOAT => Value::Float(f64::from_bits(u64::from_le_bytes(self.fixed()?))),
             STRING => Value::String(self.str()?.to_string()),
+            BIGINT => Value::big_int(self.str()?)
+                .ok_or_else(|| format!("bad big integer at byte {at}"))?,
             ARRAY => {
                 let n = self.len()?;
                 let mut a = Vec::with_capacity(n);

@@ -339,7 +339,7 @@ fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
-        Value::Int(_) | Value::Float(_) => "number",
+        Value::Int(_) | Value::BigInt(_) | Value::Float(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
         Value::Object(_) => "hash",

@@ -47,6 +47,7 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
             let mut buf = itoa_buf(*i);
             out.append(&mut buf);
         }
+        Value::BigInt(d) => out.extend_from_slice(d.as_bytes()),
         Value::Float(f) if f.is_finite() => out.extend_from_slice(java_double(*f).as_bytes()),
         Value::Float(f) => {
             out.push(b'"');

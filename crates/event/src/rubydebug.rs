@@ -86,6 +86,7 @@ impl Printer {
             Value::Bool(true) => self.paint(out, TRUE, "true"),
             Value::Bool(false) => self.paint(out, FALSE, "false"),
             Value::Int(i) => self.paint(out, NUM, &i.to_string()),
+            Value::BigInt(d) => self.paint(out, NUM, d),
             Value::Float(f) => self.paint(out, NUM, &ruby_float(*f)),
             Value::String(s) => self.paint(out, KEY, &inspect_str(s)),
             Value::Timestamp(t) => t.write_iso(out),

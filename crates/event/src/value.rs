@@ -16,6 +16,9 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// An integer beyond 64 bits (Logstash's BigInteger, e.g. from dissect's `int`
+    /// conversion), kept as its decimal digits.
+    BigInt(Box<str>),
     Float(f64),
     String(String),
     Array(Vec<Value>),
@@ -24,6 +27,24 @@ pub enum Value {
 }
 
 impl Value {
+    /// An integer from its decimal digits: `Int` when it fits 64 bits, else `BigInt`; `None`
+    /// when `s` is not an optionally signed run of digits.
+    pub fn big_int(s: &str) -> Option<Value> {
+        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if let Ok(i) = s.parse::<i64>() {
+            return Some(Value::Int(i));
+        }
+        // Canonical form: no plus sign, no leading zeros.
+        let neg = s.starts_with('-');
+        let digits = digits.trim_start_matches('0');
+        Some(Value::BigInt(
+            format!("{}{digits}", if neg { "-" } else { "" }).into(),
+        ))
+    }
+
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
@@ -47,6 +68,7 @@ impl Value {
             Value::Null => out.push_str("null"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Int(i) => out.push_str(itoa(*i).as_str()),
+            Value::BigInt(d) => out.push_str(d),
             Value::Float(f) => out.push_str(&numfmt::java_double(*f)),
             Value::String(s) => out.push_str(s),
             Value::Timestamp(t) => out.push_str(&t.to_iso()),
@@ -129,5 +151,31 @@ impl From<Vec<Value>> for Value {
 impl From<Map> for Value {
     fn from(m: Map) -> Value {
         Value::Object(m)
+    }
+}
+
+#[cfg(test)]
+mod big_int_tests {
+    use super::Value;
+    use crate::{json, Event};
+
+    #[test]
+    fn big_integers_keep_their_digits_everywhere() {
+        assert_eq!(Value::big_int("42"), Some(Value::Int(42)));
+        assert_eq!(Value::big_int("+007"), Some(Value::Int(7)));
+        assert_eq!(Value::big_int("4.2"), None);
+        let big = Value::big_int("-00043947404257507186289").unwrap();
+        assert_eq!(big, Value::BigInt("-43947404257507186289".into()));
+        assert_eq!(json::value_to_string(&big), "-43947404257507186289");
+        assert_eq!(big.to_java_string(), "-43947404257507186289");
+        let mut e = Event::with_message("x");
+        e.data_mut().insert("n".into(), big.clone());
+        let mut bytes = Vec::new();
+        crate::binary::encode(&e, &mut bytes);
+        let back = crate::binary::decode(&bytes).unwrap();
+        assert_eq!(back.data().get("n"), Some(&big));
+        assert!(
+            crate::rubydebug::format(e.data(), false).contains("\"n\" => -43947404257507186289")
+        );
     }
 }

@@ -143,12 +143,31 @@ fn strict_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// A numeric value as a double (for comparisons that involve a big integer).
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(f) => *f,
+        Value::BigInt(d) => d.parse().unwrap_or(f64::NAN),
+        _ => f64::NAN,
+    }
+}
+
 fn compare(a: Option<&Value>, b: Option<&Value>) -> Result<Ordering, EvalError> {
     let ord = match (a, b) {
         (Some(Value::Int(x)), Some(Value::Int(y))) => Some(x.cmp(y)),
         (Some(Value::Int(x)), Some(Value::Float(y))) => (*x as f64).partial_cmp(y),
         (Some(Value::Float(x)), Some(Value::Int(y))) => x.partial_cmp(&(*y as f64)),
         (Some(Value::Float(x)), Some(Value::Float(y))) => x.partial_cmp(y),
+        // Integers past 64 bits compare by value (as doubles: exact at those magnitudes' order).
+        (
+            Some(a @ (Value::Int(_) | Value::Float(_) | Value::BigInt(_))),
+            Some(Value::BigInt(_)),
+        )
+        | (Some(a @ Value::BigInt(_)), Some(Value::Int(_) | Value::Float(_))) => {
+            let (x, y) = (as_f64(a), b.map_or(f64::NAN, as_f64));
+            x.partial_cmp(&y)
+        }
         (Some(Value::String(x)), Some(Value::String(y))) => Some(x.as_bytes().cmp(y.as_bytes())),
         (Some(Value::Timestamp(x)), Some(Value::Timestamp(y))) => Some(x.cmp(y)),
         _ => None,

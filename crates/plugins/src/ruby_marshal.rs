@@ -222,6 +222,20 @@ impl Writer {
         self.out.push(b'T');
     }
 
+    /// A Bignum: sign, then the magnitude in 16-bit words, little-endian.
+    fn bignum(&mut self, neg: bool, mut mag: Vec<u8>) {
+        self.out.push(b'l');
+        self.out.push(if neg { b'-' } else { b'+' });
+        while mag.len() > 2 && mag[mag.len() - 1] == 0 && mag[mag.len() - 2] == 0 {
+            mag.truncate(mag.len() - 2);
+        }
+        if mag.len() % 2 == 1 {
+            mag.push(0);
+        }
+        self.long((mag.len() / 2) as i64);
+        self.out.extend(mag);
+    }
+
     fn value(&mut self, v: &Value) {
         match v {
             Value::Null => self.out.push(b'0'),
@@ -232,18 +246,13 @@ impl Writer {
                 self.out.push(b'i');
                 self.long(*i);
             }
-            Value::Int(i) => {
-                self.out.push(b'l');
-                self.out.push(if *i < 0 { b'-' } else { b'+' });
-                let mut mag = i.unsigned_abs().to_le_bytes().to_vec();
-                while mag.len() > 2 && mag[mag.len() - 1] == 0 && mag[mag.len() - 2] == 0 {
-                    mag.truncate(mag.len() - 2);
-                }
-                if mag.len() % 2 == 1 {
-                    mag.push(0);
-                }
-                self.long((mag.len() / 2) as i64);
-                self.out.extend(mag);
+            Value::Int(i) => self.bignum(*i < 0, i.unsigned_abs().to_le_bytes().to_vec()),
+            Value::BigInt(d) => {
+                let (neg, digits) = match d.strip_prefix('-') {
+                    Some(rest) => (true, rest),
+                    None => (false, &**d),
+                };
+                self.bignum(neg, decimal_to_le_bytes(digits));
             }
             Value::Float(f) => {
                 self.out.push(b'f');
@@ -280,8 +289,39 @@ impl Writer {
     }
 }
 
+/// The little-endian bytes of a non-negative decimal number (schoolbook division by 256).
+fn decimal_to_le_bytes(digits: &str) -> Vec<u8> {
+    let mut num: Vec<u8> = digits.bytes().map(|b| b.wrapping_sub(b'0')).collect();
+    let mut out = Vec::new();
+    while num.iter().any(|&d| d != 0) {
+        let mut rem = 0u32;
+        let mut next = Vec::with_capacity(num.len());
+        for &d in &num {
+            let cur = rem * 10 + u32::from(d);
+            let q = cur / 256;
+            rem = cur % 256;
+            if !next.is_empty() || q != 0 {
+                next.push(q as u8);
+            }
+        }
+        out.push(rem as u8);
+        num = next;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decimal_digits_to_bytes() {
+        assert_eq!(super::decimal_to_le_bytes("65536"), vec![0, 0, 1]);
+        assert_eq!(super::decimal_to_le_bytes("0"), Vec::<u8>::new());
+        assert_eq!(
+            super::decimal_to_le_bytes("43947404257507186289"),
+            43947404257507186289u128.to_le_bytes()[..9].to_vec()
+        );
+    }
+
     use super::*;
     use rstash_event::json;
 

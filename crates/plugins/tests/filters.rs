@@ -157,6 +157,12 @@ fn dissect_failure_leaves_the_event_and_tags_it() {
     assert_eq!(tags(&e), r#"["ok"]"#);
     let e = msg(f, "3.5 - 2 - 3");
     assert_eq!(get(&e, "a"), "3");
+    // Past 64 bits an integer keeps every digit (Logstash's BigInteger), in JSON too.
+    let e = run(
+        r#"dissect { convert_datatype => { "n" => "int" } }"#,
+        r#"{"n": "43947404257507186289"}"#,
+    );
+    assert_eq!(get(&e, "n"), "43947404257507186289");
     // No source field: logged, not a dissect failure.
     let e = run(f, r#"{"other": "x"}"#);
     assert_eq!(tags(&e), r#"["_dataconversionnullvalue_a_int"]"#);

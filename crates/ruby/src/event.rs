@@ -265,6 +265,8 @@ pub fn to_ruby(ruby: &Ruby, v: &RValue) -> Result<Value, Error> {
         RValue::Bool(true) => ruby.qtrue().as_value(),
         RValue::Bool(false) => ruby.qfalse().as_value(),
         RValue::Int(i) => ruby.integer_from_i64(*i).as_value(),
+        // A Bignum, from its digits (`String#to_i`).
+        RValue::BigInt(d) => ruby.str_new(d).funcall("to_i", ())?,
         RValue::Float(f) => ruby.float_from_f64(*f).as_value(),
         RValue::String(s) => ruby.str_new(s).as_value(),
         RValue::Array(a) => {
@@ -315,12 +317,13 @@ pub fn to_value(ruby: &Ruby, v: Value) -> Result<RValue, Error> {
         return Ok(RValue::String(string(s)));
     }
     if let Some(i) = Integer::from_value(v) {
-        return i.to_i64().map(RValue::Int).map_err(|_| {
-            Error::new(
-                ruby.exception_range_error(),
-                "integer too big for an event field (64 bits at most)",
-            )
-        });
+        if let Ok(n) = i.to_i64() {
+            return Ok(RValue::Int(n));
+        }
+        // A Bignum keeps its digits (Logstash's events hold a BigInteger).
+        let digits: String = v.funcall("to_s", ())?;
+        return RValue::big_int(&digits)
+            .ok_or_else(|| Error::new(ruby.exception_range_error(), "an integer without digits"));
     }
     if let Some(f) = Float::from_value(v) {
         return Ok(RValue::Float(f.to_f64()));

@@ -20,6 +20,8 @@ fn value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
+        // Past 64 bits: a Ruby Bignum and back.
+        ("-?[1-9][0-9]{19,30}").prop_filter_map("beyond 64 bits", |d| Value::big_int(&d)),
         any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(Value::Float),

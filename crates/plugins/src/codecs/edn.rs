@@ -78,6 +78,7 @@ fn write(v: &Value, out: &mut String) {
         Value::Null => out.push_str("nil"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Int(i) => out.push_str(&i.to_string()),
+        Value::BigInt(d) => out.push_str(d),
         Value::Float(f) => out.push_str(&numfmt::ruby_float(*f)),
         Value::String(s) => write_str(s, out),
         Value::Timestamp(t) => write_str(&t.to_iso(), out),

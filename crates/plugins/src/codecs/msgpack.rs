@@ -56,6 +56,8 @@ fn to_mp(v: &Value) -> Mp {
         Value::Null => Mp::Nil,
         Value::Bool(b) => Mp::Boolean(*b),
         Value::Int(i) => Mp::from(*i),
+        // MessagePack has no integers past 64 bits: the digits, as text, lose nothing.
+        Value::BigInt(d) => Mp::from(&**d),
         Value::Float(f) => Mp::F64(*f),
         Value::String(s) => Mp::from(s.as_str()),
         Value::Array(a) => Mp::Array(a.iter().map(to_mp).collect()),

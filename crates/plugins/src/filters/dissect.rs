@@ -299,7 +299,8 @@ impl Dissect {
             // A decimal becomes its integer part (Logstash goes through BigDecimal: "3.5" → 3).
             (Convert::Int, Value::String(s)) => {
                 let t = s.trim();
-                t.parse::<i64>().ok().map(Value::Int).or_else(|| {
+                // Past 64 bits a BigInteger, as Logstash's conversion gives.
+                Value::big_int(t).or_else(|| {
                     decimal(t)
                         .then(|| t.parse::<f64>().ok())
                         .flatten()

@@ -376,6 +376,8 @@ fn convert_scalar(v: &Value, c: Conv) -> Option<Value> {
         (Conv::Integer | Conv::IntegerEu, Value::Bool(b)) => Value::Int(*b as i64),
         (Conv::Integer | Conv::IntegerEu, Value::Int(i)) => Value::Int(*i),
         (Conv::Integer | Conv::IntegerEu, Value::Float(f)) => Value::Int(f.trunc() as i64),
+        (Conv::Integer | Conv::IntegerEu, Value::BigInt(d)) => Value::BigInt(d.clone()),
+        (Conv::Float | Conv::FloatEu, Value::BigInt(d)) => Value::Float(d.parse().unwrap_or(0.0)),
         (Conv::Integer, Value::String(s)) => Value::Int(ruby_to_i(&s.replace(',', ""))),
         (Conv::IntegerEu, Value::String(s)) => Value::Int(ruby_to_i(&eu(s))),
         (Conv::Float | Conv::FloatEu, Value::Bool(b)) => Value::Float(if *b { 1.0 } else { 0.0 }),
