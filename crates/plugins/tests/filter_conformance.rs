@@ -37,6 +37,11 @@ fn strs(case: &Json, key: &str) -> Vec<String> {
         .collect()
 }
 
+/// The GeoLite2 databases scripts/install-peers.sh puts under .peers/.
+fn geoip_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.peers/geoip")
+}
+
 /// A new event with the case's fields, as Logstash's `Event.new` makes it (`@version`, and
 /// `@timestamp` now unless given: a given one is parsed).
 fn event(fields: &Json) -> Result<Event, String> {
@@ -53,7 +58,8 @@ fn run(case: &Json) -> Result<(), String> {
     let config = case["config"]
         .as_str()
         .unwrap_or_default()
-        .replace("$FIXTURES", &fixtures.to_string_lossy());
+        .replace("$FIXTURES", &fixtures.to_string_lossy())
+        .replace("$GEOIP", &geoip_dir().to_string_lossy());
     let config = config.as_str();
     let node = match build(config) {
         Ok(_) if case["error"] == true => return Err(format!("accepted `{config}`")),
