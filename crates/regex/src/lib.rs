@@ -5,9 +5,11 @@
 
 pub mod onigmo;
 
+use std::cell::RefCell;
 use std::ops::Range;
 
 use pcre2::bytes::{CaptureLocations, RegexBuilder};
+use thread_local::ThreadLocal;
 
 /// PCRE2's JIT gives up after about 270,000 backtracking steps per millisecond on this class of
 /// machine; 100,000 per millisecond keeps a budget in time on slower ones too.
@@ -42,6 +44,9 @@ pub struct Regex {
     source: String,
     /// The user's name of each translated group `g<i>` (PCRE2 names are word characters only).
     names: Vec<String>,
+    /// Match data kept per thread: making it allocates the JIT stack, far more than a match costs.
+    /// (Boxed: a `ThreadLocal` is some 600 bytes, and regexes sit in enums.)
+    locs: Box<ThreadLocal<RefCell<Option<CaptureLocations>>>>,
 }
 
 impl std::fmt::Debug for Regex {
@@ -56,6 +61,7 @@ impl Clone for Regex {
             re: self.re.clone(),
             source: self.source.clone(),
             names: self.names.clone(),
+            locs: Box::default(),
         }
     }
 }
@@ -90,6 +96,7 @@ impl Regex {
             re,
             source: pattern.to_string(),
             names: t.names,
+            locs: Box::default(),
         })
     }
 
@@ -142,13 +149,32 @@ impl Regex {
         s: &'s str,
         mut f: impl FnMut(&Captures<'_, 's>),
     ) -> Result<(), Exceeded> {
+        // This thread's match data (a fresh one when it is in use further up the stack).
+        let cell = self.locs.get_or(|| RefCell::new(None));
+        let mut locs = cell
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut c| c.take())
+            .unwrap_or_else(|| self.re.capture_locations());
         let mut at = 0;
+        let mut result = Ok(());
         while at <= s.len() {
-            let Some(c) = self.captures_at(s, at)? else {
-                break;
+            match self.re.captures_read_at(&mut locs, s.as_bytes(), at) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    result = Err(self.exceeded(e));
+                    break;
+                }
+            }
+            let c = Captures {
+                re: self,
+                subject: s,
+                locs,
             };
             let m = c.range(0).unwrap_or(at..at);
             f(&c);
+            locs = c.locs;
             at = if m.is_empty() {
                 match s[m.end..].chars().next() {
                     Some(ch) => m.end + ch.len_utf8(),
@@ -158,7 +184,10 @@ impl Regex {
                 m.end
             };
         }
-        Ok(())
+        if let Ok(mut c) = cell.try_borrow_mut() {
+            *c = Some(locs);
+        }
+        result
     }
 
     /// Ruby's `String#gsub(regex, replacement)`: the replacement's `\0` `\&` `\1`..`\9`
