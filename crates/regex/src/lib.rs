@@ -116,32 +116,6 @@ impl Regex {
         self.re.is_match(s.as_bytes()).map_err(|e| self.exceeded(e))
     }
 
-    /// The first match at or after byte `at`.
-    pub fn find_at(&self, s: &str, at: usize) -> Result<Option<Range<usize>>, Exceeded> {
-        match self.re.find_at(s.as_bytes(), at) {
-            Ok(m) => Ok(m.map(|m| m.start()..m.end())),
-            Err(e) => Err(self.exceeded(e)),
-        }
-    }
-
-    /// The first match at or after byte `at`, with its groups.
-    pub fn captures_at<'r, 's>(
-        &'r self,
-        s: &'s str,
-        at: usize,
-    ) -> Result<Option<Captures<'r, 's>>, Exceeded> {
-        let mut locs = self.re.capture_locations();
-        match self.re.captures_read_at(&mut locs, s.as_bytes(), at) {
-            Ok(Some(_)) => Ok(Some(Captures {
-                re: self,
-                subject: s,
-                locs,
-            })),
-            Ok(None) => Ok(None),
-            Err(e) => Err(self.exceeded(e)),
-        }
-    }
-
     /// Every match left to right, as Ruby's `scan` finds them: after an empty match the search
     /// moves on one character; an empty match right after a non-empty one counts.
     pub fn for_each_match<'s>(
@@ -212,11 +186,6 @@ impl Regex {
             .capture_names()
             .iter()
             .position(|n| n.as_deref() == Some(g.as_str()))
-    }
-
-    /// The user names of the named groups, in order.
-    pub fn names(&self) -> &[String] {
-        &self.names
     }
 }
 

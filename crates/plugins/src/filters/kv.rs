@@ -208,7 +208,7 @@ impl Kv {
             if !self.allow_duplicate_values {
                 let seen = match kv.get(key.as_str()) {
                     Some(Value::String(s)) => s.contains(text.as_str()),
-                    Some(Value::Array(a)) => a.iter().any(|v| *v == Value::String(text.clone())),
+                    Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(text.as_str())),
                     _ => false,
                 };
                 if seen {
