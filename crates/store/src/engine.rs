@@ -7,7 +7,7 @@
 //! as the budget holds, and the least recently used one is committed and closed to make room.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -70,6 +70,10 @@ pub struct Options {
     /// Indices not searched for this long are not refreshed in the background (Elasticsearch's
     /// `index.search.idle.after`); a search refreshes them first.
     pub search_idle: Duration,
+    /// Called after a writer closes: its threads have exited and its arena is free, memory the
+    /// allocator should give back now (rstore's mimalloc otherwise kept the pages of exited
+    /// threads, so resident memory followed the writer churn of a backfill, not the budget).
+    pub return_freed_memory: fn(),
 }
 
 impl Default for Options {
@@ -81,6 +85,7 @@ impl Default for Options {
             flush_threshold: 512 << 20,
             refresh: Duration::from_secs(1),
             search_idle: Duration::from_secs(30),
+            return_freed_memory: || {},
         }
     }
 }
@@ -95,6 +100,9 @@ pub struct Engine {
     room: (Mutex<()>, Condvar),
     blocked: AtomicBool,
     pub checkpoint_wanted: AtomicBool,
+    /// When `return_freed_memory` last ran (ms since `born`).
+    last_return: AtomicU64,
+    born: std::time::Instant,
 }
 
 /// Tantivy's smallest arena per indexing thread.
@@ -111,6 +119,23 @@ impl Engine {
             room: (Mutex::new(()), Condvar::new()),
             blocked: AtomicBool::new(false),
             checkpoint_wanted: AtomicBool::new(false),
+            last_return: AtomicU64::new(0),
+            born: std::time::Instant::now(),
+        }
+    }
+
+    /// A writer closed: gives freed memory back, at most every 50 ms (a backfill closes writers
+    /// by the hundred a second, and a forced collection walks the whole heap).
+    pub fn writer_closed(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        let last = self.last_return.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 50
+            && self
+                .last_return
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            (self.opts.return_freed_memory)();
         }
     }
 

@@ -203,6 +203,8 @@ fn main() -> ExitCode {
         release: cli.high,
         flush_threshold: cli.flush_threshold,
         refresh: Duration::from_millis(cli.refresh_ms.max(10)),
+        // SAFETY: mimalloc is this binary's allocator; collecting is safe from any thread.
+        return_freed_memory: || unsafe { libmimalloc_sys::mi_collect(true) },
         ..Default::default()
     };
     let store = match rstore::Store::open(&cli.path_data, opts) {

@@ -60,6 +60,7 @@ fn four_hundred_indices_stay_within_the_memory_budget() {
     // The budget plus a fixed margin for the program, readers and allocator, not per index.
     let peak = peak_rss(s.child.id());
     let limit = (64 + 192) << 20;
+    eprintln!("rstore peak RSS for 400 indices: {} MiB", peak >> 20);
     assert!(
         peak < limit,
         "rstore peaked at {} MiB for 400 indices; the budget is 64 MiB (+192 MiB margin)",

@@ -188,6 +188,7 @@ impl Index {
             }
         }
         *g = None;
+        self.engine.writer_closed();
         self.engine.release(self);
         Ok(())
     }
