@@ -1,9 +1,10 @@
 //! `useragent`: parses a User-Agent string with uap-core's `regexes.yaml` (the `ua-parser` crate,
 //! the uap project's Rust implementation) into Logstash's fields: `name`, `version`, `major`...,
 //! `os_name`, `os_full`, `device` at the event root (legacy) or under `[user_agent]` (ECS).
+//! Without `regexes`, the copy Logstash's plugin bundles, embedded (`data/uap-core/SOURCE.md`).
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use lru::LruCache;
 use ua_parser::{Extractor, Regexes};
@@ -12,8 +13,22 @@ use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
-/// Where Debian's `uap-core` package puts the regexes (Logstash bundles its own copy).
-const SYSTEM_REGEXES: &str = "/usr/share/uap-core/regexes.yaml";
+/// uap-core v0.12.0 with the plugin's one patch: byte for byte the file Logstash ships.
+const EMBEDDED_REGEXES: &str = include_str!("../../data/uap-core/regexes.yaml");
+
+/// The embedded regexes, compiled once per process (≈ 1,000 regexes: seconds in a debug build).
+fn embedded() -> Result<Arc<Extractor<'static>>, String> {
+    static EXTRACTOR: OnceLock<Result<Arc<Extractor<'static>>, String>> = OnceLock::new();
+    EXTRACTOR
+        .get_or_init(|| {
+            let regexes: Regexes<'static> =
+                serde_saphyr::from_str(EMBEDDED_REGEXES).map_err(|e| e.to_string())?;
+            Extractor::try_from(regexes)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+}
 
 /// Where each parsed part goes; None = not written in this layout.
 struct Places {
@@ -52,7 +67,7 @@ pub struct UserAgent {
     source: FieldRef,
     remove_source: bool,
     places: Places,
-    extractor: Extractor<'static>,
+    extractor: Arc<Extractor<'static>>,
     cache: Mutex<LruCache<String, Arc<Parsed>>>,
 }
 
@@ -108,25 +123,14 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         legacy_os: if ecs { None } else { Some(at("os", "")?) },
         os_full: at("os_full", "[os][full]")?,
     };
-    let path = args
-        .string("regexes")?
-        .unwrap_or_else(|| SYSTEM_REGEXES.to_string());
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        let hint = if args.has("regexes") {
-            String::new()
-        } else {
-            " (rstash ships no regexes.yaml: install Debian's uap-core or set `regexes`)".into()
-        };
-        args.error_at("regexes", format!("cannot read {path}: {e}{hint}"))
-    })?;
-    let regexes: Regexes<'static> = serde_saphyr::from_str(&text).map_err(|e| {
-        args.error_at(
-            "regexes",
-            format!("{path} is not a uap-core regexes file: {e}"),
-        )
-    })?;
-    let extractor = Extractor::try_from(regexes)
-        .map_err(|e| args.error_at("regexes", format!("{path}: a regex does not compile: {e}")))?;
+    let extractor = match args.string("regexes")? {
+        Some(path) => Arc::new(load(args, &path)?),
+        None => embedded().map_err(|e| {
+            args.error(format!(
+                "useragent: the embedded regexes.yaml does not load: {e}"
+            ))
+        })?,
+    };
     let size = args.int("lru_cache_size", 100_000)?;
     let size = NonZeroUsize::new(usize::try_from(size).unwrap_or(0))
         .ok_or_else(|| args.error_at("lru_cache_size", "lru_cache_size must be more than 0"))?;
@@ -137,6 +141,20 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         extractor,
         cache: Mutex::new(LruCache::new(size)),
     }))
+}
+
+/// A user's own `regexes` file (a newer uap-core, say).
+fn load(args: &Args, path: &str) -> Result<Extractor<'static>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| args.error_at("regexes", format!("cannot read {path}: {e}")))?;
+    let regexes: Regexes<'static> = serde_saphyr::from_str(&text).map_err(|e| {
+        args.error_at(
+            "regexes",
+            format!("{path} is not a uap-core regexes file: {e}"),
+        )
+    })?;
+    Extractor::try_from(regexes)
+        .map_err(|e| args.error_at("regexes", format!("{path}: a regex does not compile: {e}")))
 }
 
 /// Ruby's `s.to_i.to_s == s`: a plain decimal integer without leading zeros or sign noise.
