@@ -48,6 +48,49 @@ fn geoip_city_legacy_layout() {
 }
 
 #[test]
+fn geoip_without_a_database_starts_tags_and_uses_one_once_it_appears() {
+    let name = "GeoLite2-City.mmdb";
+    if ["/usr/share/GeoIP", "/var/lib/GeoIP"]
+        .iter()
+        .any(|d| std::path::Path::new(d).join(name).exists())
+    {
+        skipped("geoip without a database: this machine has a system GeoLite2-City.mmdb");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let settings = rstash_pipeline::PipelineSettings {
+        data_dir: data.path().to_path_buf(),
+        ..Default::default()
+    };
+    let f = build_with(r#"geoip { source => "ip" }"#, &settings).unwrap();
+    let lookup = || {
+        let mut e = event(r#"{"ip": "216.160.83.56"}"#);
+        f.run(&mut e, &mut Vec::new());
+        e
+    };
+    // As Logstash's filter with no usable database: tagged, nothing else written.
+    let e = lookup();
+    assert_eq!(tags(&e), r#"["_geoip_expired_database"]"#);
+    assert_eq!(get(&e, "geoip"), "<absent>");
+    // Where rstash looks first: <path.data>/geoip_database/. Copied in place, then renamed, as
+    // geoipupdate does; the filter looks at the file every few seconds.
+    let dir = data.path().join("geoip_database");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(city(), dir.join("partial")).unwrap();
+    std::fs::rename(dir.join("partial"), dir.join(name)).unwrap();
+    let start = std::time::Instant::now();
+    let e = loop {
+        let e = lookup();
+        if tags(&e) == "<absent>" || start.elapsed() > std::time::Duration::from_secs(20) {
+            break e;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(get(&e, "[geoip][city_name]"), r#""Poulsbo""#);
+    assert_eq!(tags(&e), "<absent>");
+}
+
+#[test]
 fn geoip_misses_leave_an_empty_target_and_tag() {
     let f = format!(
         r#"geoip {{ source => "ip" database => "{}" add_tag => ["located"] }}"#,

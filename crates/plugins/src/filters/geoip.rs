@@ -3,10 +3,18 @@
 //! `target`, with the legacy (`[geoip][city_name]`) or ECS (`[client][geo][city_name]`) layout of
 //! Logstash's plugin. A miss leaves `target` as an empty hash and tags `_geoip_lookup_failure`,
 //! as Logstash does.
+//!
+//! Without `database`, the GeoLite2 file is looked up in `<path.data>/geoip_database/` and where
+//! Debian's `geoipupdate` writes; when there is none the pipeline still starts and events are tagged
+//! `_geoip_expired_database`, as Logstash's filter does when it has no usable database. The file is
+//! watched: a database that appears or is replaced is used from then on.
 
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use lru::LruCache;
 use maxminddb::Reader;
@@ -20,6 +28,12 @@ use super::failure_tags;
 
 /// Where `geoipupdate` puts databases on Debian; Logstash ships its own, we do not.
 const SYSTEM_DIRS: [&str; 2] = ["/usr/share/GeoIP", "/var/lib/GeoIP"];
+
+/// Logstash's tag for events its filter cannot enrich for want of a usable database.
+const NO_DATABASE_TAG: &str = "_geoip_expired_database";
+
+/// How often the database file is looked at for a new version.
+const RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Db {
@@ -301,12 +315,37 @@ type Found = Arc<Vec<(F, Value)>>;
 pub struct GeoIp {
     source: FieldRef,
     target: FieldRef,
-    /// Each wanted field with where it goes (None: skipped in ECS mode).
-    fields: Vec<(F, Option<FieldRef>)>,
-    db: Db,
-    reader: Reader<Vec<u8>>,
+    /// Where each field goes (None: skipped in ECS mode), for every field a database may give.
+    places: Vec<(F, Option<FieldRef>)>,
+    /// The user's `fields`; None: the database type's defaults.
+    wanted: Option<Vec<F>>,
+    ecs: bool,
+    /// The `database` given, or the places a GeoLite2 file is looked for.
+    candidates: Vec<PathBuf>,
+    loaded: RwLock<Option<Arc<Loaded>>>,
+    /// When the file was last looked at (ms since `born`).
+    checked: AtomicU64,
+    born: Instant,
+    /// The last failure to reload, logged once.
+    reported: Mutex<String>,
     cache: Mutex<LruCache<String, Found>>,
     tags: Vec<String>,
+}
+
+/// An open database and what it gives.
+struct Loaded {
+    reader: Reader<Vec<u8>>,
+    db: Db,
+    /// The wanted fields in field order, each with its place.
+    fields: Vec<(F, Option<FieldRef>)>,
+    /// Which file, and its version, to notice a replacement.
+    path: PathBuf,
+    stamp: (Option<SystemTime>, u64),
+}
+
+fn stamp(path: &Path) -> Option<(Option<SystemTime>, u64)> {
+    let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    Some((m.modified().ok(), m.len()))
 }
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
@@ -331,66 +370,42 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     };
     let target = args.make_field("target", &target_text)?;
     let kind = args.choice("default_database_type", &["City", "ASN"], "City")?;
-    let path = match args.string("database")? {
-        Some(p) => std::path::PathBuf::from(p),
+    let explicit = args.string("database")?;
+    let candidates: Vec<PathBuf> = match &explicit {
+        Some(p) => vec![PathBuf::from(p)],
         None => {
             let name = format!("GeoLite2-{kind}.mmdb");
-            SYSTEM_DIRS
-                .iter()
-                .map(|d| std::path::Path::new(d).join(&name))
-                .find(|p| p.is_file())
-                .ok_or_else(|| {
-                    args.error(format!(
-                        "geoip: rstash ships no GeoLite2 database; set `database` to a .mmdb file \
-                         (none found at {} in {})",
-                        name,
-                        SYSTEM_DIRS.join(" or ")
-                    ))
-                })?
+            std::iter::once(args.settings.data_dir.join("geoip_database"))
+                .chain(SYSTEM_DIRS.iter().map(PathBuf::from))
+                .map(|d| d.join(&name))
+                .collect()
         }
     };
-    let reader = Reader::open_readfile(&path).map_err(|e| {
-        args.error_at(
-            "database",
-            format!("cannot open {} as a MaxMind database: {e}", path.display()),
-        )
-    })?;
-    let db = Db::from_type(&reader.metadata().database_type);
-    if db == Db::Unknown {
-        tracing::warn!(
-            "geoip: database type {:?} of {} is not supported: no fields will be added",
-            reader.metadata().database_type,
-            path.display()
-        );
-    }
     let wanted = match args.strings("fields")? {
-        names if names.is_empty() => db.default_fields(ecs),
-        names => names
-            .iter()
-            .map(|n| {
-                NAMES
-                    .iter()
-                    .find(|(_, name, _, _)| name.eq_ignore_ascii_case(n))
-                    .map(|(f, ..)| *f)
-                    .ok_or_else(|| {
-                        args.error_at(
-                            "fields",
-                            format!(
-                                "illegal field value {n}; valid values are {}",
-                                NAMES.map(|(_, n, ..)| n).join(", ")
-                            ),
-                        )
-                    })
-            })
-            .collect::<Result<_, _>>()?,
+        names if names.is_empty() => None,
+        names => Some(
+            names
+                .iter()
+                .map(|n| {
+                    NAMES
+                        .iter()
+                        .find(|(_, name, _, _)| name.eq_ignore_ascii_case(n))
+                        .map(|(f, ..)| *f)
+                        .ok_or_else(|| {
+                            args.error_at(
+                                "fields",
+                                format!(
+                                    "illegal field value {n}; valid values are {}",
+                                    NAMES.map(|(_, n, ..)| n).join(", ")
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
     };
-    let mut fields = Vec::new();
-    for f in wanted {
-        let (_, _, legacy, ecs_path) = NAMES
-            .iter()
-            .find(|(g, ..)| *g == f)
-            .copied()
-            .unwrap_or(NAMES[0]);
+    let mut places = Vec::new();
+    for (f, _, legacy, ecs_path) in NAMES {
         let path = if ecs { ecs_path } else { legacy };
         let place = if path.is_empty() {
             None
@@ -403,25 +418,36 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             );
             Some(args.make_field("target", &text)?)
         };
-        if !fields.iter().any(|(g, _)| *g == f) {
-            fields.push((f, place));
-        }
+        places.push((f, place));
     }
-    fields.sort_by_key(|(f, _)| *f);
     let size = args.int("cache_size", 1000)?;
     let size = NonZeroUsize::new(usize::try_from(size).unwrap_or(0))
         .ok_or_else(|| args.error_at("cache_size", "cache_size must be more than 0"))?;
     let tags = failure_tags(args, "_geoip_lookup_failure")?;
-    tracing::info!(path = %path.display(), kind = %reader.metadata().database_type, "geoip database loaded");
-    Ok(Box::new(GeoIp {
+    let filter = GeoIp {
         source,
         target,
-        fields,
-        db,
-        reader,
+        places,
+        wanted,
+        ecs,
+        candidates,
+        loaded: RwLock::new(None),
+        checked: AtomicU64::new(0),
+        born: Instant::now(),
+        reported: Mutex::new(String::new()),
         cache: Mutex::new(LruCache::new(size)),
         tags,
-    }))
+    };
+    match (filter.find(), &explicit) {
+        // A database named by the user must open, as Logstash's `register` insists.
+        (Err(e), Some(_)) => return Err(args.error_at("database", e)),
+        (Err(e), None) => tracing::warn!(
+            "geoip: {e}; events are tagged {NO_DATABASE_TAG} until a database appears there \
+             (set `database` to a .mmdb file, or let geoipupdate write one)"
+        ),
+        (Ok(loaded), _) => filter.install(loaded),
+    }
+    Ok(Box::new(filter))
 }
 
 /// Java's `InetAddress.getHostAddress()`: IPv6 in full, uncompressed groups.
@@ -438,9 +464,139 @@ fn host_address(ip: IpAddr) -> String {
 }
 
 impl GeoIp {
+    /// The first candidate file that opens as a MaxMind database.
+    fn find(&self) -> Result<Loaded, String> {
+        let mut why = Vec::new();
+        for path in &self.candidates {
+            let Some(stamp) = stamp(path) else {
+                continue;
+            };
+            match Reader::open_readfile(path) {
+                Ok(reader) => return Ok(self.loaded(reader, path.clone(), stamp)),
+                Err(e) => why.push(format!(
+                    "cannot open {} as a MaxMind database: {e}",
+                    path.display()
+                )),
+            }
+        }
+        if !why.is_empty() {
+            return Err(why.join("; "));
+        }
+        Err(match self.candidates.as_slice() {
+            [one] => format!("cannot open {}: no such file", one.display()),
+            all => {
+                let name = all
+                    .first()
+                    .and_then(|p| p.file_name())
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                let dirs: Vec<String> = all
+                    .iter()
+                    .filter_map(|p| Some(p.parent()?.display().to_string()))
+                    .collect();
+                format!("no {name} in {}", dirs.join(", "))
+            }
+        })
+    }
+
+    fn loaded(
+        &self,
+        reader: Reader<Vec<u8>>,
+        path: PathBuf,
+        stamp: (Option<SystemTime>, u64),
+    ) -> Loaded {
+        let db = Db::from_type(&reader.metadata().database_type);
+        if db == Db::Unknown {
+            tracing::warn!(
+                "geoip: database type {:?} of {} is not supported: no fields will be added",
+                reader.metadata().database_type,
+                path.display()
+            );
+        }
+        let wanted = self
+            .wanted
+            .clone()
+            .unwrap_or_else(|| db.default_fields(self.ecs));
+        let mut fields: Vec<(F, Option<FieldRef>)> = Vec::new();
+        for f in wanted {
+            if fields.iter().any(|(g, _)| *g == f) {
+                continue;
+            }
+            let place = self
+                .places
+                .iter()
+                .find(|(g, _)| *g == f)
+                .and_then(|(_, p)| p.clone());
+            fields.push((f, place));
+        }
+        fields.sort_by_key(|(f, _)| *f);
+        Loaded {
+            reader,
+            db,
+            fields,
+            path,
+            stamp,
+        }
+    }
+
+    fn install(&self, loaded: Loaded) {
+        tracing::info!(path = %loaded.path.display(), kind = %loaded.reader.metadata().database_type, "geoip database loaded");
+        if let Ok(mut c) = self.cache.lock() {
+            c.clear();
+        }
+        if let Ok(mut l) = self.loaded.write() {
+            *l = Some(Arc::new(loaded));
+        }
+    }
+
+    /// The database to use, looking at its file every few seconds for a new or changed one.
+    fn current(&self) -> Option<Arc<Loaded>> {
+        let now = self.born.elapsed().as_millis() as u64;
+        let last = self.checked.load(Ordering::Relaxed);
+        let due = now.saturating_sub(last) >= RECHECK.as_millis() as u64
+            && self
+                .checked
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        let current = self.loaded.read().ok().and_then(|l| l.clone());
+        if !due {
+            return current;
+        }
+        let unchanged = current.as_ref().is_some_and(|l| {
+            stamp(&l.path) == Some(l.stamp) && self.earlier_candidates_absent(&l.path)
+        });
+        if unchanged {
+            return current;
+        }
+        match self.find() {
+            Ok(l) => {
+                self.install(l);
+                self.loaded.read().ok().and_then(|l| l.clone())
+            }
+            Err(e) => {
+                let new = self
+                    .reported
+                    .lock()
+                    .is_ok_and(|mut r| std::mem::replace(&mut *r, e.clone()) != e);
+                if current.is_some() && new {
+                    tracing::warn!("geoip: {e}; still using the database loaded before");
+                }
+                current
+            }
+        }
+    }
+
+    /// Whether no candidate before `path` has a file (one there would take precedence).
+    fn earlier_candidates_absent(&self, path: &Path) -> bool {
+        self.candidates
+            .iter()
+            .take_while(|c| c.as_path() != path)
+            .all(|c| stamp(c).is_none())
+    }
+
     /// The values found for `ip`, in field order; empty when the database has nothing.
-    fn lookup(&self, ip: IpAddr) -> Vec<(F, Value)> {
-        let result = match self.reader.lookup(ip) {
+    fn lookup(&self, db: &Loaded, ip: IpAddr) -> Vec<(F, Value)> {
+        let result = match db.reader.lookup(ip) {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(%ip, "geoip: error from the database: {e}");
@@ -457,10 +613,10 @@ impl GeoIp {
         };
         let loc = &rec.location;
         let located = loc.latitude.is_some() || loc.longitude.is_some();
-        if matches!(self.db, Db::City) && !located {
+        if matches!(db.db, Db::City) && !located {
             return Vec::new();
         }
-        let traits = if self.db == Db::Enterprise {
+        let traits = if db.db == Db::Enterprise {
             &rec.traits
         } else {
             &rec.top
@@ -468,7 +624,7 @@ impl GeoIp {
         let sub = rec.subdivisions.last();
         let text = |s: &Option<String>| s.clone().map(Value::String);
         let mut out = Vec::new();
-        for (f, _) in &self.fields {
+        for (f, _) in &db.fields {
             let v = match f {
                 F::Ip => Some(Value::String(host_address(ip))),
                 F::CityName => text(&rec.city.names.en),
@@ -518,7 +674,7 @@ impl GeoIp {
         out
     }
 
-    fn cached(&self, text: &str, ip: IpAddr) -> Found {
+    fn cached(&self, db: &Loaded, text: &str, ip: IpAddr) -> Found {
         if let Some(hit) = self
             .cache
             .lock()
@@ -527,7 +683,7 @@ impl GeoIp {
         {
             return hit;
         }
-        let found = Arc::new(self.lookup(ip));
+        let found = Arc::new(self.lookup(db, ip));
         if let Ok(mut c) = self.cache.lock() {
             c.put(text.to_string(), found.clone());
         }
@@ -537,6 +693,10 @@ impl GeoIp {
 
 impl Filter for GeoIp {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
+        let Some(db) = self.current() else {
+            e.tag(NO_DATABASE_TAG);
+            return FilterOutcome::Unmatched;
+        };
         let text = match e.get(&self.source) {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(a)) => match a.first() {
@@ -550,7 +710,7 @@ impl Filter for GeoIp {
         }
         // Hostnames are not resolved (Logstash would ask DNS): they miss, like bad addresses.
         let found = match text.parse::<IpAddr>() {
-            Ok(ip) => self.cached(&text, ip),
+            Ok(ip) => self.cached(&db, &text, ip),
             Err(_) => Found::default(),
         };
         // As Logstash: a lookup leaves `target` at least an empty hash, even when it misses.
@@ -561,7 +721,7 @@ impl Filter for GeoIp {
             return self.fail(e);
         }
         for (f, v) in found.iter() {
-            if let Some((_, Some(place))) = self.fields.iter().find(|(g, _)| g == f) {
+            if let Some((_, Some(place))) = db.fields.iter().find(|(g, _)| g == f) {
                 let _ = e.set(place, v.clone());
             }
         }

@@ -36,13 +36,18 @@ pub fn report(line: &str) {
 }
 
 pub fn build(filter: &str) -> Result<FilterNode, String> {
+    build_with(filter, &PipelineSettings::default())
+}
+
+/// `build` with the pipeline's settings (`path.data`, ECS mode...).
+pub fn build_with(filter: &str, settings: &PipelineSettings) -> Result<FilterNode, String> {
     let src = Source::from_string("test.conf", &format!("filter {{\n{filter}\n}}\n"));
     let cfg = parse(&src).map_err(|e| e.to_string())?;
     let Some(ast::Statement::Plugin(p)) = cfg.sections.first().and_then(|s| s.body.first()) else {
         return Err("no plugin".into());
     };
     rstash_plugins::registry()
-        .build_filter(p, &src, &PipelineSettings::default())
+        .build_filter(p, &src, settings)
         .map_err(|e| e.to_string())
 }
 
