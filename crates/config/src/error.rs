@@ -7,6 +7,9 @@ use crate::source::Location;
 pub struct ConfigError {
     pub location: Option<Location>,
     pub message: String,
+    /// Not a config mistake but something the plugin's `register` needs that is not here (a file,
+    /// a database): `-t` reports it as a warning, as Logstash's `-t` does not run `register`.
+    pub unavailable: bool,
 }
 
 impl ConfigError {
@@ -14,6 +17,7 @@ impl ConfigError {
         ConfigError {
             location: Some(location),
             message: message.into(),
+            unavailable: false,
         }
     }
 
@@ -21,6 +25,7 @@ impl ConfigError {
         ConfigError {
             location: None,
             message: message.into(),
+            unavailable: false,
         }
     }
 }

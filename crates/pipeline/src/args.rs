@@ -183,6 +183,15 @@ impl<'a> Args<'a> {
         ConfigError::at(self.src.locate(at), msg.into())
     }
 
+    /// A resource the option names (a file, a directory, a database) that is not usable here:
+    /// the pipeline refuses to start, `-t` only warns (see `ConfigError::unavailable`).
+    pub fn unavailable(&self, name: &str, msg: impl Into<String>) -> ConfigError {
+        ConfigError {
+            unavailable: true,
+            ..self.error_at(name, msg)
+        }
+    }
+
     fn type_error(&self, name: &str, expected: &str, got: &ConfValue) -> ConfigError {
         self.error_at(
             name,

@@ -1,9 +1,10 @@
 //! The four plugin kinds. A plugin is a config struct built by `Args` plus one of these traits.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rstash_config::ConfigError;
 use rstash_event::{Event, Template, Value};
 
 use crate::queue::Queue;
@@ -88,6 +89,9 @@ pub struct PipelineSettings {
     /// Distinguishes one build of the pipeline from the next (a reload builds the new pipeline
     /// before the old one stops): plugins that share state per pipeline key it by this.
     pub build_id: u64,
+    /// `-t`: plugins are built to check their options, never run. What only `register` would
+    /// refuse (`ConfigError::unavailable`) is collected here instead of failing the check.
+    pub check_only: Option<Arc<Mutex<Vec<ConfigError>>>>,
 }
 
 impl Default for PipelineSettings {
@@ -105,6 +109,7 @@ impl Default for PipelineSettings {
             dead_letters: DeadLetterQueue::default(),
             data_dir: "data".into(),
             build_id: 0,
+            check_only: None,
         }
     }
 }

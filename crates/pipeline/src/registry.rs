@@ -8,7 +8,10 @@ use rstash_event::{Event, FieldRef, Template};
 
 use crate::args::{add_field, Args};
 use crate::metrics::PluginStats;
-use crate::plugin::{Codec, Decoration, Filter, FilterOutcome, Input, Output, PipelineSettings};
+use crate::plugin::{
+    Codec, Decoration, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings,
+    PluginError,
+};
 
 pub type InputCtor = fn(&mut Args) -> Result<Box<dyn Input>, ConfigError>;
 pub type FilterCtor = fn(&mut Args) -> Result<Box<dyn Filter>, ConfigError>;
@@ -24,6 +27,44 @@ pub struct Registry {
     filters: BTreeMap<&'static str, FilterCtor>,
     outputs: BTreeMap<&'static str, OutputCtor>,
     codecs: BTreeMap<&'static str, CodecCtor>,
+}
+
+/// What `-t` builds in place of a plugin whose `register` would refuse: never run.
+struct Unbuilt;
+
+impl Filter for Unbuilt {
+    fn filter(&self, _: &mut Event, _: &mut Vec<Event>) -> FilterOutcome {
+        FilterOutcome::Unmatched
+    }
+}
+
+impl Input for Unbuilt {
+    fn run(&mut self, _: &InputContext) -> Result<(), PluginError> {
+        Err(PluginError("built by -t only".into()))
+    }
+}
+
+impl Output for Unbuilt {
+    fn receive(&mut self, _: &[&Event]) -> Result<(), PluginError> {
+        Err(PluginError("built by -t only".into()))
+    }
+}
+
+/// A plugin's constructor result. Under `-t`, what only `register` would refuse is recorded as a
+/// warning and the plugin stands in as `Unbuilt`; its options past the failure were not read, so
+/// they are not checked for unknown names either (`Ok(None)`).
+fn checked<T>(
+    settings: &PipelineSettings,
+    built: Result<T, ConfigError>,
+) -> Result<Option<T>, ConfigError> {
+    match (built, &settings.check_only) {
+        (Ok(p), _) => Ok(Some(p)),
+        (Err(e), Some(warnings)) if e.unavailable => {
+            warnings.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+            Ok(None)
+        }
+        (Err(e), _) => Err(e),
+    }
 }
 
 fn unknown<T>(
@@ -141,14 +182,18 @@ impl Registry {
             return unknown("input", p, src, self.inputs.keys().copied());
         };
         let mut args = Args::new(p, "input", src, self, settings)?;
-        let input = ctor(&mut args)?;
+        let built = checked(settings, ctor(&mut args))?;
+        let complete = built.is_some();
+        let input = built.unwrap_or_else(|| Box::new(Unbuilt));
         let decoration = Decoration {
             type_: args.string("type")?,
             tags: templates(&mut args, "tags")?,
             add_field: field_templates(&mut args, "add_field")?,
         };
         let stats = common(&mut args, p)?;
-        args.finish()?;
+        if complete {
+            args.finish()?;
+        }
         Ok((input, decoration, stats))
     }
 
@@ -162,7 +207,9 @@ impl Registry {
             return unknown("filter", p, src, self.filters.keys().copied());
         };
         let mut args = Args::new(p, "filter", src, self, settings)?;
-        let filter = ctor(&mut args)?;
+        let built = checked(settings, ctor(&mut args))?;
+        let complete = built.is_some();
+        let filter = built.unwrap_or_else(|| Box::new(Unbuilt));
         let node = FilterNode {
             filter,
             stats: common(&mut args, p)?,
@@ -172,7 +219,9 @@ impl Registry {
             remove_tag: templates(&mut args, "remove_tag")?,
         };
         args.raw("periodic_flush");
-        args.finish()?;
+        if complete {
+            args.finish()?;
+        }
         Ok(node)
     }
 
@@ -186,10 +235,14 @@ impl Registry {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
         let mut args = Args::new(p, "output", src, self, settings)?;
-        let mut out = ctor(&mut args)?;
+        let built = checked(settings, ctor(&mut args))?;
+        let complete = built.is_some();
+        let mut out = built.unwrap_or_else(|| Box::new(Unbuilt));
         args.raw("workers");
         let stats = common(&mut args, p)?;
-        args.finish()?;
+        if complete {
+            args.finish()?;
+        }
         out.report_problems_to(stats.problem.clone());
         Ok((out, stats))
     }

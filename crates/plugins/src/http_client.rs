@@ -32,7 +32,7 @@ impl HttpClient {
             let mut certs: Vec<Certificate<'static>> = Vec::new();
             for ca in &cas {
                 let pem = std::fs::read(ca).map_err(|e| {
-                    args.error_at(
+                    args.unavailable(
                         "ssl_certificate_authorities",
                         format!("cannot read {ca}: {e}"),
                     )

@@ -122,7 +122,7 @@ fn credentials(args: &mut Args) -> Result<Option<Credentials>, ConfigError> {
     }
     if let Some(path) = args.string("aws_credentials_file")? {
         let text = std::fs::read_to_string(&path)
-            .map_err(|e| args.error_at("aws_credentials_file", format!("{path}: {e}")))?;
+            .map_err(|e| args.unavailable("aws_credentials_file", format!("{path}: {e}")))?;
         // A YAML hash whose keys are Ruby symbols (`:access_key_id: "..."`).
         let map: std::collections::HashMap<String, String> = serde_saphyr::from_str(&text)
             .map_err(|e| args.error_at("aws_credentials_file", format!("{path}: {e}")))?;

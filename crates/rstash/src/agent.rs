@@ -376,8 +376,15 @@ pub fn run(cli: Cli) -> Result<(), ConfigError> {
     let registry = rstash_plugins::registry();
     let specs = specs(&cli, &global)?;
     if cli.test_and_exit {
-        for s in &specs {
-            build(s, &registry)?;
+        // As Logstash's -t: every plugin's options checked, nothing opened or run. What a
+        // plugin's start would refuse (a missing database, dictionary, script) is a warning.
+        for mut s in specs {
+            let warnings = Arc::new(std::sync::Mutex::new(Vec::new()));
+            s.settings.check_only = Some(warnings.clone());
+            build(&s, &registry)?;
+            for w in warnings.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                eprintln!("warning: {w}; the pipeline will refuse to start until this is fixed");
+            }
         }
         println!("Configuration OK");
         return Ok(());

@@ -77,7 +77,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let dsl = match args.string("query_template")? {
         Some(p) => {
             let text = std::fs::read_to_string(&p)
-                .map_err(|e| args.error_at("query_template", format!("cannot read {p}: {e}")))?;
+                .map_err(|e| args.unavailable("query_template", format!("cannot read {p}: {e}")))?;
             Some(args.make_template("query_template", &text)?)
         }
         None => None,

@@ -440,7 +440,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     };
     match (filter.find(), &explicit) {
         // A database named by the user must open, as Logstash's `register` insists.
-        (Err(e), Some(_)) => return Err(args.error_at("database", e)),
+        (Err(e), Some(_)) => return Err(args.unavailable("database", e)),
         (Err(e), None) => tracing::warn!(
             "geoip: {e}; events are tagged {NO_DATABASE_TAG} until a database appears there \
              (set `database` to a .mmdb file, or let geoipupdate write one)"

@@ -33,8 +33,11 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mut library = Library::builtin(mode);
     let dirs = args.strings("patterns_dir")?;
     let glob = args.string_or("patterns_files_glob", "*")?;
+    let mut missing = Vec::new();
     for dir in &dirs {
-        load_dir(args, &mut library, dir, &glob)?;
+        if !load_dir(args, &mut library, dir, &glob)? {
+            missing.push(dir.as_str());
+        }
     }
     for (name, def) in args.string_hash("pattern_definitions")? {
         library.add(&name, &def);
@@ -57,9 +60,18 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         };
         let mut patterns = Vec::with_capacity(texts.len());
         for text in texts {
-            let grok = library
-                .compile(&text, &opts)
-                .map_err(|e| args.error_at("match", format!("grok pattern `{text}`: {e}")))?;
+            let grok = library.compile(&text, &opts).map_err(|e| {
+                let msg = format!("grok pattern `{text}`: {e}");
+                // As Logstash: a missing patterns_dir matters only when a pattern needs it, and
+                // then it is the machine, not the config, that is wrong (-t warns).
+                match missing.as_slice() {
+                    [] => args.error_at("match", msg),
+                    dirs => args.unavailable(
+                        "patterns_dir",
+                        format!("{msg} (no patterns_dir {})", dirs.join(", ")),
+                    ),
+                }
+            })?;
             let targets = grok
                 .captures()
                 .iter()
@@ -89,12 +101,30 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     }))
 }
 
+/// Loads the pattern files of `dir` matching `glob`, or `dir` itself when it is a file (as
+/// Logstash); false when there is nothing at `dir`.
 pub(crate) fn load_dir(
     args: &Args,
     lib: &mut Library,
     dir: &str,
     glob: &str,
-) -> Result<(), ConfigError> {
+) -> Result<bool, ConfigError> {
+    let read = |lib: &mut Library, f: &Path| {
+        lib.add_file(f).map_err(|e| {
+            args.unavailable(
+                "patterns_dir",
+                format!("cannot read pattern file {}: {e}", f.display()),
+            )
+        })
+    };
+    let at = Path::new(dir);
+    if at.is_file() {
+        read(lib, at)?;
+        return Ok(true);
+    }
+    if !at.is_dir() {
+        return Ok(false);
+    }
     let pattern = Path::new(dir).join(glob);
     let pattern = pattern.to_string_lossy();
     let paths = ::glob::glob(&pattern)
@@ -105,14 +135,9 @@ pub(crate) fn load_dir(
         .collect();
     files.sort();
     for f in files {
-        lib.add_file(&f).map_err(|e| {
-            args.error_at(
-                "patterns_dir",
-                format!("cannot read pattern file {}: {e}", f.display()),
-            )
-        })?;
+        read(lib, &f)?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Where a capture named `field` goes: a field reference, under `target` when one is set.

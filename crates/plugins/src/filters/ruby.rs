@@ -45,8 +45,16 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
             ))
         }
     }
-    let at = if opts.code.is_some() { "code" } else { "path" };
-    embedded::build(opts).map_err(|msg| args.error_at(at, msg))
+    // A script file is read by `register`: one missing or failing here is the machine's state,
+    // which `-t` reports as a warning (Logstash's -t does not load it either).
+    let inline = opts.code.is_some();
+    embedded::build(opts).map_err(|msg| {
+        if inline {
+            args.error_at("code", msg)
+        } else {
+            args.unavailable("path", msg)
+        }
+    })
 }
 
 #[cfg(feature = "ruby")]

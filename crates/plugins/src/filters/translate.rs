@@ -195,7 +195,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     }
     let mut entries = inline.clone();
     if let Some(p) = &path {
-        entries = load(p).map_err(|e| args.error_at("dictionary_path", e))?;
+        entries = load(p).map_err(|e| args.unavailable("dictionary_path", e))?;
     }
     let dict = Dictionary::new(entries, exact, regex).map_err(|e| args.error(e))?;
     let file = path.filter(|_| interval > 0).map(|path| FileSource {

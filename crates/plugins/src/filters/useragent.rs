@@ -146,15 +146,15 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
 /// A user's own `regexes` file (a newer uap-core, say).
 fn load(args: &Args, path: &str) -> Result<Extractor<'static>, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| args.error_at("regexes", format!("cannot read {path}: {e}")))?;
+        .map_err(|e| args.unavailable("regexes", format!("cannot read {path}: {e}")))?;
     let regexes: Regexes<'static> = serde_saphyr::from_str(&text).map_err(|e| {
-        args.error_at(
+        args.unavailable(
             "regexes",
             format!("{path} is not a uap-core regexes file: {e}"),
         )
     })?;
     Extractor::try_from(regexes)
-        .map_err(|e| args.error_at("regexes", format!("{path}: a regex does not compile: {e}")))
+        .map_err(|e| args.unavailable("regexes", format!("{path}: a regex does not compile: {e}")))
 }
 
 /// Ruby's `s.to_i.to_s == s`: a plain decimal integer without leading zeros or sign noise.

@@ -67,7 +67,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         let auth = ClientAuth::parse(&auth).unwrap_or(ClientAuth::None);
         Some(
             rstash_net::server(&PathBuf::from(cert), &PathBuf::from(key), &cas, auth)
-                .map_err(|e| args.error(format!("beats TLS: {e}")))?,
+                .map_err(|e| args.unavailable("ssl_certificate", format!("beats TLS: {e}")))?,
         )
     } else {
         None

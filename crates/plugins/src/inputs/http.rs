@@ -138,7 +138,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
                 &cas,
                 ClientAuth::parse(&auth).unwrap_or(ClientAuth::None),
             )
-            .map_err(|e| args.error(format!("http input TLS: {e}")))?,
+            .map_err(|e| args.unavailable("ssl_certificate", format!("http input TLS: {e}")))?,
         )
     } else {
         None

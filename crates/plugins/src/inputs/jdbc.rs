@@ -49,7 +49,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let mut password = args.string("jdbc_password")?;
     if let Some(p) = args.string("jdbc_password_filepath")? {
         let text = std::fs::read_to_string(&p)
-            .map_err(|e| args.error_at("jdbc_password_filepath", format!("{p}: {e}")))?;
+            .map_err(|e| args.unavailable("jdbc_password_filepath", format!("{p}: {e}")))?;
         password = Some(text.trim_end_matches(['\n', '\r']).to_string());
     }
     let target = target(&url, user.as_deref(), password.as_deref())
@@ -65,7 +65,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     ) {
         (Some(s), None) => s,
         (None, Some(p)) => std::fs::read_to_string(&p)
-            .map_err(|e| args.error_at("statement_filepath", format!("{p}: {e}")))?,
+            .map_err(|e| args.unavailable("statement_filepath", format!("{p}: {e}")))?,
         (Some(_), Some(_)) => {
             return Err(args.error("jdbc input: set `statement` or `statement_filepath`, not both"))
         }

@@ -53,7 +53,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
             &cas,
             ClientAuth::parse(&auth).unwrap_or(ClientAuth::None),
         )
-        .map_err(|e| args.error(format!("tcp TLS: {e}")))?;
+        .map_err(|e| args.unavailable("ssl_certificate", format!("tcp TLS: {e}")))?;
         if !server {
             return Err(args.error_at("mode", "TLS on the tcp input is supported in server mode"));
         }

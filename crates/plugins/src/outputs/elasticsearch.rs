@@ -117,7 +117,7 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
         let mut certs: Vec<Certificate<'static>> = Vec::new();
         for ca in &cas {
             let pem = std::fs::read(ca).map_err(|e| {
-                args.error_at(
+                args.unavailable(
                     "ssl_certificate_authorities",
                     format!("cannot read {ca}: {e}"),
                 )
@@ -133,7 +133,7 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
     if let (Some(cert), Some(key)) = (args.string("ssl_certificate")?, args.string("ssl_key")?) {
         let read = |p: &str| {
             std::fs::read(p)
-                .map_err(|e| args.error_at("ssl_certificate", format!("cannot read {p}: {e}")))
+                .map_err(|e| args.unavailable("ssl_certificate", format!("cannot read {p}: {e}")))
         };
         let (cert_pem, key_pem) = (read(&cert)?, read(&key)?);
         let chain: Vec<Certificate<'static>> = ureq::tls::parse_pem(&cert_pem)

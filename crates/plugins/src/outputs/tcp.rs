@@ -54,7 +54,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
                 &cas,
                 identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
             )
-            .map_err(|e| args.error(format!("tcp output TLS: {e}")))?,
+            .map_err(|e| args.unavailable("ssl_certificate", format!("tcp output TLS: {e}")))?,
         )
     } else {
         None
