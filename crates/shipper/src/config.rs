@@ -1,6 +1,6 @@
 //! filebeat.yml: loaded as YAML, dotted keys expanded into nested maps (as Beats' config library
 //! does, so `output.logstash.hosts: [..]` and the nested form mean the same), `-E key=value`
-//! overrides applied on top, then read into typed settings. Unknown keys are warnings naming
+//! overrides applied on top, `${VAR}` references resolved (`vars`), then read into typed settings. Unknown keys are warnings naming
 //! their path; a wrong type is an error naming its path and what was expected.
 
 use std::path::{Path, PathBuf};
@@ -29,6 +29,7 @@ pub fn load(path: &Path, overrides: &[String]) -> Result<Value, ConfigError> {
         let v = parse_yaml(v).unwrap_or_else(|_| Value::String(v.to_string()));
         insert_path(&mut root, k.trim(), v);
     }
+    crate::vars::resolve(&mut root)?;
     Ok(root)
 }
 

@@ -10,6 +10,7 @@ mod monitor;
 mod outputs;
 mod pipeline;
 mod processors;
+mod vars;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

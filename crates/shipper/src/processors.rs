@@ -170,6 +170,7 @@ enum Action {
     DropEvent,
     DropFields {
         fields: Vec<String>,
+        ignore_missing: bool,
     },
     AddTags {
         tags: Vec<String>,
@@ -244,7 +245,10 @@ impl Processor {
                 fields: s.section("fields")?.map().cloned().unwrap_or_default(),
             },
             "drop_event" => Action::DropEvent,
-            "drop_fields" => Action::DropFields { fields: s.strings("fields")? },
+            "drop_fields" => Action::DropFields {
+                fields: s.strings("fields")?,
+                ignore_missing: s.bool("ignore_missing", false)?,
+            },
             "add_tags" => Action::AddTags {
                 tags: s.strings("tags")?,
                 target: s.string_or("target", "tags")?,
@@ -319,11 +323,19 @@ impl Processor {
                 None => fields::merge(e, add),
             },
             Action::DropEvent => return Outcome::Drop,
-            Action::DropFields { fields: fs } => {
+            Action::DropFields {
+                fields: fs,
+                ignore_missing,
+            } => {
                 for f in fs {
-                    // @timestamp and type cannot be dropped in Beats either.
-                    if f != "@timestamp" && f != "type" {
-                        fields::delete(e, f);
+                    // @timestamp and type cannot be dropped in Beats either. A missing field is
+                    // an error Beats only logs (at debug): the event goes on either way.
+                    if f != "@timestamp"
+                        && f != "type"
+                        && fields::delete(e, f).is_none()
+                        && !ignore_missing
+                    {
+                        tracing::debug!("drop_fields: failed to drop field [{f}]: key not found");
                     }
                 }
             }

@@ -61,3 +61,49 @@ fn overrides_apply_on_top_of_the_file() {
         "{text}"
     );
 }
+
+#[test]
+fn environment_variable_references_resolve_as_in_filebeat() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("filebeat.yml"),
+        "filebeat.inputs:\n  - type: log\n    paths: [\"${LOG_DIR:/var/log}/*.log\"]\n    harvester_limit: \"${LIMIT}\"\n\
+         output.logstash:\n  enabled: ${SHIP:false}\n  hosts: ${HOSTS:?list the Logstash hosts}\n  worker: \"${WORKERS}\"\n\
+         output.console.enabled: ${CONSOLE:false}\n",
+    )
+    .unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rbeat"))
+            .args(["test", "config"])
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .expect("run rbeat");
+        let text =
+            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+        (o.status.success(), text)
+    };
+    // Numbers given as strings, lists in one variable, booleans: typed as Filebeat types them.
+    let (ok, text) = run(&[
+        ("HOSTS", "a:5044,b:5044"),
+        ("WORKERS", "2"),
+        ("LIMIT", "4"),
+        ("SHIP", "true"),
+    ]);
+    assert!(ok && text.contains("Config OK"), "{text}");
+    // `:?` makes a variable required, with the user's message.
+    let (ok, text) = run(&[("CONSOLE", "true")]);
+    assert!(
+        !ok && text.contains("list the Logstash hosts: `HOSTS` is not set"),
+        "{text}"
+    );
+    // An unset variable leaves the setting unset; one that is set must still fit its setting.
+    let (ok, text) = run(&[("HOSTS", "a:5044"), ("CONSOLE", "true")]);
+    assert!(ok && text.contains("Config OK"), "{text}");
+    let (ok, text) = run(&[("HOSTS", "a:5044"), ("SHIP", "true"), ("WORKERS", "many")]);
+    assert!(
+        !ok && text.contains("output.logstash.worker") && text.contains("expected an integer"),
+        "{text}"
+    );
+}
