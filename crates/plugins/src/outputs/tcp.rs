@@ -62,21 +62,8 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     args.raw("ssl_verification_mode");
     let rt =
         rstash_net::runtime("tcp-output", 1).map_err(|e| args.error(format!("tcp output: {e}")))?;
-    let clients = if server {
-        let clients: Arc<Mutex<Vec<Sink>>> = Arc::default();
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind((host.as_str(), port)))
-            .map_err(|e| args.error(format!("tcp output cannot listen on {host}:{port}: {e}")))?;
-        let c = clients.clone();
-        rt.spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
-                c.lock().await.push(Box::new(s));
-            }
-        });
-        Some(clients)
-    } else {
-        None
-    };
+    // Server mode listens from `register`, at start: `-t` must not take the port.
+    let clients = server.then(Arc::<Mutex<Vec<Sink>>>::default);
     Ok(Box::new(TcpOut {
         host,
         port,
@@ -108,6 +95,23 @@ impl TcpOut {
 }
 
 impl Output for TcpOut {
+    fn register(&mut self) -> Result<(), PluginError> {
+        let Some(clients) = self.clients.clone() else {
+            return Ok(());
+        };
+        let (host, port) = (self.host.as_str(), self.port);
+        let listener = self
+            .rt
+            .block_on(tokio::net::TcpListener::bind((host, port)))
+            .map_err(|e| PluginError(format!("tcp output cannot listen on {host}:{port}: {e}")))?;
+        self.rt.spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                clients.lock().await.push(Box::new(s));
+            }
+        });
+        Ok(())
+    }
+
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
         self.buf.clear();
         for e in events {
