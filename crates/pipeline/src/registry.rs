@@ -50,18 +50,19 @@ impl Output for Unbuilt {
     }
 }
 
-/// A plugin's constructor result. Under `-t`, what only `register` would refuse is recorded as a
-/// warning and the plugin stands in as `Unbuilt`; its options past the failure were not read, so
-/// they are not checked for unknown names either (`Ok(None)`).
+/// A plugin's constructor result, and whether the plugin was built completely. Under `-t`, what
+/// only `register` would refuse is recorded as a warning and the plugin stands in as `Unbuilt`;
+/// its options past the failure were not read, so they are not checked for unknown names.
 fn checked<T>(
     settings: &PipelineSettings,
     built: Result<T, ConfigError>,
-) -> Result<Option<T>, ConfigError> {
+    unbuilt: impl FnOnce() -> T,
+) -> Result<(T, bool), ConfigError> {
     match (built, &settings.check_only) {
-        (Ok(p), _) => Ok(Some(p)),
+        (Ok(p), _) => Ok((p, true)),
         (Err(e), Some(warnings)) if e.unavailable => {
             warnings.lock().unwrap_or_else(|p| p.into_inner()).push(e);
-            Ok(None)
+            Ok((unbuilt(), false))
         }
         (Err(e), _) => Err(e),
     }
@@ -182,9 +183,7 @@ impl Registry {
             return unknown("input", p, src, self.inputs.keys().copied());
         };
         let mut args = Args::new(p, "input", src, self, settings)?;
-        let built = checked(settings, ctor(&mut args))?;
-        let complete = built.is_some();
-        let input = built.unwrap_or_else(|| Box::new(Unbuilt));
+        let (input, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
         let decoration = Decoration {
             type_: args.string("type")?,
             tags: templates(&mut args, "tags")?,
@@ -207,9 +206,7 @@ impl Registry {
             return unknown("filter", p, src, self.filters.keys().copied());
         };
         let mut args = Args::new(p, "filter", src, self, settings)?;
-        let built = checked(settings, ctor(&mut args))?;
-        let complete = built.is_some();
-        let filter = built.unwrap_or_else(|| Box::new(Unbuilt));
+        let (filter, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
         let node = FilterNode {
             filter,
             stats: common(&mut args, p)?,
@@ -235,9 +232,7 @@ impl Registry {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
         let mut args = Args::new(p, "output", src, self, settings)?;
-        let built = checked(settings, ctor(&mut args))?;
-        let complete = built.is_some();
-        let mut out = built.unwrap_or_else(|| Box::new(Unbuilt));
+        let (mut out, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
         args.raw("workers");
         let stats = common(&mut args, p)?;
         if complete {
