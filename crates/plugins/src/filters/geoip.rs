@@ -328,7 +328,7 @@ pub struct GeoIp {
     born: Instant,
     /// The last failure to reload, logged once.
     reported: Mutex<String>,
-    cache: Mutex<LruCache<String, Found>>,
+    cache_size: NonZeroUsize,
     tags: Vec<String>,
 }
 
@@ -341,6 +341,8 @@ struct Loaded {
     /// Which file, and its version, to notice a replacement.
     path: PathBuf,
     stamp: (Option<SystemTime>, u64),
+    /// Lookups in this database (a replacement starts with an empty one).
+    cache: Mutex<LruCache<String, Found>>,
 }
 
 fn stamp(path: &Path) -> Option<(Option<SystemTime>, u64)> {
@@ -435,7 +437,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         checked: AtomicU64::new(0),
         born: Instant::now(),
         reported: Mutex::new(String::new()),
-        cache: Mutex::new(LruCache::new(size)),
+        cache_size: size,
         tags,
     };
     match (filter.find(), &explicit) {
@@ -536,14 +538,12 @@ impl GeoIp {
             fields,
             path,
             stamp,
+            cache: Mutex::new(LruCache::new(self.cache_size)),
         }
     }
 
     fn install(&self, loaded: Loaded) {
         tracing::info!(path = %loaded.path.display(), kind = %loaded.reader.metadata().database_type, "geoip database loaded");
-        if let Ok(mut c) = self.cache.lock() {
-            c.clear();
-        }
         if let Ok(mut l) = self.loaded.write() {
             *l = Some(Arc::new(loaded));
         }
@@ -675,16 +675,11 @@ impl GeoIp {
     }
 
     fn cached(&self, db: &Loaded, text: &str, ip: IpAddr) -> Found {
-        if let Some(hit) = self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|mut c| c.get(text).cloned())
-        {
+        if let Some(hit) = db.cache.lock().ok().and_then(|mut c| c.get(text).cloned()) {
             return hit;
         }
         let found = Arc::new(self.lookup(db, ip));
-        if let Ok(mut c) = self.cache.lock() {
+        if let Ok(mut c) = db.cache.lock() {
             c.put(text.to_string(), found.clone());
         }
         found
