@@ -219,6 +219,13 @@ pub trait Output: Send {
     }
     /// Receives the batch's events routed to this output, in order.
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError>;
+    /// Logstash's `concurrency :shared`: an output that can send from several pipeline workers
+    /// at once gives each further worker an instance of its own (called after `register`,
+    /// sharing what it must: a connection pool, hosts' health). `None`, the default, is
+    /// `:single`: the workers take turns on this one.
+    fn worker(&self) -> Option<Box<dyn Output>> {
+        None
+    }
     /// Where an output that retries says what holds it back (shown while rstash drains).
     fn report_problems_to(&mut self, _problem: crate::metrics::Problem) {}
     fn close(&mut self) -> Result<(), PluginError> {

@@ -16,8 +16,27 @@ use crate::plugin::{InputContext, Output, PipelineSettings};
 use crate::queue::{MemoryQueue, Queue};
 use crate::registry::FilterNode;
 
-/// An output behind its lock (outputs are not shared by workers at once), and its counters.
-type OutputSlot = (Mutex<Box<dyn Output>>, Arc<PluginStats>);
+/// An output's instances, each behind its lock (one for a `:single` output, one per worker for
+/// a `:shared` one), and its counters.
+type OutputSlot = (Vec<Mutex<Box<dyn Output>>>, Arc<PluginStats>);
+
+/// One instance per worker when the output sends from several at once, else just `o`.
+fn instances(o: Box<dyn Output>, workers: usize) -> Vec<Mutex<Box<dyn Output>>> {
+    let extra: Vec<_> = (1..workers).map_while(|_| o.worker()).collect();
+    std::iter::once(o).chain(extra).map(Mutex::new).collect()
+}
+
+/// A free instance of the output, else the first one once free.
+fn instance(all: &[Mutex<Box<dyn Output>>]) -> std::sync::MutexGuard<'_, Box<dyn Output>> {
+    for o in all {
+        match o.try_lock() {
+            Ok(g) => return g,
+            Err(std::sync::TryLockError::Poisoned(p)) => return p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {}
+        }
+    }
+    all[0].lock().unwrap_or_else(|p| p.into_inner())
+}
 
 struct Shared {
     filters: Vec<FilterNode>,
@@ -103,7 +122,7 @@ impl Pipeline {
             outputs: c
                 .outputs
                 .into_iter()
-                .map(|(o, s)| (Mutex::new(o), s))
+                .map(|(o, s)| (instances(o, workers_n), s))
                 .collect(),
             output_tree: c.output_tree,
             queue: queue.clone(),
@@ -299,7 +318,7 @@ impl Pipeline {
         for f in &self.shared.filters {
             f.filter.close();
         }
-        for (o, _) in &self.shared.outputs {
+        for o in self.shared.outputs.iter().flat_map(|(all, _)| all) {
             let mut o = o.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = o.close() {
                 error!("closing an output failed: {e}");
@@ -406,7 +425,7 @@ fn deliver(sh: &Shared, evs: Vec<(u32, Event)>) {
             }
             let (out, stats) = &sh.outputs[i];
             let _in_flight = stats.in_flight(bucket.len());
-            let mut out = out.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = instance(out);
             let t = Instant::now();
             match out.receive(bucket) {
                 Ok(()) => stats.record(bucket.len(), bucket.len(), t.elapsed()),

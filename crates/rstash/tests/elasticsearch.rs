@@ -141,3 +141,107 @@ fn opensearch_output_takes_the_opensearch_plugins_options() {
         assert!(!out.status.success() && err.contains(want), "{conf}: {err}");
     }
 }
+
+/// (bulks in flight now, most in flight at once, items answered)
+type Seen = std::sync::Arc<std::sync::Mutex<(usize, usize, usize)>>;
+
+/// A bulk endpoint that records how many `_bulk` requests it holds at once; each waits (up to
+/// 2 s) for a second one to arrive before being answered, so parallel senders show as 2.
+fn bulk_recorder() -> (u16, Seen) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::sync::{Arc, Condvar, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Seen = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
+    let cv = Arc::new(Condvar::new());
+    let s = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let (seen, cv) = (s.clone(), cv.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut w = conn;
+                loop {
+                    let mut head = String::new();
+                    let mut len = 0;
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if l == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&l);
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let answer = if head.starts_with("POST /_bulk") {
+                        let items = body
+                            .split(|b| *b == b'\n')
+                            .filter(|l| !l.is_empty())
+                            .count()
+                            / 2;
+                        let mut g = seen.lock().unwrap();
+                        g.0 += 1;
+                        g.1 = g.1.max(g.0);
+                        cv.notify_all();
+                        let (mut g, _) = cv
+                            .wait_timeout_while(g, Duration::from_secs(2), |g| g.0 < 2)
+                            .unwrap();
+                        g.0 -= 1;
+                        g.2 += items;
+                        let one =
+                            r#"{"index":{"_index":"x","_id":"1","status":201,"result":"created"}}"#;
+                        format!(
+                            r#"{{"took":1,"errors":false,"items":[{}]}}"#,
+                            vec![one; items].join(",")
+                        )
+                    } else {
+                        r#"{"version":{"number":"8.13.0"},"tagline":"You Know, for Search"}"#
+                            .to_string()
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// Logstash's elasticsearch output is `concurrency :shared`: each pipeline worker sends its own
+/// bulk, so a store answering one bulk slowly does not hold the other workers back.
+#[test]
+fn pipeline_workers_send_their_bulks_in_parallel() {
+    let (port, seen) = bulk_recorder();
+    let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args([
+            "-w",
+            "2",
+            "-b",
+            "100",
+            "-e",
+            &format!(
+                "input {{ generator {{ count => 2000 }} }} output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] index => 'par' }} }}"
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let g = seen.lock().unwrap();
+    assert_eq!(g.2, 2000, "every event answered once");
+    assert_eq!(g.1, 2, "two bulks in flight at once (one per worker)");
+}

@@ -5,7 +5,7 @@
 //! exponential backoff, on the next live host.
 
 use std::io::Write;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rstash_config::ConfigError;
@@ -19,11 +19,25 @@ const MAX_BULK_BYTES: usize = 20 << 20;
 
 struct Host {
     url: String,
-    dead_until: Option<Instant>,
+    /// Shared by the workers' instances: one that finds a host dead spares the others the wait.
+    dead_until: Mutex<Option<Instant>>,
 }
 
+impl Host {
+    fn dead_until(&self) -> Option<Instant> {
+        *self.dead_until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_dead_until(&self, t: Option<Instant>) {
+        *self.dead_until.lock().unwrap_or_else(|p| p.into_inner()) = t;
+    }
+}
+
+/// Cloned once per pipeline worker (Logstash's `concurrency :shared`): the instances share the
+/// connection pool and the hosts' health, and send their bulks in parallel.
+#[derive(Clone)]
 pub struct Elasticsearch {
-    hosts: Vec<Host>,
+    hosts: Arc<Vec<Host>>,
     next: usize,
     agent: ureq::Agent,
     auth: Option<String>,
@@ -100,13 +114,15 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
     if hosts.is_empty() {
         hosts.push("127.0.0.1:9200".into());
     }
-    let hosts: Vec<Host> = hosts
-        .iter()
-        .map(|h| Host {
-            url: normalize_host(h, ssl),
-            dead_until: None,
-        })
-        .collect();
+    let hosts: Arc<Vec<Host>> = Arc::new(
+        hosts
+            .iter()
+            .map(|h| Host {
+                url: normalize_host(h, ssl),
+                dead_until: Mutex::new(None),
+            })
+            .collect(),
+    );
     let mut tls = TlsConfig::builder();
     let cas: Vec<String> = args
         .strings("ssl_certificate_authorities")?
@@ -158,8 +174,13 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
     };
     tls = tls.disable_verification(!verify);
     let timeout = Duration::from_secs(args.int("timeout", 60)?.max(1) as u64);
+    // Logstash's connection pool limits; each pipeline worker holds one connection at a time.
+    let pool_max = args.int("pool_max", 1000)?.max(1) as usize;
+    let pool_per_host = args.int("pool_max_per_route", 100)?.max(1) as usize;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
+        .max_idle_connections(pool_max)
+        .max_idle_connections_per_host(pool_per_host)
         .http_status_as_error(false)
         .tls_config(tls.build())
         .build()
@@ -194,8 +215,6 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
         "ilm_policy",
         "dlq_on_failed_indexname",
         "sniffing",
-        "pool_max",
-        "pool_max_per_route",
         "resurrect_delay",
         "validate_after_inactivity",
         "healthcheck_path",
@@ -315,15 +334,15 @@ impl Elasticsearch {
         let now = Instant::now();
         for k in 0..self.hosts.len() {
             let i = (self.next + k) % self.hosts.len();
-            let usable = match self.hosts[i].dead_until {
+            let usable = match self.hosts[i].dead_until() {
                 None => true,
                 Some(t) if t <= now => {
                     let ok = self.healthy(i);
-                    self.hosts[i].dead_until = if ok {
+                    self.hosts[i].set_dead_until(if ok {
                         None
                     } else {
                         Some(now + Duration::from_secs(5))
-                    };
+                    });
                     ok
                 }
                 Some(_) => false,
@@ -400,7 +419,7 @@ impl Elasticsearch {
                     Err(e) => {
                         warn!("elasticsearch output: {url}: {e}; will retry");
                         self.problem.set(format!("{host} unreachable: {e}"));
-                        self.hosts[h].dead_until = Some(Instant::now() + Duration::from_secs(5));
+                        self.hosts[h].set_dead_until(Some(Instant::now() + Duration::from_secs(5)));
                         retry.extend(chunk.iter().cloned());
                     }
                     // Any other answer than 2xx to the whole request is retried, as Logstash
@@ -418,7 +437,7 @@ impl Elasticsearch {
                         retry.extend(chunk.iter().cloned());
                     }
                     Ok((_, resp)) => {
-                        self.hosts[h].dead_until = None;
+                        self.hosts[h].set_dead_until(None);
                         self.problem.clear();
                         let empty = Vec::new();
                         let results = resp
@@ -476,6 +495,10 @@ impl Elasticsearch {
 }
 
 impl Output for Elasticsearch {
+    fn worker(&self) -> Option<Box<dyn Output>> {
+        Some(Box::new(self.clone()))
+    }
+
     fn report_problems_to(&mut self, problem: rstash_pipeline::Problem) {
         self.problem = problem;
     }
