@@ -374,9 +374,7 @@ impl Store {
     /// `resolve`, for a read: indices that skipped background refreshes catch up first.
     pub fn resolve_for_read(&self, expr: &str) -> Result<Vec<Arc<Index>>, EsError> {
         let indices = self.resolve(expr)?;
-        for i in &indices {
-            i.before_read()?;
-        }
+        Index::before_read_all(&indices)?;
         Ok(indices)
     }
 

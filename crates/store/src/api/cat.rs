@@ -282,7 +282,7 @@ fn cat_count_for(s: &Store, expr: &str, p: &HashMap<String, String>) -> Response
     // A count, as `_count` is: a search-idle index is refreshed first.
     let open = s.resolve_opts(expr, p).and_then(|indices| {
         let open: Vec<Arc<Index>> = indices.into_iter().filter(|i| !i.is_closed()).collect();
-        open.iter().try_for_each(|i| i.before_read())?;
+        Index::before_read_all(&open)?;
         Ok(open)
     });
     match open {

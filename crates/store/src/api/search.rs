@@ -619,9 +619,7 @@ fn run_search(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) -
             check_keep_alive(s, k)?;
         }
         let indices = s.resolve_opts(expr, p)?;
-        for i in &indices {
-            i.before_read()?;
-        }
+        Index::before_read_all(&indices)?;
         execute(s, &indices, &req)
     });
     answer(r, None)
@@ -661,10 +659,14 @@ fn run_count(s: &Store, expr: &str, body: &[u8], p: &HashMap<String, String>) ->
         let mut req = Req::from_value(body, p)?;
         req.size = 0;
         req.track = Track::All;
-        let indices = s.resolve_opts(expr, p)?;
+        let indices: Vec<_> = s
+            .resolve_opts(expr, p)?
+            .into_iter()
+            .filter(|i| !i.is_closed())
+            .collect();
+        Index::before_read_all(&indices)?;
         let mut n = 0;
-        for idx in indices.iter().filter(|i| !i.is_closed()) {
-            idx.before_read()?;
+        for idx in &indices {
             n += idx.count(&req.query)?;
         }
         Ok(
@@ -743,9 +745,7 @@ fn run_msearch(s: &Store, default: &str, body: &[u8], p: &HashMap<String, String
         }
         let r = parsed.and_then(|req| {
             let indices = s.resolve_opts(&expr, &params)?;
-            for i in &indices {
-                i.before_read()?;
-            }
+            Index::before_read_all(&indices)?;
             execute(s, &indices, &req)
         });
         responses.push(match r {

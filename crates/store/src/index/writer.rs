@@ -256,12 +256,48 @@ impl Index {
     /// Called before a search: an index not searched lately has skipped background refreshes
     /// (search-idle), so it refreshes now; then it counts as searched.
     pub fn before_read(self: &Arc<Self>) -> Result<(), EsError> {
+        if self.mark_read() {
+            self.refresh()?;
+        }
+        Ok(())
+    }
+
+    /// Counts the index as searched now; true when it must refresh first (it was search-idle
+    /// and holds writes).
+    fn mark_read(&self) -> bool {
         let now = now_ms();
         let idle = self.idle_since(self.last_read.swap(now, Ordering::AcqRel), now);
-        match self.settings().refresh_interval {
-            None if idle && self.has_changes() => self.refresh(),
-            _ => Ok(()),
+        self.settings().refresh_interval.is_none() && idle && self.has_changes()
+    }
+
+    /// `before_read` for every index a read names. The refreshes run on as many threads as
+    /// there are cores: the first search over a backfilled year refreshes ~365 search-idle
+    /// daily indices, each mostly fixed costs (a writer, a segment's files, a commit).
+    pub fn before_read_all(indices: &[Arc<Index>]) -> Result<(), EsError> {
+        let due: Vec<&Arc<Index>> = indices.iter().filter(|i| i.mark_read()).collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(due.len());
+        if threads <= 1 {
+            return due.iter().try_for_each(|i| i.refresh());
         }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || -> Result<(), EsError> {
+            while let Some(i) = due.get(next.fetch_add(1, Ordering::Relaxed)) {
+                i.refresh()?;
+            }
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            let helpers: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mine = work();
+            helpers
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(EsError::internal("a refresh thread panicked")))
+                })
+                .fold(mine, |acc, r| acc.and(r))
+        })
     }
 
     /// `?refresh=wait_for`: returns once a refresh has made what this index holds visible —
