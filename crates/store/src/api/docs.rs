@@ -205,14 +205,17 @@ pub(super) fn run_bulk(
         }
     }
     // One durable write for the whole bulk, then the results back in request order.
+    // Grouped by index in order of first appearance (a backfill's bulk names ~100 indices).
     let mut by_index: Vec<(String, Vec<(usize, Op)>)> = Vec::new();
+    let mut group_of: HashMap<&str, usize> = HashMap::new();
     for (pos, slot) in slots.iter_mut().enumerate() {
         if let Slot::Op(_, index, op) = slot {
             let op = std::mem::replace(op, Op::Delete { id: String::new() });
-            match by_index.iter_mut().find(|(i, _)| i == index) {
-                Some((_, v)) => v.push((pos, op)),
-                None => by_index.push((index.clone(), vec![(pos, op)])),
-            }
+            let g = *group_of.entry(index.as_str()).or_insert_with(|| {
+                by_index.push((index.clone(), Vec::new()));
+                by_index.len() - 1
+            });
+            by_index[g].1.push((pos, op));
         }
     }
     // Each slot's answer: a plain success is written straight into the response (most items
