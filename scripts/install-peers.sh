@@ -9,6 +9,7 @@
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
 #     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client),
+#     rsyslog (the syslog output's receiver),
 #     rabbitmq-server, chromium and chromium-driver.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
@@ -62,7 +63,7 @@ npm_data geolite2@4.0.1 30f23f80330900923bdde6e64b1cc8d25060239f17c91dd7d2e95446
   dbs/GeoLite2-City.mmdb dbs/GeoLite2-ASN.mmdb dbs/GeoLite2-Country.mmdb
 # Debian packages, by the command each provides.
 missing=()
-for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools memcached:memcached ruby:ruby dnsmasq:dnsmasq-base chromium:chromium chromedriver:chromium-driver; do
+for pair in unshare:util-linux logger:bsdutils ip:iproute2 redis-server:redis-server redis-cli:redis-tools memcached:memcached ruby:ruby rsyslogd:rsyslog dnsmasq:dnsmasq-base chromium:chromium chromedriver:chromium-driver; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)

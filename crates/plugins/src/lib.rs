@@ -77,6 +77,7 @@ pub fn registry() -> Registry {
     r.output("stdout", outputs::stdout::build)
         .output("file", outputs::file::build)
         .output("null", outputs::null::build)
+        .output("syslog", outputs::syslog::build)
         .output("tcp", outputs::tcp::build)
         .output("udp", outputs::udp::build)
         .output("http", outputs::http::build)

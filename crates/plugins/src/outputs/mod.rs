@@ -10,6 +10,7 @@ pub mod rabbitmq;
 pub mod redis;
 pub mod s3;
 pub mod stdout;
+pub mod syslog;
 pub mod tcp;
 pub mod udp;
 

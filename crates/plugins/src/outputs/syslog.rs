@@ -1,0 +1,320 @@
+//! `syslog`: one RFC 3164 or RFC 5424 line per event to a syslog server over UDP or TCP, as
+//! Logstash's output writes it: `<PRI>MMM dd HH:mm:ss host app[procid]: message` or
+//! `<PRI>1 timestamp host app procid msgid sd message`, newline-terminated. Over TCP a failed
+//! write reconnects every `reconnect_interval` seconds and resends (nothing dropped); over UDP,
+//! which has no acknowledgement, a send error is ignored, as Logstash does.
+
+use std::io::Write;
+use std::net::{TcpStream, UdpSocket};
+use std::time::Duration;
+
+use rstash_config::ConfigError;
+use rstash_event::{Event, Template};
+use rstash_pipeline::{Args, Codec, Output, PluginError};
+use tracing::warn;
+
+/// Logstash's label table, positions as codes. It lacks two of RFC 5424's facilities (cron,
+/// authpriv), so `local0` is 14 where the RFC says 16: kept, to send what Logstash sends.
+const FACILITIES: [&str; 22] = [
+    "kernel",
+    "user-level",
+    "mail",
+    "daemon",
+    "security/authorization",
+    "syslogd",
+    "line printer",
+    "network news",
+    "uucp",
+    "clock",
+    "ftp",
+    "ntp",
+    "log audit",
+    "log alert",
+    "local0",
+    "local1",
+    "local2",
+    "local3",
+    "local4",
+    "local5",
+    "local6",
+    "local7",
+];
+
+const SEVERITIES: [&str; 8] = [
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "informational",
+    "debug",
+];
+
+enum Conn {
+    Udp(UdpSocket),
+    Tcp(TcpStream),
+}
+
+pub struct SyslogOut {
+    host: String,
+    port: u16,
+    udp: bool,
+    reconnect: Duration,
+    rfc3164: bool,
+    use_labels: bool,
+    facility: Template,
+    severity: Template,
+    priority: Template,
+    sourcehost: Template,
+    appname: Template,
+    procid: Template,
+    msgid: Template,
+    structured_data: Option<Template>,
+    /// The payload: `message` unless a codec other than the default plain one is given.
+    message: Template,
+    codec: Option<Box<dyn Codec>>,
+    stamp3164: Template,
+    stamp5424: Template,
+    conn: Option<Conn>,
+    buf: Vec<u8>,
+}
+
+pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
+    let Some(host) = args.string("host")? else {
+        return Err(args.error("syslog output needs `host`"));
+    };
+    let port = u16::try_from(args.int("port", -1)?)
+        .map_err(|_| args.error("syslog output needs `port` (0-65535)"))?;
+    let protocol = args.choice("protocol", &["udp", "tcp", "ssl-tcp"], "udp")?;
+    if protocol == "ssl-tcp" {
+        return Err(args.error_at(
+            "protocol",
+            "syslog output: `ssl-tcp` is not supported yet; use `tcp` or `udp`",
+        ));
+    }
+    let rfc3164 = args.choice("rfc", &["rfc3164", "rfc5424"], "rfc3164")? == "rfc3164";
+    let sd = args.string_or("structured_data", "")?;
+    if rfc3164 && !sd.is_empty() {
+        return Err(args.error_at(
+            "structured_data",
+            "Structured data is not supported for RFC3164",
+        ));
+    }
+    let mut tpl = |name: &str, default: &str| -> Result<Template, ConfigError> {
+        let s = args.string_or(name, default)?;
+        args.make_template(name, &s)
+    };
+    let (facility, severity, priority) = (
+        tpl("facility", "user-level")?,
+        tpl("severity", "notice")?,
+        tpl("priority", "%{syslog_pri}")?,
+    );
+    let (sourcehost, appname, procid, msgid, message) = (
+        tpl("sourcehost", "%{host}")?,
+        tpl("appname", "LOGSTASH")?,
+        tpl("procid", "-")?,
+        tpl("msgid", "-")?,
+        tpl("message", "%{message}")?,
+    );
+    let structured_data = if sd.is_empty() {
+        None
+    } else {
+        Some(args.make_template("structured_data", &sd)?)
+    };
+    let codec = if args.has("codec") {
+        Some(args.codec("plain")?)
+    } else {
+        None
+    };
+    Ok(Box::new(SyslogOut {
+        host,
+        port,
+        udp: protocol == "udp",
+        reconnect: Duration::from_secs(args.int("reconnect_interval", 1)?.max(1) as u64),
+        rfc3164,
+        use_labels: args.bool("use_labels", true)?,
+        facility,
+        severity,
+        priority,
+        sourcehost,
+        appname,
+        procid,
+        msgid,
+        structured_data,
+        message,
+        codec,
+        stamp3164: args.make_template("rfc", "%{+MMM dd HH:mm:ss}")?,
+        stamp5424: args.make_template("rfc", "%{+YYYY-MM-dd'T'HH:mm:ss.SSSZZ}")?,
+        conn: None,
+        buf: Vec::new(),
+    }))
+}
+
+/// Ruby's `Integer(s)`: optional sign, `0x`/`0b`/`0o`/leading-`0` (octal) prefixes, underscores
+/// between digits; None where Ruby raises.
+fn ruby_integer(s: &str) -> Option<i64> {
+    let t = s.trim();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let lower = t.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d)
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d)
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d)
+    } else if lower.len() > 1 && lower.starts_with('0') {
+        (8, &lower[1..])
+    } else {
+        (10, lower.as_str())
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let n = i64::from_str_radix(&digits.replace('_', ""), radix).ok()?;
+    Some(if neg { -n } else { n })
+}
+
+impl SyslogOut {
+    fn priority(&self, e: &Event) -> i64 {
+        if self.use_labels {
+            let label = |t: &Template, all: &[&str], dflt: usize| {
+                let v = t.render(e);
+                all.iter().position(|l| *l == v).unwrap_or(dflt) as i64
+            };
+            label(&self.facility, &FACILITIES, 1) * 8 + label(&self.severity, &SEVERITIES, 5)
+        } else {
+            match ruby_integer(&self.priority.render(e)) {
+                Some(p) if (0..=191).contains(&p) => p,
+                _ => 13,
+            }
+        }
+    }
+
+    /// The syslog line of one event, newline included.
+    fn line(&mut self, e: &Event) -> String {
+        let payload = match &mut self.codec {
+            Some(c) => {
+                self.buf.clear();
+                c.encode(e, &mut self.buf);
+                String::from_utf8_lossy(&self.buf).into_owned()
+            }
+            None => self.message.render(e).into_owned(),
+        };
+        // Logstash's: trailing whitespace off, each line break written as the two characters `\n`.
+        let message = payload
+            .trim_end()
+            .replace("\r\n", "\n")
+            .replace('\n', "\\n");
+        let (pri, host, app, procid) = (
+            self.priority(e),
+            self.sourcehost.render(e),
+            self.appname.render(e),
+            self.procid.render(e),
+        );
+        if self.rfc3164 {
+            let ts = self.stamp3164.render(e);
+            format!("<{pri}>{ts} {host} {app}[{procid}]: {message}\n")
+        } else {
+            let ts = self.stamp5424.render(e);
+            let msgid = self.msgid.render(e);
+            let sd = self
+                .structured_data
+                .as_ref()
+                .map_or(std::borrow::Cow::Borrowed("-"), |t| t.render(e));
+            format!("<{pri}>1 {ts} {host} {app} {procid} {msgid} {sd} {message}\n")
+        }
+    }
+
+    fn connect(&self) -> std::io::Result<Conn> {
+        let (host, port) = (self.host.as_str(), self.port);
+        if self.udp {
+            let bind = if host.contains(':') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            };
+            let s = UdpSocket::bind(bind)?;
+            s.connect((host, port))?;
+            return Ok(Conn::Udp(s));
+        }
+        let s = TcpStream::connect((host, port))?;
+        s.set_nodelay(true)?;
+        Ok(Conn::Tcp(s))
+    }
+
+    fn send(&mut self, line: &str) {
+        loop {
+            if self.conn.is_none() {
+                match self.connect() {
+                    Ok(c) => self.conn = Some(c),
+                    Err(e) if self.udp => {
+                        warn!("syslog output: udp {}:{}: {e}", self.host, self.port);
+                        return;
+                    }
+                    Err(e) => {
+                        warn!(
+                            "syslog output cannot connect to {}:{}: {e}; retrying in {:?}",
+                            self.host, self.port, self.reconnect
+                        );
+                        std::thread::sleep(self.reconnect);
+                        continue;
+                    }
+                }
+            }
+            let r = match self.conn.as_mut() {
+                Some(Conn::Udp(s)) => s.send(line.as_bytes()).map(|_| ()),
+                Some(Conn::Tcp(s)) => s.write_all(line.as_bytes()),
+                None => continue,
+            };
+            match r {
+                Ok(()) => return,
+                // UDP is stateless: an error (ICMP port unreachable) is not retried.
+                Err(_) if self.udp => return,
+                Err(e) => {
+                    warn!(
+                        "syslog tcp output exception: closing, reconnecting and resending event ({}:{}: {e})",
+                        self.host, self.port
+                    );
+                    self.conn = None;
+                    std::thread::sleep(self.reconnect);
+                }
+            }
+        }
+    }
+}
+
+impl Output for SyslogOut {
+    fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
+        for e in events {
+            let line = self.line(e);
+            self.send(&line);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ruby_integer;
+
+    #[test]
+    fn integers_as_ruby_reads_them() {
+        assert_eq!(ruby_integer(" 13 "), Some(13));
+        assert_eq!(ruby_integer("0x1f"), Some(31));
+        assert_eq!(ruby_integer("010"), Some(8));
+        assert_eq!(ruby_integer("1_000"), Some(1000));
+        assert_eq!(ruby_integer("-5"), Some(-5));
+        assert_eq!(ruby_integer("%{syslog_pri}"), None);
+        assert_eq!(ruby_integer("13abc"), None);
+        assert_eq!(ruby_integer(""), None);
+    }
+}
