@@ -9,7 +9,7 @@
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
 #     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client),
-#     rsyslog (the syslog output's receiver),
+#     rsyslog and rsyslog-openssl (the syslog output's receiver, plain and TLS),
 #     rabbitmq-server, chromium and chromium-driver.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
@@ -72,6 +72,7 @@ command -v psql >/dev/null || missing+=(postgresql-client)
 ruby -e 'require "dalli"' 2>/dev/null || missing+=(ruby-dalli)
 command -v setpriv >/dev/null || missing+=(util-linux)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
+ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || missing+=(rsyslog-openssl)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2
   if ! command -v apt-get >/dev/null; then

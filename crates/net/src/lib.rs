@@ -119,17 +119,116 @@ pub fn client(
     cas: &[impl AsRef<Path>],
     identity: Option<(&Path, &Path)>,
 ) -> Result<TlsConnector, TlsError> {
+    client_config(ServerCheck::Cas(cas, &[], false), identity).map(TlsConnector::from)
+}
+
+/// How a client checks the server's certificate.
+pub enum ServerCheck<'a, P: AsRef<Path>> {
+    /// Chained to one of these CAs and not revoked by these CRLs (the whole chain checked
+    /// against them when the flag is set, else only the server's own certificate).
+    Cas(&'a [P], &'a [P], bool),
+    /// Not at all: what Logstash's plugins do with `ssl_verify => false`.
+    Unchecked,
+}
+
+/// A client's TLS configuration, for blocking streams (`rustls::StreamOwned`) as for tokio's.
+pub fn client_config<P: AsRef<Path>>(
+    check: ServerCheck<'_, P>,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(e.to_string()))?
-        .with_root_certificates(roots(cas)?);
+        .map_err(|e| TlsError(e.to_string()))?;
+    let builder = match check {
+        ServerCheck::Cas(cas, [], _) => builder.with_root_certificates(roots(cas)?),
+        ServerCheck::Cas(cas, crl_files, whole_chain) => {
+            let mut crls = Vec::new();
+            for f in crl_files {
+                let path = f.as_ref();
+                for c in rustls_pki_types::CertificateRevocationListDer::pem_file_iter(path)
+                    .map_err(|e| {
+                        TlsError(format!("cannot read CRLs from {}: {e}", path.display()))
+                    })?
+                {
+                    crls.push(
+                        c.map_err(|e| TlsError(format!("bad CRL in {}: {e}", path.display())))?,
+                    );
+                }
+            }
+            let v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots(cas)?),
+                provider(),
+            )
+            .with_crls(crls);
+            let v = if whole_chain {
+                v
+            } else {
+                v.only_check_end_entity_revocation()
+            };
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(v.build().map_err(|e| TlsError(e.to_string()))?)
+        }
+        ServerCheck::Unchecked => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(Unchecked(provider()))),
+    };
     let config = match identity {
         Some((cert, key)) => builder
             .with_client_auth_cert(load_certs(cert)?, load_key(key)?)
             .map_err(|e| TlsError(e.to_string()))?,
         None => builder.with_no_client_auth(),
     };
-    Ok(TlsConnector::from(Arc::new(config)))
+    Ok(Arc::new(config))
+}
+
+/// Accepts any server certificate; signatures are still checked, so the handshake is sound.
+#[derive(Debug)]
+struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 pub fn server_name(host: &str) -> Result<ServerName<'static>, TlsError> {

@@ -1,12 +1,17 @@
 //! `syslog`: one RFC 3164 or RFC 5424 line per event to a syslog server over UDP or TCP, as
 //! Logstash's output writes it: `<PRI>MMM dd HH:mm:ss host app[procid]: message` or
-//! `<PRI>1 timestamp host app procid msgid sd message`, newline-terminated. Over TCP a failed
+//! `<PRI>1 timestamp host app procid msgid sd message`, newline-terminated. Over TCP (or TLS,
+//! `ssl-tcp`, the server unchecked unless `ssl_verify`, as Logstash's) a failed
 //! write reconnects every `reconnect_interval` seconds and resends (nothing dropped); over UDP,
 //! which has no acknowledgement, a send error is ignored, as Logstash does.
 
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio_rustls::rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, Template};
@@ -54,12 +59,18 @@ const SEVERITIES: [&str; 8] = [
 enum Conn {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
+
+/// Where Debian keeps the system's trusted CAs (Logstash's plugin adds the system's to
+/// `ssl_cacert`).
+const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 pub struct SyslogOut {
     host: String,
     port: u16,
     udp: bool,
+    tls: Option<Arc<ClientConfig>>,
     reconnect: Duration,
     rfc3164: bool,
     use_labels: bool,
@@ -87,12 +98,11 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let port = u16::try_from(args.int("port", -1)?)
         .map_err(|_| args.error("syslog output needs `port` (0-65535)"))?;
     let protocol = args.choice("protocol", &["udp", "tcp", "ssl-tcp"], "udp")?;
-    if protocol == "ssl-tcp" {
-        return Err(args.error_at(
-            "protocol",
-            "syslog output: `ssl-tcp` is not supported yet; use `tcp` or `udp`",
-        ));
-    }
+    let tls = if protocol == "ssl-tcp" {
+        Some(tls(args)?)
+    } else {
+        None
+    };
     let rfc3164 = args.choice("rfc", &["rfc3164", "rfc5424"], "rfc3164")? == "rfc3164";
     let sd = args.string_or("structured_data", "")?;
     if rfc3164 && !sd.is_empty() {
@@ -131,6 +141,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         host,
         port,
         udp: protocol == "udp",
+        tls,
         reconnect: Duration::from_secs(args.int("reconnect_interval", 1)?.max(1) as u64),
         rfc3164,
         use_labels: args.bool("use_labels", true)?,
@@ -149,6 +160,52 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         conn: None,
         buf: Vec::new(),
     }))
+}
+
+/// `ssl-tcp`: the client certificate (`ssl_cert`, `ssl_key`) and, with `ssl_verify`, the CAs
+/// (`ssl_cacert`, a file or a directory, plus the system's) and CRLs the server is checked against.
+fn tls(args: &mut Args) -> Result<Arc<ClientConfig>, ConfigError> {
+    let (cert, key) = (args.string("ssl_cert")?, args.string("ssl_key")?);
+    if args.string("ssl_key_passphrase")?.is_some() {
+        return Err(args.error_at(
+            "ssl_key_passphrase",
+            "encrypted private keys are not supported yet; give `ssl_key` unencrypted",
+        ));
+    }
+    let identity = match (&cert, &key) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        _ => return Err(args.error("syslog output: `ssl_cert` and `ssl_key` go together")),
+    };
+    let verify = args.bool("ssl_verify", false)?;
+    let cacert = args.string("ssl_cacert")?;
+    let crl = args.string("ssl_crl")?;
+    let whole_chain = args.bool("ssl_crl_check_all", false)?;
+    let mut cas: Vec<PathBuf> = Vec::new();
+    if let (true, Some(c)) = (verify, &cacert) {
+        let p = Path::new(c);
+        if p.is_dir() {
+            let entries = std::fs::read_dir(p)
+                .map_err(|e| args.unavailable("ssl_cacert", format!("cannot read {c}: {e}")))?;
+            cas.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+        } else {
+            cas.push(p.to_path_buf());
+        }
+    }
+    if verify && Path::new(SYSTEM_CAS).is_file() {
+        cas.push(PathBuf::from(SYSTEM_CAS));
+    }
+    let crls: Vec<PathBuf> = crl.into_iter().map(PathBuf::from).collect();
+    let check = if verify {
+        rstash_net::ServerCheck::Cas(&cas, &crls, whole_chain)
+    } else {
+        rstash_net::ServerCheck::Unchecked
+    };
+    rstash_net::client_config(
+        check,
+        identity.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+    )
+    .map_err(|e| args.unavailable("ssl_cert", format!("syslog output TLS: {e}")))
 }
 
 /// Ruby's `Integer(s)`: optional sign, `0x`/`0b`/`0o`/leading-`0` (octal) prefixes, underscores
@@ -248,7 +305,18 @@ impl SyslogOut {
         }
         let s = TcpStream::connect((host, port))?;
         s.set_nodelay(true)?;
-        Ok(Conn::Tcp(s))
+        let Some(config) = &self.tls else {
+            return Ok(Conn::Tcp(s));
+        };
+        let name = rstash_net::server_name(host).map_err(std::io::Error::other)?;
+        let mut conn =
+            ClientConnection::new(config.clone(), name).map_err(std::io::Error::other)?;
+        let mut s = s;
+        // The handshake now, so a refused certificate shows as a connection failure.
+        while conn.is_handshaking() {
+            conn.complete_io(&mut s)?;
+        }
+        Ok(Conn::Tls(Box::new(StreamOwned::new(conn, s))))
     }
 
     fn send(&mut self, line: &str) {
@@ -273,6 +341,7 @@ impl SyslogOut {
             let r = match self.conn.as_mut() {
                 Some(Conn::Udp(s)) => s.send(line.as_bytes()).map(|_| ()),
                 Some(Conn::Tcp(s)) => s.write_all(line.as_bytes()),
+                Some(Conn::Tls(s)) => s.write_all(line.as_bytes()).and_then(|()| s.flush()),
                 None => continue,
             };
             match r {
@@ -293,6 +362,15 @@ impl SyslogOut {
 }
 
 impl Output for SyslogOut {
+    fn close(&mut self) -> Result<(), PluginError> {
+        // A TLS peer is told the session ends, or it logs the close as an error.
+        if let Some(Conn::Tls(s)) = self.conn.as_mut() {
+            s.conn.send_close_notify();
+            let _ = s.flush();
+        }
+        Ok(())
+    }
+
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
         for e in events {
             let line = self.line(e);
