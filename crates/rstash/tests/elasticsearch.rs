@@ -150,7 +150,9 @@ type Seen = std::sync::Arc<std::sync::Mutex<(usize, usize, usize)>>;
 fn bulk_recorder() -> (u16, Seen) {
     use std::io::{BufRead, BufReader, Read};
     use std::sync::{Arc, Condvar, Mutex};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // On 127.0.0.2: an ephemeral port here cannot be one that free_port() just handed to a
+    // server starting on 127.0.0.1 in a parallel test.
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen: Seen = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
     let cv = Arc::new(Condvar::new());
@@ -231,7 +233,7 @@ fn pipeline_workers_send_their_bulks_in_parallel() {
             "100",
             "-e",
             &format!(
-                "input {{ generator {{ count => 2000 }} }} output {{ elasticsearch {{ hosts => ['127.0.0.1:{port}'] index => 'par' }} }}"
+                "input {{ generator {{ count => 2000 }} }} output {{ elasticsearch {{ hosts => ['127.0.0.2:{port}'] index => 'par' }} }}"
             ),
         ])
         .output()

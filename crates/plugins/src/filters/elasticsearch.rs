@@ -29,6 +29,9 @@ pub struct EsFilter {
     aggregations: Vec<(String, FieldRef)>,
     tags: Vec<String>,
     total_hits: FieldRef,
+    /// Further tries of a search that failed to connect or got one of `retry_on_status`.
+    retries: u32,
+    retry_on_status: Vec<u16>,
 }
 
 /// `[a][b]` → ["a", "b"]; a plain name is one key (Logstash's `extract_path`).
@@ -137,12 +140,49 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         aggregations,
         tags: failure_tags(args, "_elasticsearch_lookup_failure")?,
         total_hits: args.make_field("fields", "[@metadata][total_hits]")?,
+        retries: args.int("retry_on_failure", 0)?.clamp(0, u32::MAX as i64) as u32,
+        retry_on_status: retry_statuses(args)?,
     }))
 }
 
+/// `retry_on_status`: HTTP statuses worth another try (default: 500, 502, 503, 504).
+fn retry_statuses(args: &mut Args) -> Result<Vec<u16>, ConfigError> {
+    if !args.has("retry_on_status") {
+        return Ok(vec![500, 502, 503, 504]);
+    }
+    args.strings("retry_on_status")?
+        .iter()
+        .map(|c| {
+            c.parse::<u16>().map_err(|_| {
+                args.error_at("retry_on_status", format!("`{c}` is not an HTTP status"))
+            })
+        })
+        .collect()
+}
+
 impl EsFilter {
-    /// One search, trying each host once, starting with the next in turn.
+    /// One search, tried again up to `retry_on_failure` times when no host could be reached or
+    /// the answer's status is one of `retry_on_status` (as the Elasticsearch client's transport
+    /// the Logstash filter uses).
     fn search(&self, e: &Event) -> Result<serde_json::Value, String> {
+        let mut tries = 0;
+        loop {
+            match self.search_once(e) {
+                Err((err, true)) if tries < self.retries => {
+                    tries += 1;
+                    tracing::debug!(
+                        "elasticsearch filter: {err}; retry {tries} of {}",
+                        self.retries
+                    );
+                }
+                r => return r.map_err(|(err, _)| err),
+            }
+        }
+    }
+
+    /// One search, trying each host once, starting with the next in turn; an error says whether
+    /// it is worth another try.
+    fn search_once(&self, e: &Event) -> Result<serde_json::Value, (String, bool)> {
         let index = self.index.render(e);
         let mut tail = String::from("/_search");
         let body = match (&self.query, &self.dsl) {
@@ -155,8 +195,12 @@ impl EsFilter {
             }
             (None, Some(d)) => {
                 let text = d.render(e).into_owned();
-                serde_json::from_str::<serde_json::Value>(&text)
-                    .map_err(|err| format!("query_template is not JSON after sprintf: {err}"))?;
+                serde_json::from_str::<serde_json::Value>(&text).map_err(|err| {
+                    (
+                        format!("query_template is not JSON after sprintf: {err}"),
+                        false,
+                    )
+                })?;
                 Some(text)
             }
             (None, None) => None,
@@ -185,7 +229,7 @@ impl EsFilter {
             }
             let req = req
                 .body(body.clone().unwrap_or_default().into_bytes())
-                .map_err(|err| err.to_string())?;
+                .map_err(|err| (err.to_string(), false))?;
             match self.agent.run(req) {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -193,16 +237,21 @@ impl EsFilter {
                     resp.into_body()
                         .into_reader()
                         .read_to_string(&mut text)
-                        .map_err(|err| format!("{url}: {err}"))?;
-                    if !(200..300).contains(&status) {
-                        return Err(format!("{url} answered {status}: {text}"));
+                        .map_err(|err| (format!("{url}: {err}"), true))?;
+                    if self.retry_on_status.contains(&status) {
+                        last = format!("{url} answered {status}: {text}");
+                        continue;
                     }
-                    return serde_json::from_str(&text).map_err(|err| format!("{url}: {err}"));
+                    if !(200..300).contains(&status) {
+                        return Err((format!("{url} answered {status}: {text}"), false));
+                    }
+                    return serde_json::from_str(&text)
+                        .map_err(|err| (format!("{url}: {err}"), false));
                 }
                 Err(err) => last = format!("{url}: {err}"),
             }
         }
-        Err(last)
+        Err((last, true))
     }
 }
 
