@@ -125,3 +125,41 @@ kill %1
         logs()
     );
 }
+
+/// `-t` checks the kafka output's settings but makes no producer: librdkafka would start
+/// connecting to the brokers (Logstash's `-t` runs no plugin's `register`).
+#[test]
+fn config_test_does_not_connect_to_the_brokers() {
+    use std::time::{Duration, Instant};
+    let broker = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = broker.local_addr().unwrap().port();
+    broker.set_nonblocking(true).unwrap();
+    let config = format!(
+        "input {{ generator {{ count => 1 }} }} output {{ kafka {{ bootstrap_servers => '127.0.0.2:{port}' topic_id => 'logs' }} }}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["-t", "-e", &config])
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("Configuration OK"),
+        "{said}"
+    );
+    // A connection attempt made before the process exited is queued on the listener by now.
+    let end = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < end {
+        assert!(broker.accept().is_err(), "-t connected to the broker");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A wrong property is still an error under -t.
+    let bad = format!(
+        "output {{ kafka {{ bootstrap_servers => '127.0.0.2:{port}' topic_id => 'logs' compression_type => 'zip' }} }}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args(["-t", "-e", &bad])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}

@@ -13,7 +13,10 @@ use rstash_pipeline::{Args, Codec, Output, PluginError};
 use tracing::warn;
 
 pub struct KafkaOut {
-    producer: FutureProducer,
+    /// Made in `register`: librdkafka starts connecting to the brokers as soon as a producer
+    /// exists, which `-t` must not do.
+    producer: Option<FutureProducer>,
+    config: ClientConfig,
     rt: tokio::runtime::Runtime,
     topic: Template,
     key: Option<Template>,
@@ -76,11 +79,13 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
             }
         }
     }
-    let producer: FutureProducer = config
-        .create()
+    // librdkafka checks each property here, without a client.
+    config
+        .create_native_config()
         .map_err(|e| args.error(format!("kafka output: {e}")))?;
     Ok(Box::new(KafkaOut {
-        producer,
+        producer: None,
+        config,
         rt: rstash_net::runtime("kafka-output", 1)
             .map_err(|e| args.error(format!("kafka output: {e}")))?,
         topic,
@@ -91,7 +96,22 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
 }
 
 impl Output for KafkaOut {
+    fn register(&mut self) -> Result<(), PluginError> {
+        if self.producer.is_none() {
+            self.producer = Some(
+                self.config
+                    .create()
+                    .map_err(|e| PluginError(format!("kafka output: {e}")))?,
+            );
+        }
+        Ok(())
+    }
+
     fn receive(&mut self, events: &[&Event]) -> Result<(), PluginError> {
+        self.register()?;
+        let Some(producer) = &self.producer else {
+            return Err(PluginError("kafka output: no producer".into()));
+        };
         let mut pending: Vec<(String, Option<String>, Vec<u8>)> = events
             .iter()
             .map(|e| {
@@ -114,7 +134,7 @@ impl Output for KafkaOut {
                     if let Some(k) = key {
                         rec = rec.key(k);
                     }
-                    match self.producer.send_result(rec) {
+                    match producer.send_result(rec) {
                         Ok(f) => waiting.push((i, f)),
                         Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                             std::thread::sleep(Duration::from_millis(10));
