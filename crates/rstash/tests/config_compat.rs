@@ -188,6 +188,17 @@ fn missing_runtime_files_are_warnings_for_the_check_and_refusals_at_start() {
         assert!(err.contains(want), "{filter}: {err}");
         assert!(out.stdout.is_empty(), "{filter}: an event went out");
     }
+    // The multiline codec's grok patterns_dir, the same way.
+    let (ok, stdout, stderr) = check(&[
+        "-e",
+        r#"input { stdin { codec => multiline { patterns_dir => ["/nonexistent/patterns"] pattern => "^%{MINE}" what => "previous" } } } output { stdout {} }"#,
+    ]);
+    assert!(ok && stdout.trim() == "Configuration OK", "{stderr}");
+    assert!(
+        stderr.contains("warning: config string:1:")
+            && stderr.contains("no patterns_dir /nonexistent/patterns"),
+        "{stderr}"
+    );
     // A real mistake next to a missing file is still an error, not a warning.
     let (ok, _, stderr) = check(&[
         "-e",

@@ -58,15 +58,24 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
         Ecs::V1 | Ecs::V8 => Mode::EcsV1,
     };
     let mut library = Library::builtin(mode);
-    for dir in args.strings("patterns_dir")? {
-        load_dir(args, &mut library, &dir, "*")?;
+    let dirs = args.strings("patterns_dir")?;
+    let mut missing = Vec::new();
+    for dir in &dirs {
+        if !load_dir(args, &mut library, dir, "*")? {
+            missing.push(dir.as_str());
+        }
     }
     let pattern = args
         .string("pattern")?
         .ok_or_else(|| args.error("multiline codec needs `pattern`"))?;
-    let grok = library
-        .compile(&pattern, &CompileOptions::default())
-        .map_err(|e| args.error_at("pattern", format!("grok pattern `{pattern}`: {e}")))?;
+    let grok = crate::filters::grok::compile(
+        args,
+        &library,
+        "pattern",
+        &pattern,
+        &CompileOptions::default(),
+        &missing,
+    )?;
     if !args.has("what") {
         return Err(args.error("multiline codec needs `what` (previous or next)"));
     }

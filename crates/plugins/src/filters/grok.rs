@@ -25,6 +25,29 @@ pub struct Grok {
     tag_on_timeout: String,
 }
 
+/// Compiles a pattern of option `option`. As Logstash: a missing `patterns_dir` (in `missing`)
+/// matters only when a pattern needs it, and then it is the machine, not the config, that is
+/// wrong (`-t` warns, a start refuses).
+pub(crate) fn compile(
+    args: &Args,
+    library: &Library,
+    option: &str,
+    text: &str,
+    opts: &CompileOptions,
+    missing: &[&str],
+) -> Result<rstash_grok::Grok, ConfigError> {
+    library.compile(text, opts).map_err(|e| {
+        let msg = format!("grok pattern `{text}`: {e}");
+        match missing {
+            [] => args.error_at(option, msg),
+            dirs => args.unavailable(
+                "patterns_dir",
+                format!("{msg} (no patterns_dir {})", dirs.join(", ")),
+            ),
+        }
+    })
+}
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mode = match args.ecs()? {
         Ecs::Disabled => Mode::Legacy,
@@ -60,18 +83,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         };
         let mut patterns = Vec::with_capacity(texts.len());
         for text in texts {
-            let grok = library.compile(&text, &opts).map_err(|e| {
-                let msg = format!("grok pattern `{text}`: {e}");
-                // As Logstash: a missing patterns_dir matters only when a pattern needs it, and
-                // then it is the machine, not the config, that is wrong (-t warns).
-                match missing.as_slice() {
-                    [] => args.error_at("match", msg),
-                    dirs => args.unavailable(
-                        "patterns_dir",
-                        format!("{msg} (no patterns_dir {})", dirs.join(", ")),
-                    ),
-                }
-            })?;
+            let grok = compile(args, &library, "match", &text, &opts, &missing)?;
             let targets = grok
                 .captures()
                 .iter()
