@@ -148,74 +148,35 @@ type Seen = std::sync::Arc<std::sync::Mutex<(usize, usize, usize)>>;
 /// A bulk endpoint that records how many `_bulk` requests it holds at once; each waits (up to
 /// 2 s) for a second one to arrive before being answered, so parallel senders show as 2.
 fn bulk_recorder() -> (u16, Seen) {
-    use std::io::{BufRead, BufReader, Read};
     use std::sync::{Arc, Condvar, Mutex};
-    // On 127.0.0.2: an ephemeral port here cannot be one that free_port() just handed to a
-    // server starting on 127.0.0.1 in a parallel test.
-    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
     let seen: Seen = Arc::new(Mutex::new((0usize, 0usize, 0usize)));
     let cv = Arc::new(Condvar::new());
     let s = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let (seen, cv) = (s.clone(), cv.clone());
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut w = conn;
-                loop {
-                    let mut head = String::new();
-                    let mut len = 0;
-                    loop {
-                        let mut l = String::new();
-                        if r.read_line(&mut l).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        if l == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&l);
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    let answer = if head.starts_with("POST /_bulk") {
-                        let items = body
-                            .split(|b| *b == b'\n')
-                            .filter(|l| !l.is_empty())
-                            .count()
-                            / 2;
-                        let mut g = seen.lock().unwrap();
-                        g.0 += 1;
-                        g.1 = g.1.max(g.0);
-                        cv.notify_all();
-                        let (mut g, _) = cv
-                            .wait_timeout_while(g, Duration::from_secs(2), |g| g.0 < 2)
-                            .unwrap();
-                        g.0 -= 1;
-                        g.2 += items;
-                        let one =
-                            r#"{"index":{"_index":"x","_id":"1","status":201,"result":"created"}}"#;
-                        format!(
-                            r#"{{"took":1,"errors":false,"items":[{}]}}"#,
-                            vec![one; items].join(",")
-                        )
-                    } else {
-                        r#"{"version":{"number":"8.13.0"},"tagline":"You Know, for Search"}"#
-                            .to_string()
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    let port = http_stand_in(move |head, body| {
+        if !head.starts_with("POST /_bulk") {
+            let root = r#"{"version":{"number":"8.13.0"},"tagline":"You Know, for Search"}"#;
+            return ("200 OK", root.to_string());
         }
+        let items = body
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+            / 2;
+        let mut g = s.lock().unwrap();
+        g.0 += 1;
+        g.1 = g.1.max(g.0);
+        cv.notify_all();
+        let (mut g, _) = cv
+            .wait_timeout_while(g, Duration::from_secs(2), |g| g.0 < 2)
+            .unwrap();
+        g.0 -= 1;
+        g.2 += items;
+        let one = r#"{"index":{"_index":"x","_id":"1","status":201,"result":"created"}}"#;
+        let text = format!(
+            r#"{{"took":1,"errors":false,"items":[{}]}}"#,
+            vec![one; items].join(",")
+        );
+        ("200 OK", text)
     });
     (port, seen)
 }

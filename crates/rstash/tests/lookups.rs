@@ -465,56 +465,15 @@ fn jdbc_streaming_enriches_from_sqlite_with_defaults_and_failures() {
 /// cluster does while a node restarts.
 fn flaky_search(fails: usize) -> u16 {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    // On 127.0.0.2: an ephemeral port here cannot be one that free_port() just handed to a
-    // server starting on 127.0.0.1 in a parallel test.
-    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let served = std::sync::Arc::new(AtomicUsize::new(0));
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let served = served.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(conn.try_clone().unwrap());
-                let mut w = conn;
-                loop {
-                    let mut len = 0;
-                    loop {
-                        let mut l = String::new();
-                        if r.read_line(&mut l).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        if l == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    let (status, answer) = if served.fetch_add(1, Ordering::SeqCst) < fails {
-                        (
-                            "503 Service Unavailable",
-                            r#"{"error":"restarting","status":503}"#,
-                        )
-                    } else {
-                        (
-                            "200 OK",
-                            r#"{"took":1,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":1,"relation":"eq"},"hits":[{"_index":"users","_id":"1","_source":{"department":"ops"}}]}}"#,
-                        )
-                    };
-                    let resp = format!(
-                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}",
-                        answer.len()
-                    );
-                    if w.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
+    let served = AtomicUsize::new(0);
+    common::http_stand_in(move |_, _| {
+        if served.fetch_add(1, Ordering::SeqCst) < fails {
+            let busy = r#"{"error":"restarting","status":503}"#;
+            return ("503 Service Unavailable", busy.to_string());
         }
-    });
-    port
+        let hit = r#"{"took":1,"timed_out":false,"_shards":{"total":1,"successful":1,"skipped":0,"failed":0},"hits":{"total":{"value":1,"relation":"eq"},"hits":[{"_index":"users","_id":"1","_source":{"department":"ops"}}]}}"#;
+        ("200 OK", hit.to_string())
+    })
 }
 
 /// `retry_on_failure`: a search answered 503 (one of `retry_on_status`'s defaults) is tried again

@@ -33,7 +33,8 @@ const FACILITIES: [&str; 24] = [
     "local6",
     "local7",
 ];
-const SEVERITIES: [&str; 8] = [
+/// Also the syslog output's severity labels (the same in both Logstash plugins).
+pub(crate) const SEVERITIES: [&str; 8] = [
     "emergency",
     "alert",
     "critical",

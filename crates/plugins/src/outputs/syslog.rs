@@ -18,6 +18,8 @@ use rstash_event::{Event, Template};
 use rstash_pipeline::{Args, Codec, Output, PluginError};
 use tracing::warn;
 
+use crate::filters::syslog_pri::SEVERITIES;
+
 /// Logstash's label table, positions as codes. It lacks two of RFC 5424's facilities (cron,
 /// authpriv), so `local0` is 14 where the RFC says 16: kept, to send what Logstash sends.
 const FACILITIES: [&str; 22] = [
@@ -43,17 +45,6 @@ const FACILITIES: [&str; 22] = [
     "local5",
     "local6",
     "local7",
-];
-
-const SEVERITIES: [&str; 8] = [
-    "emergency",
-    "alert",
-    "critical",
-    "error",
-    "warning",
-    "notice",
-    "informational",
-    "debug",
 ];
 
 enum Conn {

@@ -311,3 +311,55 @@ pub fn skip(test: &str, reason: &str) {
         }
     }
 }
+
+/// A minimal HTTP/1.1 server standing in for a peer whose behaviour a test must control (a
+/// slow or failing cluster): `answer(request line and headers, body)` gives the status line's
+/// tail and the JSON body of each request. Keep-alive connections, one thread each. On
+/// 127.0.0.2, so its ephemeral port cannot be one free_port() just handed to a server starting
+/// on 127.0.0.1 in a parallel test. Returns the port.
+pub fn http_stand_in(
+    answer: impl Fn(&str, &[u8]) -> (&'static str, String) + Send + Sync + 'static,
+) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut w = conn;
+                loop {
+                    let (mut head, mut len) = (String::new(), 0);
+                    loop {
+                        let mut l = String::new();
+                        if r.read_line(&mut l).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap_or(0);
+                        }
+                        if l == "\r\n" {
+                            break;
+                        }
+                        head.push_str(&l);
+                    }
+                    let mut body = vec![0; len];
+                    if r.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let (status, text) = answer(&head, &body);
+                    let resp = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{text}",
+                        text.len()
+                    );
+                    if w.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
