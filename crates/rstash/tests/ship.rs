@@ -507,6 +507,83 @@ output.console: {{}}
     );
 }
 
+/// Docker's API on a unix socket, standing in for a Docker daemon (none runs here): one
+/// container known, any other id 404, as `GET /containers/{id}/json` answers.
+const DOCKER_STAND_IN: &str = r#"
+import json, os, socketserver, sys
+known = {"id": sys.argv[2], "Name": "/web", "Config": {"Image": "nginx:1.25", "Labels": {"com.example.team": "core"}}}
+class H(socketserver.StreamRequestHandler):
+    def handle(self):
+        line = self.rfile.readline().decode()
+        while self.rfile.readline() not in (b"\r\n", b""):
+            pass
+        path = line.split(" ")[1]
+        if path == "/containers/%s/json" % known["id"]:
+            body, status = json.dumps(dict(known, Id=known["id"])), "200 OK"
+        else:
+            body, status = json.dumps({"message": "No such container"}), "404 Not Found"
+        self.wfile.write(("HTTP/1.0 %s\r\nContent-Type: application/json\r\n\r\n%s" % (status, body)).encode())
+socketserver.UnixStreamServer(sys.argv[1], H).serve_forever()
+"#;
+
+/// The stock filebeat.yml's `add_docker_metadata` and `add_kubernetes_metadata`: a line from a
+/// container's json-file log gets `container.*` from Docker's API (the id taken from the path);
+/// without a Docker socket or outside Kubernetes, events pass unchanged.
+#[test]
+fn docker_metadata_from_the_api_and_nothing_without_docker() {
+    let dir = tempfile::tempdir().unwrap();
+    let (known, unknown) = ("4f1c7e2a9b", "77aa00bb11");
+    for id in [known, unknown] {
+        let d = dir.path().join(format!("var/lib/docker/containers/{id}"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join(format!("{id}-json.log")), format!("from {id}\n")).unwrap();
+    }
+    let socket = dir.path().join("docker.sock");
+    fs::write(dir.path().join("docker.py"), DOCKER_STAND_IN).unwrap();
+    let mut docker = Killed(
+        Command::new("python3")
+            .arg(dir.path().join("docker.py"))
+            .arg(&socket)
+            .arg(known)
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the docker socket", Duration::from_secs(10), || {
+        socket.exists()
+    });
+    // The id's place in the path: /var/lib/docker/containers/<id> under the test's directory.
+    let index = dir.path().components().count() - 1 + 4;
+    let config = |host: &Path| {
+        format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{}/var/lib/docker/containers/*/*.log\"]\nprocessors:\n  - add_docker_metadata:\n      host: \"unix://{}\"\n      match_source_index: {index}\n  - add_kubernetes_metadata: ~\noutput.console: {{}}\n",
+            dir.path().display(),
+            host.display()
+        )
+    };
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&socket));
+    assert!(ok, "{stderr}");
+    let mut events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    events.sort_by_key(|e| e["message"].as_str().unwrap_or_default().to_string());
+    assert_eq!(events.len(), 2, "{stdout}");
+    assert_eq!(events[0]["message"], format!("from {known}"));
+    assert_eq!(
+        events[0]["container"],
+        serde_json::json!({"id": known, "image": {"name": "nginx:1.25"}, "name": "web", "labels": {"com_example_team": "core"}})
+    );
+    // Docker does not know this one: only the id from the path.
+    assert_eq!(events[1]["container"], serde_json::json!({"id": unknown}));
+    let _ = docker.0.kill();
+    // No Docker here: the same events, no container fields.
+    fs::remove_dir_all(dir.path().join("once-data")).unwrap();
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&dir.path().join("none.sock")));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(!stdout.contains("\"container\""), "{stdout}");
+}
+
 #[test]
 fn output_elasticsearch_indexes_into_rstore() {
     let dir = tempfile::tempdir().unwrap();

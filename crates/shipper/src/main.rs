@@ -6,6 +6,7 @@ mod event;
 mod fields;
 mod harvest;
 mod input;
+mod metadata;
 mod monitor;
 mod outputs;
 mod pipeline;

@@ -1,5 +1,5 @@
 //! Beats processors (`add_fields`, `drop_event`, `drop_fields`, `add_tags`, `rename`,
-//! `decode_json_fields`, `add_host_metadata`) and their `when` conditions (`equals`, `contains`,
+//! `decode_json_fields`, `add_host_metadata`, and those of `metadata`) and their `when` conditions (`equals`, `contains`,
 //! `regexp`, `range`, `has_fields`, `and`, `or`, `not`).
 
 use regex::Regex;
@@ -189,6 +189,8 @@ enum Action {
     AddHostMetadata {
         host: Fields,
     },
+    Docker(crate::metadata::Docker),
+    Kubernetes,
 }
 
 pub struct Processor {
@@ -293,9 +295,14 @@ impl Processor {
                 host.insert("os".into(), Value::Object(os));
                 Action::AddHostMetadata { host }
             }
+            "add_docker_metadata" => Action::Docker(crate::metadata::Docker::parse(path, &s)?),
+            "add_kubernetes_metadata" => {
+                crate::metadata::Kubernetes::parse(&s)?;
+                Action::Kubernetes
+            }
             other => {
                 return Err(ConfigError(format!(
-                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, add_host_metadata)"
+                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, add_host_metadata, add_docker_metadata, add_kubernetes_metadata)"
                 )))
             }
         };
@@ -392,6 +399,8 @@ impl Processor {
                 fields::merge(&mut h, host);
                 e.insert("host".into(), Value::Object(h));
             }
+            Action::Docker(d) => d.run(e),
+            Action::Kubernetes => {}
         }
         Outcome::Keep
     }
