@@ -584,6 +584,63 @@ fn docker_metadata_from_the_api_and_nothing_without_docker() {
     assert!(!stdout.contains("\"container\""), "{stdout}");
 }
 
+/// `add_cloud_metadata` (in the stock filebeat.yml): on EC2 (here a stand-in for its instance
+/// metadata service, IMDSv2: a session token first) every event gets `cloud.*` as Filebeat's
+/// schema puts it; an event that has `cloud` already keeps it; outside a cloud, nothing.
+#[test]
+fn cloud_metadata_from_the_instance_metadata_service_and_nothing_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "one\ntwo\n").unwrap();
+    let imds = common::http_stand_in(|head, _| {
+        let head = head.to_ascii_lowercase();
+        if head.starts_with("put /latest/api/token") {
+            return ("200 OK", "t0ken".to_string());
+        }
+        if head.starts_with("get /latest/dynamic/instance-identity/document")
+            && head.contains("x-aws-ec2-metadata-token: t0ken")
+        {
+            let doc = r#"{"accountId":"123456789012","architecture":"x86_64","availabilityZone":"eu-west-1b","imageId":"ami-0abc","instanceId":"i-0123","instanceType":"t3.small","region":"eu-west-1"}"#;
+            return ("200 OK", doc.to_string());
+        }
+        ("404 Not Found", "{}".to_string())
+    });
+    let config = |host: &str| {
+        format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{}\"]\nprocessors:\n  - add_fields: {{target: '', fields: {{cloud: {{provider: mine}}}}, when: {{equals: {{message: two}}}}}}\n  - add_cloud_metadata: {{host: \"{host}\", timeout: 60s}}\noutput.console: {{}}\n",
+            log.display()
+        )
+    };
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&format!("127.0.0.2:{imds}")));
+    assert!(ok, "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{stdout}");
+    assert_eq!(
+        events[0]["cloud"],
+        serde_json::json!({"instance": {"id": "i-0123"}, "machine": {"type": "t3.small"}, "region": "eu-west-1",
+            "availability_zone": "eu-west-1b", "account": {"id": "123456789012"}, "image": {"id": "ami-0abc"},
+            "service": {"name": "EC2"}, "provider": "aws"}),
+        "{stderr}"
+    );
+    assert_eq!(events[1]["cloud"], serde_json::json!({"provider": "mine"}));
+    // No metadata service answers (refused at once): the events as they were, without waiting
+    // out the 60 s timeout.
+    fs::remove_dir_all(dir.path().join("once-data")).unwrap();
+    let started = Instant::now();
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config("127.0.0.2:1"));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(!stdout.contains("\"aws\""), "{stdout}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn output_elasticsearch_indexes_into_rstore() {
     let dir = tempfile::tempdir().unwrap();

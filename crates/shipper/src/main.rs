@@ -1,6 +1,7 @@
 //! rbeat: a Filebeat-compatible shipper. `rbeat -c filebeat.yml` tails the configured files and
 //! ships every line at least once; `rbeat test config`, `rbeat test output`, `rbeat version`.
 
+mod cloud;
 mod config;
 mod event;
 mod fields;

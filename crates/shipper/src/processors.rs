@@ -190,6 +190,7 @@ enum Action {
         host: Fields,
     },
     Docker(crate::metadata::Docker),
+    Cloud(crate::cloud::Cloud),
     Kubernetes,
 }
 
@@ -295,6 +296,7 @@ impl Processor {
                 host.insert("os".into(), Value::Object(os));
                 Action::AddHostMetadata { host }
             }
+            "add_cloud_metadata" => Action::Cloud(crate::cloud::Cloud::parse(path, &s)?),
             "add_docker_metadata" => Action::Docker(crate::metadata::Docker::parse(path, &s)?),
             "add_kubernetes_metadata" => {
                 crate::metadata::Kubernetes::parse(&s)?;
@@ -302,7 +304,7 @@ impl Processor {
             }
             other => {
                 return Err(ConfigError(format!(
-                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, add_host_metadata, add_docker_metadata, add_kubernetes_metadata)"
+                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, add_host_metadata, add_cloud_metadata, add_docker_metadata, add_kubernetes_metadata)"
                 )))
             }
         };
@@ -400,6 +402,7 @@ impl Processor {
                 e.insert("host".into(), Value::Object(h));
             }
             Action::Docker(d) => d.run(e),
+            Action::Cloud(c) => c.run(e),
             Action::Kubernetes => {}
         }
         Outcome::Keep
