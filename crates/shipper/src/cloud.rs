@@ -56,8 +56,21 @@ impl Cloud {
             .duration("timeout", Duration::from_secs(3))?
             .unwrap_or(Duration::from_secs(3));
         let host = s.string_or("host", METADATA_HOST)?;
+        // As Filebeat: BEATS_ADD_CLOUD_METADATA_PROVIDERS overrides the setting (empty: none),
+        // and no list at all means every provider.
+        let configured = s.strings("providers")?;
+        let names: Vec<String> = match std::env::var("BEATS_ADD_CLOUD_METADATA_PROVIDERS") {
+            Ok(v) => v
+                .split(',')
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
+            Err(_) => configured,
+        };
+        let every =
+            names.is_empty() && std::env::var_os("BEATS_ADD_CLOUD_METADATA_PROVIDERS").is_none();
         let mut providers = Vec::new();
-        for name in s.strings("providers")? {
+        for name in names {
             match provider(&name) {
                 Ok(Some(p)) => providers.push(p),
                 Ok(None) => tracing::warn!(
@@ -70,7 +83,7 @@ impl Cloud {
                 }
             }
         }
-        if providers.is_empty() && !s.raw("providers").is_some_and(|v| v.is_array()) {
+        if every {
             providers = ALL.to_vec();
         }
         s.raw("ssl");
