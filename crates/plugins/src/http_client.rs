@@ -81,3 +81,19 @@ impl HttpClient {
         })
     }
 }
+
+/// An option listing HTTP statuses (`retryable_codes`, `retry_on_status`...), `default` when
+/// not given.
+pub fn statuses(args: &mut Args, name: &str, default: &[u16]) -> Result<Vec<u16>, ConfigError> {
+    if !args.has(name) {
+        return Ok(default.to_vec());
+    }
+    args.strings(name)?
+        .iter()
+        .map(|c| {
+            c.trim()
+                .parse::<u16>()
+                .map_err(|_| args.error_at(name, format!("`{c}` is not an HTTP status")))
+        })
+        .collect()
+}

@@ -141,23 +141,12 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         tags: failure_tags(args, "_elasticsearch_lookup_failure")?,
         total_hits: args.make_field("fields", "[@metadata][total_hits]")?,
         retries: args.int("retry_on_failure", 0)?.clamp(0, u32::MAX as i64) as u32,
-        retry_on_status: retry_statuses(args)?,
+        retry_on_status: crate::http_client::statuses(
+            args,
+            "retry_on_status",
+            &[500, 502, 503, 504],
+        )?,
     }))
-}
-
-/// `retry_on_status`: HTTP statuses worth another try (default: 500, 502, 503, 504).
-fn retry_statuses(args: &mut Args) -> Result<Vec<u16>, ConfigError> {
-    if !args.has("retry_on_status") {
-        return Ok(vec![500, 502, 503, 504]);
-    }
-    args.strings("retry_on_status")?
-        .iter()
-        .map(|c| {
-            c.parse::<u16>().map_err(|_| {
-                args.error_at("retry_on_status", format!("`{c}` is not an HTTP status"))
-            })
-        })
-        .collect()
 }
 
 impl EsFilter {

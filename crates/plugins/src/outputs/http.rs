@@ -11,7 +11,7 @@ use rstash_event::{json, Event, Template, Value};
 use rstash_pipeline::{Args, Output, PluginError};
 use tracing::{error, warn};
 
-use crate::http_client::HttpClient;
+use crate::http_client::{statuses, HttpClient};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
@@ -95,21 +95,8 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
             ))
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
-    let codes = |args: &mut Args, name: &str, default: &[u16]| -> Result<Vec<u16>, ConfigError> {
-        if !args.has(name) {
-            return Ok(default.to_vec());
-        }
-        args.strings(name)?
-            .iter()
-            .map(|c| {
-                c.trim()
-                    .parse::<u16>()
-                    .map_err(|_| args.error_at(name, format!("`{c}` is not an HTTP status")))
-            })
-            .collect()
-    };
-    let retryable = codes(args, "retryable_codes", &[429, 500, 502, 503, 504])?;
-    let ignorable = codes(args, "ignorable_codes", &[])?;
+    let retryable = statuses(args, "retryable_codes", &[429, 500, 502, 503, 504])?;
+    let ignorable = statuses(args, "ignorable_codes", &[])?;
     let client = HttpClient::from_args(args)?;
     Ok(Box::new(HttpOut {
         agent: client.agent,
