@@ -76,8 +76,8 @@ pub struct SyslogOut {
     /// The payload: `message` unless a codec other than the default plain one is given.
     message: Template,
     codec: Option<Box<dyn Codec>>,
-    stamp3164: Template,
-    stamp5424: Template,
+    /// The timestamp as the chosen RFC writes it.
+    stamp: Template,
     conn: Option<Conn>,
     buf: Vec<u8>,
 }
@@ -146,8 +146,14 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         structured_data,
         message,
         codec,
-        stamp3164: args.make_template("rfc", "%{+MMM dd HH:mm:ss}")?,
-        stamp5424: args.make_template("rfc", "%{+YYYY-MM-dd'T'HH:mm:ss.SSSZZ}")?,
+        stamp: args.make_template(
+            "rfc",
+            if rfc3164 {
+                "%{+MMM dd HH:mm:ss}"
+            } else {
+                "%{+YYYY-MM-dd'T'HH:mm:ss.SSSZZ}"
+            },
+        )?,
         conn: None,
         buf: Vec::new(),
     }))
@@ -262,17 +268,16 @@ impl SyslogOut {
             .trim_end()
             .replace("\r\n", "\n")
             .replace('\n', "\\n");
-        let (pri, host, app, procid) = (
+        let (pri, ts, host, app, procid) = (
             self.priority(e),
+            self.stamp.render(e),
             self.sourcehost.render(e),
             self.appname.render(e),
             self.procid.render(e),
         );
         if self.rfc3164 {
-            let ts = self.stamp3164.render(e);
             format!("<{pri}>{ts} {host} {app}[{procid}]: {message}\n")
         } else {
-            let ts = self.stamp5424.render(e);
             let msgid = self.msgid.render(e);
             let sd = self
                 .structured_data
