@@ -132,8 +132,8 @@ impl Cloud {
     }
 }
 
-/// Every provider asked at once; the first to answer wins (AWS first when several do: others,
-/// such as OpenStack, imitate its service).
+/// Every provider asked at once; the first to answer within the timeout wins (Filebeat's
+/// processor before 8.x; later ones wait out the timeout and prefer AWS).
 fn fetch(host: &str, providers: &[Provider], timeout: Duration) -> Option<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
@@ -151,22 +151,14 @@ fn fetch(host: &str, providers: &[Provider], timeout: Duration) -> Option<Value>
     }
     drop(tx);
     let end = std::time::Instant::now() + timeout;
-    let mut answers = Vec::new();
     while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
         match rx.recv_timeout(left) {
-            Ok((p, Some(meta))) => {
-                answers.push((p, meta));
-                break;
-            }
+            Ok((_, Some(meta))) => return Some(meta),
             Ok((p, None)) => tracing::debug!("add_cloud_metadata: no answer from {p:?}"),
             Err(_) => break,
         }
     }
-    answers
-        .iter()
-        .position(|(p, _)| *p == Provider::Aws)
-        .or((!answers.is_empty()).then_some(0))
-        .map(|i| answers.swap_remove(i).1)
+    None
 }
 
 fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Option<String> {

@@ -181,44 +181,40 @@ impl Docker {
     }
 }
 
-/// `add_kubernetes_metadata`: outside a cluster (no in-cluster service address, no
-/// `kube_config`) it does nothing, as Filebeat's; inside one, rbeat does not watch the API for
-/// pod metadata yet, which it says once at start.
-pub struct Kubernetes;
-
-impl Kubernetes {
-    pub fn parse(s: &Section) -> Result<Kubernetes, ConfigError> {
-        let kube_config = s.string("kube_config")?;
-        for ignored in [
-            "host",
-            "node",
-            "namespace",
-            "scope",
-            "indexers",
-            "matchers",
-            "default_indexers",
-            "default_matchers",
-            "add_resource_metadata",
-            "labels",
-            "annotations",
-            "include_labels",
-            "exclude_labels",
-            "include_annotations",
-            "sync_period",
-            "cleanup_timeout",
-        ] {
-            s.raw(ignored);
-        }
-        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-        if in_cluster || kube_config.is_some() || std::env::var_os("KUBECONFIG").is_some() {
-            tracing::warn!(
+/// `add_kubernetes_metadata`'s settings: outside a cluster (no in-cluster service address, no
+/// `kube_config`) the processor does nothing, as Filebeat's; inside one, rbeat does not watch the
+/// API for pod metadata yet, which it says once at start.
+pub fn kubernetes(s: &Section) -> Result<(), ConfigError> {
+    let kube_config = s.string("kube_config")?;
+    for ignored in [
+        "host",
+        "node",
+        "namespace",
+        "scope",
+        "indexers",
+        "matchers",
+        "default_indexers",
+        "default_matchers",
+        "add_resource_metadata",
+        "labels",
+        "annotations",
+        "include_labels",
+        "exclude_labels",
+        "include_annotations",
+        "sync_period",
+        "cleanup_timeout",
+    ] {
+        s.raw(ignored);
+    }
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    if in_cluster || kube_config.is_some() || std::env::var_os("KUBECONFIG").is_some() {
+        tracing::warn!(
                 "add_kubernetes_metadata: Kubernetes is reachable, but rbeat does not add pod metadata yet; events pass unchanged"
             );
-        } else {
-            tracing::debug!(
-                "add_kubernetes_metadata: not running in Kubernetes; the processor does nothing"
-            );
-        }
-        Ok(Kubernetes)
+    } else {
+        tracing::debug!(
+            "add_kubernetes_metadata: not running in Kubernetes; the processor does nothing"
+        );
     }
+    Ok(())
 }

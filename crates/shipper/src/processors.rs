@@ -299,7 +299,7 @@ impl Processor {
             "add_cloud_metadata" => Action::Cloud(crate::cloud::Cloud::parse(path, &s)?),
             "add_docker_metadata" => Action::Docker(crate::metadata::Docker::parse(path, &s)?),
             "add_kubernetes_metadata" => {
-                crate::metadata::Kubernetes::parse(&s)?;
+                crate::metadata::kubernetes(&s)?;
                 Action::Kubernetes
             }
             other => {
