@@ -471,10 +471,7 @@ output.console: {{}}
     );
     let (ok, stdout, stderr) = rbeat_once(dir.path(), &config);
     assert!(ok, "{stderr}");
-    let events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = common::json_lines(&stdout);
     assert_eq!(events.len(), 2, "{stdout}");
     let e = &events[0];
     assert_eq!(
@@ -562,10 +559,7 @@ fn docker_metadata_from_the_api_and_nothing_without_docker() {
     };
     let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&socket));
     assert!(ok, "{stderr}");
-    let mut events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let mut events = common::json_lines(&stdout);
     events.sort_by_key(|e| e["message"].as_str().unwrap_or_default().to_string());
     assert_eq!(events.len(), 2, "{stdout}");
     assert_eq!(events[0]["message"], format!("from {known}"));
@@ -613,10 +607,7 @@ fn cloud_metadata_from_the_instance_metadata_service_and_nothing_elsewhere() {
     };
     let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&format!("127.0.0.2:{imds}")));
     assert!(ok, "{stderr}");
-    let events: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let events = common::json_lines(&stdout);
     assert_eq!(events.len(), 2, "{stdout}");
     assert_eq!(
         events[0]["cloud"],

@@ -87,8 +87,12 @@ impl Drop for Rstash {
 /// without its newline is being written (a 1 MB event takes several writes).
 pub fn lines(p: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(p).unwrap_or_default();
-    text[..text.rfind('\n').map_or(0, |i| i + 1)]
-        .lines()
+    json_lines(&text[..text.rfind('\n').map_or(0, |i| i + 1)])
+}
+
+/// One JSON value per line of `text` (what a process printed, say).
+pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
         .collect()
 }
