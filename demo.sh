@@ -51,7 +51,11 @@ wait_port() {
   exit 1
 }
 echo "== starting rstore (:9200), rstash (two pipelines), server1 (uvicorn :8001), server2 (werkzeug :8002), two rbeats"
-"$bin/rstore" --path.data demo-data/store --http.port 9200 2>demo-data/rstore.log &
+# Disk watermarks as free space: Elasticsearch's defaults (95% used) would refuse every write on
+# a big disk that is 95% full yet has gigabytes free, and the demo needs a few megabytes.
+"$bin/rstore" --path.data demo-data/store --http.port 9200 \
+  --cluster.routing.allocation.disk.watermark.flood_stage 100mb \
+  --cluster.routing.allocation.disk.watermark.high 200mb 2>demo-data/rstore.log &
 pids+=($!)
 wait_port 9200
 "$bin/rstash" --path.settings demo --path.data demo-data/rstash 2>demo-data/rstash.log &

@@ -17,7 +17,9 @@ trap 'rm -rf "$data"' EXIT
 cat >"$data/run.sh" <<EOF
 set -e
 ip link set lo up
-$PWD/target/release/rstore --path.data $data/store --http.port 9200 --log.level warn &
+$PWD/target/release/rstore --path.data $data/store --http.port 9200 --log.level warn \
+  --cluster.routing.allocation.disk.watermark.flood_stage 100mb \
+  --cluster.routing.allocation.disk.watermark.high 200mb &
 pid=\$!
 trap 'kill \$pid 2>/dev/null' EXIT
 for i in \$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null && break; sleep 0.1; done

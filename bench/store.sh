@@ -10,7 +10,9 @@ cargo build --release --quiet --bin rstash --bin rstore
 scripts/install-peers.sh
 data=$(mktemp -d)
 port=9277
-./target/release/rstore --path.data "$data" --http.port $port --log.level warn &
+./target/release/rstore --path.data "$data" --http.port $port --log.level warn \
+  --cluster.routing.allocation.disk.watermark.flood_stage 100mb \
+  --cluster.routing.allocation.disk.watermark.high 200mb &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done

@@ -221,6 +221,7 @@ fn refused_credentials_lose_nothing() {
     let port = free_port();
     let _store = Killed(
         rstore(&["--http.port", &port.to_string()], &data)
+            .args(ROOMY_DISK)
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{peers_python, skip};
+use common::{peers_python, skip, ROOMY_DISK};
 
 #[test]
 fn discover_in_a_real_browser() {
@@ -27,13 +27,14 @@ fn discover_in_a_real_browser() {
     let script = format!(
         r#"set -e
 ip link set lo up
-{rstore} --path.data {data} --http.port 9200 2>{data}/rstore.err &
+{rstore} --path.data {data} --http.port 9200 {roomy} 2>{data}/rstore.err &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null && break; sleep 0.1; done
 {python} {test} http://127.0.0.1:9200 {shots}
 "#,
         rstore = env!("CARGO_BIN_EXE_rstore"),
+        roomy = ROOMY_DISK.join(" "),
         data = dir.path().display(),
         python = peers_python().display(),
         test = root.join("tests/discover/discover_test.py").display(),

@@ -175,6 +175,16 @@ pub fn sibling_bin(name: &str) -> PathBuf {
     p
 }
 
+/// rstore's disk watermarks for tests: Elasticsearch's defaults (95% / 90% used) refuse every
+/// write on a big shared disk that is 95% full yet has gigabytes free, so a test would wait on
+/// the machine rather than on what it tests. These block only when almost nothing is left.
+pub const ROOMY_DISK: [&str; 4] = [
+    "--cluster.routing.allocation.disk.watermark.flood_stage",
+    "100mb",
+    "--cluster.routing.allocation.disk.watermark.high",
+    "200mb",
+];
+
 pub fn start_rstore(data: &Path, port: u16) -> Child {
     let c = Command::new(sibling_bin("rstore"))
         .args([
@@ -183,6 +193,7 @@ pub fn start_rstore(data: &Path, port: u16) -> Child {
             "--http.port",
             &port.to_string(),
         ])
+        .args(ROOMY_DISK)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

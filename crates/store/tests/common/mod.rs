@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Disk watermarks for tests: Elasticsearch's defaults (95% / 90% used) refuse every write on a
+/// big shared disk that is 95% full yet has gigabytes free, so a test would wait on the machine
+/// rather than on what it tests. These block only when almost nothing is left.
+pub const ROOMY_DISK: [&str; 4] = [
+    "--cluster.routing.allocation.disk.watermark.flood_stage",
+    "100mb",
+    "--cluster.routing.allocation.disk.watermark.high",
+    "200mb",
+];
+
 pub struct Rstore {
     pub child: Child,
     pub port: u16,
@@ -28,6 +38,7 @@ impl Rstore {
                 "--http.port",
                 &port.to_string(),
             ])
+            .args(ROOMY_DISK)
             .args(args)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(data.join("rstore.stderr")).unwrap())
