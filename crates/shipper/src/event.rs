@@ -91,7 +91,11 @@ impl Builder {
     /// The event for one message of a file, or None when a processor dropped it.
     pub fn build(&self, input: &InputConfig, path: &str, msg: &Message) -> Option<Fields> {
         let mut e = Map::new();
-        let now = jiff::Timestamp::now()
+        // A container line's own time, as Filebeat takes it; otherwise the time it was read.
+        let now = msg
+            .container
+            .as_ref()
+            .map_or_else(jiff::Timestamp::now, |c| c.time)
             .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
             .to_string();
         e.insert("@timestamp".into(), Value::String(now));
@@ -113,6 +117,12 @@ impl Builder {
             Some(j) => decode_json(&mut e, j, text),
             None => {
                 e.insert("message".into(), Value::String(text));
+            }
+        }
+        if let Some(c) = &msg.container {
+            e.insert("stream".into(), Value::String(c.stream.clone()));
+            if let Some(attrs) = &c.attrs {
+                e.insert("docker".into(), json!({ "attrs": attrs }));
             }
         }
         e.insert("input".into(), json!({"type": input.type_name}));
@@ -152,6 +162,7 @@ impl Builder {
         let simple = input.processors.is_empty()
             && self.global_processors.is_empty()
             && input.json.is_none()
+            && input.container.is_none()
             && (!input.fields_under_root || input.fields.is_empty())
             && (!self.global_fields_under_root || self.global_fields.is_empty());
         if !simple {
@@ -311,6 +322,7 @@ mod tests {
             bytes: "say \"hi\"\tnow".as_bytes().to_vec(),
             lines: 2,
             truncated: false,
+            container: None,
         };
         let mut slow = b.build(&input, "/x/a.log", &msg).unwrap();
         let ts = slow["@timestamp"].as_str().unwrap().to_string();

@@ -61,6 +61,8 @@ pub fn run_input(cfg: Arc<InputConfig>, sh: Shared) {
         backoff: cfg.backoff,
         max_backoff: cfg.max_backoff,
         multiline: cfg.multiline.clone(),
+        container: cfg.container.clone(),
+        symlinks: cfg.symlinks,
         delimiter: b"\n".to_vec(),
         once: sh.once,
     };
@@ -137,7 +139,7 @@ impl FileSink for LogFile {
             && !self.cfg.exclude_lines.iter().any(|r| r.is_match(&text));
         let m = &self.sh.metrics;
         Metrics::add(&m.added, 1);
-        let event = if !keep || msg.bytes.is_empty() {
+        let event = if !keep || (msg.bytes.is_empty() && msg.container.is_none()) {
             None
         } else if let Some((fast, path_json)) = &self.fast {
             Some(fast.encode(self.clock.now(), path_json, &msg))

@@ -1,9 +1,11 @@
-//! `filebeat.inputs` entries of `type: log` and `type: filestream`, read into one settings struct
-//! (the two spell the same things differently).
+//! `filebeat.inputs` entries of `type: log`, `type: filestream` and `type: container` (a log
+//! input whose lines are container runtime logs), read into one settings struct (they spell the
+//! same things differently).
 
 use std::time::Duration;
 
 use regex::Regex;
+use rstash_tail::container::ContainerConfig;
 use rstash_tail::multiline::{Mode, MultilineConfig};
 use rstash_tail::registry::Kind;
 use serde_json::Value;
@@ -45,6 +47,8 @@ pub struct InputConfig {
     pub backoff: Duration,
     pub max_backoff: Duration,
     pub multiline: Option<MultilineConfig>,
+    pub container: Option<ContainerConfig>,
+    pub symlinks: bool,
     pub json: Option<JsonParser>,
     pub processors: Vec<Processor>,
 }
@@ -60,11 +64,11 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     }
     let type_name = s.string_or("type", "log")?;
     let filestream = match type_name.as_str() {
-        "log" => false,
+        "log" | "container" => false,
         "filestream" => true,
         other => {
             return Err(ConfigError(format!(
-                "setting `{path}.type`: input type `{other}` is not supported (log, filestream)"
+                "setting `{path}.type`: input type `{other}` is not supported (log, filestream, container)"
             )))
         }
     };
@@ -83,7 +87,11 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     let fields = s.section("fields")?.map().cloned().unwrap_or_default();
     let mut cfg = InputConfig {
         kind: Kind::Log,
-        type_name: if filestream { "filestream" } else { "log" },
+        type_name: match type_name.as_str() {
+            "filestream" => "filestream",
+            "container" => "container",
+            _ => "log",
+        },
         paths,
         exclude_files: s.regexes("exclude_files")?,
         include_lines: s.regexes("include_lines")?,
@@ -105,6 +113,8 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         backoff: Duration::from_secs(1),
         max_backoff: Duration::from_secs(10),
         multiline: None,
+        container: None,
+        symlinks: false,
         json: None,
         processors: processors::parse_list(&format!("{path}.processors"), s.raw("processors"))?,
     };
@@ -121,6 +131,7 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         let scanner = s.section("prospector")?.section("scanner")?;
         cfg.scan_frequency = dur(&scanner, "check_interval", cfg.scan_frequency)?;
         cfg.exclude_files.extend(scanner.regexes("exclude_files")?);
+        cfg.symlinks = scanner.bool("symlinks", false)?;
         let close = s.section("close")?;
         let state = close.section("on_state_change")?;
         cfg.close_inactive = state.duration("inactive", Duration::from_secs(300))?;
@@ -138,6 +149,10 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
                         &Section::new(&format!("{ppath}.multiline"), Some(m))?,
                         cfg.max_bytes,
                     )?);
+                } else if let Some(c) = p.get("container") {
+                    let cs = Section::new(&format!("{ppath}.container"), Some(c))?;
+                    cfg.container = Some(container(&cs)?);
+                    cs.warn_unknown();
                 } else if let Some(j) = p.get("ndjson") {
                     let js = Section::new(&format!("{ppath}.ndjson"), Some(j))?;
                     cfg.json = Some(JsonParser {
@@ -152,7 +167,7 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
                     js.warn_unknown();
                 } else {
                     return Err(ConfigError(format!(
-                        "setting `{ppath}`: supported parsers are multiline and ndjson"
+                        "setting `{ppath}`: supported parsers are multiline, ndjson and container"
                     )));
                 }
             }
@@ -165,6 +180,13 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         cfg.close_eof = s.bool("close_eof", false)?;
         cfg.backoff = dur(&s, "backoff", cfg.backoff)?;
         cfg.max_backoff = dur(&s, "max_backoff", cfg.max_backoff)?;
+        cfg.symlinks = s.bool("symlinks", false)?;
+        if type_name == "container" {
+            // As Filebeat's container input: a log input with the container parser, following
+            // symlinks (/var/log/containers/*.log point into /var/log/pods).
+            cfg.container = Some(container(&s)?);
+            cfg.symlinks = true;
+        }
         let ml = s.section("multiline")?;
         if ml.exists() {
             cfg.multiline = Some(multiline(&ml, cfg.max_bytes)?);
@@ -187,13 +209,21 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     // Accepted and not acted on: harmless as they are.
     s.raw("id");
     s.raw("harvester_buffer_size");
-    s.raw("symlinks");
     s.raw("file_identity");
     s.raw("index");
     s.raw("pipeline");
     s.raw("keep_null");
     s.warn_unknown();
     Ok(Some(cfg))
+}
+
+/// The container parser's `stream` (all, stdout, stderr) and `format` (auto, docker, cri).
+fn container(s: &Section) -> Result<ContainerConfig, ConfigError> {
+    ContainerConfig::new(
+        &s.string_or("format", "auto")?,
+        &s.string_or("stream", "all")?,
+    )
+    .map_err(|e| ConfigError(format!("setting `{}`: {e}", s.path)))
 }
 
 fn multiline(s: &Section, max_bytes: usize) -> Result<MultilineConfig, ConfigError> {

@@ -3,6 +3,7 @@
 //! the offset up to which the output has acknowledged. Shared by rbeat and rstash's file input.
 
 pub mod acks;
+pub mod container;
 pub mod identity;
 pub mod lines;
 pub mod multiline;

@@ -17,6 +17,8 @@ pub struct Line {
     pub end: u64,
     pub bytes: Vec<u8>,
     pub truncated: bool,
+    /// What a container runtime's log line said besides its text (container inputs only).
+    pub container: Option<Box<crate::container::Container>>,
 }
 
 pub struct LineReader {
@@ -125,6 +127,7 @@ impl LineReader {
                     end,
                     bytes,
                     truncated,
+                    container: None,
                 })
             }
             None => {

@@ -17,6 +17,8 @@ pub struct Message {
     pub bytes: Vec<u8>,
     pub lines: usize,
     pub truncated: bool,
+    /// The first line's container fields (stream, time), for container inputs.
+    pub container: Option<Box<crate::container::Container>>,
 }
 
 impl From<Line> for Message {
@@ -27,6 +29,7 @@ impl From<Line> for Message {
             bytes: l.bytes,
             lines: 1,
             truncated: l.truncated,
+            container: l.container,
         }
     }
 }
@@ -188,6 +191,7 @@ mod tests {
                 end: off + l.len() as u64 + 1,
                 bytes: l.as_bytes().to_vec(),
                 truncated: false,
+                container: None,
             };
             off = line.end;
             out.extend_msgs(m.push(line));

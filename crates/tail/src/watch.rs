@@ -19,6 +19,7 @@ use regex::Regex;
 use tracing::{debug, info, warn};
 
 use crate::acks::{AckRef, Tracker};
+use crate::container::{ContainerConfig, Decoder};
 use crate::multiline::{Message, Multiline, MultilineConfig};
 use crate::registry::{self, Entry, Kind};
 use crate::{identity, FileId, LineReader};
@@ -67,6 +68,11 @@ pub struct WatchConfig {
     pub backoff: Duration,
     pub max_backoff: Duration,
     pub multiline: Option<MultilineConfig>,
+    /// Lines are container runtime logs, decoded before multiline (Filebeat's container input).
+    pub container: Option<ContainerConfig>,
+    /// Symbolic links matched by `paths` are read (the file they point to, known by its own
+    /// identity); Filebeat's `symlinks`, off by default.
+    pub symlinks: bool,
     pub delimiter: Vec<u8>,
     /// Read every file to its end once, then return (rbeat's `--once`).
     pub once: bool,
@@ -92,6 +98,8 @@ impl Default for WatchConfig {
             backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(10),
             multiline: None,
+            container: None,
+            symlinks: false,
             delimiter: b"\n".to_vec(),
             once: false,
         }
@@ -284,7 +292,11 @@ impl<S: Sink> Watcher<S> {
                 if cfg.exclude.iter().any(|x| x.excludes(&path)) {
                     continue;
                 }
-                let Ok(meta) = fs::symlink_metadata(&path) else {
+                let meta = match fs::symlink_metadata(&path) {
+                    Ok(m) if m.file_type().is_symlink() && cfg.symlinks => fs::metadata(&path),
+                    other => other,
+                };
+                let Ok(meta) = meta else {
                     continue;
                 };
                 if !meta.is_file() {
@@ -417,7 +429,13 @@ fn harvest<S: Sink>(
     if file.metadata().map(|m| FileId::of(&m)).ok() != Some(id) {
         return offset; // replaced between the scan and the open
     }
-    let mut reader = match LineReader::from_file(file, offset, cfg.max_bytes) {
+    // A container line carries its text inside JSON or behind a prefix: room for that, as
+    // Filebeat gives its raw reader four times max_bytes; the decoded text is cut to max_bytes.
+    let raw_max = match cfg.container {
+        Some(_) => cfg.max_bytes.saturating_mul(4),
+        None => cfg.max_bytes,
+    };
+    let mut reader = match LineReader::from_file(file, offset, raw_max) {
         Ok(r) => r.with_delimiter(&cfg.delimiter),
         Err(e) => {
             warn!("cannot read {}: {e}", path.display());
@@ -430,6 +448,10 @@ fn harvest<S: Sink>(
     debug!("harvester started for {source} at offset {offset}");
     let mut out = sink.open(key.clone(), &source);
     let mut ml = cfg.multiline.clone().map(Multiline::new);
+    let mut dec = cfg
+        .container
+        .clone()
+        .map(|c| Decoder::new(c, cfg.max_bytes));
     let mut last_data = Instant::now();
     let mut backoff = cfg.backoff;
     let emit = |out: &mut S::File, msg: Message| {
@@ -439,10 +461,11 @@ fn harvest<S: Sink>(
     let flush = |ml: &mut Option<Multiline>| ml.as_mut().and_then(Multiline::flush);
     let (end, at_end) = loop {
         if stop.load(Ordering::Relaxed) {
-            // Unsent multiline lines are read again next time.
+            // Unsent multiline lines (or pieces of a container line) are read again next time.
             let at = ml
                 .as_ref()
                 .and_then(Multiline::pending_offset)
+                .or(dec.as_ref().and_then(Decoder::pending_offset))
                 .unwrap_or(reader.offset());
             break (at, false);
         }
@@ -450,6 +473,20 @@ fn harvest<S: Sink>(
             Ok(Some(line)) => {
                 last_data = Instant::now();
                 backoff = cfg.backoff;
+                let line = match dec.as_mut() {
+                    None => line,
+                    Some(d) => {
+                        match d.push(line) {
+                            Ok(Some(line)) => line,
+                            // A piece of a longer line, or a stream this input does not want.
+                            Ok(None) => continue,
+                            Err(e) => {
+                                warn!("{source}: skipping a line that is not a container log line: {e}");
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let msg = match ml.as_mut() {
                     Some(m) => m.push(line),
                     None => Some(line.into()),
