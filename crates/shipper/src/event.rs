@@ -90,16 +90,11 @@ impl Builder {
 
     /// The event for one message of a file, or None when a processor dropped it.
     pub fn build(&self, input: &InputConfig, path: &str, msg: &Message) -> Option<Fields> {
-        let mut e = Map::new();
         // A container line's own time, as Filebeat takes it; otherwise the time it was read.
-        let now = msg
+        let time = msg
             .container
             .as_ref()
-            .map_or_else(jiff::Timestamp::now, |c| c.time)
-            .strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
-            .to_string();
-        e.insert("@timestamp".into(), Value::String(now));
-        e.insert("@metadata".into(), self.metadata.clone());
+            .map_or_else(jiff::Timestamp::now, |c| c.time);
         let mut log = json!({"offset": msg.offset, "file": {"path": path}});
         let mut flags = Vec::new();
         if msg.lines > 1 {
@@ -111,7 +106,7 @@ impl Builder {
         if !flags.is_empty() {
             log["flags"] = Value::Array(flags);
         }
-        e.insert("log".into(), log);
+        let mut e = self.start(time, log);
         let text = String::from_utf8_lossy(&msg.bytes).into_owned();
         match &input.json {
             Some(j) => decode_json(&mut e, j, text),
@@ -125,6 +120,28 @@ impl Builder {
                 e.insert("docker".into(), json!({ "attrs": attrs }));
             }
         }
+        self.finish(input, e)
+    }
+
+    /// The event for a message received from the network (`tcp`, `udp` inputs).
+    pub fn build_received(&self, input: &InputConfig, from: &str, text: String) -> Option<Fields> {
+        let mut e = self.start(jiff::Timestamp::now(), json!({"source": {"address": from}}));
+        e.insert("message".into(), Value::String(text));
+        self.finish(input, e)
+    }
+
+    fn start(&self, time: jiff::Timestamp, log: Value) -> Fields {
+        let mut e = Map::new();
+        let ts = time.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        e.insert("@timestamp".into(), Value::String(ts));
+        e.insert("@metadata".into(), self.metadata.clone());
+        e.insert("log".into(), log);
+        e
+    }
+
+    /// What every input's events get after their own fields: the input's type, tags, fields,
+    /// processors, the agent's fields, the global processors.
+    fn finish(&self, input: &InputConfig, mut e: Fields) -> Option<Fields> {
         e.insert("input".into(), json!({"type": input.type_name}));
         if !self.global_tags.is_empty() {
             fields::add_tags(&mut e, "tags", &self.global_tags);

@@ -1,6 +1,6 @@
 //! `filebeat.inputs` entries of `type: log`, `type: filestream` and `type: container` (a log
 //! input whose lines are container runtime logs), read into one settings struct (they spell the
-//! same things differently).
+//! same things differently); `tcp` and `udp` share its common part (fields, tags, processors).
 
 use std::time::Duration;
 
@@ -50,6 +50,8 @@ pub struct InputConfig {
     pub container: Option<ContainerConfig>,
     pub symlinks: bool,
     pub json: Option<JsonParser>,
+    /// `tcp` and `udp` inputs: where to listen (no files then).
+    pub net: Option<crate::netinput::NetConfig>,
     pub processors: Vec<Processor>,
 }
 
@@ -64,16 +66,20 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     }
     let type_name = s.string_or("type", "log")?;
     let filestream = match type_name.as_str() {
-        "log" | "container" => false,
+        "log" | "container" | "tcp" | "udp" => false,
         "filestream" => true,
         other => {
             return Err(ConfigError(format!(
-                "setting `{path}.type`: input type `{other}` is not supported (log, filestream, container)"
+                "setting `{path}.type`: input type `{other}` is not supported (log, filestream, container, tcp, udp)"
             )))
         }
     };
+    let net = match type_name.as_str() {
+        "tcp" | "udp" => Some(crate::netinput::parse(&s, type_name == "udp")?),
+        _ => None,
+    };
     let paths = s.strings("paths")?;
-    if paths.is_empty() {
+    if paths.is_empty() && net.is_none() {
         return Err(ConfigError(format!(
             "setting `{path}.paths`: at least one path is required"
         )));
@@ -90,6 +96,8 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         type_name: match type_name.as_str() {
             "filestream" => "filestream",
             "container" => "container",
+            "tcp" => "tcp",
+            "udp" => "udp",
             _ => "log",
         },
         paths,
@@ -116,6 +124,7 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
         container: None,
         symlinks: false,
         json: None,
+        net,
         processors: processors::parse_list(&format!("{path}.processors"), s.raw("processors"))?,
     };
     let max_bytes_key = if filestream {

@@ -9,6 +9,7 @@ mod harvest;
 mod input;
 mod metadata;
 mod monitor;
+mod netinput;
 mod outputs;
 mod pipeline;
 mod processors;
@@ -328,14 +329,21 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         once,
         metrics,
     };
-    let inputs: Vec<_> = s
-        .inputs
-        .iter()
-        .map(|cfg| {
-            let (cfg, sh) = (cfg.clone(), shared.clone());
-            std::thread::spawn(move || harvest::run_input(cfg, sh))
-        })
-        .collect();
+    // Network inputs never reach an end: with --once they stop once the files are read.
+    let files_done = Arc::new(AtomicBool::new(false));
+    let (mut inputs, mut listeners) = (Vec::new(), Vec::new());
+    for cfg in &s.inputs {
+        let (cfg, sh) = (cfg.clone(), shared.clone());
+        match cfg.net.clone() {
+            Some(net) => {
+                let done = files_done.clone();
+                listeners.push(std::thread::spawn(move || {
+                    netinput::run(cfg, net, sh, done)
+                }));
+            }
+            None => inputs.push(std::thread::spawn(move || harvest::run_input(cfg, sh))),
+        }
+    }
     drop(shared);
     // A stop request gives the output `shutdown_timeout` to acknowledge what is in flight.
     let watchdog = {
@@ -355,6 +363,12 @@ fn run(s: Settings, paths: &Paths, once: bool) -> ExitCode {
         })
     };
     for h in inputs {
+        let _ = h.join();
+    }
+    if once {
+        files_done.store(true, Ordering::Relaxed);
+    }
+    for h in listeners {
         let _ = h.join();
     }
     if once {
