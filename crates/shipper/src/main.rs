@@ -3,6 +3,7 @@
 
 mod cloud;
 mod config;
+mod dissect;
 mod event;
 mod fields;
 mod harvest;

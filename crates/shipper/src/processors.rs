@@ -1,5 +1,5 @@
 //! Beats processors (`add_fields`, `drop_event`, `drop_fields`, `add_tags`, `rename`,
-//! `decode_json_fields`, `add_host_metadata`, and those of `metadata`) and their `when` conditions (`equals`, `contains`,
+//! `decode_json_fields`, `dissect`, `add_host_metadata`, and those of `metadata`) and their `when` conditions (`equals`, `contains`,
 //! `regexp`, `range`, `has_fields`, `and`, `or`, `not`).
 
 use regex::Regex;
@@ -190,6 +190,7 @@ enum Action {
         host: Fields,
     },
     Docker(crate::metadata::Docker),
+    Dissect(crate::dissect::Dissect),
     Cloud(crate::cloud::Cloud),
     Kubernetes,
 }
@@ -296,6 +297,7 @@ impl Processor {
                 host.insert("os".into(), Value::Object(os));
                 Action::AddHostMetadata { host }
             }
+            "dissect" => Action::Dissect(crate::dissect::Dissect::parse(path, &s)?),
             "add_cloud_metadata" => Action::Cloud(crate::cloud::Cloud::parse(path, &s)?),
             "add_docker_metadata" => Action::Docker(crate::metadata::Docker::parse(path, &s)?),
             "add_kubernetes_metadata" => {
@@ -304,7 +306,7 @@ impl Processor {
             }
             other => {
                 return Err(ConfigError(format!(
-                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, add_host_metadata, add_cloud_metadata, add_docker_metadata, add_kubernetes_metadata)"
+                    "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, dissect, add_host_metadata, add_cloud_metadata, add_docker_metadata, add_kubernetes_metadata)"
                 )))
             }
         };
@@ -402,6 +404,7 @@ impl Processor {
                 e.insert("host".into(), Value::Object(h));
             }
             Action::Docker(d) => d.run(e),
+            Action::Dissect(d) => d.run(e),
             Action::Cloud(c) => c.run(e),
             Action::Kubernetes => {}
         }
