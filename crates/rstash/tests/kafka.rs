@@ -163,3 +163,72 @@ fn config_test_does_not_connect_to_the_brokers() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// rbeat's `output.kafka` to tansu, the broker coming up only after rbeat started (its first
+/// batches wait and are produced again): every line arrives once, under its rendered topic and
+/// key, as Beats' JSON that kafka-python reads back; `rbeat --once` exits only once the broker
+/// acknowledged them all.
+#[test]
+fn rbeat_ships_to_kafka_and_waits_for_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/kafka");
+    let (tansu, python) = (peers().join("tansu"), peers().join("venv/bin/python"));
+    let port = 19093;
+    let n = 500;
+    let lines: String = (0..n).map(|i| format!("{{\"n\": {i}}}\n")).collect();
+    std::fs::write(d.join("app.log"), lines).unwrap();
+    std::fs::write(
+        d.join("filebeat.yml"),
+        format!(
+            r#"filebeat.inputs:
+  - type: log
+    paths: ["{d}/app.log"]
+    json.keys_under_root: true
+    fields: {{team: core}}
+output.kafka:
+  hosts: ["127.0.0.1:{port}"]
+  topic: "rbeat-%{{[fields.team]}}"
+  key: "%{{[n]}}"
+  required_acks: -1
+  backoff.init: 200ms
+  backoff.max: 1s
+  timeout: 3s
+"#,
+            d = d.display()
+        ),
+    )
+    .unwrap();
+    let script = format!(
+        r#"set -u
+ip link set lo up
+cd {d}
+timeout -s KILL 120 {rbeat} -c filebeat.yml --path.data rbeat-data --once 2>rbeat.log & rb=$!
+# Past the 3 s message timeout: the first deliveries fail and are produced again.
+sleep 6
+{tansu} broker --listener-url tcp://127.0.0.1:{port} --advertised-listener-url tcp://127.0.0.1:{port} --storage-engine memory://tansu/ >tansu.log 2>&1 &
+wait $rb; echo "rbeat exit: $?"
+{py} {data}/consume.py {port} rbeat-core {n}
+kill %2
+"#,
+        d = d.display(),
+        tansu = tansu.display(),
+        py = python.display(),
+        data = data.display(),
+        rbeat = common::sibling_bin("rbeat").display(),
+    );
+    let (out, err) = run_in_netns(d, &script);
+    let logs = || log_tails(d, &["rbeat.log", "tansu.log"]);
+    assert!(out.contains("rbeat exit: 0"), "{out}\n{err}\n{}", logs());
+    assert!(
+        out.contains(&format!("consumed {n} keys_ok=True")),
+        "{out}\n{err}\n{}",
+        logs()
+    );
+    let log = std::fs::read_to_string(d.join("rbeat.log")).unwrap();
+    assert!(
+        log.contains("retrying") && log.contains("every event read was acknowledged"),
+        "{}",
+        logs()
+    );
+}

@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rstash_config::ConfigError;
 use rstash_event::{Event, Template};
+use rstash_kafka::{produce_all, Record};
 use rstash_pipeline::{Args, Codec, Output, PluginError};
-use tracing::warn;
 
 pub struct KafkaOut {
     /// Made in `register`: librdkafka starts connecting to the brokers as soon as a producer
@@ -112,64 +111,31 @@ impl Output for KafkaOut {
         let Some(producer) = &self.producer else {
             return Err(PluginError("kafka output: no producer".into()));
         };
-        let mut pending: Vec<(String, Option<String>, Vec<u8>)> = events
+        let records = events
             .iter()
             .map(|e| {
-                let mut buf = Vec::new();
-                self.codec.encode(e, &mut buf);
-                (
-                    self.topic.render(e).into_owned(),
-                    self.key.as_ref().map(|k| k.render(e).into_owned()),
-                    buf,
-                )
+                let mut payload = Vec::new();
+                self.codec.encode(e, &mut payload);
+                Record {
+                    topic: self.topic.render(e).into_owned(),
+                    key: self
+                        .key
+                        .as_ref()
+                        .map(|k| k.render(e).into_owned().into_bytes()),
+                    payload,
+                }
             })
             .collect();
-        while !pending.is_empty() {
-            // Enqueue everything first (librdkafka batches), then wait for each acknowledgement.
-            let mut waiting = Vec::with_capacity(pending.len());
-            let mut failed = Vec::new();
-            for (i, (topic, key, payload)) in pending.iter().enumerate() {
-                loop {
-                    let mut rec = FutureRecord::<String, Vec<u8>>::to(topic).payload(payload);
-                    if let Some(k) = key {
-                        rec = rec.key(k);
-                    }
-                    match producer.send_result(rec) {
-                        Ok(f) => waiting.push((i, f)),
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                            std::thread::sleep(Duration::from_millis(10));
-                            continue;
-                        }
-                        Err((e, _)) => {
-                            warn!("kafka output: cannot produce to {topic}: {e}; retrying");
-                            failed.push(i);
-                        }
-                    }
-                    break;
-                }
-            }
-            for (i, f) in waiting {
-                match self.rt.block_on(f) {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => {
-                        warn!(
-                            "kafka output: producing to {} failed: {e}; retrying",
-                            pending[i].0
-                        );
-                        failed.push(i);
-                    }
-                    Err(_) => failed.push(i),
-                }
-            }
-            if !failed.is_empty() {
-                std::thread::sleep(self.retry_backoff);
-            }
-            failed.sort_unstable();
-            pending = failed
-                .into_iter()
-                .map(|i| std::mem::take(&mut pending[i]))
-                .collect();
-        }
+        // Logstash's output retries for ever (`retries` unset): nothing gives up.
+        produce_all(
+            producer,
+            &self.rt,
+            records,
+            self.retry_backoff,
+            |b| b,
+            || false,
+        )
+        .map_err(|e| PluginError(format!("kafka output: {e}")))?;
         Ok(())
     }
 }

@@ -7,73 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rstash_timefmt::Formatter;
 use serde_json::{json, Value};
 
+use super::format::FormatString;
 use super::{backoff_sleep, Output, OutputConfig};
 use crate::config::{ConfigError, Section};
-use crate::fields::{self, Fields};
-
-/// One piece of an index name: text, `%{[field.path]}`, or `%{+yyyy.MM.dd}` of @timestamp.
-enum Part {
-    Text(String),
-    Field(String),
-    Date(Formatter),
-}
-
-fn parse_index(s: &str) -> Result<Vec<Part>, String> {
-    let mut parts = Vec::new();
-    let mut rest = s;
-    while let Some(i) = rest.find("%{") {
-        if i > 0 {
-            parts.push(Part::Text(rest[..i].to_string()));
-        }
-        let end = rest[i..]
-            .find('}')
-            .ok_or_else(|| format!("unclosed %{{ in index `{s}`"))?
-            + i;
-        let inner = &rest[i + 2..end];
-        if let Some(fmt) = inner.strip_prefix('+') {
-            parts.push(Part::Date(
-                Formatter::joda(fmt).map_err(|e| format!("index `{s}`: {e}"))?,
-            ));
-        } else {
-            let field = inner
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .replace("][", ".");
-            parts.push(Part::Field(field));
-        }
-        rest = &rest[end + 1..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Text(rest.to_string()));
-    }
-    Ok(parts)
-}
-
-fn render(parts: &[Part], e: &Fields) -> String {
-    let mut out = String::new();
-    for p in parts {
-        match p {
-            Part::Text(t) => out.push_str(t),
-            Part::Field(f) => match fields::get(e, f) {
-                Some(Value::String(s)) => out.push_str(s),
-                Some(v) => out.push_str(&v.to_string()),
-                None => {}
-            },
-            Part::Date(fmt) => {
-                let ts = e
-                    .get("@timestamp")
-                    .and_then(Value::as_str)
-                    .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                    .unwrap_or_else(jiff::Timestamp::now);
-                fmt.format_utc(ts, &mut out);
-            }
-        }
-    }
-    out.to_lowercase()
-}
+use crate::fields::Fields;
 
 struct Es {
     agent: ureq::Agent,
@@ -114,7 +53,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         .collect();
     let index_text = s.string_or("index", "filebeat-%{[agent.version]}-%{+yyyy.MM.dd}")?;
     let index = Arc::new(
-        parse_index(&index_text)
+        FormatString::parse(&index_text)
             .map_err(|e| ConfigError(format!("setting `output.elasticsearch.index`: {e}")))?,
     );
     let auth = rstash_net::es_authorization(
@@ -354,9 +293,10 @@ impl Output for Es {
 }
 
 /// The `create` action and the document (without `@metadata`), as two NDJSON lines.
-fn bulk_lines(index: &[Part], e: &Fields) -> Bytes {
+fn bulk_lines(index: &FormatString, e: &Fields) -> Bytes {
     let mut out = Vec::with_capacity(512);
-    let action = json!({"create": {"_index": render(index, e)}});
+    // Index names are lowercase in Elasticsearch; Filebeat lowercases what it renders.
+    let action = json!({"create": {"_index": index.render(e).to_lowercase()}});
     let _ = serde_json::to_writer(&mut out, &action);
     out.push(b'\n');
     let mut doc = e.clone();
@@ -371,15 +311,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn index_names_from_fields_and_dates() {
-        let parts = parse_index("filebeat-%{[agent.version]}-%{+yyyy.MM.dd}").unwrap();
-        let e = json!({"@timestamp": "2026-11-25T10:00:00.000Z", "agent": {"version": "8.1.3"}});
-        assert_eq!(
-            render(&parts, e.as_object().unwrap()),
-            "filebeat-8.1.3-2026.11.25"
-        );
-        let parts = parse_index("%{[fields][app]}-logs").unwrap();
+    fn index_names_are_lowercased() {
+        let index = FormatString::parse("%{[fields][app]}-logs").unwrap();
         let e = json!({"fields": {"app": "Web"}});
-        assert_eq!(render(&parts, e.as_object().unwrap()), "web-logs");
+        let lines = bulk_lines(&index, e.as_object().unwrap());
+        assert!(std::str::from_utf8(&lines)
+            .unwrap()
+            .starts_with(r#"{"create":{"_index":"web-logs"}}"#));
     }
 }

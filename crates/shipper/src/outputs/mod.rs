@@ -1,10 +1,13 @@
-//! Outputs: one of `output.logstash`, `output.elasticsearch`, `output.console`, `output.file`.
+//! Outputs: one of `output.logstash`, `output.elasticsearch`, `output.kafka`, `output.console`,
+//! `output.file`.
 //! Each worker owns an instance; `publish` returns once the whole batch is delivered (retrying
 //! with backoff meanwhile) or the shutdown deadline passed.
 
 pub mod console;
 pub mod elasticsearch;
 pub mod file;
+pub mod format;
+pub mod kafka;
 pub mod logstash;
 
 use std::sync::atomic::AtomicBool;
@@ -67,7 +70,7 @@ pub type Probe = Arc<dyn Fn(&mut dyn FnMut(String)) -> bool + Send + Sync>;
 pub fn parse(root: &Section) -> Result<OutputConfig, ConfigError> {
     let out = root.section("output")?;
     let mut chosen = Vec::new();
-    for name in ["logstash", "elasticsearch", "console", "file"] {
+    for name in ["logstash", "elasticsearch", "kafka", "console", "file"] {
         let s = out.section(name)?;
         if s.exists() && s.bool("enabled", true)? {
             chosen.push(name);
@@ -75,18 +78,20 @@ pub fn parse(root: &Section) -> Result<OutputConfig, ConfigError> {
     }
     let name = match chosen.as_slice() {
         [one] => *one,
-        [] => return Err(ConfigError("no output is configured: set output.logstash, output.elasticsearch, output.console or output.file".into())),
+        [] => return Err(ConfigError("no output is configured: set output.logstash, output.elasticsearch, output.kafka, output.console or output.file".into())),
         many => return Err(ConfigError(format!("only one output can be enabled, found {}", many.join(", ")))),
     };
     let s = out.section(match name {
         "logstash" => "logstash",
         "elasticsearch" => "elasticsearch",
+        "kafka" => "kafka",
         "console" => "console",
         _ => "file",
     })?;
     let cfg = match name {
         "logstash" => logstash::parse(&s)?,
         "elasticsearch" => elasticsearch::parse(&s)?,
+        "kafka" => kafka::parse(&s)?,
         "console" => console::parse(&s)?,
         _ => file::parse(&s)?,
     };
