@@ -9,7 +9,8 @@
 #   - Debian packages: redis-server and redis-cli, PostgreSQL (server and psql), util-linux
 #     (unshare, logger, setpriv), iproute2, uap-core (regexes.yaml and its test suites),
 #     memcached, dnsmasq-base (the binary only), ruby and ruby-dalli (Logstash's memcached client),
-#     rsyslog and rsyslog-openssl (the syslog output's receiver, plain and TLS),
+#     rsyslog and rsyslog-openssl (the syslog output's receiver, plain and TLS), mariadb-server
+#     (the jdbc input's MySQL/MariaDB side),
 #     rabbitmq-server, chromium and chromium-driver.
 # Idempotent: a second run only checks. Third-party binaries are only ever run under `unshare -n`.
 set -euo pipefail
@@ -73,6 +74,7 @@ ruby -e 'require "dalli"' 2>/dev/null || missing+=(ruby-dalli)
 command -v setpriv >/dev/null || missing+=(util-linux)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing+=(rabbitmq-server)
 ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1 || missing+=(rsyslog-openssl)
+command -v mariadbd >/dev/null || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-peers: installing ${missing[*]}" >&2
   if ! command -v apt-get >/dev/null; then

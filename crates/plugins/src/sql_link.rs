@@ -1,6 +1,6 @@
 //! SQL databases without a JVM, shared by the jdbc input and the jdbc_streaming filter:
-//! JDBC URLs for PostgreSQL and SQLite, Sequel-style `:name` placeholders bound as SQL literals,
-//! and rows as typed event values.
+//! JDBC URLs for PostgreSQL, MySQL/MariaDB and SQLite, Sequel-style `:name` placeholders bound
+//! as SQL literals, and rows as typed event values.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,28 @@ use rstash_event::{Timestamp, Value};
 #[derive(Clone)]
 pub enum Target {
     Postgres(String),
+    Mysql(Box<mysql::Opts>),
     Sqlite(PathBuf),
+}
+
+/// `//host:port/db?user=x&password=y` of a JDBC URL: (host, port, database, query pairs).
+fn jdbc_parts(rest: &str, default_port: u16) -> (String, u16, String, Vec<(String, String)>) {
+    let rest = rest.trim_start_matches("//");
+    let (hostport, db_and_query) = rest.split_once('/').unwrap_or((rest, ""));
+    let (db, query) = db_and_query.split_once('?').unwrap_or((db_and_query, ""));
+    // Failover lists (`h1:3306,h2:3306`): the first host.
+    let hostport = hostport.split(',').next().unwrap_or_default();
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse().unwrap_or(default_port)),
+        None => (hostport, default_port),
+    };
+    let host = if host.is_empty() { "localhost" } else { host };
+    let pairs = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    (host.to_string(), port, db.to_string(), pairs)
 }
 
 /// `jdbc:postgresql://host:port/db?x=y` → a libpq-style URL; `jdbc:sqlite:path` → the path.
@@ -42,11 +63,29 @@ pub fn target(url: &str, user: Option<&str>, password: Option<&str>) -> Result<T
         }
         return Ok(Target::Postgres(conf));
     }
+    if let Some(rest) = url
+        .strip_prefix("jdbc:mysql:")
+        .or_else(|| url.strip_prefix("jdbc:mariadb:"))
+    {
+        let (host, port, db, pairs) = jdbc_parts(rest, 3306);
+        let from_url = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let opts = mysql::OptsBuilder::new()
+            .ip_or_hostname(Some(host))
+            .tcp_port(port)
+            .db_name((!db.is_empty()).then_some(db))
+            .user(user.map(str::to_string).or_else(|| from_url("user")))
+            .pass(
+                password
+                    .map(str::to_string)
+                    .or_else(|| from_url("password")),
+            );
+        return Ok(Target::Mysql(Box::new(opts.into())));
+    }
     if let Some(path) = url.strip_prefix("jdbc:sqlite:") {
         return Ok(Target::Sqlite(PathBuf::from(path.trim_start_matches("//"))));
     }
     Err(format!(
-        "`{url}` is not a jdbc:postgresql:// or jdbc:sqlite: connection string"
+        "`{url}` is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb:// or jdbc:sqlite: connection string"
     ))
 }
 
@@ -174,6 +213,7 @@ pub struct Connection {
 
 enum Open {
     Postgres(postgres::Client),
+    Mysql(Box<mysql::Conn>),
     Sqlite(rusqlite::Connection),
 }
 
@@ -187,6 +227,9 @@ impl Connection {
             Target::Postgres(conf) => Open::Postgres(
                 postgres::Client::connect(conf, postgres::NoTls).map_err(|e| e.to_string())?,
             ),
+            Target::Mysql(opts) => Open::Mysql(Box::new(
+                mysql::Conn::new(opts.as_ref().clone()).map_err(|e| e.to_string())?,
+            )),
             Target::Sqlite(path) => Open::Sqlite(
                 rusqlite::Connection::open_with_flags(
                     path,
@@ -215,6 +258,7 @@ impl Connection {
 fn run(mut open: Open, sql: &str) -> (Open, Result<Rows, String>) {
     let rows = match &mut open {
         Open::Postgres(client) => pg_rows(client, sql),
+        Open::Mysql(con) => mysql_rows(con, sql),
         Open::Sqlite(con) => sqlite_rows(con, sql),
     };
     (open, rows)
@@ -239,6 +283,79 @@ fn pg_rows(client: &mut postgres::Client, sql: &str) -> Result<Rows, String> {
                 .collect()
         })
         .collect())
+}
+
+fn mysql_rows(con: &mut mysql::Conn, sql: &str) -> Result<Rows, String> {
+    use mysql::prelude::Queryable;
+    let mut result = con.query_iter(sql).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    // The rows of the first result set (a statement with several answers its first).
+    if let Some(set) = result.iter() {
+        for row in set {
+            let row = row.map_err(|e| e.to_string())?;
+            let cols = row.columns();
+            let values = row.unwrap();
+            out.push(
+                cols.iter()
+                    .zip(values)
+                    .map(|(c, v)| (c.name_str().into_owned(), mysql_value(c, v)))
+                    .collect(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A MySQL text-protocol value as the event value its column type says, as the JDBC driver
+/// would give it to Logstash: `TINYINT(1)` as a boolean, DECIMAL as a float, DATETIME and
+/// TIMESTAMP (read as UTC) and DATE as timestamps, JSON parsed.
+fn mysql_value(col: &mysql::Column, v: mysql::Value) -> Value {
+    use mysql::consts::ColumnType as T;
+    let text = match v {
+        mysql::Value::NULL => return Value::Null,
+        mysql::Value::Bytes(b) => String::from_utf8_lossy(&b).into_owned(),
+        mysql::Value::Int(i) => return Value::Int(i),
+        mysql::Value::UInt(u) => {
+            return i64::try_from(u).map_or(Value::Float(u as f64), Value::Int)
+        }
+        mysql::Value::Float(f) => return Value::Float(f as f64),
+        mysql::Value::Double(f) => return Value::Float(f),
+        other => other.as_sql(true).trim_matches('\'').to_string(),
+    };
+    let ty = col.column_type();
+    let parsed = match ty {
+        T::MYSQL_TYPE_TINY if col.column_length() == 1 => {
+            text.parse::<i64>().ok().map(|n| Value::Bool(n != 0))
+        }
+        T::MYSQL_TYPE_TINY
+        | T::MYSQL_TYPE_SHORT
+        | T::MYSQL_TYPE_LONG
+        | T::MYSQL_TYPE_INT24
+        | T::MYSQL_TYPE_LONGLONG
+        | T::MYSQL_TYPE_YEAR => text
+            .parse::<i64>()
+            .map(Value::Int)
+            .or_else(|_| text.parse::<f64>().map(Value::Float))
+            .ok(),
+        T::MYSQL_TYPE_FLOAT
+        | T::MYSQL_TYPE_DOUBLE
+        | T::MYSQL_TYPE_DECIMAL
+        | T::MYSQL_TYPE_NEWDECIMAL => text.parse::<f64>().ok().map(Value::Float),
+        T::MYSQL_TYPE_DATETIME | T::MYSQL_TYPE_TIMESTAMP | T::MYSQL_TYPE_DATE => {
+            let iso = if text.len() == 10 {
+                format!("{text}T00:00:00Z")
+            } else {
+                format!("{}Z", text.replacen(' ', "T", 1))
+            };
+            iso.parse::<jiff::Timestamp>()
+                .ok()
+                .and_then(|t| Timestamp::from_millis(t.as_millisecond()))
+                .map(Value::Timestamp)
+        }
+        T::MYSQL_TYPE_JSON => rstash_event::json::parse(text.as_bytes()).ok(),
+        _ => None,
+    };
+    parsed.unwrap_or(Value::String(text))
 }
 
 fn sqlite_rows(con: &mut rusqlite::Connection, sql: &str) -> Result<Rows, String> {
@@ -294,12 +411,32 @@ mod tests {
                 c,
                 r"host=db.example port=5433 dbname=sales user='u' password='p\'w'"
             ),
-            Target::Sqlite(_) => panic!(),
+            _ => panic!("not postgres"),
         }
         assert!(
             matches!(target("jdbc:sqlite:/tmp/x.db", None, None), Ok(Target::Sqlite(p)) if p == std::path::Path::new("/tmp/x.db"))
         );
-        assert!(target("jdbc:mysql://h/db", None, None).is_err());
+        match target(
+            "jdbc:mysql://db1:3307,db2:3307/shop?user=u&password=p&useSSL=false",
+            None,
+            None,
+        )
+        .unwrap()
+        {
+            Target::Mysql(o) => {
+                assert_eq!(o.get_ip_or_hostname(), "db1");
+                assert_eq!(o.get_tcp_port(), 3307);
+                assert_eq!(o.get_db_name(), Some("shop"));
+                assert_eq!(o.get_user(), Some("u"));
+                assert_eq!(o.get_pass(), Some("p"));
+            }
+            _ => panic!("not mysql"),
+        }
+        assert!(matches!(
+            target("jdbc:mariadb://h", Some("me"), None),
+            Ok(Target::Mysql(o)) if o.get_tcp_port() == 3306 && o.get_user() == Some("me")
+        ));
+        assert!(target("jdbc:oracle:thin:@h:1521/x", None, None).is_err());
     }
 
     #[test]

@@ -87,7 +87,7 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"filter { dns { resolve => ["h"] nameserver => "dns.example" } }"#, "`dns.example` is not an IP address"),
         (r#"filter { memcached { ttl => -1 get => { "k" => "f" } } }"#, "'ttl' option cannot be negative"),
         (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:sqlite:/x.db" statement => "select 1" } }"#, "jdbc_streaming filter needs `target`"),
-        (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:mysql://db/x" statement => "s" target => "t" } }"#, "is not a jdbc:postgresql:// or jdbc:sqlite: connection string"),
+        (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:sqlserver://db;databaseName=x" statement => "s" target => "t" } }"#, "is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb:// or jdbc:sqlite: connection string"),
         (r#"filter { elasticsearch { index => "x" } }"#, "needs exactly one of `query` and `query_template`"),
         (r#"filter { http { url => "http://x" verb => "FETCH" } }"#, "option `verb` must be one of GET, HEAD, PATCH, DELETE, POST, PUT"),
         (r#"filter { http { url => "http://x" ecs_compatibility => v1 } }"#, "needs `target_body`"),

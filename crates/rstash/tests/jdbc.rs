@@ -282,3 +282,134 @@ fn an_unreachable_database_is_reported_and_does_not_crash() {
     assert!(logs.contains("attempt 2 of 2"), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// A MariaDB server of its own (Debian's mariadb-server), on 127.0.0.1 without grant tables.
+struct Mariadb {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Mariadb {
+    fn start() -> Mariadb {
+        let dir = tempfile::Builder::new()
+            .prefix("rstash-maria")
+            .tempdir()
+            .unwrap();
+        let data = dir.path().join("data");
+        let st = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--user=root", "--skip-test-db"])
+            .arg(format!("--datadir={}", data.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db (Debian's mariadb-server; scripts/install-peers.sh installs it)");
+        assert!(st.success(), "mariadb-install-db failed");
+        let port = free_port();
+        let child = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--skip-grant-tables"])
+            .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}/my.sock", dir.path().display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let db = Mariadb {
+            child,
+            port,
+            _dir: dir,
+        };
+        wait_for("mariadb", Duration::from_secs(30), || {
+            db.try_sql("SELECT 1").is_some()
+        });
+        db
+    }
+
+    fn try_sql(&self, sql: &str) -> Option<String> {
+        let out = Command::new("mariadb")
+            .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-B"])
+            .arg(format!("--port={}", self.port))
+            .args(["-e", sql])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    fn sql(&self, sql: &str) {
+        assert!(self.try_sql(sql).is_some(), "mariadb failed: {sql}");
+    }
+}
+
+impl Drop for Mariadb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The jdbc input on MariaDB through a `jdbc:mysql://` URL, as a Logstash config written for
+/// Connector/J names it: column types become event types as the driver gives them (TINYINT(1) a
+/// boolean, DECIMAL a float, DATETIME and DATE timestamps), NULL stays null, and
+/// `:sql_last_value` moves past what was delivered.
+#[test]
+fn mariadb_rows_become_typed_events_through_a_mysql_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Mariadb::start();
+    db.sql(
+        "CREATE DATABASE shop; USE shop;
+         CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, qty int, big bigint, price decimal(10,2),
+           ratio double, paid tinyint(1), customer varchar(20), created datetime(3), day date, note text);
+         INSERT INTO orders (qty, big, price, ratio, paid, customer, created, day, note) VALUES
+           (1, 9000000000, 12.50, 0.25, 1, 'ann', '2024-05-01 10:00:00', '2024-05-01', NULL),
+           (2, 1, 0.01, 1.5, 0, 'bob', '2024-05-02 11:30:00.123', '2024-05-02', 'x'),
+           (3, -5, -3.75, 0, 1, 'cy', '2024-05-03 00:00:00', '2024-05-03', 'y');",
+    );
+    let cfg = format!(
+        r#"input {{ jdbc {{
+              jdbc_connection_string => "jdbc:mysql://127.0.0.1:{}/shop?useSSL=false"
+              jdbc_user => "root"
+              jdbc_password => "unused"
+              jdbc_driver_library => "/opt/mysql-connector-j.jar"
+              jdbc_driver_class => "com.mysql.cj.jdbc.Driver"
+              statement => "SELECT * FROM orders WHERE id > :sql_last_value ORDER BY id"
+              use_column_value => true
+              tracking_column => "id"
+              schedule => "* * * * * *"
+              last_run_metadata_path => "{}/last_run"
+           }} }}
+           output {{ file {{ path => "{}/out.json" codec => json_lines }} }}"#,
+        db.port,
+        dir.path().display(),
+        dir.path().display()
+    );
+    let rs = Rstash::start(&cfg, dir.path());
+    let out = dir.path().join("out.json");
+    wait_for("3 rows", Duration::from_secs(30), || lines(&out).len() >= 3);
+    let mut got = lines(&out);
+    got.sort_by_key(|e| e["id"].as_i64());
+    let first = &got[0];
+    assert_eq!(first["id"], 1);
+    assert_eq!(first["big"], 9000000000i64);
+    assert_eq!(first["price"], 12.5);
+    assert_eq!(first["ratio"], 0.25);
+    assert_eq!(first["paid"], true);
+    assert_eq!(first["customer"], "ann");
+    assert_eq!(first["created"], "2024-05-01T10:00:00.000Z");
+    assert_eq!(first["day"], "2024-05-01T00:00:00.000Z");
+    assert!(
+        first["note"].is_null() && first.get("note").is_some(),
+        "{first}"
+    );
+    assert_eq!(got[1]["paid"], false);
+    assert_eq!(got[1]["created"], "2024-05-02T11:30:00.123Z");
+    assert_eq!(got[2]["price"], -3.75);
+    db.sql("INSERT INTO shop.orders (qty, customer) VALUES (4, 'dee'), (5, 'eve')");
+    wait_for("5 rows", Duration::from_secs(30), || lines(&out).len() >= 5);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(lines(&out).len(), 5, "each row once");
+    assert!(rs.stop().success());
+}
