@@ -632,6 +632,70 @@ fn cloud_metadata_from_the_instance_metadata_service_and_nothing_elsewhere() {
     );
 }
 
+/// `add_cloud_metadata`'s plain-text services: Hetzner's and OpenStack Nova's (which an EC2
+/// instance answers too: there AWS's answer is the one kept), and Alibaba's when listed.
+#[test]
+fn cloud_metadata_from_hetzner_openstack_and_alibaba() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("app.log"), "one\n").unwrap();
+    let texts: &[(&str, &str)] = &[
+        ("/hetzner/v1/metadata/instance-id", "111111"),
+        ("/hetzner/v1/metadata/hostname", "my-hetzner"),
+        ("/hetzner/v1/metadata/availability-zone", "hel1-dc2"),
+        ("/hetzner/v1/metadata/region", "eu-central"),
+        ("/2009-04-04/meta-data/instance-id", "i-00011a84"),
+        ("/2009-04-04/meta-data/instance-type", "m2.large"),
+        ("/2009-04-04/meta-data/hostname", "vm.mycloud.tld"),
+        ("/2009-04-04/meta-data/placement/availability-zone", "az-c"),
+        ("/latest/meta-data/instance-id", "i-wz9g2"),
+        ("/latest/meta-data/region-id", "cn-shenzhen"),
+        ("/latest/meta-data/zone-id", "cn-shenzhen-a"),
+    ];
+    let served: Vec<(String, String)> = texts
+        .iter()
+        .map(|(p, v)| (format!("get {p} "), v.to_string()))
+        .collect();
+    let imds = common::http_stand_in(move |head, _| {
+        let head = head.to_ascii_lowercase();
+        for (p, v) in &served {
+            if head.starts_with(p.as_str()) {
+                return ("200 OK", v.clone());
+            }
+        }
+        if head.starts_with("get /latest/dynamic/instance-identity/document") {
+            let doc = r#"{"instanceId":"i-0123","region":"eu-west-1"}"#;
+            return ("200 OK", doc.to_string());
+        }
+        ("404 Not Found", "{}".to_string())
+    });
+    let cloud = |providers: &str| {
+        let _ = fs::remove_dir_all(dir.path().join("once-data"));
+        let config = format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{}/app.log\"]\nprocessors:\n  - add_cloud_metadata: {{host: \"127.0.0.2:{imds}\", timeout: 20s{providers}}}\noutput.console: {{}}\n",
+            dir.path().display()
+        );
+        let (ok, stdout, stderr) = rbeat_once(dir.path(), &config);
+        assert!(ok, "{stderr}");
+        common::json_lines(&stdout)[0]["cloud"].clone()
+    };
+    assert_eq!(
+        cloud(", providers: [hetzner]"),
+        serde_json::json!({"instance": {"id": "111111", "name": "my-hetzner"}, "availability_zone": "hel1-dc2",
+            "region": "eu-central", "service": {"name": "Cloud"}, "provider": "hetzner"})
+    );
+    assert_eq!(
+        cloud(", providers: [nova]"),
+        serde_json::json!({"instance": {"id": "i-00011a84", "name": "vm.mycloud.tld"}, "machine": {"type": "m2.large"},
+            "availability_zone": "az-c", "provider": "openstack"})
+    );
+    assert_eq!(
+        cloud(", providers: [alibaba]"),
+        serde_json::json!({"instance": {"id": "i-wz9g2"}, "region": "cn-shenzhen", "availability_zone": "cn-shenzhen-a",
+            "provider": "ecs"})
+    );
+    assert_eq!(cloud(", providers: [aws, openstack]")["provider"], "aws");
+}
+
 #[test]
 fn output_elasticsearch_indexes_into_rstore() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::config::{ConfigError, Section};
 use crate::fields::Fields;
 
-/// Where every supported provider serves its instance metadata.
+/// Where most providers serve their instance metadata (the link-local address).
 const METADATA_HOST: &str = "169.254.169.254";
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -21,26 +21,49 @@ enum Provider {
     Gcp,
     Azure,
     DigitalOcean,
+    OpenStack { https: bool },
+    Hetzner,
+    Alibaba,
+    Tencent,
 }
 
-const ALL: [Provider; 4] = [
+impl Provider {
+    /// Where the provider's service answers, unless `host` says otherwise.
+    fn default_host(self) -> &'static str {
+        match self {
+            Provider::Alibaba => "100.100.100.200",
+            Provider::Tencent => "metadata.tencentyun.com",
+            _ => METADATA_HOST,
+        }
+    }
+}
+
+/// Asked when no `providers` are configured: all but Alibaba's and Tencent's, whose services
+/// are not on a link-local address (Filebeat's default too).
+const DEFAULT: [Provider; 7] = [
     Provider::Aws,
     Provider::Gcp,
     Provider::Azure,
     Provider::DigitalOcean,
+    Provider::OpenStack { https: false },
+    Provider::OpenStack { https: true },
+    Provider::Hetzner,
 ];
 
-/// Filebeat's provider names and aliases; the others it knows rbeat does not ask yet.
-fn provider(name: &str) -> Result<Option<Provider>, ()> {
-    Ok(Some(match name {
+/// Filebeat's provider names and aliases (Huawei Cloud answers as OpenStack).
+fn provider(name: &str) -> Option<Provider> {
+    Some(match name {
         "aws" | "ec2" => Provider::Aws,
         "gcp" => Provider::Gcp,
         "azure" => Provider::Azure,
         "digitalocean" => Provider::DigitalOcean,
-        "alibaba" | "ecs" | "openstack" | "nova" | "openstack-ssl" | "nova-ssl" | "qcloud"
-        | "tencent" | "huawei" | "hetzner" => return Ok(None),
-        _ => return Err(()),
-    }))
+        "openstack" | "nova" | "huawei" => Provider::OpenStack { https: false },
+        "openstack-ssl" | "nova-ssl" => Provider::OpenStack { https: true },
+        "hetzner" => Provider::Hetzner,
+        "alibaba" | "ecs" => Provider::Alibaba,
+        "qcloud" | "tencent" => Provider::Tencent,
+        _ => return None,
+    })
 }
 
 pub struct Cloud {
@@ -55,7 +78,7 @@ impl Cloud {
         let timeout = s
             .duration("timeout", Duration::from_secs(3))?
             .unwrap_or(Duration::from_secs(3));
-        let host = s.string_or("host", METADATA_HOST)?;
+        let host = s.string("host")?;
         // As Filebeat: BEATS_ADD_CLOUD_METADATA_PROVIDERS overrides the setting (empty: none),
         // and no list at all means every provider.
         let configured = s.strings("providers")?;
@@ -72,11 +95,8 @@ impl Cloud {
         let mut providers = Vec::new();
         for name in names {
             match provider(&name) {
-                Ok(Some(p)) => providers.push(p),
-                Ok(None) => tracing::warn!(
-                    "add_cloud_metadata: rbeat does not ask the `{name}` metadata service yet"
-                ),
-                Err(()) => {
+                Some(p) => providers.push(p),
+                None => {
                     return Err(ConfigError(format!(
                         "setting `{path}.providers`: unknown provider `{name}`"
                     )))
@@ -84,7 +104,7 @@ impl Cloud {
             }
         }
         if every {
-            providers = ALL.to_vec();
+            providers = DEFAULT.to_vec();
         }
         s.raw("ssl");
         let found = Arc::new(OnceLock::new());
@@ -94,7 +114,7 @@ impl Cloud {
         std::thread::Builder::new()
             .name("cloud-metadata".into())
             .spawn(move || {
-                let meta = fetch(&host, &providers, timeout);
+                let meta = fetch(host.as_deref(), &providers, timeout);
                 match &meta {
                     Some(m) => tracing::info!(
                         "add_cloud_metadata: hosting provider type detected as {}, metadata={m}",
@@ -133,8 +153,9 @@ impl Cloud {
 }
 
 /// Every provider asked at once; the first to answer within the timeout wins (Filebeat's
-/// processor before 8.x; later ones wait out the timeout and prefer AWS).
-fn fetch(host: &str, providers: &[Provider], timeout: Duration) -> Option<Value> {
+/// processor before 8.x; later ones wait out the timeout and prefer AWS). OpenStack's service
+/// is EC2-compatible, so an EC2 instance answers it too: its answer waits for the others.
+fn fetch(host: Option<&str>, providers: &[Provider], timeout: Duration) -> Option<Value> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -142,7 +163,8 @@ fn fetch(host: &str, providers: &[Provider], timeout: Duration) -> Option<Value>
         .into();
     let (tx, rx) = mpsc::channel();
     for &p in providers {
-        let (tx, agent, host) = (tx.clone(), agent.clone(), host.to_string());
+        let host = host.unwrap_or(p.default_host()).to_string();
+        let (tx, agent) = (tx.clone(), agent.clone());
         let _ = std::thread::Builder::new()
             .name("cloud-metadata".into())
             .spawn(move || {
@@ -151,14 +173,17 @@ fn fetch(host: &str, providers: &[Provider], timeout: Duration) -> Option<Value>
     }
     drop(tx);
     let end = std::time::Instant::now() + timeout;
+    let mut openstack = None;
     while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
         match rx.recv_timeout(left) {
+            Ok((Provider::OpenStack { .. }, Some(meta))) => openstack = openstack.or(Some(meta)),
             Ok((_, Some(meta))) => return Some(meta),
             Ok((p, None)) => tracing::debug!("add_cloud_metadata: no answer from {p:?}"),
+            // Every provider reported, or the timeout passed.
             Err(_) => break,
         }
     }
-    None
+    openstack
 }
 
 fn get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Option<String> {
@@ -179,7 +204,18 @@ fn json_get(agent: &ureq::Agent, url: &str, headers: &[(&str, &str)]) -> Option<
 
 /// A provider's metadata as Filebeat's schema puts it under `cloud`.
 fn ask(agent: &ureq::Agent, host: &str, p: Provider) -> Option<Value> {
-    let base = format!("http://{host}");
+    let scheme = match p {
+        Provider::OpenStack { https: true } => "https",
+        _ => "http",
+    };
+    let base = format!("{scheme}://{host}");
+    // Plain-text answers, one per path; the provider counts only if every one answers.
+    let texts = |paths: &[&str]| -> Option<Vec<Value>> {
+        paths
+            .iter()
+            .map(|path| get(agent, &format!("{base}{path}"), &[]).map(Value::String))
+            .collect()
+    };
     let s = |v: &Value| match v {
         Value::String(s) => Some(Value::String(s.clone())),
         Value::Number(n) => Some(Value::String(n.to_string())),
@@ -259,6 +295,64 @@ fn ask(agent: &ureq::Agent, host: &str, p: Provider) -> Option<Value> {
                 "region": s(&d["region"]),
                 "service": {"name": "Droplets"},
                 "provider": "digitalocean",
+            })
+        }
+        Provider::OpenStack { .. } => {
+            let [id, ty, name, zone] = <[Value; 4]>::try_from(texts(&[
+                "/2009-04-04/meta-data/instance-id",
+                "/2009-04-04/meta-data/instance-type",
+                "/2009-04-04/meta-data/hostname",
+                "/2009-04-04/meta-data/placement/availability-zone",
+            ])?)
+            .ok()?;
+            json!({
+                "instance": {"id": id, "name": name},
+                "machine": {"type": ty},
+                "availability_zone": zone,
+                "provider": "openstack",
+            })
+        }
+        Provider::Hetzner => {
+            let [id, name, zone, region] = <[Value; 4]>::try_from(texts(&[
+                "/hetzner/v1/metadata/instance-id",
+                "/hetzner/v1/metadata/hostname",
+                "/hetzner/v1/metadata/availability-zone",
+                "/hetzner/v1/metadata/region",
+            ])?)
+            .ok()?;
+            json!({
+                "instance": {"id": id, "name": name},
+                "availability_zone": zone,
+                "region": region,
+                "service": {"name": "Cloud"},
+                "provider": "hetzner",
+            })
+        }
+        Provider::Alibaba | Provider::Tencent => {
+            let (paths, provider) = match p {
+                Provider::Alibaba => (
+                    [
+                        "/latest/meta-data/instance-id",
+                        "/latest/meta-data/region-id",
+                        "/latest/meta-data/zone-id",
+                    ],
+                    "ecs",
+                ),
+                _ => (
+                    [
+                        "/meta-data/instance-id",
+                        "/meta-data/placement/region",
+                        "/meta-data/placement/zone",
+                    ],
+                    "qcloud",
+                ),
+            };
+            let [id, region, zone] = <[Value; 3]>::try_from(texts(&paths)?).ok()?;
+            json!({
+                "instance": {"id": id},
+                "region": region,
+                "availability_zone": zone,
+                "provider": provider,
             })
         }
     };
