@@ -40,104 +40,123 @@ fn pg_bin(name: &str) -> PathBuf {
         .unwrap_or_else(|| panic!("no PostgreSQL {name}"))
 }
 
-struct Postgres {
+/// A database server of a test's own, on 127.0.0.1, stopped when dropped; `query` runs SQL
+/// through the server's own command-line client.
+struct Db {
     child: Child,
     port: u16,
     _dir: tempfile::TempDir,
+    query: fn(u16, &str) -> Option<String>,
 }
 
-impl Postgres {
-    fn start() -> Postgres {
-        let dir = tempfile::Builder::new()
-            .prefix("rstash-pg")
-            .tempdir()
-            .unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        Command::new("chmod")
-            .arg("755")
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        let _ = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(dir.path())
-            .status();
-        let st = pg_command(&pg_bin("initdb"))
-            .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
-            .arg(&data)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "initdb failed");
-        let port = free_port();
-        let child = pg_command(&pg_bin("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args([
-                "-p",
-                &port.to_string(),
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-                "-k",
-            ])
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let pg = Postgres {
+impl Db {
+    /// Waits until the server answers.
+    fn ready(
+        child: Child,
+        port: u16,
+        dir: tempfile::TempDir,
+        query: fn(u16, &str) -> Option<String>,
+    ) -> Db {
+        let db = Db {
             child,
             port,
             _dir: dir,
+            query,
         };
-        wait_for("postgres", Duration::from_secs(30), || {
-            pg.try_sql("SELECT 1").is_some()
+        wait_for("the database", Duration::from_secs(30), || {
+            db.try_sql("SELECT 1").is_some()
         });
-        pg
+        db
     }
 
     fn try_sql(&self, sql: &str) -> Option<String> {
-        let out = Command::new(pg_bin("psql"))
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "postgres",
-                "-At",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-c",
-                sql,
-            ])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        (self.query)(self.port, sql)
     }
 
     fn sql(&self, sql: &str) -> String {
         self.try_sql(sql)
-            .unwrap_or_else(|| panic!("psql failed: {sql}"))
+            .unwrap_or_else(|| panic!("SQL failed: {sql}"))
     }
 }
 
-impl Drop for Postgres {
+impl Drop for Db {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
+/// The output of a client run, when it succeeded.
+fn client_output(c: &mut Command) -> Option<String> {
+    let out = c.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A PostgreSQL server (Debian's postgresql) trusting connections from 127.0.0.1.
+fn postgres() -> Db {
+    let dir = tempfile::Builder::new()
+        .prefix("rstash-pg")
+        .tempdir()
+        .unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    Command::new("chmod")
+        .arg("755")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let _ = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir.path())
+        .status();
+    let st = pg_command(&pg_bin("initdb"))
+        .args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"])
+        .arg(&data)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "initdb failed");
+    let port = free_port();
+    let child = pg_command(&pg_bin("postgres"))
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-p",
+            &port.to_string(),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-k",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Db::ready(child, port, dir, |port, sql| {
+        client_output(Command::new(pg_bin("psql")).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ]))
+    })
+}
+
 #[test]
 fn postgres_rows_become_typed_events_and_sql_last_value_tracks_the_id() {
     let dir = tempfile::tempdir().unwrap();
-    let pg = Postgres::start();
+    let pg = postgres();
     pg.sql(
         "CREATE TABLE orders (id serial PRIMARY KEY, qty int, big bigint, price numeric(10,2), ratio float8, \
          paid bool, customer text, created timestamptz, day date, meta jsonb, note varchar(20));
@@ -283,72 +302,42 @@ fn an_unreachable_database_is_reported_and_does_not_crash() {
     assert!(!logs.contains("panicked"), "{logs}");
 }
 
-/// A MariaDB server of its own (Debian's mariadb-server), on 127.0.0.1 without grant tables.
-struct Mariadb {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Mariadb {
-    fn start() -> Mariadb {
-        let dir = tempfile::Builder::new()
-            .prefix("rstash-maria")
-            .tempdir()
-            .unwrap();
-        let data = dir.path().join("data");
-        let st = Command::new("mariadb-install-db")
-            .args(["--no-defaults", "--user=root", "--skip-test-db"])
-            .arg(format!("--datadir={}", data.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("mariadb-install-db (Debian's mariadb-server; scripts/install-peers.sh installs it)");
-        assert!(st.success(), "mariadb-install-db failed");
-        let port = free_port();
-        let child = Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--skip-grant-tables"])
-            .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
-            .arg(format!("--port={port}"))
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}/my.sock", dir.path().display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let db = Mariadb {
-            child,
-            port,
-            _dir: dir,
-        };
-        wait_for("mariadb", Duration::from_secs(30), || {
-            db.try_sql("SELECT 1").is_some()
-        });
-        db
-    }
-
-    fn try_sql(&self, sql: &str) -> Option<String> {
-        let out = Command::new("mariadb")
-            .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-B"])
-            .arg(format!("--port={}", self.port))
-            .args(["-e", sql])
-            .output()
-            .ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    }
-
-    fn sql(&self, sql: &str) {
-        assert!(self.try_sql(sql).is_some(), "mariadb failed: {sql}");
-    }
-}
-
-impl Drop for Mariadb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A MariaDB server (Debian's mariadb-server) without grant tables.
+fn mariadb() -> Db {
+    let dir = tempfile::Builder::new()
+        .prefix("rstash-maria")
+        .tempdir()
+        .unwrap();
+    let data = dir.path().join("data");
+    let st = Command::new("mariadb-install-db")
+        .args(["--no-defaults", "--user=root", "--skip-test-db"])
+        .arg(format!("--datadir={}", data.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect(
+            "mariadb-install-db (Debian's mariadb-server; scripts/install-peers.sh installs it)",
+        );
+    assert!(st.success(), "mariadb-install-db failed");
+    let port = free_port();
+    let child = Command::new("mariadbd")
+        .args(["--no-defaults", "--user=root", "--skip-grant-tables"])
+        .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--datadir={}", data.display()))
+        .arg(format!("--socket={}/my.sock", dir.path().display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Db::ready(child, port, dir, |port, sql| {
+        client_output(
+            Command::new("mariadb")
+                .args(["--no-defaults", "-h", "127.0.0.1", "-u", "root", "-N", "-B"])
+                .arg(format!("--port={port}"))
+                .args(["-e", sql]),
+        )
+    })
 }
 
 /// The jdbc input on MariaDB through a `jdbc:mysql://` URL, as a Logstash config written for
@@ -358,7 +347,7 @@ impl Drop for Mariadb {
 #[test]
 fn mariadb_rows_become_typed_events_through_a_mysql_url() {
     let dir = tempfile::tempdir().unwrap();
-    let db = Mariadb::start();
+    let db = mariadb();
     db.sql(
         "CREATE DATABASE shop; USE shop;
          CREATE TABLE orders (id int AUTO_INCREMENT PRIMARY KEY, qty int, big bigint, price decimal(10,2),

@@ -61,13 +61,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
         s.string("password")?.as_deref(),
         s.string("api_key")?.as_deref(),
     );
-    let backoff = s.section("backoff")?;
-    let backoff_init = backoff
-        .duration("init", Duration::from_secs(1))?
-        .unwrap_or(Duration::from_secs(1));
-    let backoff_max = backoff
-        .duration("max", Duration::from_secs(60))?
-        .unwrap_or(Duration::from_secs(60));
+    let (backoff_init, backoff_max) = super::backoff_settings(s)?;
     let timeout = s
         .duration("timeout", Duration::from_secs(90))?
         .unwrap_or(Duration::from_secs(90));

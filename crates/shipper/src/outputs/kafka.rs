@@ -274,13 +274,7 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     config
         .create_native_config()
         .map_err(|e| ConfigError(format!("setting `{}`: {e}", s.path)))?;
-    let backoff = s.section("backoff")?;
-    let backoff_init = backoff
-        .duration("init", Duration::from_secs(1))?
-        .unwrap_or(Duration::from_secs(1));
-    let backoff_max = backoff
-        .duration("max", Duration::from_secs(60))?
-        .unwrap_or(Duration::from_secs(60));
+    let (backoff_init, backoff_max) = super::backoff_settings(s)?;
     let brokers = hosts.join(",");
     let probe: super::Probe = {
         let (config, brokers) = (config.clone(), brokers.clone());

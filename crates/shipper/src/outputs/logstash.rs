@@ -43,22 +43,17 @@ pub fn parse(s: &Section) -> Result<OutputConfig, ConfigError> {
     }
     let loadbalance = s.bool("loadbalance", false)?;
     let worker = s.int("worker", 1)?.max(1) as usize;
-    let backoff = s.section("backoff")?;
+    let (backoff_init, backoff_max) = super::backoff_settings(s)?;
     let client = ClientConfig {
         compression_level: s.int("compression_level", 3)?.clamp(0, 9) as u32,
         timeout: s
             .duration("timeout", Duration::from_secs(30))?
             .unwrap_or(Duration::from_secs(30)),
         pipelining: s.int("pipelining", 2)?.max(0) as usize,
-        backoff_init: backoff
-            .duration("init", Duration::from_secs(1))?
-            .unwrap_or(Duration::from_secs(1)),
-        backoff_max: backoff
-            .duration("max", Duration::from_secs(60))?
-            .unwrap_or(Duration::from_secs(60)),
+        backoff_init,
+        backoff_max,
         max_retries: None,
     };
-    backoff.warn_unknown();
     s.raw("ttl");
     s.raw("slow_start");
     s.raw("escape_html");

@@ -105,6 +105,21 @@ pub fn encode(e: &Fields) -> Bytes {
     Bytes::from(serde_json::to_vec(e).unwrap_or_default())
 }
 
+/// An output's `backoff.init` (1 s) and `backoff.max` (60 s), Beats' defaults.
+pub fn backoff_settings(
+    s: &Section,
+) -> Result<(std::time::Duration, std::time::Duration), ConfigError> {
+    use std::time::Duration;
+    let b = s.section("backoff")?;
+    let get = |key: &'static str, default: u64| -> Result<Duration, ConfigError> {
+        Ok(b.duration(key, Duration::from_secs(default))?
+            .unwrap_or(Duration::from_secs(default)))
+    };
+    let both = (get("init", 1)?, get("max", 60)?);
+    b.warn_unknown();
+    Ok(both)
+}
+
 /// Backoff between retries: doubles from `init` to `max`, waking early on abort.
 pub fn backoff_sleep(
     abort: &AtomicBool,
