@@ -1257,3 +1257,69 @@ logging.level: error
     assert_eq!(ours[6]["dissect"]["pid"], 31);
     assert_eq!(ours[6]["dissect"]["big"], "99999999999");
 }
+
+/// A Docker line split in two whose second piece comes only after the harvester closed the
+/// idle file (`close_inactive`): the next harvester starts again at its first piece, and the
+/// message arrives whole, once.
+#[test]
+fn a_partial_container_line_survives_the_harvester_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("c.log");
+    let out = dir.path().join("out.json");
+    let line = |text: &str| {
+        serde_json::json!({"log": text, "stream": "stdout", "time": "2024-05-01T10:00:00Z"})
+            .to_string()
+            + "\n"
+    };
+    fs::write(&log, line("first\n") + &line("half of it, ")).unwrap();
+    let cfg = dir.path().join("filebeat.yml");
+    fs::write(
+        &cfg,
+        format!(
+            "filebeat.inputs:\n  - type: container\n    paths: [\"{}\"]\n    close_inactive: 1s\n    scan_frequency: 200ms\n    backoff: 100ms\noutput.console: {{}}\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    let mut rbeat = Command::new(sibling_bin("rbeat"))
+        .arg("-c")
+        .arg(&cfg)
+        .arg("--path.data")
+        .arg(dir.path().join("data"))
+        // Debug logging says when the harvester closes.
+        .args(["-d", "*"])
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(dir.path().join("rbeat.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let messages = || -> Vec<String> {
+        fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|e| e["message"].as_str().map(str::to_string))
+            .collect()
+    };
+    wait_for("the first line", Duration::from_secs(20), || {
+        !messages().is_empty()
+    });
+    let err = || fs::read_to_string(dir.path().join("rbeat.err")).unwrap_or_default();
+    wait_for(
+        "the idle harvester to close",
+        Duration::from_secs(20),
+        || err().contains("closed at offset"),
+    );
+    OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(line("the rest\n").as_bytes())
+        .unwrap();
+    wait_for("the joined line", Duration::from_secs(20), || {
+        messages().len() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = rbeat.kill();
+    let _ = rbeat.wait();
+    assert_eq!(messages(), ["first", "half of it, the rest"], "{}", err());
+}

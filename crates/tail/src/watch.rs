@@ -448,10 +448,12 @@ fn harvest<S: Sink>(
     debug!("harvester started for {source} at offset {offset}");
     let mut out = sink.open(key.clone(), &source);
     let mut ml = cfg.multiline.clone().map(Multiline::new);
-    let mut dec = cfg
-        .container
-        .clone()
-        .map(|c| Decoder::new(c, cfg.max_bytes));
+    let new_decoder = || {
+        cfg.container
+            .clone()
+            .map(|c| Decoder::new(c, cfg.max_bytes))
+    };
+    let mut dec = new_decoder();
     let mut last_data = Instant::now();
     let mut backoff = cfg.backoff;
     let emit = |out: &mut S::File, msg: Message| {
@@ -509,6 +511,7 @@ fn harvest<S: Sink>(
                         if let Some(msg) = flush(&mut ml) {
                             emit(&mut out, msg);
                         }
+                        dec = new_decoder();
                         if reader.seek(0).is_err() {
                             break (0, false);
                         }
@@ -524,18 +527,18 @@ fn harvest<S: Sink>(
                 if cfg.close_inactive.is_some_and(|d| last_data.elapsed() >= d) {
                     close = true;
                 }
+                // A container line whose last piece has not come is read again next time.
+                let partial = dec.as_ref().and_then(Decoder::pending_offset);
                 if close {
                     if let Some(msg) = flush(&mut ml) {
                         emit(&mut out, msg);
                     }
-                    debug!(
-                        "harvester for {source} closed at offset {}",
-                        reader.offset()
-                    );
-                    break (reader.offset(), close_eof);
+                    let at = partial.unwrap_or(reader.offset());
+                    debug!("harvester for {source} closed at offset {at}");
+                    break (at, close_eof && partial.is_none());
                 }
                 if !out.idle() {
-                    break (reader.offset(), false);
+                    break (partial.unwrap_or(reader.offset()), false);
                 }
                 let wait = match ml.as_ref() {
                     Some(m) if m.has_pending() => backoff.min(Duration::from_millis(200)),
