@@ -569,6 +569,20 @@ mod tests {
         assert!(Tokenizer::new("%{a|number}").is_err());
     }
 
+    proptest::proptest! {
+        /// Any tokenizer either is refused or, on any text, gives values or an error: never a
+        /// panic, whatever the delimiters, suffixes and multi-byte characters.
+        #[test]
+        fn any_tokenizer_on_any_text(
+            tok in "([a-z ,|:é#/+&?*>-]{0,4}%\\{[a-z?*&+]{0,3}(/[0-9])?(#[0-9])?(->)?(\\|[a-z]{0,7})?\\}){1,4}[a-z ,é]{0,3}",
+            text in "[a-z0-9 ,|:é#.x-]{0,40}",
+        ) {
+            if let Ok(t) = Tokenizer::new(&tok) {
+                let _ = t.dissect(&text);
+            }
+        }
+    }
+
     #[test]
     fn processor_writes_under_the_prefix_and_flags_failures() {
         let cfg = json!({"tokenizer": "%{pid|integer} - %{name}", "target_prefix": "service"});

@@ -159,6 +159,7 @@ impl Splitter {
             return Ok(Some(msg));
         }
         match memchr::memmem::find(&self.buf, &delim) {
+            Some(i) if i > self.max => Err(format!("message size exceeds {} bytes", self.max)),
             Some(i) => {
                 let mut msg: Vec<u8> = self.buf.drain(..i + delim.len()).take(i).collect();
                 // As Go's ScanLines for the default delimiter: a `\r` before it goes too.
@@ -407,6 +408,37 @@ mod tests {
         );
         assert_eq!(out, ["hello\nworld", "<13>plain line"]);
         assert!(err.is_none(), "the last frame waits for its bytes");
+    }
+
+    proptest::proptest! {
+        /// Any stream, cut anywhere into reads: the same messages as when read whole, each
+        /// within the size limit, and never a panic.
+        #[test]
+        fn messages_do_not_depend_on_how_the_stream_was_cut(
+            data in proptest::collection::vec(proptest::sample::select(b"12 ab\n<>x".to_vec()), 0..120),
+            cut in 0..120usize,
+            octets in proptest::bool::ANY,
+        ) {
+            let framing = || if octets { Framing::Rfc6587(b"\n".to_vec()) } else { Framing::Delimiter(b"\n".to_vec()) };
+            let whole = split(framing(), 16, &data);
+            let mut s = Splitter { framing: framing(), max: 16, buf: Vec::new() };
+            let (mut out, mut err) = (Vec::new(), None);
+            let cut = cut.min(data.len());
+            'feed: for part in [&data[..cut], &data[cut..]] {
+                s.buf.extend_from_slice(part);
+                loop {
+                    match s.next() {
+                        Ok(Some(m)) => out.push(String::from_utf8(m).unwrap()),
+                        Ok(None) => break,
+                        Err(e) => { err = Some(e); break 'feed; }
+                    }
+                }
+            }
+            proptest::prop_assert!(out.iter().all(|m| m.len() <= 16));
+            if whole.1.is_none() && err.is_none() {
+                proptest::prop_assert_eq!(out, whole.0);
+            }
+        }
     }
 
     #[test]

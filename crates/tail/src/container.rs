@@ -318,6 +318,28 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any bytes, in any format: a message, a piece kept for later, or an error, never a
+        /// panic; a message never starts before the line that began it.
+        #[test]
+        fn any_line_decodes_or_is_refused(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..80), 1..8),
+            format in 0..3usize,
+        ) {
+            let format = ["auto", "docker", "cri"][format];
+            let mut d = Decoder::new(ContainerConfig::new(format, "all").unwrap(), 64);
+            let mut off = 0u64;
+            for raw in lines {
+                let end = off + raw.len() as u64 + 1;
+                let line = Line { offset: off, end, bytes: raw, truncated: false, container: None };
+                if let Ok(Some(l)) = d.push(line) {
+                    proptest::prop_assert!(l.offset <= off && l.bytes.len() <= 64);
+                }
+                off = end;
+            }
+        }
+    }
+
     #[test]
     fn bad_settings_are_named() {
         assert!(ContainerConfig::new("podman", "all")
