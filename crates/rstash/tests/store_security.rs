@@ -83,6 +83,7 @@ fn users_api_keys_and_https_for_the_python_client_and_the_elasticsearch_output()
             ],
             &data,
         )
+        .args(ROOMY_DISK)
         .stderr(Stdio::null())
         .spawn()
         .unwrap(),
@@ -182,7 +183,7 @@ fn rstore_refuses_to_listen_beyond_loopback_without_authentication() {
 ip link set lo up
 cd {d}
 for args in "--path.data {d}/open --insecure" "--path.data {s}"; do
-  {bin} --http.host 0.0.0.0 --http.port {port} $args 2>>rstore.log &
+  {bin} --http.host 0.0.0.0 --http.port {port} {roomy} $args 2>>rstore.log &
   pid=$!
   for _ in $(seq 100); do
     python3 -c 'import socket; socket.create_connection(("127.0.0.1", {port}), 1)' 2>/dev/null && break
@@ -201,6 +202,7 @@ done
         d = dir.path().display(),
         s = secured.display(),
         bin = bin.display(),
+        roomy = ROOMY_DISK.join(" "),
     );
     let (stdout, stderr) = run_in_netns(dir.path(), &script);
     assert_eq!(
