@@ -294,11 +294,15 @@ fn mysql_rows(con: &mut mysql::Conn, sql: &str) -> Result<Rows, String> {
         for row in set {
             let row = row.map_err(|e| e.to_string())?;
             let cols = row.columns();
-            let values = row.unwrap();
+            // `unwrap_raw` cannot panic (`unwrap` would on a value taken before).
+            let values = row.unwrap_raw();
             out.push(
                 cols.iter()
                     .zip(values)
-                    .map(|(c, v)| (c.name_str().into_owned(), mysql_value(c, v)))
+                    .map(|(c, v)| {
+                        let v = v.unwrap_or(mysql::Value::NULL);
+                        (c.name_str().into_owned(), mysql_value(c, v))
+                    })
                     .collect(),
             );
         }
