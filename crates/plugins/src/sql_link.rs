@@ -13,53 +13,63 @@ pub enum Target {
     Sqlite(PathBuf),
 }
 
-/// `//host:port/db?user=x&password=y` of a JDBC URL: (host, port, database, query pairs).
-fn jdbc_parts(rest: &str, default_port: u16) -> (String, u16, String, Vec<(String, String)>) {
-    let rest = rest.trim_start_matches("//");
-    let (hostport, db_and_query) = rest.split_once('/').unwrap_or((rest, ""));
-    let (db, query) = db_and_query.split_once('?').unwrap_or((db_and_query, ""));
-    // Failover lists (`h1:3306,h2:3306`): the first host.
-    let hostport = hostport.split(',').next().unwrap_or_default();
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().unwrap_or(default_port)),
-        None => (hostport, default_port),
-    };
-    let host = if host.is_empty() { "localhost" } else { host };
-    let pairs = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    (host.to_string(), port, db.to_string(), pairs)
+/// The parts of a JDBC URL after its `jdbc:driver:` prefix, `//host:port/db?user=x&password=y`;
+/// `user` and `password` given as options win over the URL's.
+struct JdbcUrl {
+    host: String,
+    port: String,
+    db: String,
+    user: Option<String>,
+    password: Option<String>,
+}
+
+impl JdbcUrl {
+    fn parse(
+        rest: &str,
+        default_port: &str,
+        user: Option<&str>,
+        password: Option<&str>,
+    ) -> JdbcUrl {
+        let rest = rest.trim_start_matches("//");
+        let (hostport, db_and_query) = rest.split_once('/').unwrap_or((rest, ""));
+        let (db, query) = db_and_query.split_once('?').unwrap_or((db_and_query, ""));
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .unwrap_or((hostport, default_port));
+        let mut url = JdbcUrl {
+            host: if host.is_empty() { "localhost" } else { host }.to_string(),
+            port: port.to_string(),
+            db: db.to_string(),
+            user: user.map(str::to_string),
+            password: password.map(str::to_string),
+        };
+        for kv in query.split('&').filter(|s| !s.is_empty()) {
+            match kv.split_once('=') {
+                Some(("user", v)) => url.user = url.user.or(Some(v.to_string())),
+                Some(("password", v)) => url.password = url.password.or(Some(v.to_string())),
+                _ => {}
+            }
+        }
+        url
+    }
 }
 
 /// `jdbc:postgresql://host:port/db?x=y` → a libpq-style URL; `jdbc:sqlite:path` → the path.
 pub fn target(url: &str, user: Option<&str>, password: Option<&str>) -> Result<Target, String> {
     if let Some(rest) = url.strip_prefix("jdbc:postgresql:") {
-        let rest = rest.trim_start_matches("//");
-        let (hostport, db_and_query) = rest.split_once('/').unwrap_or((rest, "postgres"));
-        let (db, query) = db_and_query.split_once('?').unwrap_or((db_and_query, ""));
-        let (host, port) = hostport.rsplit_once(':').unwrap_or((hostport, "5432"));
-        let host = if host.is_empty() { "localhost" } else { host };
+        let u = JdbcUrl::parse(rest, "5432", user, password);
         let mut conf = format!(
-            "host={host} port={port} dbname={}",
-            if db.is_empty() { "postgres" } else { db }
+            "host={} port={} dbname={}",
+            u.host,
+            u.port,
+            if u.db.is_empty() { "postgres" } else { &u.db }
         );
-        let mut user = user.map(str::to_string);
-        let mut password = password.map(str::to_string);
-        for kv in query.split('&').filter(|s| !s.is_empty()) {
-            match kv.split_once('=') {
-                Some(("user", v)) => user = user.or(Some(v.to_string())),
-                Some(("password", v)) => password = password.or(Some(v.to_string())),
-                _ => {}
-            }
-        }
         let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
-        if let Some(u) = user {
-            conf.push_str(&format!(" user={}", quote(&u)));
+        if let Some(user) = &u.user {
+            conf.push_str(&format!(" user={}", quote(user)));
         }
-        if let Some(p) = password {
-            conf.push_str(&format!(" password={}", quote(&p)));
+        if let Some(p) = &u.password {
+            conf.push_str(&format!(" password={}", quote(p)));
         }
         return Ok(Target::Postgres(conf));
     }
@@ -67,18 +77,20 @@ pub fn target(url: &str, user: Option<&str>, password: Option<&str>) -> Result<T
         .strip_prefix("jdbc:mysql:")
         .or_else(|| url.strip_prefix("jdbc:mariadb:"))
     {
-        let (host, port, db, pairs) = jdbc_parts(rest, 3306);
-        let from_url = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        // Failover lists (`h1:3306,h2:3306/db`): the first host.
+        let rest = rest.trim_start_matches("//");
+        let (hosts, path) = rest
+            .split_once('/')
+            .map_or((rest, None), |(h, p)| (h, Some(p)));
+        let first = hosts.split(',').next().unwrap_or_default();
+        let rest = path.map_or_else(|| first.to_string(), |p| format!("{first}/{p}"));
+        let u = JdbcUrl::parse(&rest, "3306", user, password);
         let opts = mysql::OptsBuilder::new()
-            .ip_or_hostname(Some(host))
-            .tcp_port(port)
-            .db_name((!db.is_empty()).then_some(db))
-            .user(user.map(str::to_string).or_else(|| from_url("user")))
-            .pass(
-                password
-                    .map(str::to_string)
-                    .or_else(|| from_url("password")),
-            );
+            .ip_or_hostname(Some(u.host))
+            .tcp_port(u.port.parse().unwrap_or(3306))
+            .db_name((!u.db.is_empty()).then_some(u.db))
+            .user(u.user)
+            .pass(u.password);
         return Ok(Target::Mysql(Box::new(opts.into())));
     }
     if let Some(path) = url.strip_prefix("jdbc:sqlite:") {
