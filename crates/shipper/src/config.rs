@@ -172,6 +172,34 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// A byte size as go-humanize reads it (`10KiB`, `20MiB`, `1MB`, `512`), or a number.
+    pub fn byte_size(&self, key: &'static str, default: usize) -> Result<usize, ConfigError> {
+        let bad = || err(&self.key_path(key), "expected a size like 10KiB");
+        match self.raw(key) {
+            None => Ok(default),
+            Some(Value::Number(n)) => n.as_u64().map(|n| n as usize).ok_or_else(bad),
+            Some(Value::String(t)) => {
+                let t = t.trim();
+                let split = t
+                    .find(|c: char| !c.is_ascii_digit() && c != '.')
+                    .unwrap_or(t.len());
+                let n: f64 = t[..split].parse().map_err(|_| bad())?;
+                let mult: f64 = match t[split..].trim().to_ascii_lowercase().as_str() {
+                    "" | "b" => 1.0,
+                    "kb" | "k" => 1e3,
+                    "kib" | "ki" => 1024.0,
+                    "mb" | "m" => 1e6,
+                    "mib" | "mi" => 1048576.0,
+                    "gb" | "g" => 1e9,
+                    "gib" | "gi" => 1073741824.0,
+                    _ => return Err(bad()),
+                };
+                Ok((n * mult) as usize)
+            }
+            Some(_) => Err(bad()),
+        }
+    }
+
     /// A Go duration (`10s`, `1m30s`, `250ms`) or a number of seconds; -1 or 0 stay as given.
     pub fn duration(
         &self,

@@ -43,41 +43,6 @@ pub struct NetConfig {
     pub timeout: Duration,
 }
 
-/// `10KiB`, `20MiB`, `1MB`, `512` — go-humanize's byte sizes, as Filebeat reads them.
-fn byte_size(s: &Section, key: &'static str, default: usize) -> Result<usize, ConfigError> {
-    let Some(v) = s.raw(key) else {
-        return Ok(default);
-    };
-    let bad = || {
-        ConfigError(format!(
-            "setting `{}.{key}`: expected a size like 10KiB",
-            s.path
-        ))
-    };
-    match v {
-        Value::Number(n) => n.as_u64().map(|n| n as usize).ok_or_else(bad),
-        Value::String(t) => {
-            let t = t.trim();
-            let split = t
-                .find(|c: char| !c.is_ascii_digit() && c != '.')
-                .unwrap_or(t.len());
-            let n: f64 = t[..split].parse().map_err(|_| bad())?;
-            let mult: f64 = match t[split..].trim().to_ascii_lowercase().as_str() {
-                "" | "b" => 1.0,
-                "kb" | "k" => 1e3,
-                "kib" | "ki" => 1024.0,
-                "mb" | "m" => 1e6,
-                "mib" | "mi" => 1048576.0,
-                "gb" | "g" => 1e9,
-                "gib" | "gi" => 1073741824.0,
-                _ => return Err(bad()),
-            };
-            Ok((n * mult) as usize)
-        }
-        _ => Err(bad()),
-    }
-}
-
 /// The options of a `tcp` or `udp` input, with Filebeat's defaults.
 pub fn parse(s: &Section, udp: bool) -> Result<NetConfig, ConfigError> {
     let host = s
@@ -91,7 +56,7 @@ pub fn parse(s: &Section, udp: bool) -> Result<NetConfig, ConfigError> {
         return Ok(NetConfig {
             proto: Proto::Udp,
             host,
-            max_message_size: byte_size(s, "max_message_size", 10 * 1024)?,
+            max_message_size: s.byte_size("max_message_size", 10 * 1024)?,
             timeout,
         });
     }
@@ -118,7 +83,7 @@ pub fn parse(s: &Section, udp: bool) -> Result<NetConfig, ConfigError> {
             max_connections: s.int("max_connections", 0)?.max(0) as usize,
         },
         host,
-        max_message_size: byte_size(s, "max_message_size", 20 * 1024 * 1024)?,
+        max_message_size: s.byte_size("max_message_size", 20 * 1024 * 1024)?,
         timeout,
     })
 }
@@ -128,47 +93,72 @@ struct Splitter {
     framing: Framing,
     max: usize,
     buf: Vec<u8>,
+    /// Where the unread part of `buf` begins: taking a message moves it, and `feed` drops what
+    /// was read once per read rather than shifting the buffer once per message.
+    start: usize,
 }
 
 impl Splitter {
+    fn new(framing: Framing, max: usize) -> Splitter {
+        Splitter {
+            framing,
+            max,
+            buf: Vec::new(),
+            start: 0,
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// What is left unread (a last message without its delimiter).
+    fn rest(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     /// The next complete message in the buffer; `Err` when one exceeds the size limit.
     fn next(&mut self) -> Result<Option<Vec<u8>>, String> {
         let (delim, counted) = match &self.framing {
-            Framing::Delimiter(d) => (d.clone(), false),
-            Framing::Rfc6587(d) => (d.clone(), true),
+            Framing::Delimiter(d) => (d.as_slice(), false),
+            Framing::Rfc6587(d) => (d.as_slice(), true),
         };
-        if counted && self.buf.first().is_some_and(u8::is_ascii_digit) {
-            let Some(sp) = self.buf.iter().position(|&b| b == b' ') else {
-                return match self.buf.len() > 20 {
+        let data = &self.buf[self.start..];
+        if counted && data.first().is_some_and(u8::is_ascii_digit) {
+            let Some(sp) = data.iter().position(|&b| b == b' ') else {
+                return match data.len() > 20 {
                     true => Err("octet count without a space after it".into()),
                     false => Ok(None),
                 };
             };
-            let len: usize = std::str::from_utf8(&self.buf[..sp])
+            let len: usize = std::str::from_utf8(&data[..sp])
                 .ok()
                 .and_then(|t| t.parse().ok())
                 .ok_or("an octet count that is not a number")?;
             if len > self.max {
                 return Err(format!("message size {len} exceeds {}", self.max));
             }
-            if self.buf.len() < sp + 1 + len {
+            if data.len() < sp + 1 + len {
                 return Ok(None);
             }
-            let msg = self.buf[sp + 1..sp + 1 + len].to_vec();
-            self.buf.drain(..sp + 1 + len);
+            let msg = data[sp + 1..sp + 1 + len].to_vec();
+            self.start += sp + 1 + len;
             return Ok(Some(msg));
         }
-        match memchr::memmem::find(&self.buf, &delim) {
+        match memchr::memmem::find(data, delim) {
             Some(i) if i > self.max => Err(format!("message size exceeds {} bytes", self.max)),
             Some(i) => {
-                let mut msg: Vec<u8> = self.buf.drain(..i + delim.len()).take(i).collect();
+                let mut msg = data[..i].to_vec();
                 // As Go's ScanLines for the default delimiter: a `\r` before it goes too.
                 if delim == b"\n" && msg.last() == Some(&b'\r') {
                     msg.pop();
                 }
+                self.start += i + delim.len();
                 Ok(Some(msg))
             }
-            None if self.buf.len() > self.max => {
+            None if data.len() > self.max => {
                 Err(format!("message size exceeds {} bytes", self.max))
             }
             None => Ok(None),
@@ -279,11 +269,7 @@ pub fn run(cfg: Arc<InputConfig>, net: NetConfig, sh: Shared, done: Arc<AtomicBo
                             }
                             open.fetch_add(1, Ordering::Relaxed);
                             let (cfg, sh, net, open, done) = (&cfg, &sh, &net, open.clone(), &done);
-                            let splitter = Splitter {
-                                framing: framing.clone(),
-                                max: net.max_message_size,
-                                buf: Vec::new(),
-                            };
+                            let splitter = Splitter::new(framing.clone(), net.max_message_size);
                             scope.spawn(move || {
                                 serve(cfg, sh, net, conn, from, splitter, done);
                                 open.fetch_sub(1, Ordering::Relaxed);
@@ -326,7 +312,7 @@ fn serve(
             Ok(0) => break,
             Ok(n) => {
                 last = Instant::now();
-                split.buf.extend_from_slice(&chunk[..n]);
+                split.feed(&chunk[..n]);
                 loop {
                     match split.next() {
                         Ok(Some(msg)) => {
@@ -364,9 +350,8 @@ fn serve(
     }
     // What is left without a delimiter at the end of the stream is a message too (as Go's
     // scanner gives the final token).
-    if !split.buf.is_empty() {
-        let rest = std::mem::take(&mut split.buf);
-        publish(cfg, sh, &from, &rest, None);
+    if !split.rest().is_empty() {
+        publish(cfg, sh, &from, split.rest(), None);
     }
 }
 
@@ -375,11 +360,8 @@ mod tests {
     use super::*;
 
     fn split(framing: Framing, max: usize, input: &[u8]) -> (Vec<String>, Option<String>) {
-        let mut s = Splitter {
-            framing,
-            max,
-            buf: input.to_vec(),
-        };
+        let mut s = Splitter::new(framing, max);
+        s.feed(input);
         let mut out = Vec::new();
         loop {
             match s.next() {
@@ -421,11 +403,11 @@ mod tests {
         ) {
             let framing = || if octets { Framing::Rfc6587(b"\n".to_vec()) } else { Framing::Delimiter(b"\n".to_vec()) };
             let whole = split(framing(), 16, &data);
-            let mut s = Splitter { framing: framing(), max: 16, buf: Vec::new() };
+            let mut s = Splitter::new(framing(), 16);
             let (mut out, mut err) = (Vec::new(), None);
             let cut = cut.min(data.len());
             'feed: for part in [&data[..cut], &data[cut..]] {
-                s.buf.extend_from_slice(part);
+                s.feed(part);
                 loop {
                     match s.next() {
                         Ok(Some(m)) => out.push(String::from_utf8(m).unwrap()),
