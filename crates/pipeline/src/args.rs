@@ -1,5 +1,5 @@
 //! Typed access to a plugin's options, with Logstash's coercions and errors that point at the option.
-//! Every option a plugin does not read is reported as unknown by `finish`.
+//! The options given are checked against the plugin's declaration (`options.rs`) before it is built.
 
 use std::collections::HashSet;
 
@@ -8,6 +8,7 @@ use rstash_config::ast::{self, Number, Span};
 use rstash_config::{env, ConfigError, Source};
 use rstash_event::{Event, FieldRef, Template, Value};
 
+use crate::options::{self, Options, Status};
 use crate::plugin::{Codec, Ecs, PipelineSettings};
 use crate::registry::Registry;
 
@@ -34,11 +35,11 @@ impl ConfValue {
 
     fn type_name(&self) -> &'static str {
         match self {
-            ConfValue::Str(_) => "string",
-            ConfValue::Int(_) | ConfValue::Float(_) => "number",
-            ConfValue::Array(_) => "array",
-            ConfValue::Hash(_) => "hash",
-            ConfValue::Plugin(_) => "plugin",
+            ConfValue::Str(_) => "a string",
+            ConfValue::Int(_) | ConfValue::Float(_) => "a number",
+            ConfValue::Array(_) => "an array",
+            ConfValue::Hash(_) => "a hash",
+            ConfValue::Plugin(_) => "a plugin",
         }
     }
 
@@ -64,7 +65,9 @@ pub struct Args<'a> {
     src: &'a Source,
     kind: &'static str,
     options: IndexMap<String, (Span, ConfValue)>,
-    used: HashSet<String>,
+    declared: Options,
+    /// Names the plugin read without declaring them: a bug of the plugin, reported by `finish`.
+    undeclared: std::cell::RefCell<HashSet<String>>,
     pub registry: &'a Registry,
     pub settings: &'a PipelineSettings,
 }
@@ -125,9 +128,13 @@ fn merge(old: ConfValue, new: ConfValue) -> ConfValue {
 }
 
 impl<'a> Args<'a> {
+    /// The plugin's options, checked against its declaration: unknown names, obsolete ones,
+    /// required ones missing and values of the wrong type are errors; deprecated and ignored
+    /// ones are warned about.
     pub fn new(
         plugin: &'a ast::Plugin,
         kind: &'static str,
+        declared: Options,
         src: &'a Source,
         registry: &'a Registry,
         settings: &'a PipelineSettings,
@@ -141,15 +148,70 @@ impl<'a> Args<'a> {
             };
             options.insert(a.name.clone(), merged);
         }
-        Ok(Args {
+        let args = Args {
             plugin,
             src,
             kind,
             options,
-            used: HashSet::new(),
+            declared,
+            undeclared: Default::default(),
             registry,
             settings,
-        })
+        };
+        args.check()?;
+        Ok(args)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let (kind, plugin) = (self.kind, &self.plugin.name);
+        for (name, (span, value)) in &self.options {
+            let at = || self.src.locate(span.start);
+            let Some(o) = options::find(self.declared, kind, name) else {
+                return Err(ConfigError::at(
+                    at(),
+                    format!("unknown option `{name}` for {kind} plugin `{plugin}`"),
+                ));
+            };
+            match o.status {
+                Status::Obsolete(why) => {
+                    return Err(ConfigError::at(
+                        at(),
+                        format!("option `{name}` of {kind} plugin `{plugin}` is obsolete: {why}"),
+                    ))
+                }
+                Status::Deprecated(why) => {
+                    tracing::warn!(
+                        "{}: option `{name}` of {kind} plugin `{plugin}` is deprecated: {why}",
+                        at()
+                    )
+                }
+                Status::Ignored(why) => {
+                    tracing::warn!("{}: option `{name}` of {kind} plugin `{plugin}` has no effect in rstash: {why}", at())
+                }
+                Status::Current => {}
+            }
+            if !o.ty.accepts(value) {
+                return Err(match (o.ty, value.text()) {
+                    (options::Ty::Choice(c), Some(v)) => self.error_at(
+                        name,
+                        format!("option `{name}` must be one of {}, got `{v}`", c.join(", ")),
+                    ),
+                    _ => self.type_error(name, &o.ty.expected(), value),
+                });
+            }
+        }
+        for table in self.declared {
+            for o in table.iter().filter(|o| o.required) {
+                if !self.options.contains_key(o.name) {
+                    return Err(self.error(format!(
+                        "{plugin} {kind} needs `{}` ({})",
+                        o.name,
+                        o.ty.label()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The plugin's `id =>`, or the stable id generated from where it sits in the config.
@@ -196,7 +258,7 @@ impl<'a> Args<'a> {
         self.error_at(
             name,
             format!(
-                "option `{name}` of {} `{}` must be {expected}, got a {}",
+                "option `{name}` of {} `{}` must be {expected}, got {}",
                 self.kind,
                 self.plugin.name,
                 got.type_name()
@@ -205,13 +267,20 @@ impl<'a> Args<'a> {
     }
 
     pub fn has(&self, name: &str) -> bool {
+        self.note(name);
         self.options.contains_key(name)
     }
 
-    /// The raw value, marking the option as known.
+    /// The raw value.
     pub fn raw(&mut self, name: &str) -> Option<ConfValue> {
-        self.used.insert(name.to_string());
+        self.note(name);
         self.options.get(name).map(|(_, v)| v.clone())
+    }
+
+    fn note(&self, name: &str) {
+        if options::find(self.declared, self.kind, name).is_none() {
+            self.undeclared.borrow_mut().insert(name.to_string());
+        }
     }
 
     pub fn string(&mut self, name: &str) -> Result<Option<String>, ConfigError> {
@@ -413,20 +482,24 @@ impl<'a> Args<'a> {
         self.registry.build_codec(&plugin, self.src, self.settings)
     }
 
-    /// Reports options nobody read. Call last.
+    /// Reports an option the plugin read without declaring it (a user could never set it): a
+    /// plugin bug, which debug builds (the tests) refuse. Call last.
     pub fn finish(self) -> Result<(), ConfigError> {
-        for (name, (span, _)) in &self.options {
-            if !self.used.contains(name) {
-                return Err(ConfigError::at(
-                    self.src.locate(span.start),
-                    format!(
-                        "unknown option `{name}` for {} plugin `{}`",
-                        self.kind, self.plugin.name
-                    ),
-                ));
-            }
+        if !cfg!(debug_assertions) {
+            return Ok(());
         }
-        Ok(())
+        let undeclared = self.undeclared.borrow();
+        let mut names: Vec<_> = undeclared.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        match names.first() {
+            None => Ok(()),
+            Some(_) => Err(self.error(format!(
+                "internal error: {} plugin `{}` reads options it does not declare: {}",
+                self.kind,
+                self.plugin.name,
+                names.join(", ")
+            ))),
+        }
     }
 }
 

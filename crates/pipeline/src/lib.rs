@@ -6,6 +6,7 @@ mod args;
 mod compile;
 mod condition;
 mod metrics;
+pub mod options;
 mod plugin;
 mod queue;
 mod registry;
@@ -14,6 +15,7 @@ mod runtime;
 pub use args::{Args, ConfValue};
 pub use compile::{compile, CompiledPipeline};
 pub use metrics::{digest, PipelineMetrics, PipelineStats, PluginStats, Problem};
+pub use options::{opt, Opt, Options, Ty, ECS};
 pub use plugin::{
     filter_as_batch, Codec, DeadLetterQueue, DeadLetters, Ecs, Filter, FilterOutcome, Input,
     InputContext, Output, PipelineSettings, PluginError, Stopped,

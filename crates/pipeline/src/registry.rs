@@ -8,6 +8,7 @@ use rstash_event::{Event, FieldRef, Template};
 
 use crate::args::{add_field, Args};
 use crate::metrics::PluginStats;
+use crate::options::Options;
 use crate::plugin::{
     Codec, Decoration, Filter, FilterOutcome, Input, InputContext, Output, PipelineSettings,
     PluginError,
@@ -23,10 +24,10 @@ pub type BuiltInput = (Box<dyn Input>, Decoration, Arc<PluginStats>);
 
 #[derive(Default)]
 pub struct Registry {
-    inputs: BTreeMap<&'static str, InputCtor>,
-    filters: BTreeMap<&'static str, FilterCtor>,
-    outputs: BTreeMap<&'static str, OutputCtor>,
-    codecs: BTreeMap<&'static str, CodecCtor>,
+    inputs: BTreeMap<&'static str, (Options, InputCtor)>,
+    filters: BTreeMap<&'static str, (Options, FilterCtor)>,
+    outputs: BTreeMap<&'static str, (Options, OutputCtor)>,
+    codecs: BTreeMap<&'static str, (Options, CodecCtor)>,
 }
 
 /// What `-t` builds in place of a plugin whose `register` would refuse: never run.
@@ -156,21 +157,31 @@ fn field_templates(args: &mut Args, name: &str) -> Result<Vec<(Template, Templat
 }
 
 impl Registry {
-    pub fn input(&mut self, name: &'static str, c: InputCtor) -> &mut Self {
-        self.inputs.insert(name, c);
+    pub fn input(&mut self, name: &'static str, o: Options, c: InputCtor) -> &mut Self {
+        self.inputs.insert(name, (o, c));
         self
     }
-    pub fn filter(&mut self, name: &'static str, c: FilterCtor) -> &mut Self {
-        self.filters.insert(name, c);
+    pub fn filter(&mut self, name: &'static str, o: Options, c: FilterCtor) -> &mut Self {
+        self.filters.insert(name, (o, c));
         self
     }
-    pub fn output(&mut self, name: &'static str, c: OutputCtor) -> &mut Self {
-        self.outputs.insert(name, c);
+    pub fn output(&mut self, name: &'static str, o: Options, c: OutputCtor) -> &mut Self {
+        self.outputs.insert(name, (o, c));
         self
     }
-    pub fn codec(&mut self, name: &'static str, c: CodecCtor) -> &mut Self {
-        self.codecs.insert(name, c);
+    pub fn codec(&mut self, name: &'static str, o: Options, c: CodecCtor) -> &mut Self {
+        self.codecs.insert(name, (o, c));
         self
+    }
+
+    /// Every plugin as (kind, name, declared options), by kind then name.
+    pub fn plugins(&self) -> Vec<(&'static str, &'static str, Options)> {
+        let mut all = Vec::new();
+        all.extend(self.inputs.iter().map(|(n, (o, _))| ("input", *n, *o)));
+        all.extend(self.filters.iter().map(|(n, (o, _))| ("filter", *n, *o)));
+        all.extend(self.outputs.iter().map(|(n, (o, _))| ("output", *n, *o)));
+        all.extend(self.codecs.iter().map(|(n, (o, _))| ("codec", *n, *o)));
+        all
     }
 
     pub fn build_input(
@@ -179,10 +190,10 @@ impl Registry {
         src: &Source,
         settings: &PipelineSettings,
     ) -> Result<BuiltInput, ConfigError> {
-        let Some(ctor) = self.inputs.get(p.name.as_str()) else {
+        let Some((declared, ctor)) = self.inputs.get(p.name.as_str()) else {
             return unknown("input", p, src, self.inputs.keys().copied());
         };
-        let mut args = Args::new(p, "input", src, self, settings)?;
+        let mut args = Args::new(p, "input", declared, src, self, settings)?;
         let (input, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
         let decoration = Decoration {
             type_: args.string("type")?,
@@ -202,10 +213,10 @@ impl Registry {
         src: &Source,
         settings: &PipelineSettings,
     ) -> Result<FilterNode, ConfigError> {
-        let Some(ctor) = self.filters.get(p.name.as_str()) else {
+        let Some((declared, ctor)) = self.filters.get(p.name.as_str()) else {
             return unknown("filter", p, src, self.filters.keys().copied());
         };
-        let mut args = Args::new(p, "filter", src, self, settings)?;
+        let mut args = Args::new(p, "filter", declared, src, self, settings)?;
         let (filter, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
         let node = FilterNode {
             filter,
@@ -215,7 +226,6 @@ impl Registry {
             remove_field: templates(&mut args, "remove_field")?,
             remove_tag: templates(&mut args, "remove_tag")?,
         };
-        args.raw("periodic_flush");
         if complete {
             args.finish()?;
         }
@@ -228,12 +238,11 @@ impl Registry {
         src: &Source,
         settings: &PipelineSettings,
     ) -> Result<(Box<dyn Output>, Arc<PluginStats>), ConfigError> {
-        let Some(ctor) = self.outputs.get(p.name.as_str()) else {
+        let Some((declared, ctor)) = self.outputs.get(p.name.as_str()) else {
             return unknown("output", p, src, self.outputs.keys().copied());
         };
-        let mut args = Args::new(p, "output", src, self, settings)?;
+        let mut args = Args::new(p, "output", declared, src, self, settings)?;
         let (mut out, complete) = checked(settings, ctor(&mut args), || Box::new(Unbuilt))?;
-        args.raw("workers");
         let stats = common(&mut args, p)?;
         if complete {
             args.finish()?;
@@ -248,10 +257,10 @@ impl Registry {
         src: &Source,
         settings: &PipelineSettings,
     ) -> Result<Box<dyn Codec>, ConfigError> {
-        let Some(ctor) = self.codecs.get(p.name.as_str()) else {
+        let Some((declared, ctor)) = self.codecs.get(p.name.as_str()) else {
             return unknown("codec", p, src, self.codecs.keys().copied());
         };
-        let mut args = Args::new(p, "codec", src, self, settings)?;
+        let mut args = Args::new(p, "codec", declared, src, self, settings)?;
         let c = ctor(&mut args)?;
         common(&mut args, p)?;
         args.finish()?;

@@ -39,7 +39,7 @@ fn main() {
 
 fn run(config: &str, b: divan::Bencher) {
     let mut registry = rstash_plugins::registry();
-    registry.input("prebuilt", prebuilt);
+    registry.input("prebuilt", &[], prebuilt);
     let settings = PipelineSettings {
         workers: 1,
         ..PipelineSettings::default()

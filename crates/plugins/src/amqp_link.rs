@@ -1,6 +1,7 @@
 //! What the rabbitmq input and output share (Logstash's RabbitMQConnection mixin): connection
 //! options with their defaults, the AMQP URI, declaring an exchange, retrying a lost connection.
 
+use rstash_pipeline::{opt, Opt, Ty};
 use std::time::Duration;
 
 use lapin::options::ExchangeDeclareOptions;
@@ -29,6 +30,27 @@ pub struct Link {
     pub passive: bool,
 }
 
+/// The connection options of the rabbitmq input and output.
+pub const OPTIONS: &[Opt] = &[
+    opt("host", Ty::Array).required(),
+    opt("port", Ty::Number).default("5672"),
+    opt("user", Ty::Str).default("guest"),
+    opt("password", Ty::Password).default("guest"),
+    opt("vhost", Ty::Str).default("/"),
+    opt("ssl", Ty::Boolean).default("false"),
+    opt("ssl_certificate_path", Ty::Path),
+    opt("ssl_certificate_password", Ty::Password),
+    opt("ssl_version", Ty::Str),
+    opt("ssl_certificate_verification", Ty::Boolean).default("true"),
+    opt("passive", Ty::Boolean).default("false"),
+    opt("heartbeat", Ty::Number),
+    opt("connection_timeout", Ty::Number),
+    opt("connect_retry_interval", Ty::Number).default("1"),
+    opt("automatic_recovery", Ty::Boolean)
+        .default("true")
+        .ignored("the plugin reconnects by itself"),
+];
+
 pub fn options(args: &mut Args) -> Result<Link, ConfigError> {
     let hosts = args.strings("host")?;
     let Some(host) = hosts.first().cloned() else {
@@ -49,7 +71,6 @@ pub fn options(args: &mut Args) -> Result<Link, ConfigError> {
         }
     }
     args.bool("ssl_certificate_verification", true)?;
-    args.bool("automatic_recovery", true)?;
     let passive = args.bool("passive", false)?;
     let heartbeat = args.number("heartbeat")?;
     let timeout = args.number("connection_timeout")?;

@@ -1,6 +1,7 @@
 //! The HTTP client options Logstash's http plugins share (its `http_client` mixin):
 //! timeouts, basic auth, CA certificates and verification. Used by the http output and filter.
 
+use rstash_pipeline::{opt, Opt, Ty};
 use std::time::Duration;
 
 use rstash_config::ConfigError;
@@ -13,6 +14,28 @@ pub struct HttpClient {
     pub auth: Option<String>,
     pub automatic_retries: u32,
 }
+
+/// The options of the HTTP client shared by the http filter and output and the elasticsearch filter.
+pub const OPTIONS: &[Opt] = &[
+    opt("request_timeout", Ty::Number).default("60"),
+    opt("connect_timeout", Ty::Number).default("10"),
+    opt("socket_timeout", Ty::Number).default("10"),
+    opt("automatic_retries", Ty::Number).default("1"),
+    opt("user", Ty::Str),
+    opt("password", Ty::Password),
+    opt("ssl_certificate_authorities", Ty::Array).default("[]"),
+    opt("cacert", Ty::Path).deprecated("use ssl_certificate_authorities"),
+    opt("ssl_verification_mode", Ty::Choice(&["full", "none"])).default("full"),
+    opt("keepalive", Ty::Boolean).ignored(POOL),
+    opt("pool_max", Ty::Number).ignored(POOL),
+    opt("pool_max_per_route", Ty::Number).ignored(POOL),
+    opt("validate_after_inactivity", Ty::Number).ignored(POOL),
+    opt("retry_non_idempotent", Ty::Boolean).ignored("requests are retried per automatic_retries"),
+    opt("cookies", Ty::Boolean).ignored("no cookie store"),
+    opt("follow_redirects", Ty::Boolean).ignored("redirects are not followed"),
+];
+
+const POOL: &str = "connections are pooled by the HTTP client";
 
 impl HttpClient {
     pub fn from_args(args: &mut Args) -> Result<HttpClient, ConfigError> {
@@ -46,18 +69,6 @@ impl HttpClient {
         }
         let mode = args.choice("ssl_verification_mode", &["full", "none"], "full")?;
         tls = tls.disable_verification(mode == "none");
-        // Connection-pool tuning has no counterpart here: accepted, as Logstash configs set it.
-        for o in [
-            "keepalive",
-            "pool_max",
-            "pool_max_per_route",
-            "validate_after_inactivity",
-            "retry_non_idempotent",
-            "cookies",
-            "follow_redirects",
-        ] {
-            args.raw(o);
-        }
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(request))
             .timeout_connect(Some(connect))

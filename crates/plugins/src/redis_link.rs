@@ -1,6 +1,7 @@
 //! Connecting to Redis for the redis input and output: `host`, `port`, `password`, `db`,
 //! `timeout` as Logstash names them, and reconnection with backoff.
 
+use rstash_pipeline::{opt, Opt, Ty};
 use std::time::Duration;
 
 use rstash_config::ConfigError;
@@ -52,6 +53,20 @@ impl Link {
         Ok(c)
     }
 }
+
+/// The connection options of the redis input and output.
+pub const OPTIONS: &[Opt] = &[
+    opt("port", Ty::Number).default("6379"),
+    opt("password", Ty::Password),
+    opt("db", Ty::Number).default("0"),
+    opt("timeout", Ty::Number).default("5"),
+    opt(
+        "data_type",
+        Ty::Choice(&["list", "channel", "pattern_channel"]),
+    )
+    .required(),
+    opt("key", Ty::Str).required(),
+];
 
 /// `port`, `password`, `db`, `timeout` (the host is the caller's: one, or a list).
 pub fn options(args: &mut Args) -> Result<(i64, Option<String>, i64, Duration), ConfigError> {

@@ -2,6 +2,7 @@
 //! endpoint and `additional_settings`, and the few S3 calls they make. Requests are signed
 //! (SigV4, query-string form) by rusty-s3 and sent with ureq.
 
+use rstash_pipeline::{opt, Opt, Ty};
 use std::io::Read;
 use std::net::IpAddr;
 use std::path::Path;
@@ -36,6 +37,23 @@ pub struct Object {
     pub storage_class: String,
 }
 
+/// The `aws_config` options of the s3 input and output.
+pub const OPTIONS: &[Opt] = &[
+    opt("region", Ty::Str).default("us-east-1"),
+    opt("endpoint", Ty::Str),
+    opt("access_key_id", Ty::Str),
+    opt("secret_access_key", Ty::Password),
+    opt("session_token", Ty::Password),
+    opt("aws_credentials_file", Ty::Path),
+    opt("force_path_style", Ty::Boolean).default("false"),
+    opt("proxy_uri", Ty::Str),
+    opt("additional_settings", Ty::Hash).default("{}"),
+    opt("role_arn", Ty::Str),
+    opt("role_session_name", Ty::Str).ignored("roles are not assumed"),
+    opt("use_aws_bundled_ca", Ty::Boolean).ignored("the system's CA store is used"),
+    opt("signature_version", Ty::Str).ignored("requests are signed with SigV4"),
+];
+
 /// Reads the `aws_config` options and `bucket`. Nothing is contacted here (`-t` builds too).
 pub fn options(args: &mut Args, bucket: &str) -> Result<Link, ConfigError> {
     let region = args.string_or("region", "us-east-1")?;
@@ -59,9 +77,6 @@ pub fn options(args: &mut Args, bucket: &str) -> Result<Link, ConfigError> {
             "role_arn needs AWS STS (AssumeRole), which rstash does not call; give keys instead",
         ));
     }
-    args.raw("role_session_name");
-    args.raw("use_aws_bundled_ca");
-    args.raw("signature_version");
     let creds = credentials(args)?;
     let endpoint = match args.string("endpoint")? {
         Some(e) => e,

@@ -4,6 +4,7 @@
 //! fields (`[source][ip]`) and timestamps are parsed. Text that is not CEF becomes an event
 //! with `message` and `_cefparsefailure`.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -384,6 +385,23 @@ const DEFAULTS: [(&str, &str); 6] = [
     ("name", "Logstash"),
     ("severity", "6"),
 ];
+
+pub const OPTIONS: Options = &[&[
+    opt("ecs_compatibility", ECS),
+    opt("device", Ty::Choice(&["observer", "host"])).default("observer"),
+    opt("reverse_mapping", Ty::Boolean).default("false"),
+    opt("delimiter", Ty::Str),
+    opt("default_timezone", Ty::Str),
+    opt("locale", Ty::Str),
+    opt("fields", Ty::Array).default("[]"),
+    opt("raw_data_field", Ty::Str),
+    opt("vendor", Ty::Str).default("Elasticsearch"),
+    opt("product", Ty::Str).default("Logstash"),
+    opt("version", Ty::Str).default("1.0"),
+    opt("signature", Ty::Str).default("Logstash"),
+    opt("name", Ty::Str).default("Logstash"),
+    opt("severity", Ty::Str).default("6"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     let ecs = args.ecs()?.enabled();

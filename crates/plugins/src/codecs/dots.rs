@@ -2,10 +2,13 @@
 
 use rstash_config::ConfigError;
 use rstash_event::Event;
+use rstash_pipeline::Options;
 use rstash_pipeline::{Args, Codec};
 
 #[derive(Clone)]
 pub struct Dots;
+
+pub const OPTIONS: Options = &[];
 
 pub fn build(_args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     Ok(Box::new(Dots))

@@ -6,12 +6,15 @@
 use edn_format::Value as Edn;
 use rstash_config::ConfigError;
 use rstash_event::{numfmt, Event, FieldRef, Map, Timestamp, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec};
 
 #[derive(Clone)]
 pub struct EdnCodec {
     target: Option<FieldRef>,
 }
+
+pub const OPTIONS: Options = &[&[opt("target", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     Ok(Box::new(EdnCodec {

@@ -3,6 +3,7 @@
 //! in `[@metadata]` (ECS: `[@metadata][codec][es_bulk]`). Encoding is not supported, as in
 //! Logstash: the elasticsearch output writes bulk requests itself.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rstash_config::ConfigError;
@@ -19,6 +20,8 @@ pub struct EsBulk {
     /// The action line waiting for its document.
     action: Option<Map>,
 }
+
+pub const OPTIONS: Options = &[&[opt("ecs_compatibility", ECS), opt("target", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     let metadata = if args.ecs()?.enabled() {

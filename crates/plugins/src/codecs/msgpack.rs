@@ -5,6 +5,7 @@
 use rmpv::Value as Mp;
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Map, Template, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec};
 
 #[derive(Clone)]
@@ -12,6 +13,8 @@ pub struct Msgpack {
     format: Option<Template>,
     target: Option<FieldRef>,
 }
+
+pub const OPTIONS: Options = &[&[opt("format", Ty::Str), opt("target", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     Ok(Box::new(Msgpack {

@@ -3,6 +3,7 @@
 //! tagged `multiline`. Past `max_lines`/`max_bytes` the event is cut and tagged; with
 //! `auto_flush_interval`, a held event is emitted after that long without new data.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,19 @@ fn parse_bytes(s: &str) -> Option<usize> {
     };
     Some((n * mult) as usize)
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("pattern", Ty::Str).required(),
+    opt("what", Ty::Choice(&["previous", "next"])).required(),
+    opt("negate", Ty::Boolean).default("false"),
+    opt("patterns_dir", Ty::Array).default("[]"),
+    opt("charset", Ty::Str).default("UTF-8"),
+    opt("multiline_tag", Ty::Str).default("multiline"),
+    opt("max_lines", Ty::Number).default("500"),
+    opt("max_bytes", Ty::Bytes).default("10 MiB"),
+    opt("auto_flush_interval", Ty::Number),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     let mode = match args.ecs()? {

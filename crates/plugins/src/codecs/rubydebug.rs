@@ -1,5 +1,6 @@
 //! `rubydebug`: the pretty layout of `stdout`; `metadata => true` adds a non-empty `@metadata`.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::IsTerminal;
 
 use rstash_config::ConfigError;
@@ -17,6 +18,8 @@ fn colour_terminal() -> bool {
     std::io::stdout().is_terminal()
         && std::env::var("TERM").is_ok_and(|t| !t.is_empty() && t != "dumb")
 }
+
+pub const OPTIONS: Options = &[&[opt("metadata", Ty::Boolean).default("false")]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     Ok(Box::new(RubyDebug {

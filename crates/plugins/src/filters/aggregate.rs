@@ -4,7 +4,28 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Map, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter};
+
+pub const OPTIONS: Options = &[&[
+    opt("task_id", Ty::Str).required(),
+    opt("code", Ty::Str).required(),
+    opt(
+        "map_action",
+        Ty::Choice(&["create", "update", "create_or_update"]),
+    )
+    .default("create_or_update"),
+    opt("end_of_task", Ty::Boolean).default("false"),
+    opt("aggregate_maps_path", Ty::Path),
+    opt("timeout", Ty::Number),
+    opt("inactivity_timeout", Ty::Number),
+    opt("timeout_code", Ty::Str),
+    opt("push_map_as_event_on_timeout", Ty::Boolean).default("false"),
+    opt("push_previous_map_as_event", Ty::Boolean).default("false"),
+    opt("timeout_task_id_field", Ty::Str),
+    opt("timeout_timestamp_field", Ty::Str),
+    opt("timeout_tags", Ty::Array).default("[]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mut o = Map::default();

@@ -1,6 +1,7 @@
 //! `csv`: one line of comma-separated values into named fields (Logstash's csv filter, with
 //! Ruby CSV's strict quoting: a stray quote is a `_csvparsefailure`).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::sync::Mutex;
 
 use rstash_config::ConfigError;
@@ -32,6 +33,21 @@ pub struct Csv {
     convert: Vec<(String, Convert)>,
     tag_on_failure: Vec<String>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Str).default("message"),
+    opt("target", Ty::Str),
+    opt("separator", Ty::Str).default(","),
+    opt("quote_char", Ty::Str).default("\""),
+    opt("columns", Ty::Array).default("[]"),
+    opt("autodetect_column_names", Ty::Boolean).default("false"),
+    opt("autogenerate_column_names", Ty::Boolean).default("true"),
+    opt("skip_empty_columns", Ty::Boolean).default("false"),
+    opt("skip_empty_rows", Ty::Boolean).default("false"),
+    opt("skip_header", Ty::Boolean).default("false"),
+    opt("convert", Ty::Hash).default("{}"),
+    opt("tag_on_failure", Ty::Array).default("[\"_csvparsefailure\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let separator = args.string_or("separator", ",")?.replace("\\t", "\t");

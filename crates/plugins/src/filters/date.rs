@@ -3,6 +3,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Template, Timestamp, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use rstash_timefmt::{parse_iso8601, Names, Parser, TimeZone};
 
@@ -28,6 +29,14 @@ pub struct Date {
     zone: Zone,
     tag_on_failure: Vec<String>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("match", Ty::Array).default("[]"),
+    opt("target", Ty::Str).default("@timestamp"),
+    opt("timezone", Ty::Str),
+    opt("locale", Ty::Str),
+    opt("tag_on_failure", Ty::Array).default("[\"_dateparsefailure\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let m = args.strings("match")?;

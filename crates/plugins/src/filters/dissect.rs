@@ -6,6 +6,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use tracing::warn;
 
@@ -148,6 +149,12 @@ fn field(body: &str, before: String) -> Result<Field, String> {
         after: String::new(),
     })
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("mapping", Ty::Hash).default("{}"),
+    opt("convert_datatype", Ty::Hash).default("{}"),
+    opt("tag_on_failure", Ty::Array).default("[\"_dissectfailure\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mut dissections = Vec::new();

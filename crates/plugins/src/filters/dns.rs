@@ -4,6 +4,7 @@
 //! `_dnstimeout` on a timeout; hit and failed caches with TTLs. A failed field stops the filter
 //! for that event, which then counts as unmatched (no tag unless it timed out).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
@@ -177,6 +178,21 @@ fn nameservers(args: &mut Args) -> Result<Option<Nameservers>, ConfigError> {
         .collect::<Result<_, _>>()?;
     Ok(Some(Nameservers { ips, search, ndots }))
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("resolve", Ty::Array),
+    opt("reverse", Ty::Array),
+    opt("action", Ty::Choice(&["append", "replace"])).default("append"),
+    opt("nameserver", Ty::Any),
+    opt("hostsfile", Ty::Array),
+    opt("timeout", Ty::Number).default("0.5"),
+    opt("max_retries", Ty::Number).default("2"),
+    opt("hit_cache_size", Ty::Number).default("0"),
+    opt("hit_cache_ttl", Ty::Number).default("60"),
+    opt("failed_cache_size", Ty::Number).default("0"),
+    opt("failed_cache_ttl", Ty::Number).default("5"),
+    opt("tag_on_timeout", Ty::Array).default("[\"_dnstimeout\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let fields = |args: &mut Args, name: &str| -> Result<Vec<FieldRef>, ConfigError> {

@@ -1,5 +1,6 @@
 //! `drop`: cancels the event (`percentage` of the time).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rstash_config::ConfigError;
@@ -10,6 +11,8 @@ pub struct Drop {
     percentage: u64,
     state: AtomicU64,
 }
+
+pub const OPTIONS: Options = &[&[opt("percentage", Ty::Number).default("100")]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let percentage = args.int("percentage", 100)?;

@@ -4,6 +4,7 @@
 //! gives values, several give arrays. `[@metadata][total_hits]` gets the count. A failed search
 //! tags `_elasticsearch_lookup_failure`.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -58,6 +59,31 @@ fn escape(s: &str) -> String {
     }
     out
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("hosts", Ty::Array).default("[\"localhost:9200\"]"),
+        opt("index", Ty::Str).default(""),
+        opt("query", Ty::Str),
+        opt("query_template", Ty::Path),
+        opt("sort", Ty::Str).default("@timestamp:desc"),
+        opt("result_size", Ty::Number).default("1"),
+        opt("enable_sort", Ty::Boolean).default("true"),
+        opt("fields", Ty::Hash).default("{}"),
+        opt("docinfo_fields", Ty::Hash).default("{}"),
+        opt("aggregation_fields", Ty::Hash).default("{}"),
+        opt("user", Ty::Str),
+        opt("password", Ty::Password),
+        opt("api_key", Ty::Password),
+        opt("ssl_enabled", Ty::Boolean),
+        opt("ssl", Ty::Boolean).deprecated("use ssl_enabled"),
+        opt("ssl_verification_mode", Ty::Choice(&["full", "none"])).default("full"),
+        opt("retry_on_failure", Ty::Number).default("0"),
+        opt("retry_on_status", Ty::Array).default("[500, 502, 503, 504]"),
+        opt("tag_on_failure", Ty::Array).default("[\"_elasticsearch_lookup_failure\"]"),
+    ],
+    crate::http_client::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let ssl = args.bool("ssl_enabled", false)? || args.bool("ssl", false)?;

@@ -7,6 +7,7 @@ use hmac::{KeyInit, Mac, SimpleHmac};
 use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Map, Value};
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use sha2::Digest;
 
@@ -33,6 +34,31 @@ pub struct Fingerprint {
     concatenate_all_fields: bool,
     punct: Regex,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Array).default("[\"message\"]"),
+    opt("target", Ty::Str),
+    opt(
+        "method",
+        Ty::Choice(&[
+            "SHA1",
+            "SHA256",
+            "SHA384",
+            "SHA512",
+            "MD5",
+            "MURMUR3",
+            "IPV4_NETWORK",
+            "UUID",
+            "PUNCTUATION",
+        ]),
+    )
+    .default("SHA256"),
+    opt("key", Ty::Password),
+    opt("base64encode", Ty::Boolean).default("false"),
+    opt("concatenate_sources", Ty::Boolean).default("false"),
+    opt("concatenate_all_fields", Ty::Boolean).default("false"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let name = args.choice(

@@ -9,6 +9,7 @@
 //! `_geoip_expired_database`, as Logstash's filter does when it has no usable database. The file is
 //! watched: a database that appears or is replaced is used from then on.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -349,6 +350,17 @@ fn stamp(path: &Path) -> Option<(Option<SystemTime>, u64)> {
     let m = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
     Some((m.modified().ok(), m.len()))
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Str).required(),
+    opt("target", Ty::Str),
+    opt("database", Ty::Path),
+    opt("default_database_type", Ty::Choice(&["City", "ASN"])).default("City"),
+    opt("fields", Ty::Array),
+    opt("cache_size", Ty::Number).default("1000"),
+    opt("tag_on_failure", Ty::Array).default("[\"_geoip_lookup_failure\"]"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let ecs = args.ecs()?.enabled();

@@ -1,5 +1,6 @@
 //! `grok`: named-pattern regex parsing with Logstash's capture semantics (see rstash-grok).
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,6 +48,22 @@ pub(crate) fn compile(
         }
     })
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("match", Ty::Hash).default("{}"),
+    opt("pattern_definitions", Ty::Hash).default("{}"),
+    opt("patterns_dir", Ty::Array).default("[]"),
+    opt("patterns_files_glob", Ty::Str).default("*"),
+    opt("break_on_match", Ty::Boolean).default("true"),
+    opt("named_captures_only", Ty::Boolean).default("true"),
+    opt("keep_empty_captures", Ty::Boolean).default("false"),
+    opt("overwrite", Ty::Array).default("[]"),
+    opt("target", Ty::Str),
+    opt("timeout_millis", Ty::Number).default("30000"),
+    opt("tag_on_failure", Ty::Array).default("[\"_grokparsefailure\"]"),
+    opt("tag_on_timeout", Ty::Str).default("_groktimeout"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mode = match args.ecs()? {

@@ -4,6 +4,7 @@
 //! Timeouts (`connect_timeout`, `socket_timeout`, `request_timeout`) bound what an unreachable
 //! server costs each event.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::io::Read;
 
 use rstash_config::ConfigError;
@@ -70,6 +71,27 @@ pub struct HttpFilter {
     request_tags: Vec<String>,
     json_tags: Vec<String>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("url", Ty::Str).required(),
+        opt(
+            "verb",
+            Ty::Choice(&["GET", "HEAD", "PATCH", "DELETE", "POST", "PUT"]),
+        )
+        .default("GET"),
+        opt("headers", Ty::Hash),
+        opt("query", Ty::Hash),
+        opt("body", Ty::Any),
+        opt("body_format", Ty::Choice(&["text", "json"])).default("text"),
+        opt("target_body", Ty::Str),
+        opt("target_headers", Ty::Str),
+        opt("tag_on_request_failure", Ty::Array).default("[\"_httprequestfailure\"]"),
+        opt("tag_on_json_failure", Ty::Array).default("[\"_jsonparsefailure\"]"),
+        opt("ecs_compatibility", ECS),
+    ],
+    crate::http_client::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let ecs = args.ecs()?.enabled();

@@ -5,6 +5,7 @@
 //! LRU TTL cache does. PostgreSQL and SQLite, without a JVM: driver options are accepted and
 //! ignored.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -35,6 +36,28 @@ pub struct JdbcStreaming {
     cache: Option<Mutex<LruCache<String, (Payload, Instant)>>>,
     ttl: Duration,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("jdbc_connection_string", Ty::Str).required(),
+    opt("jdbc_user", Ty::Str),
+    opt("jdbc_password", Ty::Password),
+    opt("statement", Ty::Str).required(),
+    opt("parameters", Ty::Hash).default("{}"),
+    opt("target", Ty::Str).required(),
+    opt("default_hash", Ty::Hash).default("{}"),
+    opt("use_cache", Ty::Boolean).default("true"),
+    opt("cache_expiration", Ty::Number).default("5.0"),
+    opt("cache_size", Ty::Number).default("500"),
+    opt("tag_on_failure", Ty::Array).default("[\"_jdbcstreamingfailure\"]"),
+    opt("tag_on_default_use", Ty::Array).default("[\"_jdbcstreamingdefaultsused\"]"),
+    opt("jdbc_driver_library", Ty::Path).ignored(NO_JVM),
+    opt("jdbc_driver_class", Ty::Str).ignored(NO_JVM),
+    opt("jdbc_validate_connection", Ty::Boolean).ignored(NO_JVM),
+    opt("jdbc_validation_timeout", Ty::Number).ignored(NO_JVM),
+    opt("sequel_opts", Ty::Hash).ignored(NO_JVM),
+]];
+
+const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB and SQLite are built in";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let url = args

@@ -2,6 +2,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use tracing::warn;
 
@@ -13,6 +14,14 @@ pub struct Json {
     skip_on_invalid_json: bool,
     tag_on_failure: Vec<String>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Str).required(),
+    opt("target", Ty::Str),
+    opt("skip_on_invalid_json", Ty::Boolean).default("false"),
+    opt("tag_on_failure", Ty::Array).default("[\"_jsonparsefailure\"]"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let Some(source) = args.field("source")? else {

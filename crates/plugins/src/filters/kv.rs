@@ -7,6 +7,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Map, Template, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use rstash_regex::{Exceeded, Regex};
 use tracing::warn;
@@ -58,6 +59,39 @@ fn until_pattern(pattern: &str) -> String {
 fn quoted(open: &str, close: &str) -> String {
     format!("{open}{}?{close}", until_class(close))
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Str).default("message"),
+    opt("target", Ty::Str),
+    opt("prefix", Ty::Str).default(""),
+    opt("field_split", Ty::Str).default(" "),
+    opt("field_split_pattern", Ty::Str),
+    opt("value_split", Ty::Str).default("="),
+    opt("value_split_pattern", Ty::Str),
+    opt("whitespace", Ty::Choice(&["lenient", "strict"])).default("lenient"),
+    opt("include_brackets", Ty::Boolean).default("true"),
+    opt("recursive", Ty::Boolean).default("false"),
+    opt("trim_key", Ty::Str),
+    opt("trim_value", Ty::Str),
+    opt("remove_char_key", Ty::Str),
+    opt("remove_char_value", Ty::Str),
+    opt(
+        "transform_key",
+        Ty::Choice(&["uppercase", "lowercase", "capitalize"]),
+    ),
+    opt(
+        "transform_value",
+        Ty::Choice(&["uppercase", "lowercase", "capitalize"]),
+    ),
+    opt("include_keys", Ty::Array).default("[]"),
+    opt("exclude_keys", Ty::Array).default("[]"),
+    opt("default_keys", Ty::Hash).default("{}"),
+    opt("allow_duplicate_values", Ty::Boolean).default("true"),
+    opt("allow_empty_values", Ty::Boolean).default("false"),
+    opt("timeout_millis", Ty::Number).default("30000"),
+    opt("tag_on_timeout", Ty::Array).default("[\"_kv_filter_timeout\"]"),
+    opt("tag_on_failure", Ty::Array).default("[\"_kv_filter_error\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let case = |args: &mut Args, name: &str| -> Result<Option<TextCase>, ConfigError> {

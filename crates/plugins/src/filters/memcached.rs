@@ -5,6 +5,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Template};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 use crate::memcached_link::Memcached;
@@ -15,6 +16,15 @@ pub struct MemcachedFilter {
     set: Vec<(FieldRef, Template)>,
     tag: String,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("hosts", Ty::Array).default("[\"localhost\"]"),
+    opt("namespace", Ty::Str),
+    opt("get", Ty::Hash),
+    opt("set", Ty::Hash),
+    opt("ttl", Ty::Number).default("0"),
+    opt("tag_on_failure", Ty::Str).default("_memcached_failure"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let hosts = if args.has("hosts") {

@@ -6,6 +6,7 @@ use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::numfmt::{ruby_to_f, ruby_to_i};
 use rstash_event::{Event, FieldRef, Template, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use rstash_regex::Regex as RubyRegex;
 
@@ -84,6 +85,24 @@ fn field_pairs(args: &mut Args, name: &str) -> Result<Vec<(FieldRef, FieldRef)>,
         .map(|(k, v)| Ok((k, args.make_field(name, &v)?)))
         .collect()
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("coerce", Ty::Hash),
+    opt("rename", Ty::Hash),
+    opt("update", Ty::Hash),
+    opt("replace", Ty::Hash),
+    opt("convert", Ty::Hash),
+    opt("gsub", Ty::Array),
+    opt("uppercase", Ty::Array),
+    opt("capitalize", Ty::Array),
+    opt("lowercase", Ty::Array),
+    opt("strip", Ty::Array),
+    opt("split", Ty::Hash),
+    opt("join", Ty::Hash),
+    opt("merge", Ty::Hash),
+    opt("copy", Ty::Hash),
+    opt("tag_on_failure", Ty::Array).default("[\"_mutate_error\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let mut convert = Vec::new();

@@ -1,6 +1,7 @@
 //! `prune`: keeps or removes top-level fields by name (regexes) and values. With `interpolate`,
 //! the patterns go through sprintf per event first.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::borrow::Cow;
 
 use rstash_config::ConfigError;
@@ -98,6 +99,14 @@ fn value_patterns(
         })
         .collect()
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("interpolate", Ty::Boolean).default("false"),
+    opt("whitelist_names", Ty::Array).default("[]"),
+    opt("blacklist_names", Ty::Array).default("[\"%{[^}]+}\"]"),
+    opt("whitelist_values", Ty::Hash).default("{}"),
+    opt("blacklist_values", Ty::Hash).default("{}"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let interpolate = args.bool("interpolate", false)?;

@@ -4,6 +4,7 @@
 //! the same way. Built only with the `ruby` cargo feature; otherwise configs using it are refused.
 
 use rstash_config::ConfigError;
+use rstash_pipeline::{opt, Ty};
 use rstash_pipeline::{Args, Filter};
 
 /// What a ruby filter was configured with.
@@ -17,6 +18,16 @@ pub struct Options {
     pub tag_with_message: bool,
     pub timeout: std::time::Duration,
 }
+
+pub const OPTIONS: rstash_pipeline::Options = &[&[
+    opt("init", Ty::Str),
+    opt("code", Ty::Str),
+    opt("path", Ty::Path),
+    opt("script_params", Ty::Hash).default("{}"),
+    opt("tag_on_exception", Ty::Str).default("_rubyexception"),
+    opt("tag_with_exception_message", Ty::Boolean).default("false"),
+    opt("timeout", Ty::Number).default("10"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let opts = Options {

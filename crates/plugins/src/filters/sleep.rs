@@ -1,5 +1,6 @@
 //! `sleep`: waits `time` seconds every `every` events (rate limiting, tests of backpressure).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -12,6 +13,12 @@ pub struct Sleep {
     every: u64,
     seen: AtomicU64,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("time", Ty::Str),
+    opt("every", Ty::Number).default("1"),
+    opt("replay", Ty::Boolean).default("false"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let Some(time) = args.template("time")? else {

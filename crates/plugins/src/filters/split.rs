@@ -3,6 +3,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use tracing::warn;
 
@@ -11,6 +12,12 @@ pub struct Split {
     target: Option<FieldRef>,
     terminator: String,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("field", Ty::Str).default("message"),
+    opt("target", Ty::Str),
+    opt("terminator", Ty::Str).default("\\n"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let terminator = args

@@ -5,6 +5,7 @@
 use rstash_config::ConfigError;
 use rstash_event::numfmt::ruby_to_i;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 const FACILITIES: [&str; 24] = [
@@ -53,6 +54,14 @@ pub struct SyslogPri {
     /// facility code, severity code, facility name, severity name.
     keys: [FieldRef; 4],
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("syslog_pri_field_name", Ty::Str),
+    opt("use_labels", Ty::Boolean).default("true"),
+    opt("facility_labels", Ty::Array),
+    opt("severity_labels", Ty::Array),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let ecs = args.ecs()?.enabled();

@@ -2,6 +2,7 @@
 //! @timestamp, as Logstash does) and marks those below `before_count` or above `after_count`
 //! through the common options (`add_tag => "throttled"`).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -22,6 +23,15 @@ pub struct Throttle {
     /// The windows, and the newest epoch seen.
     state: Mutex<(Windows, i64)>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("key", Ty::Str).required(),
+    opt("before_count", Ty::Number).default("-1"),
+    opt("after_count", Ty::Number).default("-1"),
+    opt("period", Ty::Str).default("60"),
+    opt("max_age", Ty::Number).default("3600"),
+    opt("max_counters", Ty::Number).default("100000"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let Some(key) = args.template("key")? else {

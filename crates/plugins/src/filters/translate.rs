@@ -1,6 +1,7 @@
 //! `translate`: replaces a field's value through a dictionary, inline or from a YAML, JSON or
 //! CSV file that is re-read every `refresh_interval`. Exact, regex, or substring replacement.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -157,7 +158,33 @@ fn load(path: &PathBuf) -> Result<IndexMap<String, Value>, String> {
     }
 }
 
+pub const OPTIONS: Options = &[&[
+    opt("source", Ty::Str),
+    opt("field", Ty::Str).deprecated("use source"),
+    opt("target", Ty::Str),
+    opt("destination", Ty::Str).deprecated("use target"),
+    opt("dictionary", Ty::Hash).default("{}"),
+    opt("dictionary_path", Ty::Path),
+    opt("refresh_interval", Ty::Number).default("300"),
+    opt("refresh_behaviour", Ty::Choice(&["merge", "replace"])).default("merge"),
+    opt("override", Ty::Boolean),
+    opt("fallback", Ty::Str),
+    opt("exact", Ty::Boolean).default("true"),
+    opt("regex", Ty::Boolean).default("false"),
+    opt("iterate_on", Ty::Str),
+    opt("yaml_dictionary_code_point_limit", Ty::Number).default("134217728"),
+    opt("ecs_compatibility", ECS),
+]];
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
+    for (new, old) in [("source", "field"), ("target", "destination")] {
+        if args.has(new) && args.has(old) {
+            return Err(args.error_at(
+                old,
+                format!("translate: `{old}` and `{new}` name the same thing; set only `{new}`"),
+            ));
+        }
+    }
     let source_name = if args.has("source") {
         "source"
     } else {

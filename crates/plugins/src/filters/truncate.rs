@@ -3,12 +3,18 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 pub struct Truncate {
     fields: Vec<FieldRef>,
     length: usize,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("length_bytes", Ty::Number).required(),
+    opt("fields", Ty::Array),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let length = args.int("length_bytes", -1)?;

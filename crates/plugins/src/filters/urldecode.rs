@@ -3,6 +3,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 use super::failure_tags;
@@ -12,6 +13,13 @@ pub struct Urldecode {
     all_fields: bool,
     latin1: bool,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("field", Ty::Str).default("message"),
+    opt("all_fields", Ty::Boolean).default("false"),
+    opt("charset", Ty::Str).default("UTF-8"),
+    opt("tag_on_failure", Ty::Array).default("[\"_urldecodefailure\"]"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let charset = args.string_or("charset", "UTF-8")?;

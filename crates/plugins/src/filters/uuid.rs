@@ -2,12 +2,18 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 pub struct Uuid {
     target: FieldRef,
     overwrite: bool,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("target", Ty::Str).required(),
+    opt("overwrite", Ty::Boolean).default("false"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let Some(target) = args.field("target")? else {

@@ -3,6 +3,7 @@
 //! out every 5 s so the client waits instead of timing out. Connections are independent: a bad
 //! frame closes only its own.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,6 +40,21 @@ struct Transform {
 
 const KEEPALIVE: Duration = Duration::from_secs(5);
 
+pub const OPTIONS: Options = &[
+    &[
+        opt("port", Ty::Number).required(),
+        opt("host", Ty::Str).default("0.0.0.0"),
+        opt("client_inactivity_timeout", Ty::Number).default("60"),
+        opt("include_codec_tag", Ty::Boolean).default("true"),
+        opt("enrich", Ty::Array).default("[\"source_metadata\", \"codec_metadata\"]"),
+        opt("add_hostname", Ty::Boolean).default("false"),
+        opt("threads", Ty::Number).default("2"),
+        opt("executor_threads", Ty::Number).ignored("connections run on the input's threads"),
+        opt("ecs_compatibility", ECS),
+    ],
+    super::TLS_SERVER,
+];
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let port = args.int("port", -1)?;
     if !(0..=65535).contains(&port) {
@@ -72,15 +88,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     } else {
         None
     };
-    for o in [
-        "ssl_handshake_timeout",
-        "ssl_supported_protocols",
-        "ssl_cipher_suites",
-        "ssl_key_passphrase",
-        "executor_threads",
-    ] {
-        args.raw(o);
-    }
     let inactivity = Duration::from_secs(args.int("client_inactivity_timeout", 60)?.max(1) as u64);
     let include_codec_tag = args.bool("include_codec_tag", true)?;
     let enrich = if args.has("enrich") {

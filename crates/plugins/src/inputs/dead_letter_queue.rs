@@ -4,6 +4,7 @@
 //! `sincedb_path` (default `<path>/<pipeline_id>/.sincedb`) once the events are in the queue, so
 //! a restart goes on from there; events keep coming as they are written.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,6 +20,15 @@ pub struct DeadLetterQueue {
     sincedb: PathBuf,
 }
 
+pub const OPTIONS: Options = &[&[
+    opt("path", Ty::Path).required(),
+    opt("pipeline_id", Ty::Str).default("main"),
+    opt("commit_offsets", Ty::Boolean).default("true"),
+    opt("sincedb_path", Ty::Path),
+    opt("start_timestamp", Ty::Str).ignored("the queue is read from the sincedb's position"),
+    opt("clean_consumed", Ty::Boolean).ignored("consumed segments are kept"),
+]];
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let Some(path) = args.string("path")? else {
         return Err(args.error("dead_letter_queue input needs `path` (path.dead_letter_queue)"));
@@ -30,8 +40,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         .string("sincedb_path")?
         .map(PathBuf::from)
         .unwrap_or_else(|| dir.join(".sincedb"));
-    args.raw("start_timestamp");
-    args.raw("clean_consumed");
     Ok(Box::new(DeadLetterQueue {
         dir,
         commit,

@@ -2,6 +2,7 @@
 //! stdout goes through the codec (one event with `plain`). `command`, exit status and duration
 //! are added (ECS: `[process][command_line]`, `[process][exit_code]`).
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,13 @@ pub struct Exec {
     codec: Box<dyn Codec>,
     ecs: Ecs,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("command", Ty::Str).required(),
+    opt("interval", Ty::Duration),
+    opt("schedule", Ty::Str),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let Some(command) = args.string("command")? else {

@@ -3,6 +3,7 @@
 //! rotation by rename, copytruncate and truncation are handled the same way. An offset is
 //! recorded once the line's event is in the queue (with a persisted queue: on disk).
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,30 @@ pub struct File {
     codec: Box<dyn Codec>,
     ecs: Ecs,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("path", Ty::Array).required(),
+    opt("exclude", Ty::Array),
+    opt("mode", Ty::Choice(&["tail", "read"])).default("tail"),
+    opt("start_position", Ty::Choice(&["beginning", "end"])).default("end"),
+    opt("delimiter", Ty::Str).default("\\n"),
+    opt("stat_interval", Ty::Duration).default("1"),
+    opt("discover_interval", Ty::Number).default("15"),
+    opt("close_older", Ty::Duration).default("3600"),
+    opt("ignore_older", Ty::Duration),
+    opt(
+        "file_completed_action",
+        Ty::Choice(&["delete", "log", "log_and_delete"]),
+    )
+    .default("delete"),
+    opt("file_completed_log_path", Ty::Path),
+    opt("exit_after_read", Ty::Boolean).default("false"),
+    opt("sincedb_path", Ty::Path),
+    opt("sincedb_write_interval", Ty::Duration).default("15"),
+    opt("sincedb_clean_after", Ty::Duration).default("1209600 (2 weeks)"),
+    opt("max_open_files", Ty::Number).default("4095"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let paths = args.strings("path")?;

@@ -3,6 +3,7 @@
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Timestamp, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
+use rstash_pipeline::{opt, Options, Ty, ECS};
 
 use super::set_host;
 
@@ -14,6 +15,16 @@ pub struct Generator {
     host: String,
 }
 
+pub const OPTIONS: Options = &[&[
+    opt("message", Ty::Str).default("Hello world!"),
+    opt("lines", Ty::Array),
+    opt("count", Ty::Number).default("0"),
+    opt("threads", Ty::Number)
+        .default("1")
+        .ignored("one generator thread"),
+    opt("ecs_compatibility", ECS),
+]];
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let mut lines = args.strings("lines")?;
     let message = args.string_or("message", "Hello world!")?;
@@ -24,7 +35,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     if count < 0 {
         return Err(args.error_at("count", "count must be 0 (forever) or more"));
     }
-    args.raw("threads");
     Ok(Box::new(Generator {
         lines,
         count: count as u64,

@@ -4,6 +4,7 @@
 //! `[http][request][method]`, `[url][path]`...). Basic auth, TLS, 413 over
 //! `max_content_length`, and 429 once `max_pending_requests` are waiting on a full queue.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,6 +45,25 @@ pub struct Http {
     /// Everything but the context, which arrives with `run`.
     parts: Option<Box<dyn FnOnce(InputContext) -> Shared + Send>>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("port", Ty::Number).default("8080"),
+        opt("host", Ty::Str).default("0.0.0.0"),
+        opt("additional_codecs", Ty::Hash).default("{\"application/json\" => \"json\"}"),
+        opt("user", Ty::Str),
+        opt("password", Ty::Password),
+        opt("response_code", Ty::Number).default("200"),
+        opt("response_headers", Ty::Hash).default("{\"Content-Type\" => \"text/plain\"}"),
+        opt("remote_host_target_field", Ty::Str),
+        opt("request_headers_target_field", Ty::Str),
+        opt("max_content_length", Ty::Number).default("104857600"),
+        opt("max_pending_requests", Ty::Number).default("200"),
+        opt("threads", Ty::Number).default("2"),
+        opt("ecs_compatibility", ECS),
+    ],
+    super::TLS_SERVER,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let port = args.int("port", 8080)?;

@@ -6,6 +6,7 @@
 //! once the run's events are queued. `schedule` (cron) repeats the statement; without it the
 //! statement runs once and the input finishes. Column values keep their types.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,6 +42,50 @@ pub struct Jdbc {
     retry_wait: Duration,
 }
 
+pub const OPTIONS: Options = &[&[
+    opt("jdbc_connection_string", Ty::Str).required(),
+    opt("jdbc_user", Ty::Str),
+    opt("jdbc_password", Ty::Password),
+    opt("jdbc_password_filepath", Ty::Path),
+    opt("statement", Ty::Str),
+    opt("statement_filepath", Ty::Path),
+    opt("parameters", Ty::Hash).default("{}"),
+    opt("schedule", Ty::Str),
+    opt("use_column_value", Ty::Boolean).default("false"),
+    opt("tracking_column", Ty::Str),
+    opt(
+        "tracking_column_type",
+        Ty::Choice(&["numeric", "timestamp"]),
+    )
+    .default("numeric"),
+    opt("record_last_run", Ty::Boolean).default("true"),
+    opt("last_run_metadata_path", Ty::Path),
+    opt("clean_run", Ty::Boolean).default("false"),
+    opt("lowercase_column_names", Ty::Boolean).default("true"),
+    opt("jdbc_paging_enabled", Ty::Boolean).default("false"),
+    opt("jdbc_paging_mode", Ty::Choice(&["auto", "explicit"])).default("auto"),
+    opt("jdbc_page_size", Ty::Number).default("100000"),
+    opt("connection_retry_attempts", Ty::Number).default("1"),
+    opt("connection_retry_attempts_wait_time", Ty::Number).default("0.5"),
+    opt("jdbc_driver_library", Ty::Str).ignored(NO_JVM),
+    opt("jdbc_driver_class", Ty::Str).ignored(NO_JVM),
+    opt("jdbc_fetch_size", Ty::Number).ignored(NO_JVM),
+    opt("jdbc_validate_connection", Ty::Boolean).ignored(NO_JVM),
+    opt("jdbc_validation_timeout", Ty::Number).ignored(NO_JVM),
+    opt("sequel_opts", Ty::Hash).ignored(NO_JVM),
+    opt(
+        "sql_log_level",
+        Ty::Choice(&["fatal", "error", "warn", "info", "debug"]),
+    )
+    .ignored("statements are logged at debug level"),
+    opt("plugin_timezone", Ty::Str).ignored(UTC),
+    opt("jdbc_default_timezone", Ty::Str).ignored(UTC),
+    opt("columns_charset", Ty::Hash).ignored(UTC),
+]];
+
+const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB and SQLite are built in";
+const UTC: &str = "timestamps are read and written as UTC, text as UTF-8";
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let Some(url) = args.string("jdbc_connection_string")? else {
         return Err(args.error("jdbc input needs `jdbc_connection_string`"));
@@ -54,11 +99,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     }
     let target = target(&url, user.as_deref(), password.as_deref())
         .map_err(|e| args.error_at("jdbc_connection_string", e))?;
-    for o in ["jdbc_driver_library", "jdbc_driver_class"] {
-        if args.string(o)?.is_some() {
-            warn!("jdbc input: `{o}` is ignored: rstash talks to PostgreSQL and SQLite natively, without a JVM driver");
-        }
-    }
     let statement = match (
         args.string("statement")?,
         args.string("statement_filepath")?,
@@ -108,20 +148,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         _ => Paging::Auto,
     };
     let schedule = Schedule::cron(args)?;
-    // Tuning options without an effect here: each run opens one connection and reads all rows.
-    args.int("jdbc_fetch_size", 0)?;
-    args.int("jdbc_validation_timeout", 3600)?;
-    args.bool("jdbc_validate_connection", false)?;
-    args.raw("sql_log_level");
-    for o in [
-        "plugin_timezone",
-        "jdbc_default_timezone",
-        "columns_charset",
-    ] {
-        if args.raw(o).is_some() {
-            warn!("jdbc input: `{o}` is not supported: timestamps are read and written as UTC, text as UTF-8");
-        }
-    }
     Ok(Box::new(Jdbc {
         target,
         statement,

@@ -4,6 +4,7 @@
 //! are committed; librdkafka's own auto-commit, which commits what was polled, is off. `decorate_events` adds `[@metadata][kafka]` (topic,
 //! consumer_group, partition, offset, key, timestamp; `extended` adds headers).
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,40 @@ pub struct Kafka {
     /// Each consumer thread decodes with its own copy.
     codec: std::sync::Mutex<Box<dyn Codec>>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("bootstrap_servers", Ty::Str).default("localhost:9092"),
+    opt("topics", Ty::Array).default("[\"logstash\"]"),
+    opt("topics_pattern", Ty::Str),
+    opt("group_id", Ty::Str).default("logstash"),
+    opt("client_id", Ty::Str).default("logstash"),
+    opt("consumer_threads", Ty::Number).default("1"),
+    opt(
+        "decorate_events",
+        Ty::Choice(&["none", "basic", "extended", "false", "true"]),
+    )
+    .default("none"),
+    opt("auto_offset_reset", Ty::Str),
+    opt("enable_auto_commit", Ty::Boolean).default("true"),
+    opt("auto_commit_interval_ms", Ty::Number).default("5000"),
+    opt("session_timeout_ms", Ty::Number).default("10000"),
+    opt("heartbeat_interval_ms", Ty::Number).default("3000"),
+    opt("max_poll_interval_ms", Ty::Number).default("300000"),
+    opt("max_poll_records", Ty::Number).default("500"),
+    opt("poll_timeout_ms", Ty::Number).default("100"),
+    opt("fetch_min_bytes", Ty::Number),
+    opt("fetch_max_wait_ms", Ty::Number),
+    opt("max_partition_fetch_bytes", Ty::Number),
+    opt(
+        "isolation_level",
+        Ty::Choice(&["read_uncommitted", "read_committed"]),
+    ),
+    opt("client_rack", Ty::Str),
+    opt("key_deserializer_class", Ty::Str)
+        .default("org.apache.kafka.common.serialization.StringDeserializer"),
+    opt("value_deserializer_class", Ty::Str)
+        .default("org.apache.kafka.common.serialization.StringDeserializer"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let bootstrap = args.string_or("bootstrap_servers", "localhost:9092")?;

@@ -19,7 +19,25 @@ pub mod tcp;
 pub mod udp;
 
 use rstash_event::{Event, FieldRef, Value};
-use rstash_pipeline::Ecs;
+use rstash_pipeline::{opt, Ecs, Opt, Ty};
+
+/// The TLS options of the inputs that listen (beats, tcp, http).
+pub const TLS_SERVER: &[Opt] = &[
+    opt("ssl_enabled", Ty::Boolean).default("false"),
+    opt("ssl", Ty::Boolean).deprecated("use ssl_enabled"),
+    opt("ssl_certificate", Ty::Path),
+    opt("ssl_key", Ty::Path),
+    opt("ssl_certificate_authorities", Ty::Array).default("[]"),
+    opt(
+        "ssl_client_authentication",
+        Ty::Choice(&["none", "optional", "required"]),
+    )
+    .default("none, or required with ssl_certificate_authorities"),
+    opt("ssl_key_passphrase", Ty::Password).ignored("the key is read unencrypted"),
+    opt("ssl_handshake_timeout", Ty::Number).ignored("rustls's handshake has its own bound"),
+    opt("ssl_supported_protocols", Ty::Array).ignored("TLS 1.2 and 1.3, as rustls offers"),
+    opt("ssl_cipher_suites", Ty::Array).ignored("rustls's safe defaults"),
+];
 
 /// Sets the host field (`host`, or the ECS path) when the event has none.
 pub fn set_host(e: &mut Event, ecs: Ecs, ecs_path: &str, host: &str) {

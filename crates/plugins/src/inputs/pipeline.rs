@@ -1,6 +1,7 @@
 //! `pipeline { address => "name" }`: receives what `pipeline { send_to => ["name"] }` outputs of
 //! other pipelines send. Runs until its pipeline stops.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use rstash_config::ConfigError;
@@ -11,6 +12,8 @@ use crate::bus;
 pub struct PipelineInput {
     address: String,
 }
+
+pub const OPTIONS: Options = &[&[opt("address", Ty::Str).required()]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let Some(address) = args.string("address")? else {

@@ -4,6 +4,7 @@
 //! events are in the pipeline's queue, so a crash leaves them to be redelivered. `metadata_enabled`
 //! puts headers and properties in `[@metadata][rabbitmq_headers]`/`[rabbitmq_properties]`.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use futures_lite::StreamExt;
@@ -36,6 +37,30 @@ pub struct RabbitMq {
     payload: bool,
     codec: Box<dyn Codec>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("codec", Ty::Codec).default("json"),
+        opt("queue", Ty::Str).default(""),
+        opt("durable", Ty::Boolean).default("false"),
+        opt("exclusive", Ty::Boolean).default("false"),
+        opt("auto_delete", Ty::Boolean).default("false"),
+        opt("arguments", Ty::Hash).default("{}"),
+        opt("exchange", Ty::Str),
+        opt("exchange_type", Ty::Str),
+        opt("key", Ty::Str).default("logstash"),
+        opt("ack", Ty::Boolean).default("true"),
+        opt("prefetch_count", Ty::Number).default("256"),
+        opt(
+            "metadata_enabled",
+            Ty::Choice(&["none", "basic", "extended", "false", "true"]),
+        )
+        .default("none"),
+        opt("subscription_retry_interval_seconds", Ty::Number).default("5"),
+        opt("threads", Ty::Number).default("1"),
+    ],
+    crate::amqp_link::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let link = amqp_link::options(args)?;

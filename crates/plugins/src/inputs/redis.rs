@@ -5,6 +5,7 @@
 //! Channels are Redis pub/sub: what is published while we are disconnected is not seen.
 //! A lost connection is retried with backoff.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use rstash_config::ConfigError;
@@ -39,6 +40,16 @@ pub struct Redis {
     batch: usize,
     codec: Box<dyn Codec>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("codec", Ty::Codec).default("json"),
+        opt("host", Ty::Str).default("127.0.0.1"),
+        opt("batch_count", Ty::Number).default("125"),
+        opt("threads", Ty::Number).default("1"),
+    ],
+    crate::redis_link::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let host = args.string_or("host", "127.0.0.1")?;

@@ -8,6 +8,7 @@
 //! As in Logstash, lines of uncompressed objects reach the codec with their newline and lines of
 //! gzipped ones without; CloudFront `#Version`/`#Fields` lines become fields, not events.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -42,6 +43,27 @@ pub struct S3Input {
     ecs: bool,
     codec: Box<dyn Codec>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("bucket", Ty::Str).required(),
+        opt("prefix", Ty::Str),
+        opt("exclude_pattern", Ty::Str),
+        opt("gzip_pattern", Ty::Str).default("\\.gz(ip)?$"),
+        opt("interval", Ty::Number).default("60"),
+        opt("watch_for_new_files", Ty::Boolean).default("true"),
+        opt("sincedb_path", Ty::Path),
+        opt("backup_to_bucket", Ty::Str),
+        opt("backup_add_prefix", Ty::Str),
+        opt("backup_to_dir", Ty::Path),
+        opt("delete", Ty::Boolean).default("false"),
+        opt("temporary_directory", Ty::Path),
+        opt("include_object_properties", Ty::Boolean).default("false"),
+        opt("cutoff_second", Ty::Number).default("3"),
+        opt("ecs_compatibility", ECS),
+    ],
+    crate::s3_link::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let Some(bucket) = args.string("bucket")? else {

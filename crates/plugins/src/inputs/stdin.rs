@@ -1,6 +1,7 @@
 //! `stdin`: lines from standard input (codec `line`; `plain` and `json` become `line`/`json_lines`).
 //! At EOF the input finishes, and with it the pipeline once all inputs are done.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::io::{IsTerminal, Read};
 
 use rstash_config::ConfigError;
@@ -14,6 +15,11 @@ pub struct Stdin {
     ecs: Ecs,
     host: String,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("codec", Ty::Codec).default("line"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let codec = args.codec("line")?;

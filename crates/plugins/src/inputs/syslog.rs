@@ -5,6 +5,7 @@
 //! priority 13. Beyond Logstash, RFC 5424 lines are parsed into the same fields (plus `msgid`,
 //! `structured_data`) instead of failing.
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,6 +83,18 @@ fn internal_filter(args: &Args, text: &str) -> Result<FilterNode, ConfigError> {
 fn quoted(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("port", Ty::Number).default("514"),
+    opt("host", Ty::Str).default("0.0.0.0"),
+    opt("grok_pattern", Ty::Str).default("<%{POSINT:priority}>%{SYSLOGLINE}"),
+    opt("timezone", Ty::Str),
+    opt("locale", Ty::Str),
+    opt("use_labels", Ty::Boolean).default("true"),
+    opt("facility_labels", Ty::Array),
+    opt("severity_labels", Ty::Array),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let port = args.int("port", 514)?;

@@ -2,6 +2,7 @@
 //! `line`/`json_lines`), as a server or as a client; optional TLS. The peer's address goes to
 //! `host`/`port` (ECS: `[@metadata][input][tcp][source][ip|port]`).
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,25 @@ pub struct Tcp {
     codec: Arc<Mutex<Box<dyn Codec>>>,
     ecs: Ecs,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("codec", Ty::Codec).default("line"),
+        opt("port", Ty::Number).required(),
+        opt("host", Ty::Str).default("0.0.0.0"),
+        opt("mode", Ty::Choice(&["server", "client"])).default("server"),
+        opt("ssl_enable", Ty::Boolean).deprecated("use ssl_enabled"),
+        opt("ssl_cert", Ty::Path).deprecated("use ssl_certificate"),
+        opt("ssl_verify", Ty::Boolean).ignored("use ssl_client_authentication"),
+        opt("tcp_keep_alive", Ty::Boolean)
+            .default("false")
+            .ignored("keep-alive is the system's"),
+        opt("dns_reverse_lookup_enabled", Ty::Boolean).ignored("peers are named by address"),
+        opt("proxy_protocol", Ty::Boolean).ignored("the PROXY protocol is not read"),
+        opt("ecs_compatibility", ECS),
+    ],
+    super::TLS_SERVER,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let port = args.int("port", -1)?;
@@ -61,15 +81,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     } else {
         None
     };
-    for o in [
-        "tcp_keep_alive",
-        "dns_reverse_lookup_enabled",
-        "proxy_protocol",
-        "ssl_key_passphrase",
-        "ssl_verify",
-    ] {
-        args.raw(o);
-    }
     let codec = args.codec("line")?;
     let codec = codec.streaming().unwrap_or(codec);
     Ok(Box::new(Tcp {

@@ -1,6 +1,7 @@
 //! `udp`: one event per datagram (codec `plain`), read by `workers` tasks sharing the socket.
 //! The sender's address goes to `host` (ECS: `[host][ip]`).
 
+use rstash_pipeline::{opt, Options, Ty, ECS};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +19,16 @@ pub struct Udp {
     codec: Arc<Mutex<Box<dyn Codec>>>,
     ecs: Ecs,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("port", Ty::Number).required(),
+    opt("host", Ty::Str).default("0.0.0.0"),
+    opt("buffer_size", Ty::Number).default("65536"),
+    opt("receive_buffer_bytes", Ty::Number),
+    opt("queue_size", Ty::Number).default("2000"),
+    opt("workers", Ty::Number).default("2"),
+    opt("ecs_compatibility", ECS),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let port = args.int("port", -1)?;

@@ -4,6 +4,7 @@
 //! answer to the request (429, 5xx, 401 ...) and items refused with 429/5xx are retried with
 //! exponential backoff, on the next live host.
 
+use rstash_pipeline::{opt, Opt, Options, Ty, ECS};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,6 +73,77 @@ fn normalize_host(h: &str, ssl: bool) -> String {
         }
     }
 }
+
+/// The elasticsearch output's: its own, then what it shares with the opensearch output.
+pub const OPTIONS: Options = &[
+    &[
+        opt("api_key", Ty::Password),
+        opt("data_stream", Ty::Str).default("false"),
+        opt("ssl_certificate_verification", Ty::Boolean)
+            .default("true")
+            .deprecated("use ssl_verification_mode"),
+        opt("ecs_compatibility", ECS).ignored("no index template is installed"),
+    ],
+    SHARED,
+];
+
+/// The opensearch output's, as the OpenSearch plugin names them.
+pub const OPENSEARCH_OPTIONS: Options = &[
+    &[
+        opt("auth_type", Ty::Hash),
+        opt("ssl_certificate_verification", Ty::Boolean).default("true"),
+    ],
+    SHARED,
+];
+
+const SHARED: &[Opt] = &[
+    opt("hosts", Ty::Array).default("[\"http://127.0.0.1:9200\"]"),
+    opt("index", Ty::Str).default("logstash-%{+YYYY.MM.dd}"),
+    opt("action", Ty::Str).default("index"),
+    opt("document_id", Ty::Str),
+    opt("routing", Ty::Str),
+    opt("pipeline", Ty::Str),
+    opt("doc_as_upsert", Ty::Boolean).default("false"),
+    opt("retry_on_conflict", Ty::Number).default("1"),
+    opt("user", Ty::Str),
+    opt("password", Ty::Password),
+    opt("ssl_enabled", Ty::Boolean),
+    opt("ssl", Ty::Boolean).deprecated("use ssl_enabled"),
+    opt("ssl_certificate_authorities", Ty::Array).default("[]"),
+    opt("cacert", Ty::Path).deprecated("use ssl_certificate_authorities"),
+    opt("ssl_certificate", Ty::Path),
+    opt("ssl_key", Ty::Path),
+    opt("ssl_verification_mode", Ty::Choice(&["full", "none"])).default("full"),
+    opt("timeout", Ty::Number).default("60"),
+    opt("pool_max", Ty::Number).default("1000"),
+    opt("pool_max_per_route", Ty::Number).default("100"),
+    opt("http_compression", Ty::Boolean).default("false"),
+    opt("retry_initial_interval", Ty::Number).default("2"),
+    opt("retry_max_interval", Ty::Number).default("64"),
+    opt("dlq_custom_codes", Ty::Array).default("[]"),
+    opt("flush_size", Ty::Number).ignored("a bulk request carries one pipeline batch"),
+    opt("idle_flush_time", Ty::Number).ignored("a bulk request carries one pipeline batch"),
+    opt("manage_template", Ty::Boolean).ignored(NO_TEMPLATES),
+    opt("template", Ty::Path).ignored(NO_TEMPLATES),
+    opt("template_name", Ty::Str).ignored(NO_TEMPLATES),
+    opt("template_overwrite", Ty::Boolean).ignored(NO_TEMPLATES),
+    opt("ilm_enabled", Ty::Str).ignored(NO_ILM),
+    opt("ilm_rollover_alias", Ty::Str).ignored(NO_ILM),
+    opt("ilm_pattern", Ty::Str).ignored(NO_ILM),
+    opt("ilm_policy", Ty::Str).ignored(NO_ILM),
+    opt("dlq_on_failed_indexname", Ty::Boolean)
+        .ignored("events whose index is refused go to the DLQ"),
+    opt("sniffing", Ty::Boolean).ignored("the hosts given are used"),
+    opt("resurrect_delay", Ty::Number).ignored("a failed host is retried with backoff"),
+    opt("validate_after_inactivity", Ty::Number).ignored(POOL),
+    opt("healthcheck_path", Ty::Str).ignored("hosts are checked by the bulk requests themselves"),
+    opt("silence_errors_in_log", Ty::Array).ignored("every refused document is logged"),
+    opt("failure_type_logging_whitelist", Ty::Array).ignored("every refused document is logged"),
+];
+
+const NO_TEMPLATES: &str = "no index template is installed; rstore maps fields dynamically";
+const NO_ILM: &str = "no ILM; rstore's --retention.days deletes old daily indices";
+const POOL: &str = "connections are pooled by the HTTP client";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     build_for(args, false)
@@ -167,7 +239,7 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
         tls = tls.client_cert(Some(ureq::tls::ClientCert::new_with_certs(&chain, key)));
     }
     let verification = args.choice("ssl_verification_mode", &["full", "none"], "full")?;
-    let verify = if opensearch {
+    let verify = if args.has("ssl_certificate_verification") {
         args.bool("ssl_certificate_verification", true)?
     } else {
         verification == "full"
@@ -203,26 +275,6 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
             "data_stream",
             "data streams are not supported yet; index into daily indices",
         ));
-    }
-    for o in [
-        "manage_template",
-        "template",
-        "template_name",
-        "template_overwrite",
-        "ilm_enabled",
-        "ilm_rollover_alias",
-        "ilm_pattern",
-        "ilm_policy",
-        "dlq_on_failed_indexname",
-        "sniffing",
-        "resurrect_delay",
-        "validate_after_inactivity",
-        "healthcheck_path",
-        "ecs_compatibility",
-        "silence_errors_in_log",
-        "failure_type_logging_whitelist",
-    ] {
-        args.raw(o);
     }
     let action = args
         .template("action")?

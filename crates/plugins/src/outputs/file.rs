@@ -2,6 +2,7 @@
 //! (`/var/log/app-%{+YYYY-MM-dd}.log`). A path that event data would lead outside its fixed
 //! directory goes to `filename_failure` there instead, as Logstash does.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -23,6 +24,27 @@ pub struct FileOutput {
     pending: HashMap<PathBuf, Vec<u8>>,
 }
 
+pub const OPTIONS: Options = &[&[
+    opt("path", Ty::Str).required(),
+    opt("codec", Ty::Codec).default("json_lines"),
+    opt("gzip", Ty::Boolean).default("false"),
+    opt("create_if_deleted", Ty::Boolean).default("true"),
+    opt("filename_failure", Ty::Str).default("_filepath_failures"),
+    opt("flush_interval", Ty::Number)
+        .default("2")
+        .ignored("each batch is flushed"),
+    opt("dir_mode", Ty::Number).default("-1").ignored(MODES),
+    opt("file_mode", Ty::Number).default("-1").ignored(MODES),
+    opt("stale_cleanup_interval", Ty::Number)
+        .default("10")
+        .ignored("files stay open"),
+    opt("write_behavior", Ty::Choice(&["append", "overwrite"]))
+        .default("append")
+        .ignored("files are always appended to"),
+]];
+
+const MODES: &str = "files and directories get the process's umask";
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(path) = args.template("path")? else {
         return Err(args.error("file output needs `path`"));
@@ -34,11 +56,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    args.raw("flush_interval");
-    args.raw("dir_mode");
-    args.raw("file_mode");
-    args.raw("stale_cleanup_interval");
-    args.raw("write_behavior");
     Ok(Box::new(FileOutput {
         path,
         root,

@@ -3,6 +3,7 @@
 //! connection failure is retried with backoff until it goes through (`retry_failed`); other
 //! statuses are logged and the event dropped, as in Logstash, unless listed in `ignorable_codes`.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Write;
 use std::time::Duration;
 
@@ -37,6 +38,31 @@ pub struct HttpOut {
     ignorable: Vec<u16>,
     compress: bool,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("url", Ty::Str).required(),
+        opt(
+            "http_method",
+            Ty::Choice(&["put", "post", "patch", "delete", "get", "head"]),
+        )
+        .required(),
+        opt(
+            "format",
+            Ty::Choice(&["json", "json_batch", "form", "message"]),
+        )
+        .default("json"),
+        opt("message", Ty::Str),
+        opt("content_type", Ty::Str),
+        opt("headers", Ty::Hash),
+        opt("mapping", Ty::Hash),
+        opt("retryable_codes", Ty::Array).default("[429, 500, 502, 503, 504]"),
+        opt("ignorable_codes", Ty::Array),
+        opt("retry_failed", Ty::Boolean).default("true"),
+        opt("http_compression", Ty::Boolean).default("false"),
+    ],
+    crate::http_client::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(url) = args.template("url")? else {

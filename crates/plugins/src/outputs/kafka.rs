@@ -2,6 +2,7 @@
 //! `message_key`, on librdkafka. A batch returns once every message is acknowledged by the
 //! broker (`acks`); a message that fails is produced again after a pause, so nothing is dropped.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use rdkafka::config::ClientConfig;
@@ -22,6 +23,30 @@ pub struct KafkaOut {
     codec: Box<dyn Codec>,
     retry_backoff: Duration,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("topic_id", Ty::Str).required(),
+    opt("bootstrap_servers", Ty::Str).default("localhost:9092"),
+    opt("client_id", Ty::Str).default("logstash"),
+    opt("message_key", Ty::Str),
+    opt("acks", Ty::Choice(&["0", "1", "all", "-1"])).default("1"),
+    opt(
+        "compression_type",
+        Ty::Choice(&["none", "gzip", "snappy", "lz4", "zstd"]),
+    )
+    .default("none"),
+    opt("linger_ms", Ty::Number).default("0"),
+    opt("batch_size", Ty::Number).default("16384"),
+    opt("max_request_size", Ty::Number).default("1048576"),
+    opt("request_timeout_ms", Ty::Number).default("40000"),
+    opt("partitioner", Ty::Str),
+    opt("retries", Ty::Number),
+    opt("retry_backoff_ms", Ty::Number).default("100"),
+    opt("key_serializer", Ty::Str)
+        .default("org.apache.kafka.common.serialization.StringSerializer"),
+    opt("value_serializer", Ty::Str)
+        .default("org.apache.kafka.common.serialization.StringSerializer"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(topic) = args.template("topic_id")? else {

@@ -2,9 +2,12 @@
 
 use rstash_config::ConfigError;
 use rstash_event::Event;
+use rstash_pipeline::Options;
 use rstash_pipeline::{Args, Output, PluginError};
 
 pub struct Null;
+
+pub const OPTIONS: Options = &[];
 
 pub fn build(_args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     Ok(Box::new(Null))

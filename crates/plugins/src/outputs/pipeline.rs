@@ -4,6 +4,7 @@
 //! at-least-once — carries across. `ensure_delivery => true` (the default) waits for an absent or
 //! reloading receiver; `false` drops the events for it with a warning.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::{Duration, Instant};
 
 use rstash_config::ConfigError;
@@ -17,6 +18,11 @@ pub struct PipelineOutput {
     send_to: Vec<String>,
     ensure_delivery: bool,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("send_to", Ty::Array).required(),
+    opt("ensure_delivery", Ty::Boolean).default("true"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let send_to = args.strings("send_to")?;

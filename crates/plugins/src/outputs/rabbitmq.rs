@@ -3,6 +3,7 @@
 //! Logstash's, publishes are confirmed by the broker (publisher confirms) before the batch counts
 //! as delivered; a lost connection or a refused message is retried until it goes through.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -26,6 +27,19 @@ pub struct RabbitMq {
     rt: Option<tokio::runtime::Runtime>,
     open: Option<(Connection, Channel)>,
 }
+
+pub const OPTIONS: Options = &[
+    &[
+        opt("codec", Ty::Codec).default("json"),
+        opt("exchange", Ty::Str).required(),
+        opt("exchange_type", Ty::Choice(&EXCHANGE_TYPES)).required(),
+        opt("key", Ty::Str).default("logstash"),
+        opt("persistent", Ty::Boolean).default("true"),
+        opt("durable", Ty::Boolean).default("true"),
+        opt("message_properties", Ty::Hash).default("{}"),
+    ],
+    crate::amqp_link::OPTIONS,
+];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let link = amqp_link::options(args)?;

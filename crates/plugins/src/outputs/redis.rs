@@ -3,6 +3,7 @@
 //! `reconnect_interval` until it succeeds: nothing is dropped. With `congestion_threshold`,
 //! writing waits while the list is that long.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::Duration;
 
 use rstash_config::ConfigError;
@@ -24,6 +25,27 @@ pub struct RedisOut {
     congestion_interval: Duration,
 }
 
+pub const OPTIONS: Options = &[
+    &[
+        opt("codec", Ty::Codec).default("json"),
+        opt("host", Ty::Array).default("[\"127.0.0.1\"]"),
+        opt("shuffle_hosts", Ty::Boolean).default("true"),
+        opt("reconnect_interval", Ty::Number).default("1"),
+        opt("congestion_threshold", Ty::Number).default("0"),
+        opt("congestion_interval", Ty::Number).default("1"),
+        opt("batch", Ty::Boolean).default("false").ignored(BATCHED),
+        opt("batch_events", Ty::Number)
+            .default("50")
+            .ignored(BATCHED),
+        opt("batch_timeout", Ty::Number)
+            .default("5")
+            .ignored(BATCHED),
+    ],
+    crate::redis_link::OPTIONS,
+];
+
+const BATCHED: &str = "each pipeline batch is written with one RPUSH per key";
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let hosts = if args.has("host") {
         args.strings("host")?
@@ -44,10 +66,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
         let n = links.len();
         links.rotate_left(seed % n);
     }
-    // Accepted: events are written per batch already (one RPUSH per key and batch).
-    args.bool("batch", false)?;
-    args.int("batch_events", 50)?;
-    args.int("batch_timeout", 5)?;
     Ok(Box::new(RedisOut {
         links,
         current: 0,

@@ -10,6 +10,7 @@
 //! appended as its own gzip member, so a file cut by a crash still decompresses up to its last
 //! whole batch.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -30,6 +31,13 @@ use crate::s3_link::{self, Link};
 const INVALID_PREFIX: &[char] = &['^', '`', '>', '<'];
 /// How often time rotation is checked (Logstash's PERIODIC_CHECK_INTERVAL_IN_SECONDS).
 const PERIODIC_CHECK: Duration = Duration::from_secs(15);
+const CLASSES: [&str; 4] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+];
+
 const ACLS: [&str; 8] = [
     "private",
     "public-read",
@@ -96,6 +104,41 @@ struct Upload {
     dir: PathBuf,
 }
 
+pub const OPTIONS: Options = &[
+    &[
+        opt("bucket", Ty::Str).required(),
+        opt("codec", Ty::Codec).default("line"),
+        opt("prefix", Ty::Str).default(""),
+        opt("size_file", Ty::Number).default("5242880"),
+        opt("time_file", Ty::Number).default("15"),
+        opt(
+            "rotation_strategy",
+            Ty::Choice(&["size_and_time", "size", "time"]),
+        )
+        .default("size_and_time"),
+        opt("encoding", Ty::Choice(&["none", "gzip"])).default("none"),
+        opt("canned_acl", Ty::Choice(&ACLS)).default("private"),
+        opt("server_side_encryption", Ty::Boolean).default("false"),
+        opt(
+            "server_side_encryption_algorithm",
+            Ty::Choice(&["AES256", "aws:kms"]),
+        )
+        .default("AES256"),
+        opt("ssekms_key_id", Ty::Str),
+        opt("storage_class", Ty::Choice(&CLASSES)).default("STANDARD"),
+        opt("upload_workers_count", Ty::Number),
+        opt("upload_queue_size", Ty::Number),
+        opt("upload_multipart_threshold", Ty::Number).default("15728640"),
+        opt("restore", Ty::Boolean).default("true"),
+        opt("validate_credentials_on_root_bucket", Ty::Boolean).default("true"),
+        opt("temporary_directory", Ty::Path),
+        opt("tags", Ty::Array).default("[]"),
+        opt("retry_count", Ty::Number),
+        opt("retry_delay", Ty::Number).default("1"),
+    ],
+    crate::s3_link::OPTIONS,
+];
+
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(bucket) = args.string("bucket")? else {
         return Err(args.error("s3 output needs `bucket`"));
@@ -141,15 +184,9 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     if let Some(k) = kms_key.filter(|_| algorithm == "aws:kms") {
         headers.push(("x-amz-server-side-encryption-aws-kms-key-id".into(), k));
     }
-    let class = [
-        "STANDARD",
-        "REDUCED_REDUNDANCY",
-        "STANDARD_IA",
-        "ONEZONE_IA",
-    ];
     headers.push((
         "x-amz-storage-class".into(),
-        args.choice("storage_class", &class, "STANDARD")?,
+        args.choice("storage_class", &CLASSES, "STANDARD")?,
     ));
     if gzip {
         headers.push(("content-encoding".into(), "gzip".into()));

@@ -1,5 +1,6 @@
 //! `stdout`: each event encoded by the codec (default `rubydebug`), written once per batch.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Write;
 
 use rstash_config::ConfigError;
@@ -10,6 +11,8 @@ pub struct Stdout {
     codec: Box<dyn Codec>,
     buf: Vec<u8>,
 }
+
+pub const OPTIONS: Options = &[&[opt("codec", Ty::Codec).default("rubydebug")]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     Ok(Box::new(Stdout {

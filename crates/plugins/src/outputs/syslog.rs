@@ -5,6 +5,7 @@
 //! write reconnects every `reconnect_interval` seconds and resends (nothing dropped); over UDP,
 //! which has no acknowledgement, a send error is ignored, as Logstash does.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Write;
 use std::net::{TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -81,6 +82,31 @@ pub struct SyslogOut {
     conn: Option<Conn>,
     buf: Vec<u8>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("host", Ty::Str).required(),
+    opt("port", Ty::Number).required(),
+    opt("protocol", Ty::Choice(&["udp", "tcp", "ssl-tcp"])).default("udp"),
+    opt("rfc", Ty::Choice(&["rfc3164", "rfc5424"])).default("rfc3164"),
+    opt("facility", Ty::Str).default("user-level"),
+    opt("severity", Ty::Str).default("notice"),
+    opt("priority", Ty::Str).default("%{syslog_pri}"),
+    opt("use_labels", Ty::Boolean).default("true"),
+    opt("sourcehost", Ty::Str).default("%{host}"),
+    opt("appname", Ty::Str).default("LOGSTASH"),
+    opt("procid", Ty::Str).default("-"),
+    opt("msgid", Ty::Str).default("-"),
+    opt("message", Ty::Str).default("%{message}"),
+    opt("structured_data", Ty::Str).default(""),
+    opt("reconnect_interval", Ty::Number).default("1"),
+    opt("ssl_cert", Ty::Path),
+    opt("ssl_key", Ty::Path),
+    opt("ssl_key_passphrase", Ty::Password),
+    opt("ssl_cacert", Ty::Path),
+    opt("ssl_verify", Ty::Boolean).default("false"),
+    opt("ssl_crl", Ty::Path),
+    opt("ssl_crl_check_all", Ty::Boolean).default("false"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(host) = args.string("host")? else {

@@ -2,6 +2,7 @@
 //! (`mode => client`, retrying every `reconnect_interval` seconds until written: nothing is
 //! dropped), or to every client connected to it (`mode => server`). Optional TLS.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,24 @@ pub struct TcpOut {
     clients: Option<Arc<Mutex<Vec<Sink>>>>,
     buf: Vec<u8>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("codec", Ty::Codec).default("json"),
+    opt("host", Ty::Str).required(),
+    opt("port", Ty::Number).required(),
+    opt("mode", Ty::Choice(&["server", "client"])).default("client"),
+    opt("reconnect_interval", Ty::Number).default("10"),
+    opt("ssl_enabled", Ty::Boolean).default("false"),
+    opt("ssl_enable", Ty::Boolean).deprecated("use ssl_enabled"),
+    opt("ssl_certificate_authorities", Ty::Array).default("[]"),
+    opt("ssl_cacert", Ty::Path).deprecated("use ssl_certificate_authorities"),
+    opt("ssl_certificate", Ty::Path),
+    opt("ssl_cert", Ty::Path).deprecated("use ssl_certificate"),
+    opt("ssl_key", Ty::Path),
+    opt("ssl_verification_mode", Ty::Choice(&["full", "none"]))
+        .default("full")
+        .ignored("server certificates are always verified"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(host) = args.string("host")? else {
@@ -59,7 +78,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     } else {
         None
     };
-    args.raw("ssl_verification_mode");
     let rt =
         rstash_net::runtime("tcp-output", 1).map_err(|e| args.error(format!("tcp output: {e}")))?;
     // Server mode listens from `register`, at start: `-t` must not take the port.

@@ -1,6 +1,7 @@
 //! `udp`: one datagram per event (codec `json`), with `retry_count` retries `retry_backoff_ms`
 //! apart when a send fails. UDP has no acknowledgement: a datagram the network drops is lost.
 
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -17,6 +18,14 @@ pub struct UdpOut {
     backoff: Duration,
     buf: Vec<u8>,
 }
+
+pub const OPTIONS: Options = &[&[
+    opt("codec", Ty::Codec).default("json"),
+    opt("host", Ty::Str).required(),
+    opt("port", Ty::Number).required(),
+    opt("retry_count", Ty::Number).default("0"),
+    opt("retry_backoff_ms", Ty::Number).default("10"),
+]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(host) = args.string("host")? else {
