@@ -53,4 +53,11 @@ pub struct Cli {
     /// How often to log a one-line summary per pipeline (default 30s; 0 turns it off).
     #[arg(long = "log.progress.interval")]
     pub progress_interval: Option<String>,
+    /// Print every plugin, by kind, and exit.
+    #[arg(long = "list-plugins")]
+    pub list_plugins: bool,
+    /// Print a plugin's options (name, type, required, default) and exit: `grok`,
+    /// `input/tcp` or `logstash-output-tcp`.
+    #[arg(long = "describe-plugin", value_name = "NAME")]
+    pub describe_plugin: Option<String>,
 }

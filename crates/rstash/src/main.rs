@@ -4,6 +4,7 @@
 mod agent;
 mod api;
 mod cli;
+mod plugin_help;
 mod progress;
 
 use std::io::IsTerminal;
@@ -17,6 +18,22 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if cli.list_plugins {
+        print!("{}", plugin_help::list());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(name) = &cli.describe_plugin {
+        return match plugin_help::describe(name) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rstash: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let level = cli.log_level.clone().unwrap_or_else(|| "info".into());
     let filter = match level.as_str() {
         "fatal" => "error".to_string(),

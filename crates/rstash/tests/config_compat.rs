@@ -258,3 +258,60 @@ fn declared_options_are_known_on_every_branch() {
         );
     }
 }
+
+/// `--list-plugins` names every plugin; `--describe-plugin` prints every option each declares,
+/// its own and those common to its kind.
+#[test]
+fn every_plugin_describes_its_options() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+            .args(args)
+            .output()
+            .expect("run rstash");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, list, _) = run(&["--list-plugins"]);
+    assert!(ok);
+    let plugins = rstash_plugins::registry().plugins();
+    assert!(plugins.len() > 60, "{}", plugins.len());
+    for (kind, name, declared) in plugins {
+        let line = list
+            .lines()
+            .find(|l| l.starts_with(&format!("{kind}s: ")))
+            .unwrap_or("");
+        assert!(
+            line.split([' ', ',']).any(|n| n == name),
+            "{kind} {name} not listed:\n{list}"
+        );
+        let (ok, table, stderr) = run(&["--describe-plugin", &format!("{kind}/{name}")]);
+        assert!(ok, "{kind}/{name}: {stderr}");
+        let rows: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let common = rstash_pipeline::options::common(kind);
+        for o in declared.iter().flat_map(|t| t.iter()).chain(common) {
+            assert!(
+                rows.contains(&o.name),
+                "{kind}/{name}: `{}` missing:\n{table}",
+                o.name
+            );
+        }
+    }
+    let (ok, both, _) = run(&["--describe-plugin", "tcp"]);
+    assert!(
+        ok && both.contains("input plugin `tcp`") && both.contains("output plugin `tcp`"),
+        "{both}"
+    );
+    let (ok, gem, _) = run(&["--describe-plugin", "logstash-filter-grok"]);
+    assert!(
+        ok && gem.contains("filter plugin `grok`") && gem.contains("break_on_match"),
+        "{gem}"
+    );
+    let (ok, _, err) = run(&["--describe-plugin", "grokk"]);
+    assert!(!ok && err.contains("no plugin `grokk`"), "{err}");
+}
