@@ -53,7 +53,8 @@ impl Output for Unbuilt {
 
 /// A plugin's constructor result, and whether the plugin was built completely. Under `-t`, what
 /// only `register` would refuse is recorded as a warning and the plugin stands in as `Unbuilt`;
-/// its options past the failure were not read, so they are not checked for unknown names.
+/// its options were checked against its declaration before (`Args::new`), but those past the
+/// failure were not read, so `Args::finish`'s check of undeclared reads is skipped.
 fn checked<T>(
     settings: &PipelineSettings,
     built: Result<T, ConfigError>,
