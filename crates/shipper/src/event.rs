@@ -125,8 +125,21 @@ impl Builder {
 
     /// The event for a message received from the network (`tcp`, `udp` inputs).
     pub fn build_received(&self, input: &InputConfig, from: &str, text: String) -> Option<Fields> {
-        let mut e = self.start(jiff::Timestamp::now(), json!({"source": {"address": from}}));
-        e.insert("message".into(), Value::String(text));
+        let mut fields = Map::new();
+        fields.insert("message".into(), Value::String(text));
+        self.build_read(input, from, jiff::Timestamp::now(), fields)
+    }
+
+    /// A received message whose own fields and time were read from it (the syslog input's).
+    pub fn build_read(
+        &self,
+        input: &InputConfig,
+        from: &str,
+        time: jiff::Timestamp,
+        fields: Map<String, Value>,
+    ) -> Option<Fields> {
+        let mut e = self.start(time, json!({"source": {"address": from}}));
+        e.extend(fields);
         self.finish(input, e)
     }
 

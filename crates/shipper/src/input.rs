@@ -66,16 +66,17 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
     }
     let type_name = s.string_or("type", "log")?;
     let filestream = match type_name.as_str() {
-        "log" | "container" | "tcp" | "udp" => false,
+        "log" | "container" | "tcp" | "udp" | "syslog" => false,
         "filestream" => true,
         other => {
             return Err(ConfigError(format!(
-                "setting `{path}.type`: input type `{other}` is not supported (log, filestream, container, tcp, udp)"
+                "setting `{path}.type`: input type `{other}` is not supported (log, filestream, container, tcp, udp, syslog)"
             )))
         }
     };
     let net = match type_name.as_str() {
         "tcp" | "udp" => Some(crate::netinput::parse(&s, type_name == "udp")?),
+        "syslog" => Some(crate::netinput::parse_syslog(&s)?),
         _ => None,
     };
     let paths = s.strings("paths")?;
@@ -98,6 +99,7 @@ pub fn parse(path: &str, v: &Value) -> Result<Option<InputConfig>, ConfigError> 
             "container" => "container",
             "tcp" => "tcp",
             "udp" => "udp",
+            "syslog" => "syslog",
             _ => "log",
         },
         paths,

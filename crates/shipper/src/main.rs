@@ -14,6 +14,7 @@ mod netinput;
 mod outputs;
 mod pipeline;
 mod processors;
+mod syslog;
 mod vars;
 
 use std::path::PathBuf;

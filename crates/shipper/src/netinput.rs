@@ -1,5 +1,5 @@
-//! Filebeat's `tcp` and `udp` inputs: messages received on a socket become events with
-//! `log.source.address` (the sender). TCP streams are split by `line_delimiter` or, with
+//! Filebeat's `tcp`, `udp` and `syslog` inputs: messages received on a socket become events with
+//! `log.source.address` (the sender); the syslog input reads each as syslog (`syslog.rs`). TCP streams are split by `line_delimiter` or, with
 //! `framing: rfc6587`, by octet counting (`LEN SP MSG`) where a frame starts with a digit.
 //! A network sender gets no acknowledgement, so these events are not tracked in the registry.
 
@@ -41,6 +41,8 @@ pub struct NetConfig {
     pub max_message_size: usize,
     /// A TCP connection idle this long is closed.
     pub timeout: Duration,
+    /// The syslog input's: how each message is read.
+    pub syslog: Option<crate::syslog::SyslogConfig>,
 }
 
 /// The options of a `tcp` or `udp` input, with Filebeat's defaults.
@@ -58,6 +60,7 @@ pub fn parse(s: &Section, udp: bool) -> Result<NetConfig, ConfigError> {
             host,
             max_message_size: s.byte_size("max_message_size", 10 * 1024)?,
             timeout,
+            syslog: None,
         });
     }
     let delimiter = s.string_or("line_delimiter", "\n")?.into_bytes();
@@ -85,7 +88,33 @@ pub fn parse(s: &Section, udp: bool) -> Result<NetConfig, ConfigError> {
         host,
         max_message_size: s.byte_size("max_message_size", 20 * 1024 * 1024)?,
         timeout,
+        syslog: None,
     })
+}
+
+/// The syslog input's options: `protocol.udp` or `protocol.tcp` (each with the udp or tcp
+/// input's options), `format`, `timezone`.
+pub fn parse_syslog(s: &Section) -> Result<NetConfig, ConfigError> {
+    let proto = s.section("protocol")?;
+    let (udp, tcp) = (proto.section("udp")?, proto.section("tcp")?);
+    if proto.section("unix")?.exists() {
+        return Err(ConfigError(format!(
+            "setting `{}.protocol.unix`: unix sockets are not supported (udp or tcp)",
+            s.path
+        )));
+    }
+    let mut net = match (udp.exists(), tcp.exists()) {
+        (true, false) => parse(&udp, true)?,
+        (false, true) => parse(&tcp, false)?,
+        _ => {
+            return Err(ConfigError(format!(
+                "setting `{}.protocol`: choose one of protocol.udp or protocol.tcp",
+                s.path
+            )))
+        }
+    };
+    net.syslog = Some(crate::syslog::parse_config(s)?);
+    Ok(net)
 }
 
 /// Splits a TCP stream into messages.
@@ -170,14 +199,25 @@ impl Splitter {
 fn publish(
     cfg: &InputConfig,
     sh: &Shared,
+    net: &NetConfig,
     from: &SocketAddr,
     raw: &[u8],
     meta: Option<Value>,
 ) -> bool {
     let m = &sh.metrics;
     Metrics::add(&m.added, 1);
-    let text = String::from_utf8_lossy(raw).into_owned();
-    let Some(mut e) = sh.builder.build_received(cfg, &from.to_string(), text) else {
+    let from_text = from.to_string();
+    let built = match net.syslog.as_ref().map(|s| crate::syslog::parse(s, raw)) {
+        Some(Ok(p)) => sh.builder.build_read(cfg, &from_text, p.time, p.fields),
+        other => {
+            let text = String::from_utf8_lossy(raw).into_owned();
+            if let Some(Err(why)) = other {
+                warn!("syslog input: {why}: {text:?}");
+            }
+            sh.builder.build_received(cfg, &from_text, text)
+        }
+    };
+    let Some(mut e) = built else {
         Metrics::add(&m.filtered, 1);
         Metrics::add(&m.done, 1);
         return true;
@@ -216,11 +256,11 @@ pub fn run(cfg: Arc<InputConfig>, net: NetConfig, sh: Shared, done: Arc<AtomicBo
             let sock = match UdpSocket::bind(addr) {
                 Ok(s) => s,
                 Err(e) => {
-                    warn!("udp input: cannot listen on {addr}: {e}");
+                    warn!("{} input: cannot listen on {addr}: {e}", cfg.type_name);
                     return;
                 }
             };
-            info!("udp input listening on {addr}");
+            info!("{} input listening on udp {addr}", cfg.type_name);
             let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
             // One byte more than allowed tells a datagram that was cut.
             let mut buf = vec![0u8; net.max_message_size + 1];
@@ -230,7 +270,7 @@ pub fn run(cfg: Arc<InputConfig>, net: NetConfig, sh: Shared, done: Arc<AtomicBo
                         let truncated = n > net.max_message_size;
                         let n = n.min(net.max_message_size);
                         let meta = json!({ "truncated": truncated });
-                        if !publish(&cfg, &sh, &from, &buf[..n], Some(meta)) {
+                        if !publish(&cfg, &sh, &net, &from, &buf[..n], Some(meta)) {
                             return;
                         }
                     }
@@ -250,11 +290,11 @@ pub fn run(cfg: Arc<InputConfig>, net: NetConfig, sh: Shared, done: Arc<AtomicBo
             let listener = match TcpListener::bind(addr) {
                 Ok(l) => l,
                 Err(e) => {
-                    warn!("tcp input: cannot listen on {addr}: {e}");
+                    warn!("{} input: cannot listen on {addr}: {e}", cfg.type_name);
                     return;
                 }
             };
-            info!("tcp input listening on {addr}");
+            info!("{} input listening on tcp {addr}", cfg.type_name);
             let _ = listener.set_nonblocking(true);
             let open = Arc::new(AtomicUsize::new(0));
             std::thread::scope(|scope| {
@@ -316,7 +356,7 @@ fn serve(
                 loop {
                     match split.next() {
                         Ok(Some(msg)) => {
-                            if !publish(cfg, sh, &from, &msg, None) {
+                            if !publish(cfg, sh, net, &from, &msg, None) {
                                 return;
                             }
                         }
@@ -351,7 +391,7 @@ fn serve(
     // What is left without a delimiter at the end of the stream is a message too (as Go's
     // scanner gives the final token).
     if !split.rest().is_empty() {
-        publish(cfg, sh, &from, split.rest(), None);
+        publish(cfg, sh, net, &from, split.rest(), None);
     }
 }
 
