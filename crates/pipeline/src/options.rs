@@ -99,12 +99,14 @@ pub type Options = &'static [&'static [Opt]];
 
 use Ty::*;
 
-/// `ecs_compatibility`, which plugins that name fields by ECS take.
+/// `ecs_compatibility`, which every plugin takes (Logstash's base plugin class has it); it
+/// changes what the plugins that name fields by ECS do.
 pub const ECS: Ty = Choice(&["disabled", "v1", "v8"]);
 
 pub const INPUT_COMMON: &[Opt] = &[
     opt("id", Str),
     opt("enable_metric", Boolean).default("true"),
+    opt("ecs_compatibility", ECS).default("pipeline.ecs_compatibility"),
     opt("codec", Codec).default("plain"),
     opt("add_field", Hash).default("{}"),
     opt("tags", Array),
@@ -114,6 +116,7 @@ pub const INPUT_COMMON: &[Opt] = &[
 pub const FILTER_COMMON: &[Opt] = &[
     opt("id", Str),
     opt("enable_metric", Boolean).default("true"),
+    opt("ecs_compatibility", ECS).default("pipeline.ecs_compatibility"),
     opt("add_field", Hash).default("{}"),
     opt("add_tag", Array).default("[]"),
     opt("remove_field", Array).default("[]"),
@@ -126,6 +129,7 @@ pub const FILTER_COMMON: &[Opt] = &[
 pub const OUTPUT_COMMON: &[Opt] = &[
     opt("id", Str),
     opt("enable_metric", Boolean).default("true"),
+    opt("ecs_compatibility", ECS).default("pipeline.ecs_compatibility"),
     opt("codec", Codec).default("plain"),
     opt("workers", Number)
         .default("1")
@@ -135,6 +139,7 @@ pub const OUTPUT_COMMON: &[Opt] = &[
 pub const CODEC_COMMON: &[Opt] = &[
     opt("id", Str),
     opt("enable_metric", Boolean).default("true"),
+    opt("ecs_compatibility", ECS).default("pipeline.ecs_compatibility"),
 ];
 
 /// The options every plugin of `kind` takes.

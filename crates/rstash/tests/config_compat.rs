@@ -214,6 +214,11 @@ fn missing_runtime_files_are_warnings_for_the_check_and_refusals_at_start() {
 #[test]
 fn declared_options_are_known_on_every_branch() {
     let accepted = [
+        // Every plugin takes ecs_compatibility, as Logstash's base plugin class has it.
+        (
+            r#"input { generator { count => 1 } } filter { kv { ecs_compatibility => disabled } }"#,
+            "",
+        ),
         // TLS off: the certificate options are not read, but they are the input's options.
         (
             r#"input { beats { port => 5044 ssl_enabled => false ssl_certificate => "/nope.crt" ssl_key => "/nope.key" } }"#,

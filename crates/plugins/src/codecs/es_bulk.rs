@@ -3,7 +3,7 @@
 //! in `[@metadata]` (ECS: `[@metadata][codec][es_bulk]`). Encoding is not supported, as in
 //! Logstash: the elasticsearch output writes bulk requests itself.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rstash_config::ConfigError;
@@ -21,7 +21,7 @@ pub struct EsBulk {
     action: Option<Map>,
 }
 
-pub const OPTIONS: Options = &[&[opt("ecs_compatibility", ECS), opt("target", Ty::Str)]];
+pub const OPTIONS: Options = &[&[opt("target", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
     let metadata = if args.ecs()?.enabled() {

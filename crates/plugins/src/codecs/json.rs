@@ -3,7 +3,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Value};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec, Ecs};
 
 use super::{delimiter, Charset, Splitter};
@@ -16,10 +16,7 @@ pub struct Json {
     ecs: Ecs,
 }
 
-pub const OPTIONS: Options = &[&[
-    opt("ecs_compatibility", ECS),
-    opt("charset", Ty::Str).default("UTF-8"),
-]];
+pub const OPTIONS: Options = &[&[opt("charset", Ty::Str).default("UTF-8")]];
 
 pub const LINES_OPTIONS: Options = &[&[opt("delimiter", Ty::Str).default("\\n")], OPTIONS[0]];
 

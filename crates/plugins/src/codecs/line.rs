@@ -3,7 +3,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, Template};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec, Ecs};
 
 use super::{delimiter, format_or_to_s, text_event, Charset, Splitter};
@@ -30,7 +30,6 @@ impl Line {
 }
 
 pub const OPTIONS: Options = &[&[
-    opt("ecs_compatibility", ECS),
     opt("charset", Ty::Str).default("UTF-8"),
     opt("delimiter", Ty::Str).default("\\n"),
     opt("format", Ty::Str),

@@ -3,7 +3,7 @@
 //! tagged `multiline`. Past `max_lines`/`max_bytes` the event is cut and tagged; with
 //! `auto_flush_interval`, a held event is emitted after that long without new data.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,7 +63,6 @@ pub const OPTIONS: Options = &[&[
     opt("max_lines", Ty::Number).default("500"),
     opt("max_bytes", Ty::Bytes).default("10 MiB"),
     opt("auto_flush_interval", Ty::Number),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {

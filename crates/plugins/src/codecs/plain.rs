@@ -2,7 +2,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, Template};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec, Ecs};
 
 use super::{format_or_to_s, line::Line, text_event, Charset};
@@ -15,7 +15,6 @@ pub struct Plain {
 }
 
 pub const OPTIONS: Options = &[&[
-    opt("ecs_compatibility", ECS),
     opt("charset", Ty::Str).default("UTF-8"),
     opt("format", Ty::Str),
 ]];

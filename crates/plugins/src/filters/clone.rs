@@ -4,7 +4,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 /// Where a copy carries its clone name.
@@ -19,11 +19,7 @@ pub struct Clone {
     mark: Mark,
 }
 
-pub const OPTIONS: Options = &[&[
-    opt("clones", Ty::Array).required(),
-    opt("field", Ty::Str),
-    opt("ecs_compatibility", ECS),
-]];
+pub const OPTIONS: Options = &[&[opt("clones", Ty::Array).required(), opt("field", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     if !args.has("clones") {

@@ -7,7 +7,7 @@ use hmac::{KeyInit, Mac, SimpleHmac};
 use regex::Regex;
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Map, Value};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use sha2::Digest;
 
@@ -57,7 +57,6 @@ pub const OPTIONS: Options = &[&[
     opt("base64encode", Ty::Boolean).default("false"),
     opt("concatenate_sources", Ty::Boolean).default("false"),
     opt("concatenate_all_fields", Ty::Boolean).default("false"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

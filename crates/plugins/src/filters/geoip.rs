@@ -9,7 +9,7 @@
 //! `_geoip_expired_database`, as Logstash's filter does when it has no usable database. The file is
 //! watched: a database that appears or is replaced is used from then on.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
@@ -359,7 +359,6 @@ pub const OPTIONS: Options = &[&[
     opt("fields", Ty::Array),
     opt("cache_size", Ty::Number).default("1000"),
     opt("tag_on_failure", Ty::Array).default("[\"_geoip_lookup_failure\"]"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

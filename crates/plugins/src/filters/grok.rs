@@ -1,6 +1,6 @@
 //! `grok`: named-pattern regex parsing with Logstash's capture semantics (see rstash-grok).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -62,7 +62,6 @@ pub const OPTIONS: Options = &[&[
     opt("timeout_millis", Ty::Number).default("30000"),
     opt("tag_on_failure", Ty::Array).default("[\"_grokparsefailure\"]"),
     opt("tag_on_timeout", Ty::Str).default("_groktimeout"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

@@ -4,7 +4,7 @@
 //! Timeouts (`connect_timeout`, `socket_timeout`, `request_timeout`) bound what an unreachable
 //! server costs each event.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Read;
 
 use rstash_config::ConfigError;
@@ -88,7 +88,6 @@ pub const OPTIONS: Options = &[
         opt("target_headers", Ty::Str),
         opt("tag_on_request_failure", Ty::Array).default("[\"_httprequestfailure\"]"),
         opt("tag_on_json_failure", Ty::Array).default("[\"_jsonparsefailure\"]"),
-        opt("ecs_compatibility", ECS),
     ],
     crate::http_client::OPTIONS,
 ];

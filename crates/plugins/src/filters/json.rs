@@ -2,7 +2,7 @@
 
 use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Value};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 use tracing::warn;
 
@@ -20,7 +20,6 @@ pub const OPTIONS: Options = &[&[
     opt("target", Ty::Str),
     opt("skip_on_invalid_json", Ty::Boolean).default("false"),
     opt("tag_on_failure", Ty::Array).default("[\"_jsonparsefailure\"]"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

@@ -5,7 +5,7 @@
 use rstash_config::ConfigError;
 use rstash_event::numfmt::ruby_to_i;
 use rstash_event::{Event, FieldRef, Value};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
 const FACILITIES: [&str; 24] = [
@@ -60,7 +60,6 @@ pub const OPTIONS: Options = &[&[
     opt("use_labels", Ty::Boolean).default("true"),
     opt("facility_labels", Ty::Array),
     opt("severity_labels", Ty::Array),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

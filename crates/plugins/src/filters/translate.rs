@@ -1,7 +1,7 @@
 //! `translate`: replaces a field's value through a dictionary, inline or from a YAML, JSON or
 //! CSV file that is re-read every `refresh_interval`. Exact, regex, or substring replacement.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::path::PathBuf;
 use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -173,7 +173,6 @@ pub const OPTIONS: Options = &[&[
     opt("regex", Ty::Boolean).default("false"),
     opt("iterate_on", Ty::Str),
     opt("yaml_dictionary_code_point_limit", Ty::Number).default("134217728"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

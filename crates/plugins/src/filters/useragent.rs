@@ -3,7 +3,7 @@
 //! `os_name`, `os_full`, `device` at the event root (legacy) or under `[user_agent]` (ECS).
 //! Without `regexes`, the copy Logstash's plugin bundles, embedded (`data/uap-core/SOURCE.md`).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -78,7 +78,6 @@ pub const OPTIONS: Options = &[&[
     opt("prefix", Ty::Str).default(""),
     opt("regexes", Ty::Path),
     opt("lru_cache_size", Ty::Number).default("100000"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {

@@ -3,7 +3,7 @@
 //! out every 5 s so the client waits instead of timing out. Connections are independent: a bad
 //! frame closes only its own.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -50,7 +50,6 @@ pub const OPTIONS: Options = &[
         opt("add_hostname", Ty::Boolean).default("false"),
         opt("threads", Ty::Number).default("2"),
         opt("executor_threads", Ty::Number).ignored("connections run on the input's threads"),
-        opt("ecs_compatibility", ECS),
     ],
     super::TLS_SERVER,
 ];

@@ -2,7 +2,7 @@
 //! stdout goes through the codec (one event with `plain`). `command`, exit status and duration
 //! are added (ECS: `[process][command_line]`, `[process][exit_code]`).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,6 @@ pub const OPTIONS: Options = &[&[
     opt("command", Ty::Str).required(),
     opt("interval", Ty::Duration),
     opt("schedule", Ty::Str),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {

@@ -3,7 +3,7 @@
 //! rotation by rename, copytruncate and truncation are handled the same way. An offset is
 //! recorded once the line's event is in the queue (with a persisted queue: on disk).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,7 +60,6 @@ pub const OPTIONS: Options = &[&[
     opt("sincedb_write_interval", Ty::Duration).default("15"),
     opt("sincedb_clean_after", Ty::Duration).default("1209600 (2 weeks)"),
     opt("max_open_files", Ty::Number).default("4095"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {

@@ -3,7 +3,7 @@
 use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Timestamp, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 
 use super::set_host;
 
@@ -22,7 +22,6 @@ pub const OPTIONS: Options = &[&[
     opt("threads", Ty::Number)
         .default("1")
         .ignored("one generator thread"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {

@@ -1,7 +1,7 @@
 //! `heartbeat`: an event every `interval` seconds (`count` times, or forever): `message` "ok" (or
 //! any text), or with "epoch"/"sequence" a `clock` field holding the time or a counter.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::time::{Duration, Instant};
 
 use rstash_config::ConfigError;
@@ -21,7 +21,6 @@ pub const OPTIONS: Options = &[&[
     opt("message", Ty::Str).default("ok"),
     opt("interval", Ty::Duration).default("60"),
     opt("count", Ty::Number).default("-1"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {

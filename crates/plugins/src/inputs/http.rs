@@ -4,7 +4,7 @@
 //! `[http][request][method]`, `[url][path]`...). Basic auth, TLS, 413 over
 //! `max_content_length`, and 429 once `max_pending_requests` are waiting on a full queue.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,7 +60,6 @@ pub const OPTIONS: Options = &[
         opt("max_content_length", Ty::Number).default("104857600"),
         opt("max_pending_requests", Ty::Number).default("200"),
         opt("threads", Ty::Number).default("2"),
-        opt("ecs_compatibility", ECS),
     ],
     super::TLS_SERVER,
 ];

@@ -8,7 +8,7 @@
 //! As in Logstash, lines of uncompressed objects reach the codec with their newline and lines of
 //! gzipped ones without; CloudFront `#Version`/`#Fields` lines become fields, not events.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,7 +60,6 @@ pub const OPTIONS: Options = &[
         opt("temporary_directory", Ty::Path),
         opt("include_object_properties", Ty::Boolean).default("false"),
         opt("cutoff_second", Ty::Number).default("3"),
-        opt("ecs_compatibility", ECS),
     ],
     crate::s3_link::OPTIONS,
 ];

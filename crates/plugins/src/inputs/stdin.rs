@@ -1,7 +1,7 @@
 //! `stdin`: lines from standard input (codec `line`; `plain` and `json` become `line`/`json_lines`).
 //! At EOF the input finishes, and with it the pipeline once all inputs are done.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::io::{IsTerminal, Read};
 
 use rstash_config::ConfigError;
@@ -16,10 +16,7 @@ pub struct Stdin {
     host: String,
 }
 
-pub const OPTIONS: Options = &[&[
-    opt("codec", Ty::Codec).default("line"),
-    opt("ecs_compatibility", ECS),
-]];
+pub const OPTIONS: Options = &[&[opt("codec", Ty::Codec).default("line")]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let codec = args.codec("line")?;

@@ -5,7 +5,7 @@
 //! priority 13. Beyond Logstash, RFC 5424 lines are parsed into the same fields (plus `msgid`,
 //! `structured_data`) instead of failing.
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,7 +93,6 @@ pub const OPTIONS: Options = &[&[
     opt("use_labels", Ty::Boolean).default("true"),
     opt("facility_labels", Ty::Array),
     opt("severity_labels", Ty::Array),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {

@@ -2,7 +2,7 @@
 //! `line`/`json_lines`), as a server or as a client; optional TLS. The peer's address goes to
 //! `host`/`port` (ECS: `[@metadata][input][tcp][source][ip|port]`).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -37,7 +37,6 @@ pub const OPTIONS: Options = &[
             .ignored("keep-alive is the system's"),
         opt("dns_reverse_lookup_enabled", Ty::Boolean).ignored("peers are named by address"),
         opt("proxy_protocol", Ty::Boolean).ignored("the PROXY protocol is not read"),
-        opt("ecs_compatibility", ECS),
     ],
     super::TLS_SERVER,
 ];

@@ -1,7 +1,7 @@
 //! `udp`: one event per datagram (codec `plain`), read by `workers` tasks sharing the socket.
 //! The sender's address goes to `host` (ECS: `[host][ip]`).
 
-use rstash_pipeline::{opt, Options, Ty, ECS};
+use rstash_pipeline::{opt, Options, Ty};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,7 +27,6 @@ pub const OPTIONS: Options = &[&[
     opt("receive_buffer_bytes", Ty::Number),
     opt("queue_size", Ty::Number).default("2000"),
     opt("workers", Ty::Number).default("2"),
-    opt("ecs_compatibility", ECS),
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
