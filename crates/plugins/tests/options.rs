@@ -26,25 +26,62 @@ const GETTERS: &[&str] = &[
 
 /// The names `src` reads with `args.getter("name"` (a call may be split over lines).
 fn reads(src: &str) -> HashSet<String> {
-    let mut found = HashSet::new();
+    calls(src).into_iter().map(|(name, _)| name).collect()
+}
+
+/// Each `args.getter("name", ...)` call: the name, and the default when the call gives it as
+/// a literal (`string_or`, `bool`, `int`, `choice`'s last argument).
+fn calls(src: &str) -> Vec<(String, Option<String>)> {
+    let mut found = Vec::new();
     let mut rest = src;
     while let Some(at) = rest.find("args") {
         rest = &rest[at + 4..];
-        let after = rest.trim_start();
-        let Some(call) = after.strip_prefix('.') else {
+        let Some(call) = rest.trim_start().strip_prefix('.') else {
             continue;
         };
         let call = call.trim_start();
-        let Some(open) = call.find('(') else { continue };
-        if !GETTERS.contains(&&call[..open]) {
+        let Some(open) = call.find('(') else {
+            continue;
+        };
+        let getter = &call[..open];
+        if !GETTERS.contains(&getter) {
             continue;
         }
-        let arg = call[open + 1..].trim_start();
-        if let Some(lit) = arg.strip_prefix('"') {
-            if let Some(end) = lit.find('"') {
-                found.insert(lit[..end].to_string());
-            }
-        }
+        let Some(lit) = call[open + 1..].trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let Some(end) = lit.find('"') else {
+            continue;
+        };
+        // The call's other arguments: up to the parenthesis that closes it.
+        let mut depth = 1;
+        let close = lit[end + 1..]
+            .char_indices()
+            .find(|(_, c)| {
+                depth += match c {
+                    '(' | '[' => 1,
+                    ')' | ']' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map_or(lit.len(), |(i, _)| end + 1 + i);
+        let tail = lit[end + 1..close].trim().trim_start_matches(',').trim();
+        let last = tail.rsplit(',').next().unwrap_or("").trim();
+        let plain = |t: &str| {
+            !t.is_empty()
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        let default = match getter {
+            "string_or" | "choice" => last
+                .strip_prefix('"')
+                .and_then(|l| l.strip_suffix('"'))
+                .map(|l| l.replace("\\\"", "\"")),
+            "bool" | "int" if plain(last) => Some(last.replace('_', "")),
+            _ => None,
+        };
+        found.push((lit[..end].to_string(), default));
     }
     found
 }
@@ -108,6 +145,39 @@ fn every_option_read_is_declared() {
     ];
     missing.retain(|m| !one_branch.contains(&m.as_str()));
     assert!(missing.is_empty(), "undeclared:\n{}", missing.join("\n"));
+}
+
+/// A default the declaration states is the one the code applies, where the code gives it as a
+/// literal.
+#[test]
+fn declared_defaults_are_the_codes() {
+    let lib = source("lib.rs");
+    let mut wrong = Vec::new();
+    for (kind, name, declared) in rstash_plugins::registry().plugins() {
+        let registered = format!(".{kind}(\"{name}\",");
+        let Some(line) = lib.lines().find(|l| l.contains(&registered)) else {
+            continue;
+        };
+        let Some((module, _)) = line.split(", ").nth(1).and_then(|m| m.rsplit_once("::")) else {
+            continue;
+        };
+        let file = format!("{}.rs", module.replace("::", "/"));
+        for (read, default) in calls(&source(&file)) {
+            let decl = declared
+                .iter()
+                .flat_map(|t| t.iter())
+                .find(|o| o.name == read);
+            if let (Some(o), Some(code)) = (decl, default) {
+                if o.default.is_some_and(|d| d != code) {
+                    wrong.push(format!(
+                        "{kind} {name} `{read}`: declared {:?}, the code {code:?}",
+                        o.default
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]

@@ -35,24 +35,22 @@ pub struct Fingerprint {
     punct: Regex,
 }
 
+const METHODS: [&str; 9] = [
+    "SHA1",
+    "SHA256",
+    "SHA384",
+    "SHA512",
+    "MD5",
+    "MURMUR3",
+    "IPV4_NETWORK",
+    "UUID",
+    "PUNCTUATION",
+];
+
 pub const OPTIONS: Options = &[&[
     opt("source", Ty::Array).default("[\"message\"]"),
     opt("target", Ty::Str),
-    opt(
-        "method",
-        Ty::Choice(&[
-            "SHA1",
-            "SHA256",
-            "SHA384",
-            "SHA512",
-            "MD5",
-            "MURMUR3",
-            "IPV4_NETWORK",
-            "UUID",
-            "PUNCTUATION",
-        ]),
-    )
-    .default("SHA256"),
+    opt("method", Ty::Choice(&METHODS)).default("SHA1"),
     opt("key", Ty::Password),
     opt("base64encode", Ty::Boolean).default("false"),
     opt("concatenate_sources", Ty::Boolean).default("false"),
@@ -60,21 +58,7 @@ pub const OPTIONS: Options = &[&[
 ]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
-    let name = args.choice(
-        "method",
-        &[
-            "SHA1",
-            "SHA256",
-            "SHA384",
-            "SHA512",
-            "MD5",
-            "MURMUR3",
-            "IPV4_NETWORK",
-            "UUID",
-            "PUNCTUATION",
-        ],
-        "SHA1",
-    )?;
+    let name = args.choice("method", &METHODS, "SHA1")?;
     let key = args.string("key")?;
     let method = match name.as_str() {
         "SHA1" => Method::Sha1,
