@@ -9,11 +9,11 @@
 use std::path::Path;
 use std::process::Command;
 
-fn check(args: &[&str]) -> (bool, String, String) {
+/// rstash with these arguments, from tests/data: success, stdout, stderr.
+fn rstash(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data"))
         .env_remove("SYSLOG_PORT")
-        .arg("-t")
         .args(args)
         .output()
         .expect("run rstash");
@@ -22,6 +22,11 @@ fn check(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `rstash -t` with these arguments.
+fn check(args: &[&str]) -> (bool, String, String) {
+    rstash(&[&["-t"], args].concat())
 }
 
 #[test]
@@ -268,18 +273,7 @@ fn declared_options_are_known_on_every_branch() {
 /// its own and those common to its kind.
 #[test]
 fn every_plugin_describes_its_options() {
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
-            .args(args)
-            .output()
-            .expect("run rstash");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, list, _) = run(&["--list-plugins"]);
+    let (ok, list, _) = rstash(&["--list-plugins"]);
     assert!(ok);
     let plugins = rstash_plugins::registry().plugins();
     assert!(plugins.len() > 60, "{}", plugins.len());
@@ -292,7 +286,7 @@ fn every_plugin_describes_its_options() {
             line.split([' ', ',']).any(|n| n == name),
             "{kind} {name} not listed:\n{list}"
         );
-        let (ok, table, stderr) = run(&["--describe-plugin", &format!("{kind}/{name}")]);
+        let (ok, table, stderr) = rstash(&["--describe-plugin", &format!("{kind}/{name}")]);
         assert!(ok, "{kind}/{name}: {stderr}");
         let rows: Vec<&str> = table
             .lines()
@@ -307,16 +301,16 @@ fn every_plugin_describes_its_options() {
             );
         }
     }
-    let (ok, both, _) = run(&["--describe-plugin", "tcp"]);
+    let (ok, both, _) = rstash(&["--describe-plugin", "tcp"]);
     assert!(
         ok && both.contains("input plugin `tcp`") && both.contains("output plugin `tcp`"),
         "{both}"
     );
-    let (ok, gem, _) = run(&["--describe-plugin", "logstash-filter-grok"]);
+    let (ok, gem, _) = rstash(&["--describe-plugin", "logstash-filter-grok"]);
     assert!(
         ok && gem.contains("filter plugin `grok`") && gem.contains("break_on_match"),
         "{gem}"
     );
-    let (ok, _, err) = run(&["--describe-plugin", "grokk"]);
+    let (ok, _, err) = rstash(&["--describe-plugin", "grokk"]);
     assert!(!ok && err.contains("no plugin `grokk`"), "{err}");
 }

