@@ -85,6 +85,7 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"input { syslog { port => 99999 } }"#, "port must be 0-65535"),
         (r#"filter { kv { field_splitt => "&" } }"#, "1:15: unknown option `field_splitt` for filter plugin `kv`"),
         (r#"input { kafka { auto_offset_reset => "smallest" } }"#, "1:17: auto_offset_reset must be earliest, latest or none, got `smallest`"),
+        (r#"output { elasticsearch { dlq_custom_codes => ["403", "teapot"] } }"#, "1:26: `teapot` is not an HTTP status"),
         (r#"output { kafka { bootstrap_servers => "k:9092" } }"#, "kafka output needs `topic_id`"),
         (r#"output { kafka { topic_id => "t" compression_type => "brotli" } }"#, "option `compression_type` must be one of none, gzip, snappy, lz4, zstd"),
         (r#"filter { geoip { source => "client_ip" ecs_compatibility => v8 } }"#, "needs a `target` when `source` is not an `ip` sub-field"),

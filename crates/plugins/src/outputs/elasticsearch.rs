@@ -280,12 +280,11 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
         .template("action")?
         .unwrap_or(Template::parse("index").map_err(|e| args.error(e.to_string()))?);
     let mut dlq_codes = vec![400, 404];
-    for c in args.strings("dlq_custom_codes")? {
-        let code = c.parse::<u64>().map_err(|_| {
-            args.error_at("dlq_custom_codes", format!("`{c}` is not an HTTP status"))
-        })?;
-        dlq_codes.push(code);
-    }
+    dlq_codes.extend(
+        crate::http_client::statuses(args, "dlq_custom_codes", &[])?
+            .into_iter()
+            .map(u64::from),
+    );
     let dead_letters = args.settings.dead_letters.clone();
     let id = args.plugin_id()?;
     Ok(Box::new(Elasticsearch {
