@@ -80,11 +80,8 @@ pub fn options(args: &mut Args) -> Result<(i64, Option<String>, i64, Duration), 
     Ok((port, password, db, timeout))
 }
 
-/// `data_type` and `key`, both required.
+/// `data_type` and `key`, both required by the declaration (`OPTIONS`).
 pub fn data_type(args: &mut Args, choices: &[&str]) -> Result<(String, String), ConfigError> {
-    if !args.has("data_type") {
-        return Err(args.error(format!("redis needs `data_type` ({})", choices.join(", "))));
-    }
     let dt = args.choice("data_type", choices, choices[0])?;
     let Some(key) = args.string("key")? else {
         return Err(args.error("redis needs `key`"));

@@ -89,9 +89,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Codec>, ConfigError> {
         &CompileOptions::default(),
         &missing,
     )?;
-    if !args.has("what") {
-        return Err(args.error("multiline codec needs `what` (previous or next)"));
-    }
     let previous = args.choice("what", &["previous", "next"], "previous")? == "previous";
     let max_bytes = match args.string("max_bytes")? {
         Some(s) => parse_bytes(&s).ok_or_else(|| {

@@ -89,11 +89,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         "timeout_options",
         Value::Array(set.iter().map(|s| Value::String(s.to_string())).collect()),
     );
-    for required in ["task_id", "code"] {
-        if !o.contains_key(required) {
-            return Err(args.error(format!("aggregate filter needs `{required}`")));
-        }
-    }
     let id = args.plugin_id()?;
     if args.settings.workers > 1 {
         tracing::warn!(

@@ -22,9 +22,6 @@ pub struct Clone {
 pub const OPTIONS: Options = &[&[opt("clones", Ty::Array).required(), opt("field", Ty::Str)]];
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
-    if !args.has("clones") {
-        return Err(args.error("clone filter needs `clones` (the names of the copies)"));
-    }
     let clones = args.strings("clones")?;
     if clones.is_empty() {
         tracing::warn!("clone filter: `clones` is empty, so no copies are made");

@@ -18,7 +18,7 @@ pub const OPTIONS: Options = &[&[
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let length = args.int("length_bytes", -1)?;
-    if !args.has("length_bytes") || length < 1 {
+    if length < 1 {
         return Err(
             args.error("truncate filter needs `length_bytes`, a number of bytes of at least 1")
         );

@@ -46,9 +46,6 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Output>, ConfigError> {
     let Some(exchange) = args.string("exchange")? else {
         return Err(args.error("rabbitmq output needs `exchange`"));
     };
-    if !args.has("exchange_type") {
-        return Err(args.error("rabbitmq output needs `exchange_type`"));
-    }
     let exchange_type = args.choice("exchange_type", &EXCHANGE_TYPES, "direct")?;
     let persistent = args.bool("persistent", true)?;
     let mut props = BasicProperties::default();
