@@ -5,6 +5,7 @@
 
 use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{Offset, TimeZone};
+use rstash_timefmt::MONTHS;
 use serde_json::{json, Map, Value};
 
 use crate::config::{ConfigError, Section};
@@ -312,24 +313,6 @@ impl<'a> Cursor<'a> {
 
 // ---- RFC 3164 ----
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const LONG_MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
-
 fn rfc3164_parse(raw: &[u8]) -> Option<Found> {
     let mut f = Found::default();
     let mut c = Cursor { b: raw, at: 0 };
@@ -388,10 +371,13 @@ fn timestamp_3164(c: &mut Cursor, f: &mut Found) -> Option<()> {
         c.at = save;
     }
     let rest = c.rest();
-    let i = MONTHS.iter().position(|m| rest.starts_with(m.as_bytes()))?;
+    // "Jan" or "January": the English names, abbreviated to their first three letters.
+    let i = MONTHS
+        .iter()
+        .position(|m| rest.starts_with(&m.as_bytes()[..3]))?;
     c.at += 3;
-    if c.rest().starts_with(&LONG_MONTHS[i].as_bytes()[3..]) {
-        c.at += LONG_MONTHS[i].len() - 3;
+    if c.rest().starts_with(&MONTHS[i].as_bytes()[3..]) {
+        c.at += MONTHS[i].len() - 3;
     }
     f.month = Some(i as i8 + 1);
     c.eat_ws().then_some(())?;

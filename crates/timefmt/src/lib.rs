@@ -10,7 +10,7 @@ mod pattern;
 
 pub use format::Formatter;
 pub use iso::parse_iso8601;
-pub use names::Names;
+pub use names::{Names, MONTHS};
 pub use parse::{ParseError, Parser};
 pub use pattern::{Dialect, PatternError};
 
