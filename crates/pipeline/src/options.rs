@@ -202,18 +202,19 @@ impl Ty {
                 ConfValue::Str(_) | ConfValue::Int(_) | ConfValue::Float(_)
             )
         };
-        let one = |v: &ConfValue| match v {
-            ConfValue::Array(a) if a.len() == 1 => a[0].clone(),
-            other => other.clone(),
+        // A one-element list stands for its element, as Logstash's validation takes it.
+        let one = match v {
+            ConfValue::Array(a) if a.len() == 1 => &a[0],
+            other => other,
         };
         match self {
-            Str | Path | Password | Uri | Duration | Bytes => scalar(&one(v)),
-            Number => match one(v) {
+            Str | Path | Password | Uri | Duration | Bytes => scalar(one),
+            Number => match one {
                 ConfValue::Int(_) | ConfValue::Float(_) => true,
                 ConfValue::Str(s) => s.trim().parse::<f64>().is_ok(),
                 _ => false,
             },
-            Boolean => matches!(one(v), ConfValue::Str(s) if s == "true" || s == "false"),
+            Boolean => matches!(one, ConfValue::Str(s) if s == "true" || s == "false"),
             Array => !matches!(v, ConfValue::Hash(_) | ConfValue::Plugin(_)),
             Hash => match v {
                 ConfValue::Hash(_) => true,
@@ -221,7 +222,7 @@ impl Ty {
                 _ => false,
             },
             Codec => matches!(v, ConfValue::Str(_) | ConfValue::Plugin(_)),
-            Choice(c) => match one(v).text() {
+            Choice(c) => match one.text() {
                 Some(s) => c.contains(&s.as_str()),
                 None => false,
             },

@@ -98,23 +98,27 @@ fn source(path: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+/// The source file that builds `kind`/`name`, read from its line in `registry()`.
+fn plugin_file(lib: &str, kind: &str, name: &str) -> String {
+    let line = lib
+        .lines()
+        .find(|l| l.contains(&format!(".{kind}(\"{name}\",")))
+        .unwrap_or_else(|| panic!("no registry line for {kind} {name}"));
+    let module = line
+        .split(", ")
+        .nth(1)
+        .and_then(|m| m.rsplit_once("::").map(|(module, _)| module))
+        .unwrap_or_else(|| panic!("{line}"));
+    format!("{}.rs", module.replace("::", "/"))
+}
+
 #[test]
 fn every_option_read_is_declared() {
-    // Which file builds which plugin, read from the registry's own lines.
     let lib = source("lib.rs");
     let registry = rstash_plugins::registry().plugins();
     let mut missing = Vec::new();
     for (kind, name, declared) in &registry {
-        let line = lib
-            .lines()
-            .find(|l| l.contains(&format!(".{kind}(\"{name}\",")))
-            .unwrap_or_else(|| panic!("no registry line for {kind} {name}"));
-        let module = line
-            .split(", ")
-            .nth(1)
-            .and_then(|m| m.rsplit_once("::").map(|(module, _)| module))
-            .unwrap_or_else(|| panic!("{line}"));
-        let file = format!("{}.rs", module.replace("::", "/"));
+        let file = plugin_file(&lib, kind, name);
         let known = names(declared.iter().copied().chain([common(kind)]));
         for read in reads(&source(&file)) {
             if !known.contains(read.as_str()) {
@@ -154,14 +158,7 @@ fn declared_defaults_are_the_codes() {
     let lib = source("lib.rs");
     let mut wrong = Vec::new();
     for (kind, name, declared) in rstash_plugins::registry().plugins() {
-        let registered = format!(".{kind}(\"{name}\",");
-        let Some(line) = lib.lines().find(|l| l.contains(&registered)) else {
-            continue;
-        };
-        let Some((module, _)) = line.split(", ").nth(1).and_then(|m| m.rsplit_once("::")) else {
-            continue;
-        };
-        let file = format!("{}.rs", module.replace("::", "/"));
+        let file = plugin_file(&lib, kind, name);
         for (read, default) in calls(&source(&file)) {
             let decl = declared
                 .iter()
