@@ -1,6 +1,7 @@
 //! Filebeat's `tcp`, `udp` and `syslog` inputs: messages received on a socket become events with
-//! `log.source.address` (the sender); the syslog input reads each as syslog (`syslog.rs`). TCP streams are split by `line_delimiter` or, with
-//! `framing: rfc6587`, by octet counting (`LEN SP MSG`) where a frame starts with a digit.
+//! `log.source.address` (the sender); the syslog input reads each as syslog (`syslog.rs`). TCP
+//! streams are split by `line_delimiter` or, with `framing: rfc6587`, by octet counting
+//! (`LEN SP MSG`) where a frame starts with a digit.
 //! A network sender gets no acknowledgement, so these events are not tracked in the registry.
 
 use std::io::{self, Read};
