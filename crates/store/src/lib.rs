@@ -10,6 +10,7 @@ mod dsl;
 pub mod engine;
 mod error;
 mod index;
+mod json;
 mod mapping;
 mod query_string;
 pub mod retention;
@@ -37,7 +38,7 @@ pub mod bench {
     /// The mapping dynamic mapping makes from an index's first document.
     pub fn learned(doc: &[u8]) -> Learned {
         let mut m = Mapping::new();
-        if let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(doc) {
+        if let Ok(crate::json::Json::Object(o)) = crate::json::Json::parse(doc) {
             let _ = m.learn("", &o);
         }
         Learned(m, fields())
@@ -46,7 +47,7 @@ pub mod bench {
     /// Parses one bulk source line, checks it for new fields and builds the tantivy document
     /// (both views); returns its value count so nothing is optimised away.
     pub fn document(l: &Learned, line: &[u8]) -> usize {
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+        let Ok(v) = crate::json::Json::parse(line) else {
             return 0;
         };
         let new = v.as_object().is_some_and(|o| l.0.has_new("", o));

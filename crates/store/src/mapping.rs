@@ -6,12 +6,14 @@
 //! `boolean`, objects `object`. Values are coerced to their field's type (a bad one is a
 //! `mapper_parsing_exception` unless the field has `ignore_malformed`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use tantivy::DateTime;
 
 use crate::error::EsError;
+use crate::json::Json;
 use crate::view::View;
 
 /// One mapped field.
@@ -266,7 +268,7 @@ impl Mapping {
     }
 
     /// Whether the document has a field the mapping lacks (the common answer, no, allocates little).
-    pub fn has_new(&self, prefix: &str, obj: &Map<String, Value>) -> bool {
+    pub fn has_new(&self, prefix: &str, obj: &[(Cow<'_, str>, Json<'_>)]) -> bool {
         if self.dynamic() != "true" && self.dynamic() != "strict" {
             return false;
         }
@@ -281,10 +283,10 @@ impl Mapping {
             // The lookup first: detecting a string's type tries to parse it as a date.
             (!self.fields.contains_key(&path) && detect(v).is_some())
                 || match v {
-                    Value::Object(o) => self.has_new(&path, o),
-                    Value::Array(a) => a
+                    Json::Object(o) => self.has_new(&path, o),
+                    Json::Array(a) => a
                         .iter()
-                        .filter_map(Value::as_object)
+                        .filter_map(Json::as_object)
                         .any(|o| self.has_new(&path, o)),
                     _ => false,
                 }
@@ -293,11 +295,15 @@ impl Mapping {
 
     /// Adds mappings for the document's new fields; returns whether anything was added. With
     /// `dynamic: strict` a new field is an error.
-    pub fn learn(&mut self, prefix: &str, obj: &Map<String, Value>) -> Result<bool, EsError> {
+    pub fn learn(
+        &mut self,
+        prefix: &str,
+        obj: &[(Cow<'_, str>, Json<'_>)],
+    ) -> Result<bool, EsError> {
         let mut changed = false;
         for (k, v) in obj {
             let path = if prefix.is_empty() {
-                k.clone()
+                k.to_string()
             } else {
                 format!("{prefix}.{k}")
             };
@@ -319,9 +325,9 @@ impl Mapping {
                 }
             }
             if self.get(&path) == Some("object") || !self.contains(&path) {
-                let objects: Vec<&Map<String, Value>> = match v {
-                    Value::Object(o) => vec![o],
-                    Value::Array(a) => a.iter().filter_map(Value::as_object).collect(),
+                let objects: Vec<&[(Cow<str>, Json)]> = match v {
+                    Json::Object(o) => vec![o],
+                    Json::Array(a) => a.iter().filter_map(Json::as_object).collect(),
                     _ => vec![],
                 };
                 for o in objects {
@@ -336,7 +342,7 @@ impl Mapping {
     /// view (text fields, and fields no mapping names) and the exact-value view (every field;
     /// keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
     /// error naming the field, unless the field has `ignore_malformed`.
-    pub fn views<'a>(&self, doc: &'a Value) -> Result<(View<'a>, View<'a>), EsError> {
+    pub fn views<'a>(&self, doc: &'a Json<'_>) -> Result<(View<'a>, View<'a>), EsError> {
         let mut path = String::with_capacity(64);
         let (text, exact) = self.views_at(&mut path, doc)?;
         Ok((
@@ -345,21 +351,21 @@ impl Mapping {
         ))
     }
 
-    fn views_at<'a>(&self, path: &mut String, v: &'a Value) -> Result<Views<'a>, EsError> {
+    fn views_at<'a>(&self, path: &mut String, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
         let field = self.fields.get(path.as_str());
         let family = field.map(Field::family);
         // Types the store keeps in `_source` only (geo points, binary, ranges...): the exact-value
         // view records that the field is there, for `exists`.
         if family == Some("other") {
             return Ok(match v {
-                Value::Null => (None, None),
-                Value::String(s) => (None, Some(View::Str(s))),
+                Json::Null => (None, None),
+                Json::String(s) => (None, Some(View::Str(s))),
                 other => (None, Some(View::Text(other.to_string()))),
             });
         }
         match v {
-            Value::Null => Ok((None, None)),
-            Value::Array(a) => {
+            Json::Null => Ok((None, None)),
+            Json::Array(a) => {
                 let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(a.len()));
                 for x in a {
                     let (t, e) = self.views_at(path, x)?;
@@ -368,7 +374,7 @@ impl Mapping {
                 }
                 Ok((Some(View::Array(text)), Some(View::Array(exact))))
             }
-            Value::Object(o) => {
+            Json::Object(o) => {
                 if family.is_some_and(|f| f != "object") {
                     return malformed(field, path, v);
                 }
@@ -383,10 +389,10 @@ impl Mapping {
                     path.truncate(len);
                     let (t, e) = got?;
                     if let Some(t) = t {
-                        text.push((k.as_str(), t));
+                        text.push((k.as_ref(), t));
                     }
                     if let Some(e) = e {
-                        exact.push((k.as_str(), e));
+                        exact.push((k.as_ref(), e));
                     }
                 }
                 Ok((Some(View::Object(text)), Some(View::Object(exact))))
@@ -394,9 +400,9 @@ impl Mapping {
             scalar => match field {
                 None => {
                     let x = match scalar {
-                        Value::Bool(b) => View::Bool(*b),
-                        Value::Number(n) => number(n),
-                        Value::String(s) => View::Str(s),
+                        Json::Bool(b) => View::Bool(*b),
+                        Json::Number(n) => number(n),
+                        Json::String(s) => View::Str(s.as_ref()),
                         _ => return Ok((None, None)),
                     };
                     Ok((Some(x.clone()), Some(x)))
@@ -419,14 +425,14 @@ impl Mapping {
 /// (analysed text, exact values) of one value; `None` where a view does not index it.
 type Views<'a> = (Option<View<'a>>, Option<View<'a>>);
 
-fn malformed<'a>(f: Option<&Field>, path: &str, v: &Value) -> Result<Views<'a>, EsError> {
+fn malformed<'a>(f: Option<&Field>, path: &str, v: &Json) -> Result<Views<'a>, EsError> {
     match f {
         Some(f) if f.ignore_malformed => Ok((None, None)),
         _ => Err(mapper_error(format!(
             "failed to parse field [{path}] of type [{}]. Preview of field's value: '{}'",
             f.map_or("object", |f| f.ty.as_str()),
             match v {
-                Value::String(s) => s.clone(),
+                Json::String(s) => s.to_string(),
                 other => other.to_string(),
             }
         ))),
@@ -442,10 +448,10 @@ fn number<'a>(n: &serde_json::Number) -> View<'a> {
 }
 
 /// One scalar as its field's type wants it; `Err` when it cannot be.
-fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>, ()> {
+fn coerce<'a>(f: &Field, v: &'a Json<'_>, keyword: bool) -> Result<Option<View<'a>>, ()> {
     let as_f64 = || match v {
-        Value::Number(n) => n.as_f64().ok_or(()),
-        Value::String(s) => s.trim().parse::<f64>().map_err(|_| ()),
+        Json::Number(n) => n.as_f64().ok_or(()),
+        Json::String(s) => s.trim().parse::<f64>().map_err(|_| ()),
         _ => Err(()),
     };
     Ok(Some(match f.family() {
@@ -454,8 +460,8 @@ fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>
             let too_long =
                 |t: &str| keyword && f.ignore_above.is_some_and(|n| t.chars().count() > n);
             match v {
-                Value::String(s) if too_long(s) => return Ok(None),
-                Value::String(s) => View::Str(s),
+                Json::String(s) if too_long(s) => return Ok(None),
+                Json::String(s) => View::Str(s.as_ref()),
                 other => {
                     let t = other.to_string();
                     if too_long(&t) {
@@ -466,7 +472,7 @@ fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>
             }
         }
         "long" => match v {
-            Value::Number(n) if n.as_i64().is_some() => View::I64(n.as_i64().ok_or(())?),
+            Json::Number(n) if n.as_i64().is_some() => View::I64(n.as_i64().ok_or(())?),
             _ => {
                 let x = as_f64()?;
                 if !x.is_finite() || x.abs() > 9.2e18 {
@@ -476,20 +482,20 @@ fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>
             }
         },
         "unsigned_long" => match v {
-            Value::Number(n) if n.as_u64().is_some() => View::U64(n.as_u64().ok_or(())?),
-            Value::String(s) => View::U64(s.trim().parse::<u64>().map_err(|_| ())?),
+            Json::Number(n) if n.as_u64().is_some() => View::U64(n.as_u64().ok_or(())?),
+            Json::String(s) => View::U64(s.trim().parse::<u64>().map_err(|_| ())?),
             _ => return Err(()),
         },
         "float" => View::F64(as_f64()?),
         "boolean" => match v {
-            Value::Bool(b) => View::Bool(*b),
-            Value::String(s) if s == "true" => View::Bool(true),
-            Value::String(s) if s == "false" || s.is_empty() => View::Bool(false),
+            Json::Bool(b) => View::Bool(*b),
+            Json::String(s) if s.as_ref() == "true" => View::Bool(true),
+            Json::String(s) if s.as_ref() == "false" || s.is_empty() => View::Bool(false),
             _ => return Err(()),
         },
-        "date" => View::Date(parse_date_with(v, &f.formats).ok_or(())?),
+        "date" => View::Date(date_with(v, &f.formats).ok_or(())?),
         "ip" => match v {
-            Value::String(s) if s.parse::<std::net::IpAddr>().is_ok() => View::Str(s),
+            Json::String(s) if s.parse::<std::net::IpAddr>().is_ok() => View::Str(s.as_ref()),
             _ => return Err(()),
         },
         // geo points, ranges, vectors...: kept in `_source`, not indexed.
@@ -499,6 +505,14 @@ fn coerce<'a>(f: &Field, v: &'a Value, keyword: bool) -> Result<Option<View<'a>>
 
 /// A date value by the field's formats (default `strict_date_optional_time||epoch_millis`).
 pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
+    match v {
+        Value::String(s) => date_with(&Json::String(Cow::Borrowed(s)), formats),
+        Value::Number(n) => date_with(&Json::Number(n.clone()), formats),
+        _ => None,
+    }
+}
+
+fn date_with(v: &Json, formats: &[String]) -> Option<DateTime> {
     let defaults = [
         "strict_date_optional_time".to_string(),
         "epoch_millis".to_string(),
@@ -510,17 +524,17 @@ pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
     };
     for f in formats {
         let got = match (f.as_str(), v) {
-            ("epoch_millis", Value::Number(n)) => n
+            ("epoch_millis", Json::Number(n)) => n
                 .as_f64()
                 .map(|ms| DateTime::from_timestamp_nanos((ms * 1e6) as i64)),
-            ("epoch_millis", Value::String(s)) => s
+            ("epoch_millis", Json::String(s)) => s
                 .parse::<f64>()
                 .ok()
                 .map(|ms| DateTime::from_timestamp_nanos((ms * 1e6) as i64)),
-            ("epoch_second", Value::Number(n)) => n
+            ("epoch_second", Json::Number(n)) => n
                 .as_f64()
                 .map(|s| DateTime::from_timestamp_nanos((s * 1e9) as i64)),
-            ("epoch_second", Value::String(s)) => s
+            ("epoch_second", Json::String(s)) => s
                 .parse::<f64>()
                 .ok()
                 .map(|s| DateTime::from_timestamp_nanos((s * 1e9) as i64)),
@@ -531,9 +545,9 @@ pub fn parse_date_with(v: &Value, formats: &[String]) -> Option<DateTime> {
                 | "strict_date_time"
                 | "date_time"
                 | "iso8601",
-                Value::String(s),
+                Json::String(s),
             ) => parse_date(s),
-            (pattern, Value::String(s)) if !pattern.starts_with("epoch") => {
+            (pattern, Json::String(s)) if !pattern.starts_with("epoch") => {
                 rstash_timefmt::Parser::java(pattern).ok().and_then(|p| {
                     p.parse(s, &jiff::tz::TimeZone::UTC, jiff::Timestamp::now())
                         .ok()
@@ -712,17 +726,17 @@ pub fn parse_date(s: &str) -> Option<DateTime> {
     Some(DateTime::from_timestamp_nanos(ts.as_nanosecond() as i64))
 }
 
-fn detect(v: &Value) -> Option<&'static str> {
+fn detect(v: &Json) -> Option<&'static str> {
     Some(match v {
         // Dynamic detection wants a full date (`yyyy-MM-dd...`), not a bare year.
-        Value::String(s) if s.len() >= 10 && parse_date(s).is_some() => "date",
-        Value::String(_) => "text",
-        Value::Number(n) if n.is_i64() || n.is_u64() => "long",
-        Value::Number(_) => "float",
-        Value::Bool(_) => "boolean",
-        Value::Object(_) => "object",
-        Value::Array(a) => return a.iter().find(|x| !x.is_null()).and_then(detect),
-        Value::Null => return None,
+        Json::String(s) if s.len() >= 10 && parse_date(s).is_some() => "date",
+        Json::String(_) => "text",
+        Json::Number(n) if n.is_i64() || n.is_u64() => "long",
+        Json::Number(_) => "float",
+        Json::Bool(_) => "boolean",
+        Json::Object(_) => "object",
+        Json::Array(a) => return a.iter().find(|x| !x.is_null()).and_then(detect),
+        Json::Null => return None,
     })
 }
 
@@ -769,13 +783,13 @@ mod tests {
     fn detects_types() {
         let mut m = Mapping::new();
         let doc = json!({"@timestamp": "2024-05-01T12:00:00.000Z", "response": 200, "bytes": 1.5, "ok": true, "path": "/x", "http": {"method": "GET"}});
-        assert!(m.learn("", doc.as_object().unwrap()).unwrap());
+        assert!(m.learn("", Json::from(&doc).as_object().unwrap()).unwrap());
         assert_eq!(m.get("@timestamp"), Some("date"));
         assert_eq!(m.get("response"), Some("long"));
         assert_eq!(m.get("bytes"), Some("float"));
         assert_eq!(m.get("path"), Some("text"));
         assert_eq!(m.get("http.method"), Some("text"));
-        assert!(!m.learn("", doc.as_object().unwrap()).unwrap());
+        assert!(!m.learn("", Json::from(&doc).as_object().unwrap()).unwrap());
         let j = m.to_json();
         assert_eq!(
             j["properties"]["http"]["properties"]["method"]["type"],
@@ -797,7 +811,7 @@ mod tests {
         }}))
         .unwrap();
         let exact = |path: &str, v: Value| {
-            m.views_at(&mut path.to_string(), &v)
+            m.views_at(&mut path.to_string(), &Json::from(&v))
                 .map(|(_, e)| e.map(|e| format!("{e:?}")))
         };
         assert_eq!(exact("n", json!("12")).unwrap().as_deref(), Some("I64(12)"));
@@ -805,7 +819,7 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert!(exact("q", json!("abc")).unwrap().is_none());
         let d = json!("2019-10-21 08:30:04.828");
-        match m.views_at(&mut "d".to_string(), &d) {
+        match m.views_at(&mut "d".to_string(), &Json::from(&d)) {
             Ok((None, Some(View::Date(d)))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
             other => panic!("{other:?}"),
         }
@@ -823,7 +837,8 @@ mod tests {
             &json!({"dynamic": "strict", "properties": {"a": {"type": "keyword"}}}),
         )
         .unwrap();
-        assert!(m.learn("", json!({"a": "x"}).as_object().unwrap()).is_ok());
-        assert!(m.learn("", json!({"b": "x"}).as_object().unwrap()).is_err());
+        let (a, b) = (json!({"a": "x"}), json!({"b": "x"}));
+        assert!(m.learn("", Json::from(&a).as_object().unwrap()).is_ok());
+        assert!(m.learn("", Json::from(&b).as_object().unwrap()).is_err());
     }
 }

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::source::SourceSpec;
 use super::{blocking, err, parse_body, reply, reply_raw, Params};
 use crate::index::{Cond, EsError, Index, Op, OpResult};
+use crate::json::Json;
 use crate::store::Store;
 
 /// `?refresh`: `true` (or empty) refreshes the indices written at once, `wait_for` answers once
@@ -110,21 +111,25 @@ pub(super) fn malformed(reason: impl Into<String>) -> Response {
 }
 
 /// NDJSON bulk: action lines and sources; per-item results in request order.
-pub(super) fn run_bulk(
+fn parse_failure(index: &str, id: Option<String>, e: serde_json::Error) -> Value {
+    json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": format!("failed to parse: {e}")}})
+}
+
+pub(super) fn run_bulk<'b>(
     s: &Store,
     default_index: Option<&str>,
-    body: &[u8],
+    body: &'b [u8],
     refresh: Refresh,
     p: &HashMap<String, String>,
 ) -> Response {
     let start = Instant::now();
     // Updates that asked for their document back (`_source` on the action, its body or the URL).
     let mut wants_source: HashMap<usize, SourceSpec> = HashMap::new();
-    enum Slot {
-        Op(String, String, Op),
+    enum Slot<'a> {
+        Op(String, String, Op<'a>),
         Failed(String, Value),
     }
-    let mut slots: Vec<Slot> = Vec::new();
+    let mut slots: Vec<Slot<'b>> = Vec::new();
     let mut lines = body
         .split(|&b| b == b'\n')
         .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
@@ -149,42 +154,45 @@ pub(super) fn run_bulk(
                 Some(id) => Op::Delete { id },
                 None => return malformed("Validation Failed: 1: id is missing;"),
             },
-            "index" | "create" | "update" => {
+            "index" | "create" => {
+                let Some(src_line) = lines.next() else {
+                    return malformed(format!("the {kind} action needs a document line"));
+                };
+                let source = match Json::parse(src_line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        slots.push(Slot::Failed(kind, parse_failure(&index, id, e)));
+                        continue;
+                    }
+                };
+                let raw = raw_source(src_line);
+                if kind == "index" {
+                    Op::Index { id, source, raw }
+                } else {
+                    Op::Create { id, source, raw }
+                }
+            }
+            "update" => {
                 let Some(src_line) = lines.next() else {
                     return malformed(format!("the {kind} action needs a document line"));
                 };
                 let src: Value = match serde_json::from_slice(src_line) {
                     Ok(v) => v,
                     Err(e) => {
-                        let name = kind.clone();
-                        slots.push(Slot::Failed(name, json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": format!("failed to parse: {e}")}})));
+                        slots.push(Slot::Failed(kind, parse_failure(&index, id, e)));
                         continue;
                     }
                 };
-                match kind.as_str() {
-                    "index" => Op::Index {
-                        id,
-                        source: src,
-                        raw: raw_source(src_line),
-                    },
-                    "create" => Op::Create {
-                        id,
-                        source: src,
-                        raw: raw_source(src_line),
-                    },
-                    _ => match id {
-                        Some(id) => {
-                            let spec = meta.get("_source").or(src.get("_source"));
-                            if spec.is_some() || p.contains_key("_source") {
-                                if let Ok(spec) = SourceSpec::new(spec, p) {
-                                    wants_source.insert(slots.len(), spec);
-                                }
-                            }
-                            update_op(id, &src)
-                        }
-                        None => return malformed("Validation Failed: 1: id is missing;"),
-                    },
+                let Some(id) = id else {
+                    return malformed("Validation Failed: 1: id is missing;");
+                };
+                let spec = meta.get("_source").or(src.get("_source"));
+                if spec.is_some() || p.contains_key("_source") {
+                    if let Ok(spec) = SourceSpec::new(spec, p) {
+                        wants_source.insert(slots.len(), spec);
+                    }
                 }
+                update_op(id, &src)
             }
             other => {
                 return malformed(format!(
@@ -338,7 +346,7 @@ pub(super) async fn bulk_index(
 }
 
 /// An update body (`doc`, `upsert`, `doc_as_upsert`, `detect_noop`) as an operation.
-pub(super) fn update_op(id: String, body: &Value) -> Op {
+pub(super) fn update_op(id: String, body: &Value) -> Op<'static> {
     let doc = body.get("doc").cloned().unwrap_or(json!({}));
     let as_upsert = body
         .get("doc_as_upsert")
@@ -360,7 +368,10 @@ pub(super) fn update_op(id: String, body: &Value) -> Op {
 }
 
 /// `version` with `version_type=external|external_gte` (in the URL, or a bulk action's metadata).
-pub(super) fn versioned(op: Op, get: impl Fn(&str) -> Option<String>) -> Result<Op, EsError> {
+pub(super) fn versioned<'a>(
+    op: Op<'a>,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Op<'a>, EsError> {
     let invalid = |m: &str| {
         EsError::bad_request(
             "action_request_validation_exception",
@@ -405,7 +416,7 @@ pub(super) fn versioned(op: Op, get: impl Fn(&str) -> Option<String>) -> Result<
     }
 }
 
-fn versioned_by(op: Op, p: &HashMap<String, String>) -> Result<Op, EsError> {
+fn versioned_by<'a>(op: Op<'a>, p: &HashMap<String, String>) -> Result<Op<'a>, EsError> {
     versioned(op, |k| p.get(k).cloned())
 }
 
@@ -468,9 +479,15 @@ fn write_doc(
     body: &[u8],
     p: &HashMap<String, String>,
 ) -> Response {
-    let source = match parse_body(body) {
+    let source = match Json::parse(body) {
         Ok(v) => v,
-        Err(e) => return err(e, Some(index)),
+        Err(e) => {
+            let e = EsError::bad_request(
+                "document_parsing_exception",
+                format!("failed to parse: {e}"),
+            );
+            return err(e, Some(index));
+        }
     };
     let raw = raw_source(body);
     let op = match p.get("op_type").map(String::as_str) {

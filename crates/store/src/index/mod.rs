@@ -291,16 +291,19 @@ impl Index {
         let Ok(text) = std::fs::read_to_string(&path) else {
             return Ok(());
         };
-        let ops: Vec<Op> = text
+        let entries: Vec<Value> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        let ops: Vec<Op> = entries
+            .iter()
             .map(|e| match e["a"].as_str() {
                 Some("delete") => Op::Delete {
                     id: e["id"].as_str().unwrap_or_default().to_string(),
                 },
                 _ => Op::Index {
                     id: e["id"].as_str().map(str::to_string),
-                    source: e["src"].clone(),
+                    source: crate::json::Json::from(&e["src"]),
                     raw: None,
                 },
             })

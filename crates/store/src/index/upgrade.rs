@@ -5,12 +5,12 @@
 
 use std::path::Path;
 
-use serde_json::Value;
 use tantivy::schema::Value as _;
 use tantivy::{IndexWriter, TantivyDocument};
 
 use super::{build_doc, next_seq_no, schema};
 use crate::error::{tv, EsError};
+use crate::json::Json;
 use crate::mapping::Mapping;
 
 /// Written into an index's `tantivy` folder once its terms are in the current format.
@@ -96,11 +96,11 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsEr
             let text = |fl| doc.get_first(fl).and_then(|v| v.as_str()).unwrap_or("");
             let number = |fl| doc.get_first(fl).and_then(|v| v.as_u64());
             let (id, raw) = (text(id_f), text(src_f));
-            let source: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+            let source = Json::parse(raw.as_bytes()).unwrap_or(Json::Null);
             // A document its mapping refused would not have been stored in the first place;
             // should one fail now, its stored source is kept (searchable by id) all the same.
             let mut d = build_doc(&f, mapping, id, &source, raw)
-                .or_else(|_| build_doc(&f, &Mapping::new(), id, &Value::Null, raw))?;
+                .or_else(|_| build_doc(&f, &Mapping::new(), id, &Json::Null, raw))?;
             d.add_u64(f.version, number(ver_f).unwrap_or(1));
             if let (Some(s), Some(sf)) = (seq_f.and_then(number), f.seq_no) {
                 d.add_u64(sf, s);

@@ -12,19 +12,21 @@ use tantivy::{TantivyDocument, Term};
 use super::writer::Writer;
 use super::{Fields, Index, Pending, Queued, State};
 use crate::error::EsError;
+use crate::json::Json;
 use crate::mapping::Mapping;
 
 #[derive(Debug, Clone)]
-pub enum Op {
-    /// `raw`: the source exactly as the client sent it, kept as `_source`.
+pub enum Op<'a> {
+    /// `raw`: the source exactly as the client sent it, kept as `_source`; `source` borrows it
+    /// (or the request body it came from).
     Index {
         id: Option<String>,
-        source: Value,
+        source: Json<'a>,
         raw: Option<Box<str>>,
     },
     Create {
         id: Option<String>,
-        source: Value,
+        source: Json<'a>,
         raw: Option<Box<str>>,
     },
     /// A partial document merged into the current one; `upsert` is indexed when there is none.
@@ -40,7 +42,7 @@ pub enum Op {
     },
     /// A write under a condition on the document's current version or sequence number.
     Cond {
-        op: Box<Op>,
+        op: Box<Op<'a>>,
         cond: Cond,
     },
 }
@@ -54,7 +56,7 @@ pub enum Cond {
     SeqNo { seq_no: u64, primary_term: u64 },
 }
 
-impl Op {
+impl Op<'_> {
     pub fn id(&self) -> Option<&str> {
         match self {
             Op::Index { id, .. } | Op::Create { id, .. } => id.as_deref(),
@@ -133,7 +135,7 @@ pub(crate) fn build_doc(
     f: &Fields,
     m: &Mapping,
     id: &str,
-    source: &Value,
+    source: &Json,
     raw: &str,
 ) -> Result<TantivyDocument, EsError> {
     let mut doc = TantivyDocument::default();
@@ -143,6 +145,21 @@ pub(crate) fn build_doc(
     doc.add_field_value(f.text, &text);
     doc.add_field_value(f.kw, &exact);
     Ok(doc)
+}
+
+/// A source to index: as parsed from the request, or an update's merge.
+enum Src<'a> {
+    Parsed(Json<'a>),
+    Edited(Value),
+}
+
+impl Src<'_> {
+    fn with<R>(&self, f: impl FnOnce(&Json) -> R) -> R {
+        match self {
+            Src::Parsed(j) => f(j),
+            Src::Edited(v) => f(&Json::from(v)),
+        }
+    }
 }
 
 pub fn new_id() -> String {
@@ -176,7 +193,7 @@ impl Index {
     }
 
     /// Learns the new fields of a document into the mapping (persisted when it grew).
-    pub(super) fn learn(&self, st: &mut State, doc: &Value) -> Result<(), EsError> {
+    pub(super) fn learn(&self, st: &mut State, doc: &Json) -> Result<(), EsError> {
         let Some(o) = doc.as_object().filter(|o| st.mapping.has_new("", o)) else {
             return Ok(());
         };
@@ -194,7 +211,7 @@ impl Index {
         &self,
         m: &Mapping,
         id: &str,
-        source: &Value,
+        source: &Json,
         raw: Option<Box<str>>,
     ) -> Result<Prepared, EsError> {
         let src: Arc<str> = match raw {
@@ -213,13 +230,13 @@ impl Index {
     /// write-ahead log and queued for the writer. Returns the results and the log position the
     /// caller must have synced before answering.
     pub fn bulk(&self, ops: Vec<Op>) -> Result<(Vec<OpResult>, u64), EsError> {
-        enum Step {
+        enum Step<'a> {
             Write {
                 id: String,
                 auto: bool,
                 create: bool,
                 updated: bool,
-                source: Value,
+                source: Src<'a>,
                 raw: Option<Box<str>>,
                 cond: Option<Cond>,
             },
@@ -269,7 +286,7 @@ impl Index {
                         id: id.unwrap_or_else(new_id),
                         create: false,
                         updated: false,
-                        source,
+                        source: Src::Parsed(source),
                         raw,
                         cond,
                     },
@@ -278,7 +295,7 @@ impl Index {
                         id: id.unwrap_or_else(new_id),
                         create: true,
                         updated: false,
-                        source,
+                        source: Src::Parsed(source),
                         raw,
                         cond,
                     },
@@ -308,7 +325,7 @@ impl Index {
                                     auto: false,
                                     create: false,
                                     updated: true,
-                                    source: merged,
+                                    source: Src::Edited(merged),
                                     raw: None,
                                     cond: cond.filter(|c| matches!(c, Cond::SeqNo { .. })),
                                 }
@@ -319,7 +336,7 @@ impl Index {
                             auto: false,
                             create: false,
                             updated: false,
-                            source: up,
+                            source: Src::Edited(up),
                             raw: None,
                             cond: cond.filter(|c| matches!(c, Cond::SeqNo { .. })),
                         },
@@ -343,7 +360,7 @@ impl Index {
                 .map(|s| match s {
                     Step::Write {
                         ref id, ref source, ..
-                    } => match self.learn(&mut st, source) {
+                    } => match source.with(|j| self.learn(&mut st, j)) {
                         Ok(()) => s,
                         Err(e) => Step::Failed(failed(id, e.status(), e.kind(), e.reason())),
                     },
@@ -379,7 +396,7 @@ impl Index {
                     source,
                     raw,
                     cond,
-                } => match self.prepare(&mapping, &id, &source, raw) {
+                } => match source.with(|j| self.prepare(&mapping, &id, j, raw)) {
                     Ok(prep) => Ready::Write {
                         id,
                         auto,
@@ -621,7 +638,7 @@ impl Index {
         let charged = match (rec.a.as_str(), rec.src) {
             ("delete", _) => st.enqueue(rec.id, pos, rec.v, true, None),
             (_, Some(raw)) => {
-                let Ok(source) = serde_json::from_str::<Value>(raw.get()) else {
+                let Ok(source) = Json::parse(raw.get().as_bytes()) else {
                     return;
                 };
                 // A logged record was accepted once: the mapping took it then.
