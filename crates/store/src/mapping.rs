@@ -341,19 +341,30 @@ impl Mapping {
     /// The document as tantivy indexes it, typed by the mapping, in one walk: the analysed-text
     /// view (text fields, and fields no mapping names) and the exact-value view (every field;
     /// keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
-    /// error naming the field, unless the field has `ignore_malformed`.
-    pub fn views<'a>(&self, doc: &'a Json<'_>) -> Result<(View<'a>, View<'a>), EsError> {
-        let mut path = String::with_capacity(64);
-        let (text, exact) = self.views_at(&mut path, doc)?;
-        Ok((
-            text.unwrap_or(View::Object(Vec::new())),
-            exact.unwrap_or(View::Object(Vec::new())),
-        ))
+    /// error naming the field, unless the field has `ignore_malformed`. The same walk tells
+    /// whether dynamic mapping would add a field (the document must then be learned and built
+    /// again), so the common document is walked once.
+    pub fn views<'a>(&self, doc: &'a Json<'_>) -> Result<Built<'a>, EsError> {
+        let mut walk = Walk {
+            path: String::with_capacity(64),
+            learns: matches!(self.dynamic(), "true" | "strict"),
+            new: false,
+        };
+        let (text, exact) = self.views_at(&mut walk, doc)?;
+        Ok(Built {
+            text: text.unwrap_or(View::Object(Vec::new())),
+            exact: exact.unwrap_or(View::Object(Vec::new())),
+            new: walk.new,
+        })
     }
 
-    fn views_at<'a>(&self, path: &mut String, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
-        let field = self.fields.get(path.as_str());
+    fn views_at<'a>(&self, walk: &mut Walk, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
+        let field = self.fields.get(walk.path.as_str());
         let family = field.map(Field::family);
+        // As `has_new`: a value dynamic mapping would type, at a path the mapping lacks.
+        if field.is_none() && walk.learns && !walk.new && !walk.path.is_empty() {
+            walk.new = detect(v).is_some();
+        }
         // Types the store keeps in `_source` only (geo points, binary, ranges...): the exact-value
         // view records that the field is there, for `exists`.
         if family == Some("other") {
@@ -368,7 +379,7 @@ impl Mapping {
             Json::Array(a) => {
                 let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(a.len()));
                 for x in a {
-                    let (t, e) = self.views_at(path, x)?;
+                    let (t, e) = self.views_at(walk, x)?;
                     text.extend(t);
                     exact.extend(e);
                 }
@@ -376,17 +387,17 @@ impl Mapping {
             }
             Json::Object(o) => {
                 if family.is_some_and(|f| f != "object") {
-                    return malformed(field, path, v);
+                    return malformed(field, &walk.path, v);
                 }
                 let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(o.len()));
-                let len = path.len();
+                let len = walk.path.len();
                 for (k, x) in o {
                     if len > 0 {
-                        path.push('.');
+                        walk.path.push('.');
                     }
-                    path.push_str(k);
-                    let got = self.views_at(path, x);
-                    path.truncate(len);
+                    walk.path.push_str(k);
+                    let got = self.views_at(walk, x);
+                    walk.path.truncate(len);
                     let (t, e) = got?;
                     if let Some(t) = t {
                         text.push((k.as_ref(), t));
@@ -409,7 +420,7 @@ impl Mapping {
                 }
                 Some(f) => {
                     let Ok(exact) = coerce(f, scalar, true) else {
-                        return malformed(field, path, v);
+                        return malformed(field, &walk.path, v);
                     };
                     let text = match family {
                         Some("text") => coerce(f, scalar, false).ok().flatten(),
@@ -424,6 +435,20 @@ impl Mapping {
 
 /// (analysed text, exact values) of one value; `None` where a view does not index it.
 type Views<'a> = (Option<View<'a>>, Option<View<'a>>);
+
+/// A document's two views, and whether it has fields dynamic mapping would add.
+pub struct Built<'a> {
+    pub text: View<'a>,
+    pub exact: View<'a>,
+    pub new: bool,
+}
+
+struct Walk {
+    path: String,
+    /// Whether the mapping takes new fields (`dynamic` true or strict).
+    learns: bool,
+    new: bool,
+}
 
 fn malformed<'a>(f: Option<&Field>, path: &str, v: &Json) -> Result<Views<'a>, EsError> {
     match f {
@@ -779,6 +804,14 @@ fn insert_path(props: &mut Map<String, Value>, parts: &[&str], t: &str) {
 mod tests {
     use super::*;
 
+    fn walk(path: &str) -> Walk {
+        Walk {
+            path: path.to_string(),
+            learns: true,
+            new: false,
+        }
+    }
+
     #[test]
     fn detects_types() {
         let mut m = Mapping::new();
@@ -811,7 +844,7 @@ mod tests {
         }}))
         .unwrap();
         let exact = |path: &str, v: Value| {
-            m.views_at(&mut path.to_string(), &Json::from(&v))
+            m.views_at(&mut walk(path), &Json::from(&v))
                 .map(|(_, e)| e.map(|e| format!("{e:?}")))
         };
         assert_eq!(exact("n", json!("12")).unwrap().as_deref(), Some("I64(12)"));
@@ -819,7 +852,7 @@ mod tests {
         assert_eq!(e.status(), 400);
         assert!(exact("q", json!("abc")).unwrap().is_none());
         let d = json!("2019-10-21 08:30:04.828");
-        match m.views_at(&mut "d".to_string(), &Json::from(&d)) {
+        match m.views_at(&mut walk("d"), &Json::from(&d)) {
             Ok((None, Some(View::Date(d)))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
             other => panic!("{other:?}"),
         }

@@ -329,3 +329,58 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
     let (st, _) = http(port, "GET", "/", b"");
     assert_eq!(st, 200, "still up");
 }
+
+/// Dynamic mapping inside one bulk: a field the first document introduces types the ones after
+/// it; a strict mapping refuses new fields (also nested ones) and keeps the rest of the bulk.
+#[test]
+fn dynamic_mapping_within_one_bulk() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let body = concat!(
+        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":1,\"o\":{\"t\":\"2024-05-01T00:00:00Z\"}}\n",
+        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":\"not a number\"}\n",
+        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":\"7\",\"o\":{\"t\":\"2024-05-02\"},\"m\":[null,true]}\n",
+    );
+    let (status, resp) = http(port, "POST", "/_bulk?refresh=true", body.as_bytes());
+    assert_eq!(status, 200);
+    let items = json(&resp)["items"].clone();
+    let statuses: Vec<_> = (0..3)
+        .map(|i| items[i]["index"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [201, 400, 201]);
+    assert_eq!(
+        items[1]["index"]["error"]["type"],
+        "mapper_parsing_exception"
+    );
+    let (_, m) = http(port, "GET", "/dyn/_mapping", b"");
+    let props = &json(&m)["dyn"]["mappings"]["properties"];
+    assert_eq!(props["n"]["type"], "long");
+    assert_eq!(props["o"]["properties"]["t"]["type"], "date");
+    assert_eq!(props["m"]["type"], "boolean");
+    let (_, c) = http(port, "GET", "/dyn/_count?q=n:7", b"");
+    assert_eq!(json(&c)["count"], 1);
+
+    let (status, _) = http(
+        port,
+        "PUT",
+        "/strict",
+        br#"{"mappings":{"dynamic":"strict","properties":{"a":{"type":"keyword"},"o":{"type":"object"}}}}"#,
+    );
+    assert_eq!(status, 200);
+    let body = concat!(
+        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"x\"}\n",
+        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"y\",\"o\":{\"b\":1}}\n",
+        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"z\"}\n",
+    );
+    let (_, resp) = http(port, "POST", "/_bulk", body.as_bytes());
+    let items = json(&resp)["items"].clone();
+    let statuses: Vec<_> = (0..3)
+        .map(|i| items[i]["index"]["status"].clone())
+        .collect();
+    assert_eq!(statuses, [201, 400, 201]);
+    assert_eq!(
+        items[1]["index"]["error"]["type"],
+        "strict_dynamic_mapping_exception"
+    );
+}

@@ -99,7 +99,7 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsEr
             let source = Json::parse(raw.as_bytes()).unwrap_or(Json::Null);
             // A document its mapping refused would not have been stored in the first place;
             // should one fail now, its stored source is kept (searchable by id) all the same.
-            let mut d = build_doc(&f, mapping, id, &source, raw)
+            let (mut d, _) = build_doc(&f, mapping, id, &source, raw)
                 .or_else(|_| build_doc(&f, &Mapping::new(), id, &Json::Null, raw))?;
             d.add_u64(f.version, number(ver_f).unwrap_or(1));
             if let (Some(s), Some(sf)) = (seq_f.and_then(number), f.seq_no) {

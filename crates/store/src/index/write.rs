@@ -128,6 +128,8 @@ pub struct Prepared {
     doc: TantivyDocument,
     src: Arc<str>,
     bytes: usize,
+    /// Built with a mapping that lacks some of its fields (see `Mapping::views`).
+    new: bool,
 }
 
 /// The tantivy document of a source, all but its version and sequence number.
@@ -137,14 +139,14 @@ pub(crate) fn build_doc(
     id: &str,
     source: &Json,
     raw: &str,
-) -> Result<TantivyDocument, EsError> {
+) -> Result<(TantivyDocument, bool), EsError> {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.id, id);
     doc.add_text(f.source, raw);
-    let (text, exact) = m.views(source)?;
-    doc.add_field_value(f.text, &text);
-    doc.add_field_value(f.kw, &exact);
-    Ok(doc)
+    let built = m.views(source)?;
+    doc.add_field_value(f.text, &built.text);
+    doc.add_field_value(f.kw, &built.exact);
+    Ok((doc, built.new))
 }
 
 /// A source to index: as parsed from the request, or an update's merge.
@@ -218,12 +220,27 @@ impl Index {
             Some(r) => Arc::from(r),
             None => Arc::from(source.to_string()),
         };
-        let doc = build_doc(&self.f, m, id, source, &src)?;
+        self.prepare_src(m, id, source, src)
+    }
+
+    fn prepare_src(
+        &self,
+        m: &Mapping,
+        id: &str,
+        source: &Json,
+        src: Arc<str>,
+    ) -> Result<Prepared, EsError> {
+        let (doc, new) = build_doc(&self.f, m, id, source, &src)?;
         // A tantivy document holds the source three times over (stored, text, keywords) plus a
         // node per value: about five times the source for log events, an estimate (tantivy does
         // not tell a document's size).
         let bytes = src.len() * 5 + id.len() + 256;
-        Ok(Prepared { doc, src, bytes })
+        Ok(Prepared {
+            doc,
+            src,
+            bytes,
+            new,
+        })
     }
 
     /// Takes a bulk's operations for this index: each is validated, logged to the node's
@@ -254,9 +271,9 @@ impl Index {
             seq_no: 0,
             error: Some((kind, reason)),
         };
-        // 1. Under the lock: updates read the current document; new fields enter the mapping.
+        // 1. Under the lock: updates read the current document.
         let (steps, mapping) = {
-            let mut st = self.lock_state();
+            let st = self.lock_state();
             let steps: Vec<Step> = ops
                 .into_iter()
                 .map(|op| match op {
@@ -355,21 +372,11 @@ impl Index {
                     Op::Delete { id } => Step::Delete { id, cond },
                 })
                 .collect();
-            let steps: Vec<Step> = steps
-                .into_iter()
-                .map(|s| match s {
-                    Step::Write {
-                        ref id, ref source, ..
-                    } => match source.with(|j| self.learn(&mut st, j)) {
-                        Ok(()) => s,
-                        Err(e) => Step::Failed(failed(id, e.status(), e.kind(), e.reason())),
-                    },
-                    other => other,
-                })
-                .collect();
             (steps, st.mapping.clone())
         };
-        // 2. Documents are built on the request's thread, outside the lock.
+        // 2. Documents are built on the request's thread, outside the lock; one with fields the
+        // mapping lacks has them learned (under the lock) and is built again.
+        let mut mapping = mapping;
         enum Ready {
             Write {
                 id: String,
@@ -396,7 +403,22 @@ impl Index {
                     source,
                     raw,
                     cond,
-                } => match source.with(|j| self.prepare(&mapping, &id, j, raw)) {
+                } => match source.with(|j| {
+                    let p = self.prepare(&mapping, &id, j, raw)?;
+                    if !p.new {
+                        return Ok(p);
+                    }
+                    let learned = {
+                        let mut st = self.lock_state();
+                        self.learn(&mut st, j)?;
+                        st.mapping.clone()
+                    };
+                    if Arc::ptr_eq(&learned, &mapping) {
+                        return Ok(p);
+                    }
+                    mapping = learned;
+                    self.prepare_src(&mapping, &id, j, p.src)
+                }) {
                     Ok(prep) => Ready::Write {
                         id,
                         auto,
