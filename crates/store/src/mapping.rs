@@ -7,7 +7,7 @@
 //! `mapper_parsing_exception` unless the field has `ignore_malformed`).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 use tantivy::DateTime;
@@ -125,6 +125,9 @@ pub struct Mapping {
     /// The root `mappings` object (`properties`, `dynamic`, `_source`, `dynamic_templates`...).
     root: Map<String, Value>,
     fields: BTreeMap<String, Field>,
+    /// `fields` by path for the per-document lookups (a hash and one comparison instead of a
+    /// tree descent comparing strings); rebuilt whenever `fields` changes.
+    lookup: HashMap<String, Field, foldhash::fast::RandomState>,
     /// Multi-fields (`fields` of a field): `date.nanos` → `date`; they index their parent's value.
     subfields: BTreeMap<String, String>,
 }
@@ -202,6 +205,7 @@ impl Mapping {
         }
         self.fields = fields;
         self.subfields = subs;
+        self.reindex();
         for (k, val) in body {
             if k == "properties" {
                 let props = self.root.entry("properties").or_insert_with(|| json!({}));
@@ -213,12 +217,20 @@ impl Mapping {
         Ok(())
     }
 
+    fn reindex(&mut self) {
+        self.lookup = self
+            .fields
+            .iter()
+            .map(|(k, f)| (k.clone(), f.clone()))
+            .collect();
+    }
+
     pub fn get(&self, path: &str) -> Option<&'static str> {
-        self.fields.get(path).map(Field::family)
+        self.lookup.get(path).map(Field::family)
     }
 
     pub fn field(&self, path: &str) -> Option<&Field> {
-        self.fields.get(path)
+        self.lookup.get(path)
     }
 
     pub fn fields(&self) -> impl Iterator<Item = (&String, &Field)> {
@@ -226,7 +238,7 @@ impl Mapping {
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.fields.contains_key(path) || self.subfields.contains_key(path)
+        self.lookup.contains_key(path) || self.subfields.contains_key(path)
     }
 
     /// The field whose values `path` indexes: a multi-field's parent, or itself.
@@ -250,16 +262,15 @@ impl Mapping {
 
     /// Adds a dynamically detected field.
     fn add(&mut self, path: &str, t: &str) {
-        self.fields.insert(
-            path.to_string(),
-            Field {
-                ty: t.to_string(),
-                ignore_above: (t == "text").then_some(256),
-                formats: Vec::new(),
-                ignore_malformed: false,
-                fam: family(t),
-            },
-        );
+        let f = Field {
+            ty: t.to_string(),
+            ignore_above: (t == "text").then_some(256),
+            formats: Vec::new(),
+            ignore_malformed: false,
+            fam: family(t),
+        };
+        self.lookup.insert(path.to_string(), f.clone());
+        self.fields.insert(path.to_string(), f);
         let parts: Vec<&str> = path.split('.').collect();
         let props = self.root.entry("properties").or_insert_with(|| json!({}));
         if let Some(p) = props.as_object_mut() {
@@ -281,7 +292,7 @@ impl Mapping {
             }
             path.push_str(k);
             // The lookup first: detecting a string's type tries to parse it as a date.
-            (!self.fields.contains_key(&path) && detect(v).is_some())
+            (!self.lookup.contains_key(&path) && detect(v).is_some())
                 || match v {
                     Json::Object(o) => self.has_new(&path, o),
                     Json::Array(a) => a
@@ -308,7 +319,7 @@ impl Mapping {
                 format!("{prefix}.{k}")
             };
             if let Some(t) = detect(v) {
-                if !self.fields.contains_key(&path) {
+                if !self.lookup.contains_key(&path) {
                     match self.dynamic() {
                         "strict" => {
                             return Err(EsError::bad_request(
@@ -359,7 +370,7 @@ impl Mapping {
     }
 
     fn views_at<'a>(&self, walk: &mut Walk, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
-        let field = self.fields.get(walk.path.as_str());
+        let field = self.lookup.get(walk.path.as_str());
         let family = field.map(Field::family);
         // As `has_new`: a value dynamic mapping would type, at a path the mapping lacks.
         if field.is_none() && walk.learns && !walk.new && !walk.path.is_empty() {
