@@ -337,22 +337,30 @@ fn dynamic_mapping_within_one_bulk() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let _s = Rstore::start(dir.path(), port);
-    let body = concat!(
-        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":1,\"o\":{\"t\":\"2024-05-01T00:00:00Z\"}}\n",
-        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":\"not a number\"}\n",
-        "{\"index\":{\"_index\":\"dyn\"}}\n{\"n\":\"7\",\"o\":{\"t\":\"2024-05-02\"},\"m\":[null,true]}\n",
+    // Three index actions into `index`: each item's status, and the second one's error type.
+    let bulk = |index: &str, docs: [&str; 3]| {
+        let body: String = docs
+            .iter()
+            .map(|d| format!("{{\"index\":{{\"_index\":\"{index}\"}}}}\n{d}\n"))
+            .collect();
+        let (status, resp) = http(port, "POST", "/_bulk?refresh=true", body.as_bytes());
+        assert_eq!(status, 200);
+        let items = json(&resp)["items"].clone();
+        let statuses: Vec<_> = (0..3)
+            .map(|i| items[i]["index"]["status"].clone())
+            .collect();
+        (statuses, items[1]["index"]["error"]["type"].clone())
+    };
+    let (statuses, error) = bulk(
+        "dyn",
+        [
+            r#"{"n":1,"o":{"t":"2024-05-01T00:00:00Z"}}"#,
+            r#"{"n":"not a number"}"#,
+            r#"{"n":"7","o":{"t":"2024-05-02"},"m":[null,true]}"#,
+        ],
     );
-    let (status, resp) = http(port, "POST", "/_bulk?refresh=true", body.as_bytes());
-    assert_eq!(status, 200);
-    let items = json(&resp)["items"].clone();
-    let statuses: Vec<_> = (0..3)
-        .map(|i| items[i]["index"]["status"].clone())
-        .collect();
     assert_eq!(statuses, [201, 400, 201]);
-    assert_eq!(
-        items[1]["index"]["error"]["type"],
-        "mapper_parsing_exception"
-    );
+    assert_eq!(error, "mapper_parsing_exception");
     let (_, m) = http(port, "GET", "/dyn/_mapping", b"");
     let props = &json(&m)["dyn"]["mappings"]["properties"];
     assert_eq!(props["n"]["type"], "long");
@@ -368,19 +376,10 @@ fn dynamic_mapping_within_one_bulk() {
         br#"{"mappings":{"dynamic":"strict","properties":{"a":{"type":"keyword"},"o":{"type":"object"}}}}"#,
     );
     assert_eq!(status, 200);
-    let body = concat!(
-        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"x\"}\n",
-        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"y\",\"o\":{\"b\":1}}\n",
-        "{\"index\":{\"_index\":\"strict\"}}\n{\"a\":\"z\"}\n",
+    let (statuses, error) = bulk(
+        "strict",
+        [r#"{"a":"x"}"#, r#"{"a":"y","o":{"b":1}}"#, r#"{"a":"z"}"#],
     );
-    let (_, resp) = http(port, "POST", "/_bulk", body.as_bytes());
-    let items = json(&resp)["items"].clone();
-    let statuses: Vec<_> = (0..3)
-        .map(|i| items[i]["index"]["status"].clone())
-        .collect();
     assert_eq!(statuses, [201, 400, 201]);
-    assert_eq!(
-        items[1]["index"]["error"]["type"],
-        "strict_dynamic_mapping_exception"
-    );
+    assert_eq!(error, "strict_dynamic_mapping_exception");
 }
