@@ -110,11 +110,12 @@ pub(super) fn malformed(reason: impl Into<String>) -> Response {
     )
 }
 
-/// NDJSON bulk: action lines and sources; per-item results in request order.
+/// A bulk item whose source is not JSON.
 fn parse_failure(index: &str, id: Option<String>, e: serde_json::Error) -> Value {
     json!({"_index": index, "_id": id, "status": 400, "error": {"type": "document_parsing_exception", "reason": format!("failed to parse: {e}")}})
 }
 
+/// NDJSON bulk: action lines and sources; per-item results in request order.
 pub(super) fn run_bulk<'b>(
     s: &Store,
     default_index: Option<&str>,
