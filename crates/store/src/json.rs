@@ -108,31 +108,6 @@ impl fmt::Display for Json<'_> {
     }
 }
 
-/// A string that borrows the input when it holds no escapes.
-struct Str<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Str<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Borrowed(s)))
-            }
-            fn visit_str<E>(self, s: &str) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(s.to_string())))
-            }
-            fn visit_string<E>(self, s: String) -> Result<Str<'de>, E> {
-                Ok(Str(Cow::Owned(s)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -177,7 +152,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
                 let mut o: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
-                while let Some(Str(k)) = map.next_key()? {
+                // A JSON key is a string: read by this visitor, it borrows as values do.
+                while let Some(key) = map.next_key::<Json<'de>>()? {
+                    let Json::String(k) = key else {
+                        return Err(serde::de::Error::custom("an object key must be a string"));
+                    };
                     let v = map.next_value()?;
                     match o.iter_mut().find(|(seen, _)| *seen == k) {
                         Some(slot) => slot.1 = v,
