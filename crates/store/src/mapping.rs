@@ -16,6 +16,8 @@ use crate::error::EsError;
 use crate::json::Json;
 use crate::view::View;
 
+type FieldMap = HashMap<String, Field, foldhash::fast::RandomState>;
+
 /// One mapped field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Field {
@@ -124,10 +126,9 @@ const ROOT_KEYS: &[&str] = &[
 pub struct Mapping {
     /// The root `mappings` object (`properties`, `dynamic`, `_source`, `dynamic_templates`...).
     root: Map<String, Value>,
-    fields: BTreeMap<String, Field>,
-    /// `fields` by path for the per-document lookups (a hash and one comparison instead of a
-    /// tree descent comparing strings); rebuilt whenever `fields` changes.
-    lookup: HashMap<String, Field, foldhash::fast::RandomState>,
+    /// Looked up for every value of every document: hashed (a hash and one comparison instead
+    /// of a tree descent comparing strings); `fields()` lists them in order.
+    fields: FieldMap,
     /// Multi-fields (`fields` of a field): `date.nanos` → `date`; they index their parent's value.
     subfields: BTreeMap<String, String>,
 }
@@ -205,7 +206,6 @@ impl Mapping {
         }
         self.fields = fields;
         self.subfields = subs;
-        self.reindex();
         for (k, val) in body {
             if k == "properties" {
                 let props = self.root.entry("properties").or_insert_with(|| json!({}));
@@ -217,28 +217,23 @@ impl Mapping {
         Ok(())
     }
 
-    fn reindex(&mut self) {
-        self.lookup = self
-            .fields
-            .iter()
-            .map(|(k, f)| (k.clone(), f.clone()))
-            .collect();
-    }
-
     pub fn get(&self, path: &str) -> Option<&'static str> {
-        self.lookup.get(path).map(Field::family)
+        self.fields.get(path).map(Field::family)
     }
 
     pub fn field(&self, path: &str) -> Option<&Field> {
-        self.lookup.get(path)
+        self.fields.get(path)
     }
 
+    /// The fields by path, in path order.
     pub fn fields(&self) -> impl Iterator<Item = (&String, &Field)> {
-        self.fields.iter()
+        let mut all: Vec<_> = self.fields.iter().collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.lookup.contains_key(path) || self.subfields.contains_key(path)
+        self.fields.contains_key(path) || self.subfields.contains_key(path)
     }
 
     /// The field whose values `path` indexes: a multi-field's parent, or itself.
@@ -262,15 +257,16 @@ impl Mapping {
 
     /// Adds a dynamically detected field.
     fn add(&mut self, path: &str, t: &str) {
-        let f = Field {
-            ty: t.to_string(),
-            ignore_above: (t == "text").then_some(256),
-            formats: Vec::new(),
-            ignore_malformed: false,
-            fam: family(t),
-        };
-        self.lookup.insert(path.to_string(), f.clone());
-        self.fields.insert(path.to_string(), f);
+        self.fields.insert(
+            path.to_string(),
+            Field {
+                ty: t.to_string(),
+                ignore_above: (t == "text").then_some(256),
+                formats: Vec::new(),
+                ignore_malformed: false,
+                fam: family(t),
+            },
+        );
         let parts: Vec<&str> = path.split('.').collect();
         let props = self.root.entry("properties").or_insert_with(|| json!({}));
         if let Some(p) = props.as_object_mut() {
@@ -292,7 +288,7 @@ impl Mapping {
             }
             path.push_str(k);
             // The lookup first: detecting a string's type tries to parse it as a date.
-            (!self.lookup.contains_key(&path) && detect(v).is_some())
+            (!self.fields.contains_key(&path) && detect(v).is_some())
                 || match v {
                     Json::Object(o) => self.has_new(&path, o),
                     Json::Array(a) => a
@@ -319,7 +315,7 @@ impl Mapping {
                 format!("{prefix}.{k}")
             };
             if let Some(t) = detect(v) {
-                if !self.lookup.contains_key(&path) {
+                if !self.fields.contains_key(&path) {
                     match self.dynamic() {
                         "strict" => {
                             return Err(EsError::bad_request(
@@ -370,7 +366,7 @@ impl Mapping {
     }
 
     fn views_at<'a>(&self, walk: &mut Walk, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
-        let field = self.lookup.get(walk.path.as_str());
+        let field = self.fields.get(walk.path.as_str());
         let family = field.map(Field::family);
         // As `has_new`: a value dynamic mapping would type, at a path the mapping lacks.
         if field.is_none() && walk.learns && !walk.new && !walk.path.is_empty() {
@@ -601,7 +597,7 @@ fn date_with(v: &Json, formats: &[String]) -> Option<DateTime> {
 
 /// Leaf fields of a `properties` object into `out`, validated.
 fn collect(
-    out: &mut BTreeMap<String, Field>,
+    out: &mut FieldMap,
     subs: &mut BTreeMap<String, String>,
     prefix: &str,
     props: &Map<String, Value>,
