@@ -332,6 +332,39 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
 
 /// Dynamic mapping inside one bulk: a field the first document introduces types the ones after
 /// it; a strict mapping refuses new fields (also nested ones) and keeps the rest of the bulk.
+/// Documents of an index without a writer wait as their sources and are built when a writer
+/// takes them, indexed as the mapping stood when they were accepted (as Elasticsearch indexed
+/// them then): a field mapped in between is not indexed for them, even where it would fit.
+#[test]
+fn queued_documents_are_indexed_with_the_mapping_they_were_accepted_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let put = |path: &str, body: &str| {
+        let (status, resp) = http(port, "PUT", path, body.as_bytes());
+        assert!(status == 200 || status == 201, "{path}: {status} {resp}");
+    };
+    put(
+        "/late",
+        r#"{"mappings":{"dynamic":false,"properties":{"k":{"type":"keyword"}}}}"#,
+    );
+    put("/late/_doc/1", r#"{"k":"one","a":"not a number"}"#);
+    put("/late/_doc/2", r#"{"k":"two","a":"7"}"#);
+    put("/late/_mapping", r#"{"properties":{"a":{"type":"long"}}}"#);
+    put("/late/_doc/3", r#"{"k":"three","a":8}"#);
+    let (status, _) = http(port, "POST", "/late/_refresh", b"");
+    assert_eq!(status, 200);
+    let (_, c) = http(port, "GET", "/late/_count", b"");
+    assert_eq!(json(&c)["count"], 3);
+    let (status, d) = http(port, "GET", "/late/_doc/1", b"");
+    assert_eq!(status, 200);
+    assert_eq!(json(&d)["_source"]["a"], "not a number");
+    let (_, c) = http(port, "GET", "/late/_count?q=k:one%20OR%20k:two", b"");
+    assert_eq!(json(&c)["count"], 2);
+    let (_, c) = http(port, "GET", "/late/_count?q=a:%5B7%20TO%208%5D", b"");
+    assert_eq!(json(&c)["count"], 1, "only doc 3 came after `a` was mapped");
+}
+
 #[test]
 fn dynamic_mapping_within_one_bulk() {
     let dir = tempfile::tempdir().unwrap();

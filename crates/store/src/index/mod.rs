@@ -56,7 +56,19 @@ struct Pending {
 }
 
 enum Queued {
+    /// A document built on the request's thread: its index had a writer taking the queue.
     Add(TantivyDocument),
+    /// A document of an index without a writer, kept as its source and built when a writer
+    /// takes it, with the mapping it was validated with. A built document holds about three
+    /// times its source, and how much waits decides how small the segments of a backfill over
+    /// many cold indices are.
+    Source {
+        id: String,
+        src: Arc<str>,
+        mapping: Arc<Mapping>,
+        version: u64,
+        seq_no: u64,
+    },
     Delete(String),
 }
 

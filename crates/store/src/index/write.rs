@@ -125,7 +125,9 @@ fn record(
 
 /// A document ready for the writer but for its version, built outside the index's lock.
 pub struct Prepared {
-    doc: TantivyDocument,
+    /// A document only validated, built when a writer takes it (`Queued::Source`), keeps the
+    /// mapping it was validated with.
+    doc: Result<TantivyDocument, Arc<Mapping>>,
     src: Arc<str>,
     bytes: usize,
     /// Built with a mapping that lacks some of its fields (see `Mapping::views`).
@@ -209,38 +211,83 @@ impl Index {
 
     /// Builds the tantivy document for `source`, all but its version; a value its field's type
     /// cannot take is a `mapper_parsing_exception`.
+    /// `build`: the document is built now (for a writer already taking the queue), else only
+    /// validated.
     pub(super) fn prepare(
         &self,
-        m: &Mapping,
+        m: &Arc<Mapping>,
         id: &str,
         source: &Json,
         raw: Option<Box<str>>,
+        build: bool,
     ) -> Result<Prepared, EsError> {
         let src: Arc<str> = match raw {
             Some(r) => Arc::from(r),
             None => Arc::from(source.to_string()),
         };
-        self.prepare_src(m, id, source, src)
+        self.prepare_src(m, id, source, src, build)
     }
 
     fn prepare_src(
         &self,
-        m: &Mapping,
+        m: &Arc<Mapping>,
         id: &str,
         source: &Json,
         src: Arc<str>,
+        build: bool,
     ) -> Result<Prepared, EsError> {
+        if !build {
+            let new = m.views(source)?.new;
+            let bytes = pending_cost(id, Some(&src)) + source_entry_cost(id);
+            return Ok(Prepared {
+                doc: Err(m.clone()),
+                src,
+                bytes,
+                new,
+            });
+        }
         let (doc, new) = build_doc(&self.f, m, id, source, &src)?;
         // A tantivy document holds the source three times over (stored, text, keywords) plus a
         // node per value: about five times the source for log events, an estimate (tantivy does
         // not tell a document's size).
         let bytes = src.len() * 5 + id.len() + 256;
         Ok(Prepared {
-            doc,
+            doc: Ok(doc),
             src,
             bytes,
             new,
         })
+    }
+
+    /// Builds a document that waited as its source (`Queued::Source`) with the mapping it was
+    /// validated with, so it is indexed as it would have been then. That cannot fail; should it
+    /// anyway, the document is still stored, found by id.
+    fn build_queued(
+        &self,
+        m: &Mapping,
+        id: &str,
+        src: &str,
+        version: u64,
+        seq_no: u64,
+    ) -> TantivyDocument {
+        let built = Json::parse(src.as_bytes())
+            .map_err(|e| EsError::internal(e.to_string()))
+            .and_then(|j| build_doc(&self.f, m, id, &j, src));
+        let mut doc = match built {
+            Ok((doc, _)) => doc,
+            Err(e) => {
+                tracing::error!(index = %self.name, id, "a validated document failed to build; stored unindexed: {e}");
+                let mut d = TantivyDocument::default();
+                d.add_text(self.f.id, id);
+                d.add_text(self.f.source, src);
+                d
+            }
+        };
+        doc.add_u64(self.f.version, version);
+        if let Some(f) = self.f.seq_no {
+            doc.add_u64(f, seq_no);
+        }
+        doc
     }
 
     /// Takes a bulk's operations for this index: each is validated, logged to the node's
@@ -375,7 +422,9 @@ impl Index {
             (steps, st.mapping.clone())
         };
         // 2. Documents are built on the request's thread, outside the lock; one with fields the
-        // mapping lacks has them learned (under the lock) and is built again.
+        // mapping lacks has them learned (under the lock) and is built again. Without a writer
+        // (or one busy right now) they are only validated: built when a writer takes them.
+        let build = self.writer.try_lock().map_or(true, |g| g.is_some());
         let mut mapping = mapping;
         enum Ready {
             Write {
@@ -404,7 +453,7 @@ impl Index {
                     raw,
                     cond,
                 } => match source.with(|j| {
-                    let p = self.prepare(&mapping, &id, j, raw)?;
+                    let p = self.prepare(&mapping, &id, j, raw, build)?;
                     if !p.new {
                         return Ok(p);
                     }
@@ -417,7 +466,7 @@ impl Index {
                         return Ok(p);
                     }
                     mapping = learned;
-                    self.prepare_src(&mapping, &id, j, p.src)
+                    self.prepare_src(&mapping, &id, j, p.src, build)
                 }) {
                     Ok(prep) => Ready::Write {
                         id,
@@ -562,15 +611,11 @@ impl Index {
                     id,
                     auto,
                     updated,
-                    mut prep,
+                    prep,
                     ..
                 } => {
-                    prep.doc.add_u64(self.f.version, version);
-                    if let Some(f) = self.f.seq_no {
-                        prep.doc.add_u64(f, seq_no);
-                    }
                     let replaces = !auto && current > 0;
-                    charged += st.enqueue(id.clone(), pos, version, replaces, Some(prep));
+                    charged += st.enqueue(&self.f, id.clone(), pos, version, replaces, Some(prep));
                     OpResult {
                         status: if current > 0 { 200 } else { 201 },
                         result: if updated || current > 0 {
@@ -585,7 +630,7 @@ impl Index {
                     }
                 }
                 Ready::Delete { id, .. } => {
-                    charged += st.enqueue(id.clone(), pos, version, true, None);
+                    charged += st.enqueue(&self.f, id.clone(), pos, version, true, None);
                     OpResult {
                         status: if current > 0 { 200 } else { 404 },
                         result: if current > 0 { "deleted" } else { "not_found" },
@@ -629,6 +674,16 @@ impl Index {
         for q in queue {
             let r = match q {
                 Queued::Add(d) => w.w.add_document(d).map(|_| ()),
+                Queued::Source {
+                    id,
+                    src,
+                    mapping,
+                    version,
+                    seq_no,
+                } => {
+                    let d = self.build_queued(&mapping, &id, &src, version, seq_no);
+                    w.w.add_document(d).map(|_| ())
+                }
                 Queued::Delete(id) => {
                     w.w.delete_term(Term::from_field_text(self.f.id, &id));
                     Ok(())
@@ -656,9 +711,8 @@ impl Index {
         if let Some(s) = rec.s {
             st.seq_no = st.seq_no.max(s);
         }
-        let seq_no = st.seq_no;
         let charged = match (rec.a.as_str(), rec.src) {
-            ("delete", _) => st.enqueue(rec.id, pos, rec.v, true, None),
+            ("delete", _) => st.enqueue(&self.f, rec.id, pos, rec.v, true, None),
             (_, Some(raw)) => {
                 let Ok(source) = Json::parse(raw.get().as_bytes()) else {
                     return;
@@ -666,17 +720,12 @@ impl Index {
                 // A logged record was accepted once: the mapping took it then.
                 let _ = self.learn(st, &source);
                 let m = st.mapping.clone();
-                let Ok(mut prep) = self.prepare(&m, &rec.id, &source, Some(raw.get().into()))
+                let Ok(prep) = self.prepare(&m, &rec.id, &source, Some(raw.get().into()), false)
                 else {
                     tracing::warn!(index = %self.name, id = %rec.id, "a logged document no longer fits the mapping; skipped");
                     return;
                 };
-                let version = rec.v;
-                prep.doc.add_u64(self.f.version, version);
-                if let Some(f) = self.f.seq_no {
-                    prep.doc.add_u64(f, seq_no);
-                }
-                st.enqueue(rec.id, pos, version, !rec.auto, Some(prep))
+                st.enqueue(&self.f, rec.id, pos, rec.v, !rec.auto, Some(prep))
             }
             _ => return,
         };
@@ -689,6 +738,11 @@ pub(super) fn pending_cost(id: &str, src: Option<&str>) -> usize {
     id.len() + src.map_or(0, str::len) + 96
 }
 
+/// Memory a `Queued::Source` adds to its pending write (which holds the source): the id again.
+fn source_entry_cost(id: &str) -> usize {
+    id.len() + 64
+}
+
 impl State {
     /// Queues a write at log position `pos` (a document, or a delete when `add` is None; a
     /// document that `replaces` one deletes it first) and records it as pending for real-time
@@ -696,6 +750,7 @@ impl State {
     /// pending write it replaces held).
     fn enqueue(
         &mut self,
+        f: &Fields,
         id: String,
         pos: u64,
         version: u64,
@@ -710,7 +765,23 @@ impl State {
         let mut added = 0usize;
         let src = add.map(|p| {
             let queued = p.bytes.saturating_sub(pending_cost(&id, Some(&p.src)));
-            self.queue.push(Queued::Add(p.doc));
+            let seq_no = self.seq_no - 1;
+            self.queue.push(match p.doc {
+                Ok(mut doc) => {
+                    doc.add_u64(f.version, version);
+                    if let Some(s) = f.seq_no {
+                        doc.add_u64(s, seq_no);
+                    }
+                    Queued::Add(doc)
+                }
+                Err(mapping) => Queued::Source {
+                    id: id.clone(),
+                    src: p.src.clone(),
+                    mapping,
+                    version,
+                    seq_no,
+                },
+            });
             self.queue_bytes += queued;
             added += queued;
             p.src

@@ -28,8 +28,9 @@ impl Drop for Writer {
     }
 }
 
-/// Queued bytes that make an index busy enough for a writer of its own before any refresh.
-const BUSY_QUEUE: usize = 1 << 20;
+/// Queued operations that make an index busy enough for a full writer of its own (a quarter
+/// of a second of a bulk stream): fewer are indexed by a small one when refreshed or flushed.
+const BUSY_QUEUE: usize = 4096;
 
 /// Tantivy's log merge policy tuned for append-only logs: segments merge in tens, in the
 /// background, and deletes (rare in logs) are reclaimed once a fifth of a segment.
@@ -103,7 +104,7 @@ impl Index {
         if g.is_none() && !self.has_changes() {
             return Ok(());
         }
-        let small = self.lock_state().queue_bytes < 4 * BUSY_QUEUE;
+        let small = self.lock_state().queue.len() < BUSY_QUEUE;
         self.open_locked(&mut g, small)?;
         let Some(w) = g.as_mut() else {
             return Ok(());
@@ -121,7 +122,7 @@ impl Index {
     /// after `idle`; a busy index without one gets one while the budget has room.
     pub fn tend_writer(self: &Arc<Self>, idle: Duration) -> Result<(), EsError> {
         let mut g = self.lock_writer();
-        let queued = self.lock_state().queue_bytes;
+        let queued = self.lock_state().queue.len();
         match g.as_mut() {
             Some(w) if queued > 0 => {
                 self.feed(w);
