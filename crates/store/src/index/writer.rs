@@ -271,13 +271,13 @@ impl Index {
         self.settings().refresh_interval.is_none() && idle && self.has_changes()
     }
 
-    /// `before_read` for every index a read names. The refreshes run on as many threads as
-    /// there are cores: the first search over a backfilled year refreshes ~365 search-idle
-    /// daily indices, each mostly fixed costs (a writer, a segment's files, a commit).
+    /// `before_read` for every index a read names. The refreshes run on twice as many threads
+    /// as there are cores: the first search over a backfilled year refreshes ~365 search-idle
+    /// daily indices, each partly waiting on the file system (a segment's files, a commit).
     pub fn before_read_all(indices: &[Arc<Index>]) -> Result<(), EsError> {
         let due: Vec<&Arc<Index>> = indices.iter().filter(|i| i.mark_read()).collect();
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = cores.min(due.len());
+        let threads = (2 * cores).min(due.len());
         if threads <= 1 {
             return due.iter().try_for_each(|i| i.refresh());
         }
