@@ -333,8 +333,8 @@ fn hostile_bodies_get_answers_and_the_server_stays_up() {
 /// Dynamic mapping inside one bulk: a field the first document introduces types the ones after
 /// it; a strict mapping refuses new fields (also nested ones) and keeps the rest of the bulk.
 /// Documents of an index without a writer wait as their sources and are built when a writer
-/// takes them, indexed as the mapping stood when they were accepted (as Elasticsearch indexed
-/// them then): a field mapped in between is not indexed for them, even where it would fit.
+/// takes them, yet indexed as the mapping stood when they were accepted (as Elasticsearch
+/// indexed them then): a field mapped in between is not indexed for them, even where it fits.
 #[test]
 fn queued_documents_are_indexed_with_the_mapping_they_were_accepted_with() {
     let dir = tempfile::tempdir().unwrap();

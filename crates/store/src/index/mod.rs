@@ -59,13 +59,14 @@ enum Queued {
     /// A document built on the request's thread: its index had a writer taking the queue.
     Add(TantivyDocument),
     /// A document of an index without a writer, kept as its source and built when a writer
-    /// takes it, with the mapping it was validated with. A built document holds about three
-    /// times its source, and how much waits decides how small the segments of a backfill over
-    /// many cold indices are.
+    /// takes it. A built document holds about five times its source, and how much waits decides
+    /// how small the segments of a backfill over many cold indices are. Built with the mapping
+    /// of that moment: dynamic mapping only adds fields of the documents that have them, which
+    /// does not change how an earlier one builds; an explicit mapping change builds the waiting
+    /// ones first (`put_mapping`).
     Source {
         id: String,
         src: Arc<str>,
-        mapping: Arc<Mapping>,
         version: u64,
         seq_no: u64,
     },
@@ -82,6 +83,9 @@ struct State {
     last_pos: u64,
     seq_no: u64,
     mapping: Arc<Mapping>,
+    /// Explicit mapping changes so far: a bulk validated before one builds its documents at
+    /// once instead of queueing their sources.
+    mapping_epoch: u64,
 }
 
 /// Index settings rstore honours; the rest are accepted and ignored.
@@ -282,6 +286,7 @@ impl Index {
                 last_pos: committed,
                 seq_no,
                 mapping: Arc::new(mapping),
+                mapping_epoch: 0,
             }),
             writer: Mutex::new(None),
             engine,
@@ -345,6 +350,8 @@ impl Index {
         let mut st = self.lock_state();
         let mut m = (*st.mapping).clone();
         m.merge(body)?;
+        self.build_waiting(&mut st);
+        st.mapping_epoch += 1;
         st.mapping = Arc::new(m);
         self.save_mapping(&st.mapping);
         Ok(())
