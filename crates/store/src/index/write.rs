@@ -463,7 +463,7 @@ impl Index {
             },
             Failed(OpResult),
         }
-        let ready: Vec<Ready> = steps
+        let mut ready: Vec<Ready> = steps
             .into_iter()
             .map(|s| match s {
                 Step::Write {
@@ -508,40 +508,25 @@ impl Index {
         let mut st = self.lock_state();
         // The mapping was changed since they were validated: the documents left to build are
         // built now, with the mapping they are accepted under, or refused.
-        let ready: Vec<Ready> = if st.mapping_epoch == epoch {
-            ready
-        } else {
-            ready
-                .into_iter()
-                .map(|r| match r {
-                    Ready::Write {
-                        id,
-                        auto,
-                        create,
-                        updated,
-                        mut prep,
-                        cond,
-                    } if prep.doc.is_none() => {
-                        match self.build_source(&st.mapping, &id, &prep.src) {
-                            Ok(doc) => {
-                                prep.doc = Some(doc);
-                                prep.bytes = built_cost(&id, &prep.src);
-                                Ready::Write {
-                                    id,
-                                    auto,
-                                    create,
-                                    updated,
-                                    prep,
-                                    cond,
-                                }
-                            }
-                            Err(e) => Ready::Failed(failed(&id, e.status(), e.kind(), e.reason())),
-                        }
+        if st.mapping_epoch != epoch {
+            for r in ready.iter_mut() {
+                let Ready::Write { id, prep, .. } = r else {
+                    continue;
+                };
+                if prep.doc.is_some() {
+                    continue;
+                }
+                let refused = match self.build_source(&st.mapping, id, &prep.src) {
+                    Ok(doc) => {
+                        prep.doc = Some(doc);
+                        prep.bytes = built_cost(id, &prep.src);
+                        continue;
                     }
-                    other => other,
-                })
-                .collect()
-        };
+                    Err(e) => failed(id, e.status(), e.kind(), e.reason()),
+                };
+                *r = Ready::Failed(refused);
+            }
+        }
         let mut results = Vec::with_capacity(ready.len());
         // (operation, current version (0: none), the version it gets)
         let mut accepted: Vec<(Ready, u64, u64)> = Vec::new();
