@@ -282,10 +282,7 @@ impl Index {
                 d
             }
         };
-        doc.add_u64(self.f.version, version);
-        if let Some(f) = self.f.seq_no {
-            doc.add_u64(f, seq_no);
-        }
+        self.f.stamp(&mut doc, version, seq_no);
         doc
     }
 
@@ -776,6 +773,16 @@ impl Index {
     }
 }
 
+impl Fields {
+    /// Gives a built document its version and sequence number (where the index stores them).
+    fn stamp(&self, doc: &mut TantivyDocument, version: u64, seq_no: u64) {
+        doc.add_u64(self.version, version);
+        if let Some(f) = self.seq_no {
+            doc.add_u64(f, seq_no);
+        }
+    }
+}
+
 /// Memory a pending write holds: its id, its source, the map's own share.
 pub(super) fn pending_cost(id: &str, src: Option<&str>) -> usize {
     id.len() + src.map_or(0, str::len) + 96
@@ -819,10 +826,7 @@ impl State {
             let seq_no = self.seq_no - 1;
             self.queue.push(match p.doc {
                 Some(mut doc) => {
-                    doc.add_u64(f.version, version);
-                    if let Some(s) = f.seq_no {
-                        doc.add_u64(s, seq_no);
-                    }
+                    f.stamp(&mut doc, version, seq_no);
                     Queued::Add(doc)
                 }
                 None => Queued::Source {
