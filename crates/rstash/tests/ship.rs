@@ -578,6 +578,103 @@ fn docker_metadata_from_the_api_and_nothing_without_docker() {
     assert!(!stdout.contains("\"container\""), "{stdout}");
 }
 
+/// The Kubernetes API objects `add_kubernetes_metadata` reads, as a server on this node
+/// answers them: one running pod (a Deployment's, via its ReplicaSet), one being deleted.
+const POD_LIST: &str = r#"{"kind":"PodList","items":[
+ {"metadata":{"name":"web-7d4b9-xk2p","namespace":"shop","uid":"0b6f2c1e-4a1d",
+   "labels":{"app":"web","app.kubernetes.io/part-of":"store"},"annotations":{"team":"core","noise":"x"},
+   "ownerReferences":[{"kind":"ReplicaSet","name":"web-7d4b9","controller":true}]},
+  "spec":{"nodeName":"node-1","containers":[{"name":"nginx","image":"nginx:1.25"}]},
+  "status":{"podIP":"10.1.2.3","containerStatuses":[{"name":"nginx","image":"docker.io/library/nginx:1.25","containerID":"containerd://THE_ID"}]}},
+ {"metadata":{"name":"old","namespace":"shop","uid":"9","deletionTimestamp":"2026-12-04T00:00:00Z"},
+  "spec":{"nodeName":"node-1"},"status":{"containerStatuses":[{"name":"x","containerID":"containerd://GONE"}]}}]}"#;
+
+/// `add_kubernetes_metadata` with a kubeconfig (token auth): a container's log line gets the
+/// pod's `kubernetes.*` (node, namespace, deployment included) and `container.{id,runtime,image}`
+/// as Filebeat puts them; a line of an unknown container, or one that has `kubernetes` already,
+/// is left alone; with the API server down events pass unchanged.
+#[test]
+fn kubernetes_metadata_from_the_api_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (known, unknown) = ("a".repeat(64), "b".repeat(64));
+    for id in [&known, &unknown] {
+        let d = dir.path().join(format!("var/lib/docker/containers/{id}"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(
+            d.join(format!("{id}-json.log")),
+            format!("from {}\n", &id[..1]),
+        )
+        .unwrap();
+    }
+    let pods = POD_LIST.replace("THE_ID", &known);
+    let api = common::http_stand_in(move |head, _| {
+        let head = head.to_ascii_lowercase();
+        if !head.contains("authorization: bearer s3cret") {
+            return ("401 Unauthorized", r#"{"message":"Unauthorized"}"#.into());
+        }
+        let path = head.split(' ').nth(1).unwrap_or_default().to_string();
+        let body = match path.as_str() {
+            "/api/v1/pods?fieldselector=spec.nodename%3dnode-1" => pods.clone(),
+            "/api/v1/nodes/node-1" => r#"{"metadata":{"name":"node-1","uid":"n-1","labels":{"kubernetes.io/os":"linux"}},
+                "status":{"addresses":[{"type":"InternalIP","address":"10.0.0.5"},{"type":"Hostname","address":"node-1.local"}]}}"#.into(),
+            "/api/v1/namespaces/shop" => r#"{"metadata":{"name":"shop","uid":"ns-1","labels":{"env":"prod"}}}"#.into(),
+            "/apis/apps/v1/namespaces/shop/replicasets/web-7d4b9" => r#"{"metadata":{"name":"web-7d4b9",
+                "ownerReferences":[{"kind":"Deployment","name":"web","controller":true}]}}"#.into(),
+            _ => return ("404 Not Found", r#"{"message":"not found"}"#.into()),
+        };
+        ("200 OK", body)
+    });
+    let kubeconfig = |port: u16| {
+        let f = dir.path().join(format!("kubeconfig-{port}"));
+        fs::write(&f, format!("apiVersion: v1\nkind: Config\ncurrent-context: test\ncontexts:\n- name: test\n  context: {{cluster: c, user: u}}\nclusters:\n- name: c\n  cluster: {{server: \"http://127.0.0.2:{port}\"}}\nusers:\n- name: u\n  user: {{token: s3cret}}\n")).unwrap();
+        f
+    };
+    let config = |kubeconfig: &Path| {
+        format!(
+            "filebeat.inputs:\n  - type: log\n    paths: [\"{d}/var/lib/docker/containers/*/*.log\", \"{d}/own.log\"]\nprocessors:\n  - add_fields: {{target: kubernetes, fields: {{pod: {{name: mine}}}}, when: {{equals: {{message: own}}}}}}\n  - add_kubernetes_metadata:\n      kube_config: {k}\n      node: node-1\n      include_annotations: [team]\n      matchers:\n        - logs_path: {{logs_path: \"{d}/var/lib/docker/containers/\"}}\n      default_matchers.enabled: false\noutput.console: {{}}\n",
+            d = dir.path().display(),
+            k = kubeconfig.display()
+        )
+    };
+    fs::write(dir.path().join("own.log"), "own\n").unwrap();
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&kubeconfig(api)));
+    assert!(ok, "{stderr}");
+    let mut events = common::json_lines(&stdout);
+    events.sort_by_key(|e| e["message"].as_str().unwrap_or_default().to_string());
+    assert_eq!(events.len(), 3, "{stdout}");
+    assert_eq!(events[0]["message"], "from a");
+    assert_eq!(
+        events[0]["kubernetes"],
+        serde_json::json!({
+            "pod": {"name": "web-7d4b9-xk2p", "uid": "0b6f2c1e-4a1d", "ip": "10.1.2.3"},
+            "namespace": "shop", "namespace_uid": "ns-1", "namespace_labels": {"env": "prod"},
+            "replicaset": {"name": "web-7d4b9"}, "deployment": {"name": "web"},
+            "labels": {"app": "web", "app_kubernetes_io/part-of": "store"},
+            "annotations": {"team": "core"},
+            "node": {"name": "node-1", "uid": "n-1", "labels": {"kubernetes_io/os": "linux"}, "hostname": "node-1.local"},
+            "container": {"name": "nginx"}
+        }),
+        "{stderr}{stdout}"
+    );
+    assert_eq!(
+        events[0]["container"],
+        serde_json::json!({"id": known, "runtime": "containerd", "image": {"name": "docker.io/library/nginx:1.25"}})
+    );
+    assert_eq!(events[1]["message"], "from b");
+    assert!(events[1].get("kubernetes").is_none(), "{}", events[1]);
+    assert_eq!(
+        events[2]["kubernetes"],
+        serde_json::json!({"pod": {"name": "mine"}})
+    );
+    // The API server down (refused): the same lines, unannotated.
+    fs::remove_dir_all(dir.path().join("once-data")).unwrap();
+    let (ok, stdout, stderr) = rbeat_once(dir.path(), &config(&kubeconfig(1)));
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(!stdout.contains("web-7d4b9"), "{stdout}");
+    assert!(stderr.contains("add_kubernetes_metadata"), "{stderr}");
+}
+
 /// `add_cloud_metadata` (in the stock filebeat.yml): on EC2 (here a stand-in for its instance
 /// metadata service, IMDSv2: a session token first) every event gets `cloud.*` as Filebeat's
 /// schema puts it; an event that has `cloud` already keeps it; outside a cloud, nothing.

@@ -4,11 +4,12 @@
 mod cloud;
 mod config;
 mod dissect;
+mod docker;
 mod event;
 mod fields;
 mod harvest;
 mod input;
-mod metadata;
+mod kubernetes;
 mod monitor;
 mod netinput;
 mod outputs;

@@ -189,10 +189,10 @@ enum Action {
     AddHostMetadata {
         host: Fields,
     },
-    Docker(crate::metadata::Docker),
+    Docker(crate::docker::Docker),
     Dissect(crate::dissect::Dissect),
     Cloud(crate::cloud::Cloud),
-    Kubernetes,
+    Kubernetes(Box<crate::kubernetes::Kubernetes>),
 }
 
 pub struct Processor {
@@ -299,11 +299,10 @@ impl Processor {
             }
             "dissect" => Action::Dissect(crate::dissect::Dissect::parse(path, &s)?),
             "add_cloud_metadata" => Action::Cloud(crate::cloud::Cloud::parse(path, &s)?),
-            "add_docker_metadata" => Action::Docker(crate::metadata::Docker::parse(path, &s)?),
-            "add_kubernetes_metadata" => {
-                crate::metadata::kubernetes(&s)?;
-                Action::Kubernetes
-            }
+            "add_docker_metadata" => Action::Docker(crate::docker::Docker::parse(path, &s)?),
+            "add_kubernetes_metadata" => Action::Kubernetes(Box::new(
+                crate::kubernetes::Kubernetes::parse(path, &s)?,
+            )),
             other => {
                 return Err(ConfigError(format!(
                     "setting `{path}`: unknown processor `{other}` (supported: add_fields, drop_event, drop_fields, add_tags, rename, decode_json_fields, dissect, add_host_metadata, add_cloud_metadata, add_docker_metadata, add_kubernetes_metadata)"
@@ -406,7 +405,7 @@ impl Processor {
             Action::Docker(d) => d.run(e),
             Action::Dissect(d) => d.run(e),
             Action::Cloud(c) => c.run(e),
-            Action::Kubernetes => {}
+            Action::Kubernetes(k) => k.run(e),
         }
         Outcome::Keep
     }

@@ -1,7 +1,6 @@
-//! Processors that describe where a line was written: `add_docker_metadata` (the container a
-//! log file belongs to, from Docker's API) and `add_kubernetes_metadata`. Outside Docker or
-//! Kubernetes they pass events through unchanged, as Filebeat's do, so the stock filebeat.yml
-//! (which lists both) runs anywhere.
+//! `add_docker_metadata`: the container a log file belongs to, from Docker's API. Without a
+//! Docker socket events pass through unchanged, as Filebeat's do, so the stock filebeat.yml
+//! (which lists it) runs anywhere.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -179,42 +178,4 @@ impl Docker {
             labels,
         }))
     }
-}
-
-/// `add_kubernetes_metadata`'s settings: outside a cluster (no in-cluster service address, no
-/// `kube_config`) the processor does nothing, as Filebeat's; inside one, rbeat does not watch the
-/// API for pod metadata yet, which it says once at start.
-pub fn kubernetes(s: &Section) -> Result<(), ConfigError> {
-    let kube_config = s.string("kube_config")?;
-    for ignored in [
-        "host",
-        "node",
-        "namespace",
-        "scope",
-        "indexers",
-        "matchers",
-        "default_indexers",
-        "default_matchers",
-        "add_resource_metadata",
-        "labels",
-        "annotations",
-        "include_labels",
-        "exclude_labels",
-        "include_annotations",
-        "sync_period",
-        "cleanup_timeout",
-    ] {
-        s.raw(ignored);
-    }
-    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
-    if in_cluster || kube_config.is_some() || std::env::var_os("KUBECONFIG").is_some() {
-        tracing::warn!(
-                "add_kubernetes_metadata: Kubernetes is reachable, but rbeat does not add pod metadata yet; events pass unchanged"
-            );
-    } else {
-        tracing::debug!(
-            "add_kubernetes_metadata: not running in Kubernetes; the processor does nothing"
-        );
-    }
-    Ok(())
 }
