@@ -8,6 +8,7 @@ pub mod filters;
 pub mod http_client;
 pub mod inputs;
 pub mod memcached_link;
+pub mod mssql_link;
 pub mod outputs;
 pub mod redis_link;
 pub mod ruby_marshal;

@@ -1,6 +1,6 @@
 //! SQL databases without a JVM, shared by the jdbc input and the jdbc_streaming filter:
-//! JDBC URLs for PostgreSQL, MySQL/MariaDB and SQLite, Sequel-style `:name` placeholders bound
-//! as SQL literals, and rows as typed event values.
+//! JDBC URLs for PostgreSQL, MySQL/MariaDB, SQL Server and SQLite, Sequel-style `:name`
+//! placeholders bound as SQL literals (in the database's dialect), and rows as typed event values.
 
 use std::path::PathBuf;
 
@@ -11,6 +11,23 @@ pub enum Target {
     Postgres(String),
     Mysql(Box<mysql::Opts>),
     Sqlite(PathBuf),
+    SqlServer(Box<tiberius::Config>),
+}
+
+/// How literals and paging are written: SQL Server has no TRUE/FALSE or LIMIT.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Dialect {
+    Standard,
+    SqlServer,
+}
+
+impl Target {
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Target::SqlServer(_) => Dialect::SqlServer,
+            _ => Dialect::Standard,
+        }
+    }
 }
 
 /// The parts of a JDBC URL after its `jdbc:driver:` prefix, `//host:port/db?user=x&password=y`;
@@ -93,28 +110,51 @@ pub fn target(url: &str, user: Option<&str>, password: Option<&str>) -> Result<T
             .pass(u.password);
         return Ok(Target::Mysql(Box::new(opts.into())));
     }
+    if let Some(c) = crate::mssql_link::config(url, user, password) {
+        return c.map(|c| Target::SqlServer(Box::new(c)));
+    }
     if let Some(path) = url.strip_prefix("jdbc:sqlite:") {
         return Ok(Target::Sqlite(PathBuf::from(path.trim_start_matches("//"))));
     }
     Err(format!(
-        "`{url}` is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb:// or jdbc:sqlite: connection string"
+        "`{url}` is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb://, jdbc:sqlserver:// or jdbc:sqlite: connection string"
     ))
 }
 
-/// A value as an SQL literal (Sequel's literalization of placeholders).
-pub fn literal(v: &Value) -> String {
+/// A value as an SQL literal (Sequel's literalization of placeholders; for SQL Server its MSSQL
+/// dataset's: 1/0, N'unicode', millisecond timestamps without an offset).
+pub fn literal(v: &Value, dialect: Dialect) -> String {
+    let server = dialect == Dialect::SqlServer;
     match v {
         Value::Null => "NULL".into(),
+        Value::Bool(b) if server => if *b { "1" } else { "0" }.into(),
         Value::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => format!("{f:?}"),
+        Value::Timestamp(t) if server => format!("'{}'", t.0.strftime("%Y-%m-%dT%H:%M:%S%.3f")),
         Value::Timestamp(t) => format!("'{}'", t.0.strftime("%Y-%m-%d %H:%M:%S%.6f+00:00")),
-        other => format!("'{}'", other.to_ruby_string().replace('\'', "''")),
+        other => format!(
+            "{}'{}'",
+            if server { "N" } else { "" },
+            other.to_ruby_string().replace('\'', "''")
+        ),
+    }
+}
+
+/// A statement wrapped to return one page of its rows (`jdbc_paging_mode => auto`).
+pub fn page(sql: &str, size: i64, offset: i64, dialect: Dialect) -> String {
+    let inner = sql.trim().trim_end_matches(';');
+    match dialect {
+        // OFFSET … FETCH needs an ORDER BY; `(SELECT 0)` keeps the statement's own order.
+        Dialect::SqlServer => format!(
+            "SELECT * FROM ({inner}) AS t1 ORDER BY (SELECT 0) OFFSET {offset} ROWS FETCH NEXT {size} ROWS ONLY"
+        ),
+        Dialect::Standard => format!("SELECT * FROM ({inner}) AS t1 LIMIT {size} OFFSET {offset}"),
     }
 }
 
 /// Replaces `:name` placeholders outside quotes (not `::casts`) with literals.
-pub fn bind(sql: &str, params: &[(String, Value)]) -> String {
+pub fn bind(sql: &str, params: &[(String, Value)], dialect: Dialect) -> String {
     let b = sql.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(sql.len());
     let mut i = 0;
@@ -133,7 +173,7 @@ pub fn bind(sql: &str, params: &[(String, Value)]) -> String {
                 .position(|x| !(x.is_ascii_alphanumeric() || *x == b'_'))
                 .map_or(b.len(), |p| i + 1 + p);
             if let Some((_, v)) = params.iter().find(|(k, _)| k.as_bytes() == &b[i + 1..end]) {
-                out.extend_from_slice(literal(v).as_bytes());
+                out.extend_from_slice(literal(v, dialect).as_bytes());
                 i = end;
                 continue;
             }
@@ -227,6 +267,7 @@ enum Open {
     Postgres(postgres::Client),
     Mysql(Box<mysql::Conn>),
     Sqlite(rusqlite::Connection),
+    SqlServer(Box<crate::mssql_link::Mssql>),
 }
 
 impl Connection {
@@ -249,6 +290,9 @@ impl Connection {
                 )
                 .map_err(|e| format!("{}: {e}", path.display()))?,
             ),
+            Target::SqlServer(c) => {
+                Open::SqlServer(Box::new(crate::mssql_link::Mssql::connect(c)?))
+            }
         })
     }
 
@@ -272,6 +316,7 @@ fn run(mut open: Open, sql: &str) -> (Open, Result<Rows, String>) {
         Open::Postgres(client) => pg_rows(client, sql),
         Open::Mysql(con) => mysql_rows(con, sql),
         Open::Sqlite(con) => sqlite_rows(con, sql),
+        Open::SqlServer(con) => con.query(sql),
     };
     (open, rows)
 }
@@ -409,8 +454,23 @@ mod tests {
             ("name".to_string(), Value::String("O'Brien".into())),
         ];
         assert_eq!(
-            bind("SELECT id::text, ':name' FROM t WHERE id > :sql_last_value AND n = :name AND é = :missing", &p),
+            bind("SELECT id::text, ':name' FROM t WHERE id > :sql_last_value AND n = :name AND é = :missing", &p, Dialect::Standard),
             "SELECT id::text, ':name' FROM t WHERE id > 42 AND n = 'O''Brien' AND é = :missing"
+        );
+    }
+
+    #[test]
+    fn sql_server_literals_as_sequels_mssql_dataset() {
+        let t = Timestamp::from_millis(1_714_557_600_123).unwrap();
+        let lit = |v: Value| literal(&v, Dialect::SqlServer);
+        assert_eq!(lit(Value::Bool(true)), "1");
+        assert_eq!(lit(Value::Bool(false)), "0");
+        assert_eq!(lit(Value::Timestamp(t)), "'2024-05-01T10:00:00.123'");
+        assert_eq!(lit(Value::String("O'Neil".into())), "N'O''Neil'");
+        assert_eq!(literal(&Value::Bool(true), Dialect::Standard), "TRUE");
+        assert_eq!(
+            page("SELECT 1;", 10, 20, Dialect::SqlServer),
+            "SELECT * FROM (SELECT 1) AS t1 ORDER BY (SELECT 0) OFFSET 20 ROWS FETCH NEXT 10 ROWS ONLY"
         );
     }
 
@@ -452,6 +512,26 @@ mod tests {
             target("jdbc:mariadb://h", Some("me"), None),
             Ok(Target::Mysql(o)) if o.get_tcp_port() == 3306 && o.get_user() == Some("me")
         ));
+        for (url, addr) in [
+            (
+                "jdbc:sqlserver://db.example:1444;databaseName=sales;encrypt=false",
+                "db.example:1444",
+            ),
+            (
+                "jdbc:sqlserver://db.example;databaseName=sales",
+                "db.example:1433",
+            ),
+            (
+                "jdbc:jtds:sqlserver://db.example:1445/sales;user=u",
+                "db.example:1445",
+            ),
+        ] {
+            match target(url, Some("u"), Some("p;w")) {
+                Ok(Target::SqlServer(c)) => assert_eq!(c.get_addr(), addr, "{url}"),
+                _ => panic!("{url}: not SQL Server"),
+            }
+        }
+        assert!(target("jdbc:sqlserver://h;encrypt=maybe", None, None).is_err());
         assert!(target("jdbc:oracle:thin:@h:1521/x", None, None).is_err());
     }
 

@@ -395,3 +395,126 @@ fn mariadb_rows_become_typed_events_through_a_mysql_url() {
     assert_eq!(lines(&out).len(), 5, "each row once");
     assert!(rs.stop().success());
 }
+
+/// The TDS stand-in (tests/data/tds-stand-in.py, no SQL Server runs here): its port, and the
+/// log of the logins and SQL batches it received.
+fn sql_server(dir: &Path, user: &str, password: &str) -> (common::Killed, u16, PathBuf) {
+    let certs = common::certs(dir);
+    let (portfile, log) = (dir.join("tds.port"), dir.join("tds.log"));
+    let child = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/tds-stand-in.py"))
+        .args([&portfile, &log, &certs.server_cert, &certs.server_key])
+        .args([user, password])
+        .spawn()
+        .unwrap();
+    let child = common::Killed(child);
+    wait_for("the TDS stand-in", Duration::from_secs(10), || {
+        portfile.exists()
+    });
+    let port = std::fs::read_to_string(&portfile).unwrap().parse().unwrap();
+    (child, port, log)
+}
+
+fn tds_log(log: &Path) -> Vec<serde_json::Value> {
+    lines(log)
+}
+
+/// The jdbc input on SQL Server through Microsoft's URL form, over TDS against a stand-in that
+/// speaks the protocol (login encrypted as with `encrypt=false`): the credentials arrive,
+/// column types become event types as the JDBC driver gives them, `:sql_last_value` is bound as
+/// a SQL Server literal and tracks the id; a wrong password is logged, not a crash.
+#[test]
+fn sql_server_rows_become_typed_events_over_tds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port, log) = sql_server(dir.path(), "logstash", "s3cr;et");
+    let cfg = |password: &str, out: &str| {
+        format!(
+            r#"input {{ jdbc {{
+              jdbc_connection_string => "jdbc:sqlserver://127.0.0.1:{port};databaseName=shop;encrypt=false;trustServerCertificate=true"
+              jdbc_user => "logstash"
+              jdbc_password => "{password}"
+              jdbc_driver_class => "com.microsoft.sqlserver.jdbc.SQLServerDriver"
+              statement => "SELECT * FROM orders WHERE id > :sql_last_value AND customer <> :skip ORDER BY id"
+              parameters => {{ "skip" => "O'Neil" }}
+              use_column_value => true
+              tracking_column => "id"
+              schedule => "* * * * * *"
+              last_run_metadata_path => "{d}/last_run"
+           }} }}
+           output {{ file {{ path => "{d}/{out}" codec => json_lines }} }}"#,
+            d = dir.path().display()
+        )
+    };
+    let rs = Rstash::start(&cfg("s3cr;et", "out.json"), dir.path());
+    let out = dir.path().join("out.json");
+    let got = typed_orders(&out);
+    assert_eq!(got[0]["qty"], 1);
+    assert_eq!(got[0]["at"], "2024-05-01T10:00:00.000Z");
+    assert_eq!(got[0]["legacy"], "2024-05-01T10:00:00.500Z");
+    assert_eq!(got[0]["guid"], "6F9619FF-8B86-D011-B42D-00C04FC964FF");
+    assert_eq!(got[1]["paid"], false);
+    assert_eq!(got[1]["created"], "2024-05-02T11:30:00.123Z");
+    assert_eq!(got[2]["price"], -3.75);
+    assert_eq!(got[2]["at"], "2024-05-03T05:00:00.000Z");
+    wait_for("a run after the last id", Duration::from_secs(30), || {
+        tds_log(&log)
+            .iter()
+            .any(|e| e["sql"].as_str().is_some_and(|s| s.contains("id > 3")))
+    });
+    assert!(rs.stop().success());
+    assert_eq!(lines(&out).len(), 3, "each row once");
+    let entries = tds_log(&log);
+    assert_eq!(
+        entries[0],
+        serde_json::json!({"login": "logstash", "database": "shop", "encrypted": false, "login_encrypted": true})
+    );
+    assert_eq!(
+        entries[1]["sql"],
+        "SELECT * FROM orders WHERE id > 0 AND customer <> N'O''Neil' ORDER BY id"
+    );
+    // A wrong password: SQL Server's refusal in the log, and the pipeline keeps running.
+    let rs = Rstash::start(&cfg("wrong", "bad.json"), dir.path());
+    wait_for("the refused login logged", Duration::from_secs(30), || {
+        rs.logs().contains("Login failed for user 'logstash'")
+    });
+    let logs = rs.logs();
+    assert!(rs.stop().success(), "{logs}");
+    assert!(!logs.contains("panicked"), "{logs}");
+}
+
+/// `encrypt=true` (the JDBC driver's default): everything over TLS; a run-once statement with
+/// `jdbc_paging_enabled` pages with SQL Server's OFFSET … FETCH and binds the default
+/// `:sql_last_value` (1970) as a SQL Server timestamp literal.
+#[test]
+fn sql_server_over_tls_pages_with_offset_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, port, log) = sql_server(dir.path(), "sa", "pw");
+    let cfg = format!(
+        r#"input {{ jdbc {{
+              jdbc_connection_string => "jdbc:sqlserver://localhost:{port};databaseName=shop;user=sa;password=pw;encrypt=true;trustServerCertificate=true"
+              statement => "SELECT * FROM orders WHERE created > :sql_last_value"
+              jdbc_paging_enabled => true
+              jdbc_page_size => 2
+              last_run_metadata_path => "{d}/last_run"
+           }} }}
+           output {{ file {{ path => "{d}/out.json" codec => json_lines }} }}"#,
+        d = dir.path().display()
+    );
+    let mut rs = Rstash::start(&cfg, dir.path());
+    wait_for("rstash to finish", Duration::from_secs(30), || {
+        matches!(rs.child.try_wait(), Ok(Some(_)))
+    });
+    let out = lines(&dir.path().join("out.json"));
+    assert_eq!(out.len(), 3, "{}", rs.logs());
+    let entries = tds_log(&log);
+    assert_eq!(entries[0]["encrypted"], true, "{entries:?}");
+    let inner = "SELECT * FROM orders WHERE created > '1970-01-01T00:00:00.000'";
+    let sql: Vec<&str> = entries.iter().filter_map(|e| e["sql"].as_str()).collect();
+    assert_eq!(
+        sql,
+        [
+            format!("SELECT * FROM ({inner}) AS t1 ORDER BY (SELECT 0) OFFSET 0 ROWS FETCH NEXT 2 ROWS ONLY"),
+            format!("SELECT * FROM ({inner}) AS t1 ORDER BY (SELECT 0) OFFSET 2 ROWS FETCH NEXT 2 ROWS ONLY"),
+        ]
+    );
+}

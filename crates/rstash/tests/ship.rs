@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, http_get, sibling_bin, start_rstore, wait_for, Rstash};
+use common::{free_port, http_get, sibling_bin, start_rstore, wait_for, Killed, Rstash};
 
 /// rstash listening for Beats on `port`, writing each event's message to `out`.
 fn sink(dir: &Path, port: u16, out: &Path) -> Rstash {
@@ -813,16 +813,6 @@ fn output_elasticsearch_indexes_into_rstore() {
     assert_eq!(hit["agent"]["type"], "filebeat");
     assert!(hit.get("@metadata").is_none());
     drop(store);
-}
-
-/// A child process killed when the test ends, even by a failed assertion.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -33,15 +33,6 @@ fn add_user(data: &Path, name: &str, password: &str) {
     );
 }
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs a Python script with the official client in the peers' venv; its stdout.
 fn python(dir: &Path, script: &str) -> String {
     let path = dir.join("client.py");

@@ -16,7 +16,7 @@ use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Map, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
-use crate::sql_link::{bind, target, Connection};
+use crate::sql_link::{bind, target, Connection, Dialect};
 
 /// Rows of one lookup, and whether it failed.
 #[derive(Clone)]
@@ -27,6 +27,7 @@ struct Payload {
 
 pub struct JdbcStreaming {
     db: Mutex<Connection>,
+    dialect: Dialect,
     statement: String,
     parameters: Vec<(String, Template)>,
     target: FieldRef,
@@ -112,6 +113,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     };
     let ttl = Duration::from_secs_f64(args.number("cache_expiration")?.unwrap_or(5.0).max(0.0));
     Ok(Box::new(JdbcStreaming {
+        dialect: target_db.dialect(),
         db: Mutex::new(Connection::new(target_db)),
         statement,
         parameters,
@@ -141,7 +143,7 @@ impl JdbcStreaming {
     }
 
     fn lookup(&self, params: &[(String, Value)]) -> Payload {
-        let sql = bind(&self.statement, params);
+        let sql = bind(&self.statement, params, self.dialect);
         let result = match self.db.lock() {
             Ok(mut db) => db.query(&sql),
             Err(_) => Err("connection lock poisoned".into()),

@@ -1,5 +1,5 @@
-//! `jdbc`: rows of an SQL statement become events, for PostgreSQL (`jdbc:postgresql://...`) and
-//! SQLite (`jdbc:sqlite:/path`) without a JVM: the driver options are accepted and ignored with a
+//! `jdbc`: rows of an SQL statement become events, for PostgreSQL (`jdbc:postgresql://...`),
+//! MySQL/MariaDB, SQL Server (`jdbc:sqlserver://...`) and SQLite (`jdbc:sqlite:/path`) without a JVM: the driver options are accepted and ignored with a
 //! warning. `:sql_last_value` and `parameters` are put into the statement as SQL literals, as
 //! Logstash's Sequel does; `:sql_last_value` is the last run's time, or with `use_column_value`
 //! the `tracking_column` of the last row, kept in `last_run_metadata_path` (YAML, as Logstash)
@@ -16,7 +16,7 @@ use rstash_pipeline::{Args, Input, InputContext, PluginError};
 use tracing::{info, warn};
 
 use super::Schedule;
-use crate::sql_link::{bind, target, Connection, Target};
+use crate::sql_link::{bind, page, target, Connection, Target};
 
 #[derive(Clone, PartialEq)]
 enum Paging {
@@ -83,7 +83,7 @@ pub const OPTIONS: Options = &[&[
     opt("columns_charset", Ty::Hash).ignored(UTC),
 ]];
 
-const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB and SQLite are built in";
+const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB, SQL Server and SQLite are built in";
 const UTC: &str = "timestamps are read and written as UTC, text as UTF-8";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
@@ -213,20 +213,21 @@ impl Jdbc {
         }
     }
 
-    fn statements(&self, params: &[(String, Value)], page: i64) -> String {
+    fn statements(&self, params: &[(String, Value)], n: i64) -> String {
+        let dialect = self.target.dialect();
         match self.paging {
-            Paging::Off => bind(&self.statement, params),
-            Paging::Auto => format!(
-                "SELECT * FROM ({}) AS t1 LIMIT {} OFFSET {}",
-                bind(self.statement.trim().trim_end_matches(';'), params),
+            Paging::Off => bind(&self.statement, params, dialect),
+            Paging::Auto => page(
+                &bind(&self.statement, params, dialect),
                 self.page_size,
-                page * self.page_size
+                n * self.page_size,
+                dialect,
             ),
             Paging::Explicit => {
                 let mut p = params.to_vec();
                 p.push(("size".into(), Value::Int(self.page_size)));
-                p.push(("offset".into(), Value::Int(page * self.page_size)));
-                bind(&self.statement, &p)
+                p.push(("offset".into(), Value::Int(n * self.page_size)));
+                bind(&self.statement, &p, dialect)
             }
         }
     }

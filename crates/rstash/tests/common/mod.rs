@@ -103,6 +103,16 @@ pub fn line_count(p: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// A child process killed when the test ends, even by a failed assertion.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Certs {
     pub ca: PathBuf,
     pub server_cert: PathBuf,
