@@ -71,6 +71,30 @@ impl JdbcUrl {
     }
 }
 
+/// The plugin's `jdbc_connection_string` as a target. Another JDBC driver's URL (Oracle, DB2…)
+/// is a resource rstash lacks, as a missing driver jar is for Logstash: `-t` warns, the start
+/// refuses; anything else unreadable is a configuration error.
+pub fn target_of(
+    args: &rstash_pipeline::Args,
+    url: &str,
+    user: Option<&str>,
+    password: Option<&str>,
+) -> Result<Target, rstash_config::ConfigError> {
+    const OPTION: &str = "jdbc_connection_string";
+    target(url, user, password).map_err(|e| {
+        let driver = url.strip_prefix("jdbc:").and_then(|r| r.split(':').next());
+        match driver {
+            Some(d) if !["postgresql", "mysql", "mariadb", "sqlserver", "jtds", "sqlite"].contains(&d) => {
+                args.unavailable(
+                    OPTION,
+                    format!("no `{d}` driver in rstash (it speaks PostgreSQL, MySQL/MariaDB, SQL Server and SQLite)"),
+                )
+            }
+            _ => args.error_at(OPTION, e),
+        }
+    })
+}
+
 /// `jdbc:postgresql://host:port/db?x=y` → a libpq-style URL; `jdbc:sqlite:path` → the path.
 pub fn target(url: &str, user: Option<&str>, password: Option<&str>) -> Result<Target, String> {
     if let Some(rest) = url.strip_prefix("jdbc:postgresql:") {

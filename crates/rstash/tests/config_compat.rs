@@ -93,7 +93,7 @@ fn mistakes_in_plugin_options_are_located() {
         (r#"filter { dns { resolve => ["h"] nameserver => "dns.example" } }"#, "`dns.example` is not an IP address"),
         (r#"filter { memcached { ttl => -1 get => { "k" => "f" } } }"#, "'ttl' option cannot be negative"),
         (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:sqlite:/x.db" statement => "select 1" } }"#, "jdbc_streaming filter needs `target`"),
-        (r#"filter { jdbc_streaming { jdbc_connection_string => "jdbc:sqlserver://db;databaseName=x" statement => "s" target => "t" } }"#, "is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb:// or jdbc:sqlite: connection string"),
+        (r#"filter { jdbc_streaming { jdbc_connection_string => "postgres://db/x" statement => "s" target => "t" } }"#, "is not a jdbc:postgresql://, jdbc:mysql://, jdbc:mariadb://, jdbc:sqlserver:// or jdbc:sqlite: connection string"),
         (r#"filter { elasticsearch { index => "x" } }"#, "needs exactly one of `query` and `query_template`"),
         (r#"filter { http { url => "http://x" verb => "FETCH" } }"#, "option `verb` must be one of GET, HEAD, PATCH, DELETE, POST, PUT"),
         (r#"filter { http { url => "http://x" ecs_compatibility => v1 } }"#, "needs `target_body`"),
@@ -160,6 +160,12 @@ fn missing_runtime_files_are_warnings_for_the_check_and_refusals_at_start() {
             r#"grok { patterns_dir => ["/nonexistent/patterns"] match => { "message" => "%{MINE:x}" } }"#,
             "patterns_dir",
             "no patterns_dir /nonexistent/patterns",
+        ),
+        // A JDBC driver rstash lacks is a missing driver jar to Logstash: found at start.
+        (
+            r#"jdbc_streaming { jdbc_connection_string => "jdbc:oracle:thin:@db:1521/ORCL" statement => "select 1 from dual" target => "t" }"#,
+            "jdbc_connection_string",
+            "no `oracle` driver in rstash",
         ),
     ];
     for (filter, option, want) in cases {

@@ -16,7 +16,7 @@ use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Map, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
-use crate::sql_link::{bind, target, Connection, Dialect};
+use crate::sql_link::{bind, target_of, Connection, Dialect};
 
 /// Rows of one lookup, and whether it failed.
 #[derive(Clone)]
@@ -58,7 +58,7 @@ pub const OPTIONS: Options = &[&[
     opt("sequel_opts", Ty::Hash).ignored(NO_JVM),
 ]];
 
-const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB and SQLite are built in";
+const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB, SQL Server and SQLite are built in";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let url = args
@@ -66,8 +66,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         .ok_or_else(|| args.error("jdbc_streaming filter needs `jdbc_connection_string`"))?;
     let user = args.string("jdbc_user")?;
     let password = args.string("jdbc_password")?;
-    let target_db = target(&url, user.as_deref(), password.as_deref())
-        .map_err(|e| args.error_at("jdbc_connection_string", e))?;
+    let target_db = target_of(args, &url, user.as_deref(), password.as_deref())?;
     for o in [
         "jdbc_driver_library",
         "jdbc_driver_class",

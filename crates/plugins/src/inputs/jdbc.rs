@@ -16,7 +16,7 @@ use rstash_pipeline::{Args, Input, InputContext, PluginError};
 use tracing::{info, warn};
 
 use super::Schedule;
-use crate::sql_link::{bind, page, target, Connection, Target};
+use crate::sql_link::{bind, page, target_of, Connection, Target};
 
 #[derive(Clone, PartialEq)]
 enum Paging {
@@ -97,8 +97,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
             .map_err(|e| args.unavailable("jdbc_password_filepath", format!("{p}: {e}")))?;
         password = Some(text.trim_end_matches(['\n', '\r']).to_string());
     }
-    let target = target(&url, user.as_deref(), password.as_deref())
-        .map_err(|e| args.error_at("jdbc_connection_string", e))?;
+    let target = target_of(args, &url, user.as_deref(), password.as_deref())?;
     let statement = match (
         args.string("statement")?,
         args.string("statement_filepath")?,
