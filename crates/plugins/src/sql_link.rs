@@ -6,6 +6,10 @@ use std::path::PathBuf;
 
 use rstash_event::{Timestamp, Value};
 
+/// Why `jdbc_driver_library`/`jdbc_driver_class` are ignored.
+pub const NO_JVM: &str =
+    "no JVM driver: PostgreSQL, MySQL/MariaDB, SQL Server and SQLite are built in";
+
 #[derive(Clone)]
 pub enum Target {
     Postgres(String),

@@ -16,7 +16,7 @@ use rstash_config::ConfigError;
 use rstash_event::{json, Event, FieldRef, Map, Template, Value};
 use rstash_pipeline::{Args, Filter, FilterOutcome};
 
-use crate::sql_link::{bind, target_of, Connection, Dialect};
+use crate::sql_link::{bind, target_of, Connection, Dialect, NO_JVM};
 
 /// Rows of one lookup, and whether it failed.
 #[derive(Clone)]
@@ -57,8 +57,6 @@ pub const OPTIONS: Options = &[&[
     opt("jdbc_validation_timeout", Ty::Number).ignored(NO_JVM),
     opt("sequel_opts", Ty::Hash).ignored(NO_JVM),
 ]];
-
-const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB, SQL Server and SQLite are built in";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     let url = args

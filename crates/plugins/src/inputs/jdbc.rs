@@ -16,7 +16,7 @@ use rstash_pipeline::{Args, Input, InputContext, PluginError};
 use tracing::{info, warn};
 
 use super::Schedule;
-use crate::sql_link::{bind, page, target_of, Connection, Target};
+use crate::sql_link::{bind, page, target_of, Connection, Target, NO_JVM};
 
 #[derive(Clone, PartialEq)]
 enum Paging {
@@ -83,7 +83,6 @@ pub const OPTIONS: Options = &[&[
     opt("columns_charset", Ty::Hash).ignored(UTC),
 ]];
 
-const NO_JVM: &str = "no JVM driver: PostgreSQL, MySQL/MariaDB, SQL Server and SQLite are built in";
 const UTC: &str = "timestamps are read and written as UTC, text as UTF-8";
 
 pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
