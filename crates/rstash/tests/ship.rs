@@ -675,6 +675,79 @@ fn kubernetes_metadata_from_the_api_server() {
     assert!(stderr.contains("add_kubernetes_metadata"), "{stderr}");
 }
 
+/// The filebeat.yml of Elastic's Kubernetes DaemonSet manifest (with its autodiscover-free
+/// container input) passes `rbeat test config` without an unknown-setting warning.
+#[test]
+fn kubernetes_daemonset_config_checks_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("filebeat.yml");
+    fs::write(
+        &cfg,
+        r#"filebeat.inputs:
+- type: container
+  paths:
+    - /var/log/containers/*.log
+  processors:
+    - add_kubernetes_metadata:
+        host: ${NODE_NAME}
+        matchers:
+        - logs_path:
+            logs_path: "/var/log/containers/"
+    - add_kubernetes_metadata:
+        in_cluster: true
+        default_indexers.enabled: false
+        default_matchers.enabled: false
+        indexers:
+          - pod_uid:
+        matchers:
+          - logs_path:
+              logs_path: "/var/log/pods/"
+              resource_type: "pod"
+        add_resource_metadata:
+          namespace: {enabled: true, include_labels: ["team"]}
+          deployment: false
+          cronjob: false
+        labels.dedot: true
+        annotations.dedot: true
+        include_annotations: ["prometheus.io/scrape"]
+processors:
+  - add_cloud_metadata:
+  - add_host_metadata:
+output.elasticsearch:
+  hosts: ['${ELASTICSEARCH_HOST:elasticsearch}:${ELASTICSEARCH_PORT:9200}']
+  username: ${ELASTICSEARCH_USERNAME:elastic}
+  password: ${ELASTICSEARCH_PASSWORD:changeme}
+"#,
+    )
+    .unwrap();
+    let o = Command::new(sibling_bin("rbeat"))
+        .args(["test", "config", "-c"])
+        .arg(&cfg)
+        .env("NODE_NAME", "node-1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && text.contains("Config OK"), "{text}");
+    assert!(!text.contains("unknown setting"), "{text}");
+    // A pod matcher on a path Filebeat does not allow for it is refused, as Filebeat does.
+    let bad = fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("/var/log/pods/", "/var/log/other/");
+    fs::write(&cfg, bad).unwrap();
+    let o = Command::new(sibling_bin("rbeat"))
+        .args(["test", "config", "-c"])
+        .arg(&cfg)
+        .env("NODE_NAME", "node-1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && text.contains("resource_type pod"),
+        "{text}"
+    );
+}
+
 /// `add_cloud_metadata` (in the stock filebeat.yml): on EC2 (here a stand-in for its instance
 /// metadata service, IMDSv2: a session token first) every event gets `cloud.*` as Filebeat's
 /// schema puts it; an event that has `cloud` already keeps it; outside a cloud, nothing.

@@ -329,3 +329,22 @@ impl Indexer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_keys_dedotted_or_nested_with_clashes_kept() {
+        let labels = serde_json::json!({"app": "web", "app.kubernetes.io/name": "shop", "tier": "a", "tier.x": "b"});
+        let all = |_: &str| true;
+        assert_eq!(
+            Value::Object(map_of(&labels, all, true)),
+            serde_json::json!({"app": "web", "app_kubernetes_io/name": "shop", "tier": "a", "tier_x": "b"})
+        );
+        assert_eq!(
+            Value::Object(map_of(&labels, all, false)),
+            serde_json::json!({"app": {"value": "web", "kubernetes": {"io/name": "shop"}}, "tier": {"value": "a", "x": "b"}})
+        );
+    }
+}
