@@ -232,6 +232,12 @@ impl Mapping {
         all.into_iter()
     }
 
+    /// What `index.mapping.total_fields.limit` counts: every field and object mapper and every
+    /// multi-field (metadata fields are not in the mapping).
+    pub fn total_fields(&self) -> usize {
+        self.fields.len() + self.subfields.len()
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         self.fields.contains_key(path) || self.subfields.contains_key(path)
     }
@@ -267,6 +273,11 @@ impl Mapping {
                 fam: family(t),
             },
         );
+        if t == "text" {
+            // The `keyword` multi-field `to_json` shows, as a reloaded mapping has it.
+            self.subfields
+                .insert(format!("{path}.keyword"), path.to_string());
+        }
         let parts: Vec<&str> = path.split('.').collect();
         let props = self.root.entry("properties").or_insert_with(|| json!({}));
         if let Some(p) = props.as_object_mut() {

@@ -416,3 +416,85 @@ fn dynamic_mapping_within_one_bulk() {
     assert_eq!(statuses, [201, 400, 201]);
     assert_eq!(error, "strict_dynamic_mapping_exception");
 }
+
+/// `index.mapping.total_fields.limit` (1000 by default; objects and multi-fields count): a
+/// document whose new fields would pass it is refused with Elasticsearch's error and leaves the
+/// mapping as it was, an explicit mapping too; raising the setting lets it in.
+#[test]
+fn total_fields_limit_bounds_the_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _s = Rstore::start(dir.path(), port);
+    let (status, resp) = http(
+        port,
+        "PUT",
+        "/small",
+        br#"{"settings":{"index.mapping.total_fields.limit":5}}"#,
+    );
+    assert_eq!(status, 200, "{resp}");
+    // `a` (long), `b` (text and b.keyword), `o` (object) and `o.x`: 5.
+    let (status, resp) = http(
+        port,
+        "PUT",
+        "/small/_doc/1",
+        br#"{"a":1,"b":"x","o":{"x":true}}"#,
+    );
+    assert_eq!(status, 201, "{resp}");
+    let (status, resp) = http(port, "PUT", "/small/_doc/2", br#"{"a":2,"c":3}"#);
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(json(&resp)["error"]["type"], "illegal_argument_exception");
+    assert_eq!(
+        json(&resp)["error"]["reason"],
+        "Limit of total fields [5] has been exceeded while adding new fields [1]"
+    );
+    let (_, m) = http(port, "GET", "/small/_mapping", b"");
+    assert!(
+        json(&m)["small"]["mappings"]["properties"]
+            .get("c")
+            .is_none(),
+        "{m}"
+    );
+    let (status, resp) = http(
+        port,
+        "PUT",
+        "/small/_mapping",
+        br#"{"properties":{"d":{"type":"keyword"}}}"#,
+    );
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(
+        json(&resp)["error"]["reason"],
+        "Limit of total fields [5] has been exceeded"
+    );
+    // In a bulk, only the offending item fails.
+    let body = "{\"index\":{\"_index\":\"small\",\"_id\":\"3\"}}\n{\"a\":3}\n{\"index\":{\"_index\":\"small\",\"_id\":\"4\"}}\n{\"e\":1}\n";
+    let (_, resp) = http(port, "POST", "/_bulk", body.as_bytes());
+    let items = json(&resp)["items"].clone();
+    assert_eq!(items[0]["index"]["status"], 201, "{resp}");
+    assert_eq!(items[1]["index"]["status"], 400, "{resp}");
+    assert_eq!(
+        items[1]["index"]["error"]["type"],
+        "illegal_argument_exception"
+    );
+    let (status, _) = http(
+        port,
+        "PUT",
+        "/small/_settings",
+        br#"{"index":{"mapping":{"total_fields":{"limit":"10"}}}}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, resp) = http(port, "PUT", "/small/_doc/2", br#"{"a":2,"c":3}"#);
+    assert_eq!(status, 201, "{resp}");
+    // The default: 1,000 fields.
+    let wide: Vec<String> = (0..1001).map(|i| format!("\"f{i}\":1")).collect();
+    let (status, resp) = http(
+        port,
+        "PUT",
+        "/wide/_doc/1",
+        format!("{{{}}}", wide.join(",")).as_bytes(),
+    );
+    assert_eq!(status, 400, "{resp}");
+    assert_eq!(
+        json(&resp)["error"]["reason"],
+        "Limit of total fields [1000] has been exceeded while adding new fields [1001]"
+    );
+}

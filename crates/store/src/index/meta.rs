@@ -128,6 +128,9 @@ impl Index {
             if flat.contains_key("index.max_result_window") {
                 s.max_result_window = new.max_result_window;
             }
+            if flat.contains_key("index.mapping.total_fields.limit") {
+                s.total_fields_limit = new.total_fields_limit;
+            }
         }
         let mut m = self.meta.lock().unwrap_or_else(|p| p.into_inner());
         for (k, v) in flat {

@@ -96,6 +96,9 @@ pub struct Settings {
     pub refresh_interval: Option<Option<Duration>>,
     /// `index.max_result_window`: the most `from + size` a search may ask for.
     pub max_result_window: usize,
+    /// `index.mapping.total_fields.limit`: the most fields (objects and multi-fields included)
+    /// the mapping may grow to, so a document with ever-new keys cannot explode it.
+    pub total_fields_limit: usize,
 }
 
 impl Default for Settings {
@@ -103,6 +106,7 @@ impl Default for Settings {
         Settings {
             refresh_interval: None,
             max_result_window: 10_000,
+            total_fields_limit: 1000,
         }
     }
 }
@@ -350,6 +354,13 @@ impl Index {
         let mut st = self.lock_state();
         let mut m = (*st.mapping).clone();
         m.merge(body)?;
+        let limit = self.settings().total_fields_limit;
+        if m.total_fields() > limit {
+            return Err(EsError::bad_request(
+                "illegal_argument_exception",
+                format!("Limit of total fields [{limit}] has been exceeded"),
+            ));
+        }
         self.build_waiting(&mut st);
         st.mapping_epoch += 1;
         st.mapping = Arc::new(m);
@@ -403,21 +414,25 @@ impl Index {
 /// The settings rstore acts on, from a settings body (`{"index": {...}}`, flat or dotted keys).
 pub fn parse_settings(body: &Value) -> Result<Settings, EsError> {
     let flat = flatten(body.get("settings").unwrap_or(body));
-    let max_result_window = match flat.get("index.max_result_window") {
-        None | Some(Value::Null) => 10_000,
-        Some(v) => v
-            .as_str()
-            .and_then(|t| t.parse::<usize>().ok())
-            .ok_or_else(|| {
-                EsError::bad_request(
-                    "illegal_argument_exception",
-                    format!(
-                        "Failed to parse value [{}] for setting [index.max_result_window]",
-                        v.as_str().unwrap_or_default()
-                    ),
-                )
-            })?,
+    let count = |key: &str, default: usize| -> Result<usize, EsError> {
+        match flat.get(key) {
+            None | Some(Value::Null) => Ok(default),
+            Some(v) => v
+                .as_str()
+                .and_then(|t| t.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    EsError::bad_request(
+                        "illegal_argument_exception",
+                        format!(
+                            "Failed to parse value [{}] for setting [{key}]",
+                            v.as_str().unwrap_or_default()
+                        ),
+                    )
+                }),
+        }
     };
+    let max_result_window = count("index.max_result_window", 10_000)?;
+    let total_fields_limit = count("index.mapping.total_fields.limit", 1000)?;
     for (k, v) in [
         ("index.number_of_shards", 1),
         ("index.number_of_replicas", 0),
@@ -454,6 +469,7 @@ pub fn parse_settings(body: &Value) -> Result<Settings, EsError> {
     Ok(Settings {
         refresh_interval,
         max_result_window,
+        total_fields_limit,
     })
 }
 
