@@ -186,7 +186,7 @@ fn agent(
         tls = tls.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
     }
     Ok(ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
+        .timeout_global(Some(Duration::from_secs(5)))
         .http_status_as_error(false)
         .tls_config(tls.build())
         .build()

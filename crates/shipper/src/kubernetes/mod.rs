@@ -23,8 +23,11 @@ use meta::{Indexer, Related, Resources};
 
 /// The least time between two lists caused by unknown keys.
 const MISS_RELIST: Duration = Duration::from_secs(2);
-/// After the API could not be reached, how long events pass unannotated before it is asked again.
+/// After the API could not be reached, how long events pass unannotated before it is asked
+/// again: doubled after each failure up to RETRY_MAX, so an API server that hangs (each ask waits
+/// out the client's timeout on the event path) costs a shrinking share of the time.
 const RETRY: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
 pub struct Kubernetes {
     kube_config: Option<String>,
@@ -161,10 +164,13 @@ impl Kubernetes {
         annotate(e, &meta);
     }
 
-    /// Lists the pods again (unless the API failed within RETRY); entries of pods no longer
+    /// Lists the pods again (unless the API failed recently); entries of pods no longer
     /// listed are kept for `cleanup_timeout`, so late lines of a deleted pod are still annotated.
     fn relist(&self, st: &mut State) {
-        if st.failed.is_some_and(|t| t.elapsed() < RETRY) {
+        let backoff = RETRY
+            .saturating_mul(1 << st.failures.saturating_sub(1).min(5))
+            .min(RETRY_MAX);
+        if st.failed.is_some_and(|t| t.elapsed() < backoff) {
             return;
         }
         let api = st.api.get_or_insert_with(|| match api::locate(self.kube_config.as_deref()) {
