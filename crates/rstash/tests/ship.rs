@@ -412,15 +412,7 @@ fn test_config_names_the_bad_setting() {
     let cfg = dir.path().join("filebeat.yml");
     let run = |text: &str| {
         fs::write(&cfg, text).unwrap();
-        let o = Command::new(sibling_bin("rbeat"))
-            .args(["test", "config", "-c"])
-            .arg(&cfg)
-            .output()
-            .unwrap();
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
-        )
+        rbeat_test_config(&cfg)
     };
     let good = "filebeat.inputs:\n  - type: log\n    paths: [/var/log/*.log]\n    frobnicate: 1\noutput.console: {}\n";
     let (ok, text) = run(good);
@@ -720,32 +712,30 @@ output.elasticsearch:
 "#,
     )
     .unwrap();
-    let o = Command::new(sibling_bin("rbeat"))
-        .args(["test", "config", "-c"])
-        .arg(&cfg)
-        .env("NODE_NAME", "node-1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success() && text.contains("Config OK"), "{text}");
+    let (ok, text) = rbeat_test_config(&cfg);
+    assert!(ok && text.contains("Config OK"), "{text}");
     assert!(!text.contains("unknown setting"), "{text}");
     // A pod matcher on a path Filebeat does not allow for it is refused, as Filebeat does.
     let bad = fs::read_to_string(&cfg)
         .unwrap()
         .replace("/var/log/pods/", "/var/log/other/");
     fs::write(&cfg, bad).unwrap();
+    let (ok, text) = rbeat_test_config(&cfg);
+    assert!(!ok && text.contains("resource_type pod"), "{text}");
+}
+
+/// `rbeat test config -c FILE` (with `$NODE_NAME` set, as in a DaemonSet): whether it passed,
+/// and what it printed.
+fn rbeat_test_config(cfg: &Path) -> (bool, String) {
     let o = Command::new(sibling_bin("rbeat"))
         .args(["test", "config", "-c"])
-        .arg(&cfg)
+        .arg(cfg)
         .env("NODE_NAME", "node-1")
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && text.contains("resource_type pod"),
-        "{text}"
-    );
+    let text =
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+    (o.status.success(), text)
 }
 
 /// `add_cloud_metadata` (in the stock filebeat.yml): on EC2 (here a stand-in for its instance
