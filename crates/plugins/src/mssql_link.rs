@@ -40,19 +40,22 @@ pub fn config(
     Some((|| {
         let mut c = Config::from_jdbc_string(&jdbc).map_err(|e| format!("`{url}`: {e}"))?;
         if user.is_some() || password.is_some() {
-            // The URL's own user, when only the password is given as an option.
-            let from_url = jdbc
-                .split(';')
-                .find_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    ["user", "username", "uid", "user id"]
-                        .contains(&k.trim().to_ascii_lowercase().as_str())
-                        .then(|| v.to_string())
-                })
-                .unwrap_or_default();
+            // What the options leave out comes from the URL.
+            let prop = |keys: &[&str]| {
+                jdbc.split(';')
+                    .find_map(|kv| {
+                        let (k, v) = kv.split_once('=')?;
+                        keys.contains(&k.trim().to_ascii_lowercase().as_str())
+                            .then(|| v.to_string())
+                    })
+                    .unwrap_or_default()
+            };
             c.authentication(AuthMethod::sql_server(
-                user.map_or(from_url, str::to_string),
-                password.unwrap_or_default(),
+                user.map_or_else(
+                    || prop(&["user", "username", "uid", "user id"]),
+                    str::to_string,
+                ),
+                password.map_or_else(|| prop(&["password", "pwd"]), str::to_string),
             ));
         }
         c.application_name("rstash");

@@ -482,7 +482,8 @@ fn sql_server_rows_become_typed_events_over_tds() {
     assert!(!logs.contains("panicked"), "{logs}");
 }
 
-/// `encrypt=true` (the JDBC driver's default): everything over TLS; a run-once statement with
+/// `encrypt=true` (the JDBC driver's default): everything over TLS, the user from `jdbc_user`
+/// and the password from the URL; a run-once statement with
 /// `jdbc_paging_enabled` pages with SQL Server's OFFSET … FETCH and binds the default
 /// `:sql_last_value` (1970) as a SQL Server timestamp literal.
 #[test]
@@ -491,7 +492,8 @@ fn sql_server_over_tls_pages_with_offset_fetch() {
     let (_server, port, log) = sql_server(dir.path(), "sa", "pw");
     let cfg = format!(
         r#"input {{ jdbc {{
-              jdbc_connection_string => "jdbc:sqlserver://localhost:{port};databaseName=shop;user=sa;password=pw;encrypt=true;trustServerCertificate=true"
+              jdbc_connection_string => "jdbc:sqlserver://localhost:{port};databaseName=shop;password=pw;encrypt=true;trustServerCertificate=true"
+              jdbc_user => "sa"
               statement => "SELECT * FROM orders WHERE created > :sql_last_value"
               jdbc_paging_enabled => true
               jdbc_page_size => 2
