@@ -50,7 +50,7 @@ struct State {
     api: Option<Option<Api>>,
     node: Option<String>,
     /// key → (metadata, last listed).
-    cache: HashMap<String, (Arc<Fields>, Instant)>,
+    cache: HashMap<String, (Arc<Found>, Instant)>,
     listed: Option<Instant>,
     failed: Option<Instant>,
     failures: u32,
@@ -161,7 +161,7 @@ impl Kubernetes {
         };
         let meta = found.0.clone();
         drop(st);
-        annotate(e, &meta);
+        meta.annotate(e);
     }
 
     /// Lists the pods again (unless the API failed recently); entries of pods no longer
@@ -203,7 +203,7 @@ impl Kubernetes {
                 st.failed = None;
                 st.listed = Some(now);
                 for (k, m) in entries {
-                    st.cache.insert(k, (Arc::new(m), now));
+                    st.cache.insert(k, (Arc::new(Found::split(m)), now));
                 }
                 let keep = self.cleanup_timeout;
                 st.cache
@@ -310,14 +310,11 @@ fn plugins(
     Ok(out)
 }
 
-/// A name in a URL path or query.
+/// A name in a URL path or query: all but letters, digits, `-`, `.` and `_` escaped.
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const NAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
+    utf8_percent_encode(s, NAME).to_string()
 }
 
 /// Nodes, namespaces and controllers asked for once per list.
@@ -350,13 +347,16 @@ impl Related for Fetched<'_> {
     }
 
     fn controller_of(&mut self, kind: &str, ns: &str, name: &str) -> Option<String> {
-        let group = if kind == "Job" {
-            "batch/v1/namespaces/{}/jobs"
+        let (group, plural) = if kind == "Job" {
+            ("batch/v1", "jobs")
         } else {
-            "apps/v1/namespaces/{}/replicasets"
+            ("apps/v1", "replicasets")
         };
-        let path = format!("/apis/{}/{}", group.replace("{}", &enc(ns)), enc(name));
-        let obj = self.get(path)?;
+        let obj = self.get(format!(
+            "/apis/{group}/namespaces/{}/{plural}/{}",
+            enc(ns),
+            enc(name)
+        ))?;
         let owner = obj["metadata"]["ownerReferences"]
             .as_array()?
             .iter()
@@ -365,23 +365,44 @@ impl Related for Fetched<'_> {
     }
 }
 
-/// Adds a pod's metadata as Filebeat does: the container's id, runtime and image under the
-/// top-level `container` (ECS), its name and everything else under `kubernetes`.
-fn annotate(e: &mut Fields, meta: &Fields) {
-    let mut kube = meta.clone();
-    if let Some(Value::Object(c)) = kube.get_mut("container") {
-        let mut top = c.clone();
-        top.remove("name");
-        if let Some(image) = top.remove("image") {
-            top.insert(
-                "image".into(),
-                Value::Object(Fields::from_iter([("name".to_string(), image)])),
-            );
+/// A pod's metadata as Filebeat adds it, split once when the pod is listed: the container's
+/// id, runtime and image under the top-level `container` (ECS), its name and everything else
+/// under `kubernetes`.
+struct Found {
+    kubernetes: Value,
+    container: Option<Fields>,
+}
+
+impl Found {
+    fn split(mut meta: Fields) -> Found {
+        let container = match meta.get_mut("container") {
+            Some(Value::Object(c)) => {
+                let mut top = c.clone();
+                top.remove("name");
+                if let Some(image) = top.remove("image") {
+                    top.insert(
+                        "image".into(),
+                        Value::Object(Fields::from_iter([("name".to_string(), image)])),
+                    );
+                }
+                c.retain(|k, _| k == "name");
+                Some(Fields::from_iter([(
+                    "container".to_string(),
+                    Value::Object(top),
+                )]))
+            }
+            _ => None,
+        };
+        Found {
+            kubernetes: Value::Object(meta),
+            container,
         }
-        c.retain(|k, _| k == "name");
-        let mut add = Fields::new();
-        add.insert("container".into(), Value::Object(top));
-        fields::merge(e, &add);
     }
-    e.insert("kubernetes".into(), Value::Object(kube));
+
+    fn annotate(&self, e: &mut Fields) {
+        if let Some(c) = &self.container {
+            fields::merge(e, c);
+        }
+        e.insert("kubernetes".into(), self.kubernetes.clone());
+    }
 }
