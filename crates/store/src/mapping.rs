@@ -238,6 +238,22 @@ impl Mapping {
         self.fields.len() + self.subfields.len()
     }
 
+    /// Elasticsearch's refusal when this mapping has more fields than `limit`; `before`: the
+    /// count before dynamic mapping grew it (the error then says by how much).
+    pub fn check_total_fields(&self, limit: usize, before: Option<usize>) -> Result<(), EsError> {
+        let n = self.total_fields();
+        if n <= limit {
+            return Ok(());
+        }
+        let adding = before.map_or(String::new(), |b| {
+            format!(" while adding new fields [{}]", n.saturating_sub(b))
+        });
+        Err(EsError::bad_request(
+            "illegal_argument_exception",
+            format!("Limit of total fields [{limit}] has been exceeded{adding}"),
+        ))
+    }
+
     pub fn contains(&self, path: &str) -> bool {
         self.fields.contains_key(path) || self.subfields.contains_key(path)
     }

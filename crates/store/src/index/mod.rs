@@ -354,13 +354,7 @@ impl Index {
         let mut st = self.lock_state();
         let mut m = (*st.mapping).clone();
         m.merge(body)?;
-        let limit = self.settings().total_fields_limit;
-        if m.total_fields() > limit {
-            return Err(EsError::bad_request(
-                "illegal_argument_exception",
-                format!("Limit of total fields [{limit}] has been exceeded"),
-            ));
-        }
+        m.check_total_fields(self.settings().total_fields_limit, None)?;
         self.build_waiting(&mut st);
         st.mapping_epoch += 1;
         st.mapping = Arc::new(m);

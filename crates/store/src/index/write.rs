@@ -202,19 +202,10 @@ impl Index {
         };
         let mut m = (*st.mapping).clone();
         if m.learn("", o)? {
-            let (limit, before) = (
+            m.check_total_fields(
                 self.settings().total_fields_limit,
-                st.mapping.total_fields(),
-            );
-            if m.total_fields() > limit {
-                return Err(EsError::bad_request(
-                    "illegal_argument_exception",
-                    format!(
-                        "Limit of total fields [{limit}] has been exceeded while adding new fields [{}]",
-                        m.total_fields().saturating_sub(before)
-                    ),
-                ));
-            }
+                Some(st.mapping.total_fields()),
+            )?;
             st.mapping = Arc::new(m);
             self.save_mapping(&st.mapping);
         }
