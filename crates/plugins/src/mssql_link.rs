@@ -89,13 +89,16 @@ impl Mssql {
                 .into_first_result()
                 .await
                 .map_err(|e| e.to_string())?;
+            // The rows of one result set share their columns: named once.
+            let names: Vec<String> = rows.first().map_or_else(Vec::new, |r| {
+                r.columns().iter().map(|c| c.name().to_string()).collect()
+            });
             Ok(rows
                 .into_iter()
                 .map(|row| {
-                    let names: Vec<String> =
-                        row.columns().iter().map(|c| c.name().to_string()).collect();
                     names
-                        .into_iter()
+                        .iter()
+                        .cloned()
                         .zip(row)
                         .map(|(n, d)| (n, value(d)))
                         .collect()
