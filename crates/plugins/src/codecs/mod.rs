@@ -90,7 +90,8 @@ pub fn format_or_to_s(format: &Option<Template>, e: &Event) -> String {
     }
 }
 
-/// Splits a stream on a delimiter, keeping the unfinished tail between calls.
+/// Splits a stream on a delimiter, keeping the unfinished tail between calls. Whole lines are
+/// handed out straight from the chunk; only a line cut by a chunk's end is copied aside.
 #[derive(Clone, Debug, Default)]
 pub struct Splitter {
     delimiter: Vec<u8>,
@@ -110,14 +111,42 @@ impl Splitter {
             each(data);
             return;
         }
-        self.buf.extend_from_slice(data);
-        let mut start = 0;
-        let d = &self.delimiter;
-        while let Some(pos) = find(&self.buf[start..], d) {
-            each(&self.buf[start..start + pos]);
-            start += pos + d.len();
+        let mut rest = data;
+        if !self.buf.is_empty() {
+            match self.finish_tail(data) {
+                Some((line_end, resume)) => {
+                    each(&self.buf[..line_end]);
+                    self.buf.clear();
+                    rest = &data[resume..];
+                }
+                None => {
+                    self.buf.extend_from_slice(data);
+                    return;
+                }
+            }
         }
-        self.buf.drain(..start);
+        let d = self.delimiter.as_slice();
+        while let Some(pos) = find(rest, d) {
+            each(&rest[..pos]);
+            rest = &rest[pos + d.len()..];
+        }
+        self.buf.extend_from_slice(rest);
+    }
+
+    /// Ends the buffered line with the first delimiter of `buf ++ data`, which may straddle the
+    /// two: the line's length in `buf` (after appending what `data` adds to it) and where `data`
+    /// resumes; None when `data` holds no delimiter end.
+    fn finish_tail(&mut self, data: &[u8]) -> Option<(usize, usize)> {
+        let d = self.delimiter.as_slice();
+        // A delimiter begun at the end of `buf`: the longest such start is the earliest.
+        for k in (1..d.len().min(self.buf.len() + 1)).rev() {
+            if self.buf.ends_with(&d[..k]) && data.starts_with(&d[k..]) {
+                return Some((self.buf.len() - k, d.len() - k));
+            }
+        }
+        let pos = find(data, d)?;
+        self.buf.extend_from_slice(&data[..pos]);
+        Some((self.buf.len(), pos + d.len()))
     }
 
     pub fn take_rest(&mut self) -> Option<Vec<u8>> {
@@ -126,10 +155,10 @@ impl Splitter {
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.len() == 1 {
-        return hay.iter().position(|&b| b == needle[0]);
+    match needle {
+        [b] => memchr::memchr(*b, hay),
+        _ => memchr::memmem::find(hay, needle),
     }
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The `delimiter` option; `\n`-style escapes in it are read as Logstash's validator does.
@@ -139,4 +168,47 @@ pub fn delimiter(args: &mut Args) -> Result<String, ConfigError> {
         .replace("\\n", "\n")
         .replace("\\r", "\r")
         .replace("\\t", "\t"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Splitter;
+    use proptest::prelude::*;
+
+    /// Lines of `text` fed in the given chunk sizes, the unfinished tail last.
+    fn split(delim: &str, text: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
+        let mut s = Splitter::new(delim);
+        let mut out = Vec::new();
+        let mut rest = text;
+        for &n in sizes.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at(n.clamp(1, rest.len()));
+            s.feed(chunk, |l| out.push(l.to_vec()));
+            rest = tail;
+        }
+        out.extend(s.take_rest());
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn chunking_never_changes_the_lines(
+            text in proptest::collection::vec(prop::sample::select(b"ab\r\n".to_vec()), 0..60),
+            sizes in proptest::collection::vec(1usize..8, 1..6),
+            delim in prop::sample::select(vec!["\n", "\r\n", "a\r\n", "aa"]),
+        ) {
+            let whole = split(delim, &text, &[text.len().max(1)]);
+            let mut expected: Vec<Vec<u8>> = String::from_utf8_lossy(&text)
+                .split(delim)
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
+            if expected.last().is_some_and(|l| l.is_empty()) {
+                expected.pop();
+            }
+            prop_assert_eq!(&whole, &expected);
+            prop_assert_eq!(split(delim, &text, &sizes), expected);
+        }
+    }
 }
