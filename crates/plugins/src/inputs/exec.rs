@@ -11,7 +11,7 @@ use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
 use tracing::warn;
 
-use super::{set_host, Schedule};
+use super::{HostField, Schedule};
 
 pub struct Exec {
     command: String,
@@ -45,8 +45,8 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
 }
 
 impl Exec {
-    fn stamp(&self, e: &mut Event, host: &str, status: Option<i32>, took: Duration) {
-        set_host(e, self.ecs, "[host][name]", host);
+    fn stamp(&self, e: &mut Event, host: &HostField, status: Option<i32>, took: Duration) {
+        host.stamp(e);
         let fields: [(&str, &str, Value); 3] = [
             (
                 "command",
@@ -81,7 +81,7 @@ impl Exec {
 
 impl Input for Exec {
     fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let host = hostname();
+        let host = HostField::new(self.ecs, "[host][name]", &hostname());
         loop {
             let started = Instant::now();
             match Command::new("sh")

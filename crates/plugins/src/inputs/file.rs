@@ -21,7 +21,7 @@ use rstash_tail::watch::{self, Exclude, FileSink, Sink, WatchConfig};
 use rstash_tail::Entry;
 use tracing::{info, warn};
 
-use super::{duration, set_host};
+use super::{duration, HostField};
 
 #[derive(Clone, Default)]
 struct Completed {
@@ -167,7 +167,7 @@ struct FileInputSink {
     /// Each file gets a fresh copy (codecs keep per-stream state).
     codec: Mutex<Box<dyn Codec>>,
     ecs: Ecs,
-    host: String,
+    host: HostField,
     completed: Option<Completed>,
 }
 
@@ -231,7 +231,7 @@ struct OneFile {
     ctx: InputContext,
     codec: Box<dyn Codec>,
     ecs: Ecs,
-    host: String,
+    host: HostField,
     source: String,
     completed: Option<Completed>,
     /// Acknowledgements of lines handed to the codec and not yet queued as events.
@@ -248,7 +248,7 @@ impl OneFile {
             FieldRef::key("path")
         };
         for e in &mut events {
-            set_host(e, self.ecs, "[host][name]", &self.host);
+            self.host.stamp(e);
             if !e.includes(&path) {
                 let _ = e.set(&path, Value::String(self.source.clone()));
             }
@@ -315,7 +315,7 @@ impl Input for File {
             ctx: ctx.clone(),
             codec: Mutex::new(self.codec.fresh()),
             ecs: self.ecs,
-            host: hostname(),
+            host: HostField::new(self.ecs, "[host][name]", &hostname()),
             completed: self.completed.clone(),
         });
         let stop = Arc::new(AtomicBool::new(false));

@@ -5,14 +5,14 @@ use rstash_event::{Event, FieldRef, Timestamp, Value};
 use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
 use rstash_pipeline::{opt, Options, Ty};
 
-use super::set_host;
+use super::HostField;
 
 pub struct Generator {
     lines: Vec<String>,
     count: u64,
     codec: Box<dyn Codec>,
     ecs: Ecs,
-    host: String,
+    host: HostField,
 }
 
 pub const OPTIONS: Options = &[&[
@@ -39,7 +39,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
         count: count as u64,
         codec: args.codec("plain")?,
         ecs: args.ecs()?,
-        host: hostname(),
+        host: HostField::new(args.ecs()?, "[host][name]", &hostname()),
     }))
 }
 
@@ -68,7 +68,7 @@ impl Input for Generator {
         let mut protos: Vec<Event> = Vec::new();
         for line in &self.lines {
             self.codec.decode(line.as_bytes(), &mut |mut e| {
-                set_host(&mut e, self.ecs, "[host][name]", &self.host);
+                self.host.stamp(&mut e);
                 protos.push(e);
             });
         }

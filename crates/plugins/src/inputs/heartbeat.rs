@@ -8,7 +8,7 @@ use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
 use rstash_pipeline::{hostname, Args, Ecs, Input, InputContext, PluginError};
 
-use super::{duration, set_host};
+use super::{duration, HostField};
 
 pub struct Heartbeat {
     message: String,
@@ -34,7 +34,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
 
 impl Input for Heartbeat {
     fn run(&mut self, ctx: &InputContext) -> Result<(), PluginError> {
-        let host = hostname();
+        let host = HostField::new(self.ecs, "[host][name]", &hostname());
         let mut sequence = 0i64;
         let mut next = Instant::now();
         while self.count < 0 || sequence < self.count {
@@ -61,7 +61,7 @@ impl Input for Heartbeat {
                 "sequence" => e.set(&clock("[event][sequence]"), Value::Int(sequence)),
                 m => e.set(&FieldRef::key("message"), Value::String(m.to_string())),
             };
-            set_host(&mut e, self.ecs, "[host][name]", &host);
+            host.stamp(&mut e);
             if ctx.push(e).is_err() {
                 return Ok(());
             }

@@ -39,16 +39,30 @@ pub const TLS_SERVER: &[Opt] = &[
     opt("ssl_cipher_suites", Ty::Array).ignored("rustls's safe defaults"),
 ];
 
-/// Sets the host field (`host`, or the ECS path) when the event has none.
-pub fn set_host(e: &mut Event, ecs: Ecs, ecs_path: &str, host: &str) {
-    let field = if ecs.enabled() {
-        FieldRef::parse(ecs_path)
-    } else {
-        Ok(FieldRef::key("host"))
-    };
-    if let Ok(f) = field {
-        if !e.includes(&f) {
-            let _ = e.set(&f, Value::String(host.to_string()));
+/// The host field an input stamps (`host`, or the ECS path), its reference parsed once rather
+/// than for every event.
+#[derive(Clone)]
+pub struct HostField {
+    field: FieldRef,
+    host: Value,
+}
+
+impl HostField {
+    pub fn new(ecs: Ecs, ecs_path: &str, host: &str) -> HostField {
+        let field = match ecs.enabled() {
+            true => FieldRef::parse(ecs_path).unwrap_or_else(|_| FieldRef::key("host")),
+            false => FieldRef::key("host"),
+        };
+        HostField {
+            field,
+            host: Value::String(host.to_string()),
+        }
+    }
+
+    /// Sets the host unless the event has one already (a codec may have decoded it).
+    pub fn stamp(&self, e: &mut Event) {
+        if !e.includes(&self.field) {
+            let _ = e.set(&self.field, self.host.clone());
         }
     }
 }

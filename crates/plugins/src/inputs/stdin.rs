@@ -6,14 +6,13 @@ use std::io::{IsTerminal, Read};
 
 use rstash_config::ConfigError;
 use rstash_event::Event;
-use rstash_pipeline::{hostname, Args, Codec, Ecs, Input, InputContext, PluginError};
+use rstash_pipeline::{hostname, Args, Codec, Input, InputContext, PluginError};
 
-use super::set_host;
+use super::HostField;
 
 pub struct Stdin {
     codec: Box<dyn Codec>,
-    ecs: Ecs,
-    host: String,
+    host: HostField,
 }
 
 pub const OPTIONS: Options = &[&[opt("codec", Ty::Codec).default("line")]];
@@ -23,8 +22,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     let codec = codec.streaming().unwrap_or(codec);
     Ok(Box::new(Stdin {
         codec,
-        ecs: args.ecs()?,
-        host: hostname(),
+        host: HostField::new(args.ecs()?, "[host][hostname]", &hostname()),
     }))
 }
 
@@ -117,7 +115,7 @@ impl Stdin {
             return Ok(());
         }
         for e in &mut events {
-            set_host(e, self.ecs, "[host][hostname]", &self.host);
+            self.host.stamp(e);
         }
         ctx.push_all(events)
     }
