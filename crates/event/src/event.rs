@@ -6,12 +6,26 @@ use crate::fieldref::FieldRef;
 use crate::timestamp::Timestamp;
 use crate::value::{Key, Map, Value};
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Event {
     data: Map,
-    metadata: Map,
+    /// Boxed and made on first use: most events never have `@metadata`, and a smaller event is
+    /// cheaper to move through the queue and the filters.
+    metadata: Option<Box<Map>>,
     cancelled: bool,
 }
+
+/// Equal when the fields are: a `@metadata` made and left empty equals none made.
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.data == other.data
+            && self.metadata() == other.metadata()
+            && self.cancelled == other.cancelled
+    }
+}
+
+/// What `metadata()` shows for an event without `@metadata`.
+static NO_METADATA: std::sync::LazyLock<Map> = std::sync::LazyLock::new(Map::default);
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SetError {
@@ -33,7 +47,7 @@ impl Event {
         data.insert(VERSION.into(), Value::String("1".into()));
         Event {
             data,
-            metadata: Map::default(),
+            metadata: None,
             cancelled: false,
         }
     }
@@ -42,7 +56,7 @@ impl Event {
     pub fn from_parts(data: Map, metadata: Map) -> Event {
         Event {
             data,
-            metadata,
+            metadata: (!metadata.is_empty()).then(|| Box::new(metadata)),
             cancelled: false,
         }
     }
@@ -63,8 +77,8 @@ impl Event {
     /// coerced (or tagged `_timestampparsefailure`), `@metadata` moves aside, a hash in `tags` moves to `_tags`.
     pub fn from_map(mut map: Map) -> Event {
         let metadata = match map.shift_remove("@metadata") {
-            Some(Value::Object(m)) => m,
-            _ => Map::default(),
+            Some(Value::Object(m)) if !m.is_empty() => Some(Box::new(m)),
+            _ => None,
         };
         let mut e = Event {
             data: Map::with_capacity_and_hasher(map.len() + 2, Default::default()),
@@ -117,11 +131,11 @@ impl Event {
     }
 
     pub fn metadata(&self) -> &Map {
-        &self.metadata
+        self.metadata.as_deref().unwrap_or(&NO_METADATA)
     }
 
     pub fn metadata_mut(&mut self) -> &mut Map {
-        &mut self.metadata
+        self.metadata.get_or_insert_with(Box::default)
     }
 
     pub fn timestamp(&self) -> Option<Timestamp> {
@@ -145,7 +159,7 @@ impl Event {
 
     fn root(&self, r: &FieldRef) -> &Map {
         if r.is_metadata() {
-            &self.metadata
+            self.metadata()
         } else {
             &self.data
         }
@@ -153,9 +167,18 @@ impl Event {
 
     fn root_mut(&mut self, r: &FieldRef) -> &mut Map {
         if r.is_metadata() {
-            &mut self.metadata
+            self.metadata_mut()
         } else {
             &mut self.data
+        }
+    }
+
+    /// `root_mut` for a read or removal: no `@metadata` map is made for it.
+    fn existing_root_mut(&mut self, r: &FieldRef) -> Option<&mut Map> {
+        if r.is_metadata() {
+            self.metadata.as_deref_mut()
+        } else {
+            Some(&mut self.data)
         }
     }
 
@@ -173,7 +196,7 @@ impl Event {
     /// `get`, with `[@metadata]` itself readable as an object.
     pub fn get_value(&self, r: &FieldRef) -> Option<Value> {
         if r.is_metadata_root() {
-            return Some(Value::Object(self.metadata.clone()));
+            return Some(Value::Object(self.metadata().clone()));
         }
         self.get(r).cloned()
     }
@@ -184,7 +207,7 @@ impl Event {
 
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (first, rest) = r.path().split_first()?;
-        let mut cur = self.root_mut(r).get_mut(first)?;
+        let mut cur = self.existing_root_mut(r)?.get_mut(first)?;
         for s in rest {
             cur = match cur {
                 Value::Object(m) => m.get_mut(s)?,
@@ -222,7 +245,7 @@ impl Event {
     pub fn set(&mut self, r: &FieldRef, v: Value) -> Result<(), SetError> {
         if r.is_metadata_root() {
             if let Value::Object(m) = v {
-                self.metadata = m;
+                self.metadata = Some(Box::new(m));
             }
             return Ok(());
         }
@@ -272,11 +295,13 @@ impl Event {
 
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
         if r.is_metadata_root() {
-            return Some(Value::Object(std::mem::take(&mut self.metadata)));
+            return Some(Value::Object(
+                self.metadata.take().map(|m| *m).unwrap_or_default(),
+            ));
         }
         let (last, parents) = r.path().split_last()?;
         if parents.is_empty() {
-            return self.root_mut(r).shift_remove(last);
+            return self.existing_root_mut(r)?.shift_remove(last);
         }
         let parent_ref = FieldRef::parse(
             &(if r.is_metadata() {
@@ -437,6 +462,24 @@ mod tests {
         e.set(&f("[@metadata][index]"), "x".into()).unwrap();
         assert!(e.data().get("@metadata").is_none());
         assert_eq!(e.metadata().get("index"), Some(&Value::from("x")));
+    }
+
+    #[test]
+    fn metadata_made_on_first_write_only() {
+        let mut e = Event::new();
+        let plain = e.clone();
+        assert!(e.get_mut(&f("[@metadata][x]")).is_none());
+        assert!(e.remove(&f("[@metadata][x]")).is_none());
+        assert!(e.metadata.is_none());
+        e.metadata_mut();
+        assert_eq!(e, plain, "an empty @metadata equals none");
+        e.set(&f("[@metadata][x]"), 1.into()).unwrap();
+        assert_ne!(e, plain);
+        assert_eq!(
+            e.remove(&f("[@metadata]")),
+            Some(Value::Object(Map::from_iter([("x".into(), 1.into())])))
+        );
+        assert_eq!(e, plain);
     }
 
     #[test]
