@@ -210,8 +210,9 @@ impl Grok {
         src: &FieldRef,
     ) -> Tried {
         let mut matched = false;
+        let mut found: Vec<(usize, Value)> = Vec::new();
         for p in patterns {
-            let mut found: Vec<(usize, Value)> = Vec::with_capacity(p.targets.len());
+            found.clear();
             let outcome = {
                 let text = input_text(e, src, idx);
                 p.grok.match_with(&text, |i, v| {
@@ -227,7 +228,7 @@ impl Grok {
             }
             matched = true;
             e.reserve(found.len());
-            for (i, v) in found {
+            for (i, v) in found.drain(..) {
                 let (r, overwrite) = &p.targets[i];
                 handle(e, r, *overwrite, v);
             }
@@ -282,16 +283,13 @@ impl Filter for Grok {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         let mut matched = false;
         for (src, patterns) in &self.matches {
+            // An array is matched element by element; anything else once, as a whole.
             let len = match e.get(src) {
                 Some(Value::Array(a)) => Some(a.len()),
                 _ => None,
             };
-            let tries: Vec<Option<usize>> = match len {
-                Some(n) => (0..n).map(Some).collect(),
-                None => vec![None],
-            };
             let mut success = false;
-            for idx in tries {
+            for idx in (0..len.unwrap_or(1)).map(|i| len.map(|_| i)) {
                 match self.match_text(e, patterns, idx, src) {
                     Tried::Matched => success = true,
                     Tried::NoMatch => {}
