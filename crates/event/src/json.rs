@@ -6,7 +6,9 @@ use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::event::Event;
 use crate::numfmt::java_double;
-use crate::value::{Map, Value};
+use smallvec::SmallVec;
+
+use crate::value::{Key, Map, Value};
 
 /// The event's JSON (no `@metadata`), appended to `out`.
 pub fn write_event(e: &Event, out: &mut Vec<u8>) {
@@ -188,10 +190,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut m = Map::with_capacity_and_hasher(map.size_hint().unwrap_or(0), Default::default());
-        while let Some((k, v)) = map.next_entry::<crate::value::Key, Value>()? {
-            m.insert(k, v);
+        // JSON text gives no size hint: the entries wait on the stack, so the map is made once at
+        // its size rather than grown (and its table rehashed) key by key.
+        let mut entries: SmallVec<[(Key, Value); 16]> = SmallVec::new();
+        while let Some(entry) = map.next_entry::<Key, Value>()? {
+            entries.push(entry);
         }
+        let mut m = Map::with_capacity_and_hasher(entries.len(), Default::default());
+        m.extend(entries);
         Ok(Value::Object(m))
     }
 }
