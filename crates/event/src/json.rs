@@ -243,5 +243,41 @@ mod tests {
         let evs = parse_events(br#"[{"a":1},{"a":2}]"#).unwrap();
         assert_eq!(evs.len(), 2);
         assert!(parse_events(b"42").is_err());
+        // A repeated key keeps its first place and takes its last value.
+        let Value::Object(m) = parse(br#"{"a":1,"b":2,"a":3}"#).unwrap() else {
+            panic!()
+        };
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(m["a"], Value::Int(3));
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            // Java's Double.toString, which the writer follows, is not always the shortest
+            // text that reads back exactly; decimals of up to 15 digits always are.
+            (any::<i32>(), 0i32..6).prop_map(|(m, e)| Value::Float(m as f64 / 10f64.powi(e))),
+            ".*".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 20, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((".{0,8}", inner), 0..20).prop_map(|kv| {
+                    Value::Object(kv.into_iter().map(|(k, v)| (k.into(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn what_is_written_parses_back_the_same(v in json_value()) {
+            let mut out = Vec::new();
+            write_value(&v, &mut out);
+            proptest::prop_assert_eq!(parse(&out).unwrap(), v);
+        }
     }
 }
