@@ -85,7 +85,9 @@ impl Assembler {
                 if depth >= self.limits.max_nesting {
                     return Err(ProtocolError::Invalid("nesting of compressed frames"));
                 }
-                let mut inner = BytesMut::from(&inflate(&payload, self.limits.max_inflated)?[..]);
+                // Taken over, not copied: the frames decoded from it are slices of this buffer.
+                let mut inner =
+                    BytesMut::from(Bytes::from(inflate(&payload, self.limits.max_inflated)?));
                 while let Some(f) = decode(&mut inner, &self.limits)? {
                     self.push_nested(f, out, depth + 1)?;
                 }
