@@ -264,14 +264,18 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Merges `v` into an existing hash at `key` (Beats send nested objects that may meet codec output).
 fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
-    match (target.get_mut(&key), v) {
-        (Some(Value::Object(existing)), Value::Object(new)) => {
-            for (k, v) in new {
-                merge_into(existing, k, v);
+    match (target.entry(key), v) {
+        (indexmap::map::Entry::Occupied(mut o), Value::Object(new)) => match o.get_mut() {
+            Value::Object(existing) => {
+                for (k, v) in new {
+                    merge_into(existing, k, v);
+                }
             }
-        }
-        (_, v) => {
-            target.insert(key, v);
+            old => *old = Value::Object(new),
+        },
+        (indexmap::map::Entry::Occupied(mut o), v) => *o.get_mut() = v,
+        (indexmap::map::Entry::Vacant(slot), v) => {
+            slot.insert(v);
         }
     }
 }
