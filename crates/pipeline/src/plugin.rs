@@ -126,6 +126,21 @@ pub trait Codec: Send {
         self.decode(data, emit);
         self.flush(emit);
     }
+    /// Decodes a message that is text already (a beats event's `message`): `decode`, then
+    /// `flush`; when that makes no event, the text becomes the message of one. Codecs for which
+    /// decoding would only copy the text take it as it is.
+    fn decode_text(&mut self, text: String, emit: &mut dyn FnMut(Event)) {
+        let mut made = false;
+        let mut each = |e| {
+            made = true;
+            emit(e)
+        };
+        self.decode(text.as_bytes(), &mut each);
+        self.flush(&mut each);
+        if !made {
+            emit(Event::with_message(text));
+        }
+    }
     /// How many decoded messages the codec holds, not yet emitted (multiline's buffer).
     fn held(&self) -> usize {
         0

@@ -33,6 +33,14 @@ impl Codec for Plain {
         emit(text_event(text, invalid, self.ecs))
     }
 
+    fn decode_text(&mut self, text: String, emit: &mut dyn FnMut(Event)) {
+        match self.charset {
+            // Valid UTF-8 already: decoding it would copy it unchanged.
+            Charset::Utf8 => emit(text_event(text, false, self.ecs)),
+            Charset::Latin1 => self.decode(text.as_bytes(), emit),
+        }
+    }
+
     fn encode(&mut self, e: &Event, out: &mut Vec<u8>) {
         out.extend_from_slice(format_or_to_s(&self.format, e).as_bytes())
     }

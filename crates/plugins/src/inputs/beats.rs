@@ -312,13 +312,9 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
             for (k, v) in hash {
                 match (k.as_str(), v) {
                     (t, Value::String(text)) if t == target => {
-                        codec.decode(text.as_bytes(), &mut |ev| {
+                        codec.decode_text(text, &mut |ev| {
                             e.get_or_insert(ev);
                         });
-                        codec.flush(&mut |ev| {
-                            e.get_or_insert(ev);
-                        });
-                        e.get_or_insert_with(|| Event::with_message(text));
                     }
                     (_, v) => rest.push((k, v)),
                 }
