@@ -179,7 +179,7 @@ impl Reader<'_> {
             TRUE => Value::Bool(true),
             INT => Value::Int(i64::from_le_bytes(self.fixed()?)),
             FLOAT => Value::Float(f64::from_bits(u64::from_le_bytes(self.fixed()?))),
-            STRING => Value::String(self.str()?.to_string()),
+            STRING => Value::String(self.str()?.into()),
             BIGINT => Value::big_int(self.str()?)
                 .ok_or_else(|| format!("bad big integer at byte {at}"))?,
             ARRAY => {
@@ -215,7 +215,7 @@ mod tests {
             any::<f64>()
                 .prop_filter("NaN is not equal to itself", |f| !f.is_nan())
                 .prop_map(Value::Float),
-            ".*".prop_map(Value::String),
+            ".*".prop_map(Value::from),
             (-10_000_000_000i64..10_000_000_000i64).prop_map(|s| Value::Timestamp(Timestamp(
                 jiff::Timestamp::from_second(s).unwrap()
             ))),

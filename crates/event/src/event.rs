@@ -4,7 +4,7 @@ use thiserror::Error;
 
 use crate::fieldref::FieldRef;
 use crate::timestamp::Timestamp;
-use crate::value::{Key, Map, Value};
+use crate::value::{Key, Map, Str, Value};
 
 #[derive(Debug, Clone, Default)]
 pub struct Event {
@@ -66,7 +66,7 @@ impl Event {
         self.data.reserve(additional);
     }
 
-    pub fn with_message(message: impl Into<String>) -> Event {
+    pub fn with_message(message: impl Into<Str>) -> Event {
         let mut e = Event::new();
         e.data
             .insert("message".into(), Value::String(message.into()));
@@ -325,14 +325,14 @@ impl Event {
     pub fn tag(&mut self, tag: &str) {
         self.with_tags(|tags| {
             if !tags.iter().any(|t| t.as_str() == Some(tag)) {
-                tags.push(Value::String(tag.to_string()));
+                tags.push(Value::String(tag.into()));
             }
         })
     }
 
     /// Appends a tag even if present (`add_tag`, input `tags`).
     pub fn push_tag(&mut self, tag: String) {
-        self.with_tags(|tags| tags.push(Value::String(tag)))
+        self.with_tags(|tags| tags.push(Value::String(tag.into())))
     }
 
     pub fn has_tag(&self, tag: &str) -> bool {

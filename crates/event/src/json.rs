@@ -171,10 +171,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Float(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_string()))
+        Ok(Value::String(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+        Ok(Value::String(v.into()))
     }
     fn visit_unit<E>(self) -> Result<Value, E> {
         Ok(Value::Null)
@@ -260,7 +260,7 @@ mod tests {
             // Java's Double.toString, which the writer follows, is not always the shortest
             // text that reads back exactly; decimals of up to 15 digits always are.
             (any::<i32>(), 0i32..6).prop_map(|(m, e)| Value::Float(m as f64 / 10f64.powi(e))),
-            ".*".prop_map(Value::String),
+            ".*".prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 64, 20, |inner| {
             prop_oneof![

@@ -15,7 +15,7 @@ pub use event::{Event, SetError};
 pub use fieldref::{FieldRef, FieldRefError};
 pub use sprintf::{Template, TemplateError};
 pub use timestamp::Timestamp;
-pub use value::{Key, Map, Value};
+pub use value::{Key, Map, Str, Value};
 
 /// How deep a decoder lets outside input nest (arrays, maps, recursive kv values): serde_json's
 /// own limit. Parsers that recurse check it, so deep input is refused instead of overflowing a

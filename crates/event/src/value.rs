@@ -10,6 +10,9 @@ use crate::timestamp::Timestamp;
 /// Keys are short, so they live inline (no allocation up to 24 bytes).
 pub type Map = IndexMap<Key, Value, foldhash::fast::RandomState>;
 pub type Key = compact_str::CompactString;
+/// Text values: up to 24 bytes inline (most fields of a log event: a status, a verb, an
+/// address, a version), longer ones on the heap; from a `String` a long text keeps its buffer.
+pub type Str = compact_str::CompactString;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -20,7 +23,7 @@ pub enum Value {
     /// conversion), kept as its decimal digits.
     BigInt(Box<str>),
     Float(f64),
-    String(String),
+    String(Str),
     Array(Vec<Value>),
     Object(Map),
     Timestamp(Timestamp),
@@ -102,7 +105,7 @@ impl Value {
         match self {
             Value::Null => String::new(),
             Value::Float(f) => numfmt::ruby_float(*f),
-            Value::String(s) => s.clone(),
+            Value::String(s) => s.to_string(),
             Value::Array(_) | Value::Object(_) => crate::rubydebug::inspect_inline(self),
             other => other.to_java_string(),
         }
@@ -115,11 +118,16 @@ fn itoa(i: i64) -> String {
 
 impl From<&str> for Value {
     fn from(s: &str) -> Value {
-        Value::String(s.to_string())
+        Value::String(s.into())
     }
 }
 impl From<String> for Value {
     fn from(s: String) -> Value {
+        Value::String(s.into())
+    }
+}
+impl From<Str> for Value {
+    fn from(s: Str) -> Value {
         Value::String(s)
     }
 }

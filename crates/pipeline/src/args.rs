@@ -46,7 +46,7 @@ impl ConfValue {
     /// As an event value (strings stay strings, numbers stay numbers).
     pub fn to_value(&self) -> Value {
         match self {
-            ConfValue::Str(s) => Value::String(s.clone()),
+            ConfValue::Str(s) => Value::String(s.clone().into()),
             ConfValue::Int(i) => Value::Int(*i),
             ConfValue::Float(f) => Value::Float(*f),
             ConfValue::Array(a) => Value::Array(a.iter().map(ConfValue::to_value).collect()),
@@ -55,7 +55,7 @@ impl ConfValue {
                     .map(|(k, v)| (k.as_str().into(), v.to_value()))
                     .collect(),
             ),
-            ConfValue::Plugin(p) => Value::String(p.name.clone()),
+            ConfValue::Plugin(p) => Value::String(p.name.clone().into()),
         }
     }
 }
@@ -507,7 +507,7 @@ impl<'a> Args<'a> {
 /// Err: the key is not a valid field reference (nothing is added).
 pub fn add_field(e: &mut Event, k: &Template, v: &Template) -> Result<(), String> {
     let key = k.render(e).into_owned();
-    let val = Value::String(v.render(e).into_owned());
+    let val = Value::String(v.render(e).into_owned().into());
     let r = FieldRef::parse(&key).map_err(|x| format!("add_field `{key}`: {}", x.0))?;
     match e.get_mut(&r) {
         Some(Value::Array(a)) => a.push(val),

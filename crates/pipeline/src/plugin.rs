@@ -129,7 +129,7 @@ pub trait Codec: Send {
     /// Decodes a message that is text already (a beats event's `message`): `decode`, then
     /// `flush`; when that makes no event, the text becomes the message of one. Codecs for which
     /// decoding would only copy the text take it as it is.
-    fn decode_text(&mut self, text: String, emit: &mut dyn FnMut(Event)) {
+    fn decode_text(&mut self, text: rstash_event::Str, emit: &mut dyn FnMut(Event)) {
         let mut made = false;
         let mut each = |e| {
             made = true;
@@ -260,7 +260,8 @@ impl Decoration {
     pub fn apply(&self, e: &mut Event) {
         if let Some(t) = &self.type_ {
             if !e.data().contains_key("type") {
-                e.data_mut().insert("type".into(), Value::String(t.clone()));
+                e.data_mut()
+                    .insert("type".into(), Value::String(t.clone().into()));
             }
         }
         for (k, v) in &self.add_field {

@@ -276,5 +276,5 @@ fn decode(flags: u32, data: Vec<u8>) -> Value {
             return v;
         }
     }
-    Value::String(String::from_utf8_lossy(&data).into_owned())
+    Value::String(String::from_utf8_lossy(&data).into_owned().into())
 }

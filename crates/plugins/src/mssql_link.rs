@@ -146,15 +146,17 @@ fn value(d: ColumnData<'static>) -> Value {
         ColumnData::F64(v) => v.map_or(Value::Null, Value::Float),
         ColumnData::Bit(v) => v.map_or(Value::Null, Value::Bool),
         ColumnData::Numeric(v) => v.map_or(Value::Null, |n| Value::Float(n.into())),
-        ColumnData::String(v) => v.map_or(Value::Null, |s| Value::String(s.into_owned())),
+        ColumnData::String(v) => v.map_or(Value::Null, |s| Value::String(s.into_owned().into())),
         // The driver's uniqueidentifier: upper-case hex.
-        ColumnData::Guid(v) => {
-            v.map_or(Value::Null, |g| Value::String(g.to_string().to_uppercase()))
-        }
-        ColumnData::Binary(v) => v.map_or(Value::Null, |b| {
-            Value::String(String::from_utf8_lossy(&b).into_owned())
+        ColumnData::Guid(v) => v.map_or(Value::Null, |g| {
+            Value::String(g.to_string().to_uppercase().into())
         }),
-        ColumnData::Xml(v) => v.map_or(Value::Null, |x| Value::String(x.as_ref().to_string())),
+        ColumnData::Binary(v) => v.map_or(Value::Null, |b| {
+            Value::String(String::from_utf8_lossy(&b).into_owned().into())
+        }),
+        ColumnData::Xml(v) => v.map_or(Value::Null, |x| {
+            Value::String(x.as_ref().to_string().into())
+        }),
         d @ (ColumnData::DateTime(_) | ColumnData::SmallDateTime(_) | ColumnData::DateTime2(_)) => {
             match chrono::NaiveDateTime::from_sql(&d) {
                 Ok(t) => ts(t.map(|t| t.and_utc().timestamp_millis())),
@@ -174,7 +176,7 @@ fn value(d: ColumnData<'static>) -> Value {
             Err(_) => Value::Null,
         },
         d @ ColumnData::Time(_) => match chrono::NaiveTime::from_sql(&d) {
-            Ok(t) => t.map_or(Value::Null, |t| Value::String(t.to_string())),
+            Ok(t) => t.map_or(Value::Null, |t| Value::String(t.to_string().into())),
             Err(_) => Value::Null,
         },
     }

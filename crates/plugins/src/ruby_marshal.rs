@@ -110,15 +110,15 @@ impl Reader<'_> {
                     t => t.parse().ok()?,
                 })
             }
-            b'"' => Value::String(String::from_utf8_lossy(&self.bytes()?).into_owned()),
+            b'"' => Value::String(String::from_utf8_lossy(&self.bytes()?).into_owned().into()),
             b':' => {
                 let s = String::from_utf8(self.bytes()?).ok()?;
                 self.symbols.push(s.clone());
-                Value::String(s)
+                Value::String(s.into())
             }
             b';' => {
                 let i = usize::try_from(self.long()?).ok()?;
-                Value::String(self.symbols.get(i)?.clone())
+                Value::String(self.symbols.get(i)?.clone().into())
             }
             b'I' => {
                 // A value with instance variables (a string's encoding): keep the value.
@@ -144,9 +144,9 @@ impl Reader<'_> {
                 for _ in 0..n {
                     let k = match self.value()? {
                         Value::String(s) => s,
-                        other => other.to_ruby_string(),
+                        other => other.to_ruby_string().into(),
                     };
-                    m.insert(k.into(), self.value()?);
+                    m.insert(k, self.value()?);
                 }
                 Value::Object(m)
             }
@@ -352,7 +352,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn integers_and_strings_round_trip(i in proptest::num::i64::ANY, s in ".*") {
-            let v = Value::Array(vec![Value::Int(i), Value::String(s.clone()), Value::String(s)]);
+            let v = Value::Array(vec![Value::Int(i), Value::String(s.clone().into()), Value::String(s.into())]);
             proptest::prop_assert_eq!(load(&dump(&v)), Some(v));
         }
     }

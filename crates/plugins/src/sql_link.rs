@@ -250,16 +250,19 @@ impl<'a> postgres::types::FromSql<'a> for PgValue {
             }
             Type::UUID if raw.len() == 16 => {
                 let h: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-                Value::String(format!(
-                    "{}-{}-{}-{}-{}",
-                    &h[..8],
-                    &h[8..12],
-                    &h[12..16],
-                    &h[16..20],
-                    &h[20..]
-                ))
+                Value::String(
+                    format!(
+                        "{}-{}-{}-{}-{}",
+                        &h[..8],
+                        &h[8..12],
+                        &h[12..16],
+                        &h[16..20],
+                        &h[20..]
+                    )
+                    .into(),
+                )
             }
-            _ => Value::String(String::from_utf8_lossy(raw).into_owned()),
+            _ => Value::String(String::from_utf8_lossy(raw).into_owned().into()),
         };
         Ok(PgValue(v))
     }
@@ -444,7 +447,7 @@ fn mysql_value(col: &mysql::Column, v: mysql::Value) -> Value {
         T::MYSQL_TYPE_JSON => rstash_event::json::parse(text.as_bytes()).ok(),
         _ => None,
     };
-    parsed.unwrap_or(Value::String(text))
+    parsed.unwrap_or(Value::String(text.into()))
 }
 
 fn sqlite_rows(con: &mut rusqlite::Connection, sql: &str) -> Result<Rows, String> {
@@ -461,7 +464,7 @@ fn sqlite_rows(con: &mut rusqlite::Connection, sql: &str) -> Result<Rows, String
                 ValueRef::Integer(i) => Value::Int(i),
                 ValueRef::Real(f) => Value::Float(f),
                 ValueRef::Text(t) | ValueRef::Blob(t) => {
-                    Value::String(String::from_utf8_lossy(t).into_owned())
+                    Value::String(String::from_utf8_lossy(t).into_owned().into())
                 }
             };
             row.push((n.clone(), v));

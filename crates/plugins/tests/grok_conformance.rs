@@ -62,7 +62,7 @@ fn run(case: &Json) -> Result<(), String> {
     let mut e = Event::new();
     e.set(
         &FieldRef::parse(field).map_err(|x| x.0)?,
-        Value::String(input.to_string()),
+        Value::String(input.into()),
     )
     .map_err(|x| x.to_string())?;
     node.run(&mut e, &mut Vec::new());

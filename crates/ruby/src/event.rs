@@ -314,7 +314,7 @@ pub fn to_value(ruby: &Ruby, v: Value) -> Result<RValue, Error> {
         return Ok(RValue::Bool(false));
     }
     if let Some(s) = RString::from_value(v) {
-        return Ok(RValue::String(string(s)));
+        return Ok(RValue::String(string(s).into()));
     }
     if let Some(i) = Integer::from_value(v) {
         if let Ok(n) = i.to_i64() {
@@ -329,7 +329,7 @@ pub fn to_value(ruby: &Ruby, v: Value) -> Result<RValue, Error> {
         return Ok(RValue::Float(f.to_f64()));
     }
     if let Some(s) = Symbol::from_value(v) {
-        return Ok(RValue::String(s.name()?.into_owned()));
+        return Ok(RValue::String(s.name()?.into_owned().into()));
     }
     if let Some(a) = RArray::from_value(v) {
         let mut out = Vec::with_capacity(a.len());

@@ -25,7 +25,7 @@ fn value() -> impl Strategy<Value = Value> {
         any::<f64>()
             .prop_filter("finite", |f| f.is_finite())
             .prop_map(Value::Float),
-        "\\PC{0,12}".prop_map(Value::String),
+        "\\PC{0,12}".prop_map(Value::from),
         (0i64..4_000_000_000_000_000_000).prop_map(|n| Value::Timestamp(Timestamp(
             jiff::Timestamp::from_nanosecond(n as i128).unwrap()
         ))),
@@ -84,7 +84,7 @@ fn map_keys_keep_their_order() {
         Some(Value::Array(
             ["z", "a", "m"]
                 .iter()
-                .map(|k| Value::String(k.to_string()))
+                .map(|k| Value::String((*k).into()))
                 .collect()
         ))
     );

@@ -199,7 +199,7 @@ mod tests {
             any::<i64>().prop_map(Value::from),
             any::<u64>().prop_map(Value::from),
             any::<f64>().prop_map(Value::from),
-            "[a-z\\\\\"\\n\u{e9}\u{1F600} ]{0,8}".prop_map(Value::String),
+            "[a-z\\\\\"\\n\u{e9}\u{1F600} ]{0,8}".prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 40, 6, |inner| {
             prop_oneof![

@@ -741,7 +741,7 @@ impl Cef {
     fn parse(&self, raw: &str) -> Result<Event, String> {
         let mut e = Event::new();
         if let Some(f) = &self.raw_data_field {
-            let _ = e.set(f, Value::String(raw.to_string()));
+            let _ = e.set(f, Value::String(raw.into()));
         }
         let mut data = raw;
         if data.starts_with('"') {
@@ -760,12 +760,12 @@ impl Cef {
         let (mut head, rest) = header(data)?;
         let mut version = std::mem::take(&mut head[0]);
         if let Some((syslog, v)) = version.rsplit_once(' ') {
-            let _ = e.set(&self.t.syslog, Value::String(syslog.to_string()));
+            let _ = e.set(&self.t.syslog, Value::String(syslog.into()));
             version = v.to_string();
         }
         head[0] = version.strip_prefix("CEF:").unwrap_or(&version).to_string();
         for (f, v) in self.t.header.iter().zip(head) {
-            let _ = e.set(f, Value::String(v));
+            let _ = e.set(f, Value::String(v.into()));
         }
         let message = rest.trim();
         if message.is_empty() {
@@ -784,7 +784,7 @@ impl Cef {
                     key = format!("[{}]{}", &key[..i], &key[i..]);
                 }
             }
-            let v = Value::String(unescape_value(value));
+            let v = Value::String(unescape_value(value).into());
             match ext.iter_mut().find(|(k, _)| *k == key) {
                 Some(slot) => slot.1 = v,
                 None => ext.push((key, v)),

@@ -42,10 +42,10 @@ fn to_value(v: Edn) -> Value {
     match v {
         Edn::Nil => Value::Null,
         Edn::Boolean(b) => Value::Bool(b),
-        Edn::Character(c) => Value::String(c.to_string()),
-        Edn::String(s) => Value::String(s),
-        Edn::Keyword(k) => Value::String(name(k.namespace(), k.name())),
-        Edn::Symbol(s) => Value::String(name(s.namespace(), s.name())),
+        Edn::Character(c) => Value::String(c.to_string().into()),
+        Edn::String(s) => Value::String(s.into()),
+        Edn::Keyword(k) => Value::String(name(k.namespace(), k.name()).into()),
+        Edn::Symbol(s) => Value::String(name(s.namespace(), s.name()).into()),
         Edn::Integer(i) => Value::Int(i),
         Edn::Float(f) => Value::Float(f.into_inner()),
         // Beyond 64 bits (Logstash keeps a BigInteger/BigDecimal): the nearest double.
@@ -62,9 +62,9 @@ fn to_value(v: Edn) -> Value {
         Edn::Map(m) => Value::Object(to_map(m)),
         Edn::Inst(t) => match Timestamp::from_millis(t.timestamp_millis()) {
             Some(ts) => Value::Timestamp(ts),
-            None => Value::String(t.to_rfc3339()),
+            None => Value::String(t.to_rfc3339().into()),
         },
-        Edn::Uuid(u) => Value::String(u.to_string()),
+        Edn::Uuid(u) => Value::String(u.to_string().into()),
         Edn::TaggedElement(_, v) => to_value(*v),
     }
 }
@@ -203,7 +203,7 @@ impl Codec for EdnCodec {
     fn encode(&mut self, event: &Event, out: &mut Vec<u8>) {
         let mut data = event.data().clone();
         if let Some(t) = event.timestamp() {
-            data.insert("@timestamp".into(), Value::String(t.to_iso()));
+            data.insert("@timestamp".into(), Value::String(t.to_iso().into()));
         }
         let mut text = String::new();
         write(&Value::Object(data), &mut text);

@@ -80,7 +80,7 @@ impl EsBulk {
                     Value::Object(m) => m,
                     _ => Map::default(),
                 };
-                meta.insert("action".into(), Value::String(action.to_string()));
+                meta.insert("action".into(), Value::String(action.as_str().into()));
                 if action == "delete" {
                     emit(self.event(None, meta));
                 } else {

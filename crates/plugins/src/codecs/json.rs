@@ -55,7 +55,7 @@ fn decode_doc(data: &[u8], charset: Charset, ecs: Ecs, emit: &mut dyn FnMut(Even
                     if let Ok(r) = FieldRef::parse("[event][original]") {
                         let _ = e.set(
                             &r,
-                            Value::String(String::from_utf8_lossy(&text).into_owned()),
+                            Value::String(String::from_utf8_lossy(&text).into_owned().into()),
                         );
                     }
                 }

@@ -12,7 +12,7 @@ pub mod plain;
 pub mod rubydebug;
 
 use rstash_config::ConfigError;
-use rstash_event::{Event, FieldRef, Template, Value};
+use rstash_event::{Event, FieldRef, Str, Template, Value};
 use rstash_pipeline::{Args, Ecs};
 
 /// Text decoding by `charset` (UTF-8 or ISO-8859-1). Invalid UTF-8 is kept, lossily, and tagged.
@@ -55,7 +55,8 @@ impl Charset {
 }
 
 /// A text event as plain/line build it: `message`, plus `[event][original]` under ECS.
-pub fn text_event(text: String, invalid: bool, ecs: Ecs) -> Event {
+pub fn text_event(text: impl Into<Str>, invalid: bool, ecs: Ecs) -> Event {
+    let text = text.into();
     let mut e = Event::new();
     if ecs.enabled() {
         if let Ok(r) = FieldRef::parse("[event][original]") {

@@ -33,11 +33,13 @@ fn to_value(v: Mp) -> Value {
         },
         Mp::F32(f) => Value::Float(f as f64),
         Mp::F64(f) => Value::Float(f),
-        Mp::String(s) => Value::String(String::from_utf8_lossy(&s.into_bytes()).into_owned()),
-        Mp::Binary(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        Mp::String(s) => {
+            Value::String(String::from_utf8_lossy(&s.into_bytes()).into_owned().into())
+        }
+        Mp::Binary(b) => Value::String(String::from_utf8_lossy(&b).into_owned().into()),
         Mp::Array(a) => Value::Array(a.into_iter().map(to_value).collect()),
         Mp::Map(m) => Value::Object(to_map(m)),
-        Mp::Ext(_, b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+        Mp::Ext(_, b) => Value::String(String::from_utf8_lossy(&b).into_owned().into()),
     }
 }
 
@@ -97,7 +99,8 @@ impl Msgpack {
         if let Some(f) = &self.format {
             if !e.data().contains_key("message") {
                 let msg = f.render(&e).into_owned();
-                e.data_mut().insert("message".into(), Value::String(msg));
+                e.data_mut()
+                    .insert("message".into(), Value::String(msg.into()));
             }
         }
         Some(e)

@@ -1,7 +1,7 @@
 //! `plain`: a chunk is one event; encodes `format` or `Event#toString`, no newline.
 
 use rstash_config::ConfigError;
-use rstash_event::{Event, Template};
+use rstash_event::{Event, Str, Template};
 use rstash_pipeline::{opt, Options, Ty};
 use rstash_pipeline::{Args, Codec, Ecs};
 
@@ -33,7 +33,7 @@ impl Codec for Plain {
         emit(text_event(text, invalid, self.ecs))
     }
 
-    fn decode_text(&mut self, text: String, emit: &mut dyn FnMut(Event)) {
+    fn decode_text(&mut self, text: Str, emit: &mut dyn FnMut(Event)) {
         match self.charset {
             // Valid UTF-8 already: decoding it would copy it unchanged.
             Charset::Utf8 => emit(text_event(text, false, self.ecs)),

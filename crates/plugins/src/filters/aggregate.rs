@@ -35,7 +35,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     };
     for name in ["task_id", "code", "aggregate_maps_path"] {
         if let Some(v) = args.string(name)? {
-            put(&mut o, name, Value::String(v));
+            put(&mut o, name, Value::String(v.into()));
         }
     }
     for name in [
@@ -44,7 +44,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         "timeout_timestamp_field",
     ] {
         if let Some(v) = args.string(name)? {
-            put(&mut o, name, Value::String(v));
+            put(&mut o, name, Value::String(v.into()));
             set.push(name);
         }
     }
@@ -53,7 +53,7 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
         &["create", "update", "create_or_update"],
         "create_or_update",
     )?;
-    put(&mut o, "map_action", Value::String(action));
+    put(&mut o, "map_action", Value::String(action.into()));
     put(
         &mut o,
         "end_of_task",
@@ -82,12 +82,12 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
     put(
         &mut o,
         "timeout_tags",
-        Value::Array(tags.into_iter().map(Value::String).collect()),
+        Value::Array(tags.into_iter().map(Value::from).collect()),
     );
     put(
         &mut o,
         "timeout_options",
-        Value::Array(set.iter().map(|s| Value::String(s.to_string())).collect()),
+        Value::Array(set.iter().map(|s| Value::String((*s).into())).collect()),
     );
     let id = args.plugin_id()?;
     if args.settings.workers > 1 {

@@ -43,10 +43,10 @@ impl Filter for Clone {
                 Mark::Tag => copy.tag(name),
                 Mark::Type => {
                     copy.data_mut()
-                        .insert("type".into(), Value::String(name.clone()));
+                        .insert("type".into(), Value::String(name.clone().into()));
                 }
                 Mark::Field(f) => {
-                    if let Err(err) = copy.set(f, Value::String(name.clone())) {
+                    if let Err(err) = copy.set(f, Value::String(name.clone().into())) {
                         tracing::warn!("clone filter: {err}");
                     }
                 }

@@ -185,7 +185,7 @@ impl Filter for Csv {
         let text = match e.get(&self.source) {
             None | Some(Value::Null) => return FilterOutcome::Unmatched,
             Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_java_string(),
+            Some(other) => other.to_java_string().into(),
         };
         let values = match parse_line(&text, &self.separator, self.quote) {
             Ok(v) => v,
@@ -232,7 +232,7 @@ impl Filter for Csv {
             let value = match (&v, self.convert.iter().find(|(c, _)| *c == name)) {
                 (None, _) => Value::Null,
                 (Some(s), Some((_, c))) => convert(s, *c),
-                (Some(s), None) => Value::String(s.clone()),
+                (Some(s), None) => Value::String(s.clone().into()),
             };
             let field = match &self.target {
                 Some(t) => format!("{t}[{name}]"),

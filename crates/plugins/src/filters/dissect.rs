@@ -216,7 +216,7 @@ impl Dissection {
     fn apply(&self, e: &mut Event) -> Result<(), Miss> {
         let text = match e.get(&self.source) {
             Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_java_string(),
+            Some(other) => other.to_java_string().into(),
             None => return Err(Miss::NoSource),
         };
         let values = self.split(&text).ok_or_else(|| {
@@ -268,7 +268,7 @@ impl Dissection {
             }
         }
         for (key, v) in sets.into_iter().chain(joined) {
-            e.set(&field_or_key(&key), Value::String(v))
+            e.set(&field_or_key(&key), Value::String(v.into()))
                 .map_err(|err| Miss::Failed(err.to_string()))?;
         }
         Ok(())

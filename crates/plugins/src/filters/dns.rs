@@ -380,9 +380,9 @@ impl Dns {
             }
         };
         let value = match (self.replace, is_array) {
-            (true, false) => Value::String(found),
-            (true, true) => Value::Array(vec![Value::String(found)]),
-            (false, _) => Value::Array(vec![Value::String(raw), Value::String(found)]),
+            (true, false) => Value::String(found.into()),
+            (true, true) => Value::Array(vec![Value::String(found.into())]),
+            (false, _) => Value::Array(vec![Value::String(raw), Value::String(found.into())]),
         };
         let _ = e.set(f, value);
         true

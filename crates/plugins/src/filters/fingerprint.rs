@@ -176,7 +176,11 @@ impl Fingerprint {
                         } else {
                             u32::MAX << (32 - bits)
                         };
-                        Value::String(std::net::Ipv4Addr::from(u32::from(ip) & mask).to_string())
+                        Value::String(
+                            std::net::Ipv4Addr::from(u32::from(ip) & mask)
+                                .to_string()
+                                .into(),
+                        )
                     }
                     Err(_) => Value::Null,
                 }
@@ -184,9 +188,9 @@ impl Fingerprint {
             _ => {
                 let d = self.digest(v.to_ruby_string().as_bytes());
                 Value::String(if self.base64 {
-                    base64::engine::general_purpose::STANDARD.encode(d)
+                    base64::engine::general_purpose::STANDARD.encode(d).into()
                 } else {
-                    hex(&d)
+                    hex(&d).into()
                 })
             }
         }
@@ -196,7 +200,7 @@ impl Fingerprint {
 impl Filter for Fingerprint {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         let result = match self.method {
-            Method::Uuid => Some(Value::String(uuid::Uuid::new_v4().to_string())),
+            Method::Uuid => Some(Value::String(uuid::Uuid::new_v4().to_string().into())),
             Method::Punctuation => {
                 let mut sorted = self.sources.clone();
                 sorted.sort();
@@ -204,7 +208,10 @@ impl Filter for Fingerprint {
                 for s in sorted {
                     if let Some(v) = e.get(&super::field_or_key(&s)) {
                         last = Some(Value::String(
-                            self.punct.replace_all(&v.to_ruby_string(), "").into_owned(),
+                            self.punct
+                                .replace_all(&v.to_ruby_string(), "")
+                                .into_owned()
+                                .into(),
                         ));
                     }
                 }
@@ -230,7 +237,7 @@ impl Filter for Fingerprint {
                     }
                 }
                 text.push('|');
-                Some(self.fingerprint(&Value::String(text)))
+                Some(self.fingerprint(&Value::String(text.into())))
             }
             _ => {
                 let mut last = None;

@@ -633,11 +633,11 @@ impl GeoIp {
             &rec.top
         };
         let sub = rec.subdivisions.last();
-        let text = |s: &Option<String>| s.clone().map(Value::String);
+        let text = |s: &Option<String>| s.clone().map(Value::from);
         let mut out = Vec::new();
         for (f, _) in &db.fields {
             let v = match f {
-                F::Ip => Some(Value::String(host_address(ip))),
+                F::Ip => Some(Value::String(host_address(ip).into())),
                 F::CityName => text(&rec.city.names.en),
                 F::ContinentCode => text(&rec.continent.code),
                 F::ContinentName => text(&rec.continent.names.en),
@@ -649,7 +649,7 @@ impl GeoIp {
                 F::RegionCode => sub.and_then(|s| text(&s.iso_code)),
                 F::RegionIsoCode => {
                     match (&rec.country.iso_code, sub.and_then(|s| s.iso_code.as_ref())) {
-                        (Some(c), Some(r)) => Some(Value::String(format!("{c}-{r}"))),
+                        (Some(c), Some(r)) => Some(Value::String(format!("{c}-{r}").into())),
                         _ => None,
                     }
                 }
@@ -670,7 +670,10 @@ impl GeoIp {
                 F::Isp => text(&traits.isp),
                 F::Organization => text(&traits.organization),
                 F::Domain => text(&rec.domain),
-                F::Network => result.network().ok().map(|n| Value::String(n.to_string())),
+                F::Network => result
+                    .network()
+                    .ok()
+                    .map(|n| Value::String(n.to_string().into())),
                 F::HostingProvider => Some(Value::Bool(traits.is_hosting_provider)),
                 F::TorExitNode => Some(Value::Bool(traits.is_tor_exit_node)),
                 F::AnonymousVpn => Some(Value::Bool(traits.is_anonymous_vpn)),
@@ -707,9 +710,9 @@ impl Filter for GeoIp {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Array(a)) => match a.first() {
                 Some(Value::String(s)) => s.clone(),
-                _ => String::new(),
+                _ => String::new().into(),
             },
-            _ => String::new(),
+            _ => String::new().into(),
         };
         if text.trim().is_empty() {
             return self.fail(e);

@@ -187,7 +187,7 @@ fn capture_ref(args: &Args, target: Option<&str>, field: &str) -> Result<FieldRe
 
 fn to_value(c: Captured<'_>) -> Value {
     match c {
-        Captured::Str(s) => Value::String(s.to_string()),
+        Captured::Str(s) => Value::String(s.into()),
         Captured::Int(i) => Value::Int(i),
         Captured::Float(f) => Value::Float(f),
     }

@@ -46,7 +46,7 @@ impl Templated {
 
     fn render(&self, e: &Event) -> Value {
         match self {
-            Templated::Text(t) => Value::String(t.render(e).into_owned()),
+            Templated::Text(t) => Value::String(t.render(e).into_owned().into()),
             Templated::Literal(v) => v.clone(),
             Templated::List(a) => Value::Array(a.iter().map(|x| x.render(e)).collect()),
             Templated::Hash(h) => Value::Object(
@@ -214,7 +214,7 @@ impl HttpFilter {
         }
         let body = match self.body.as_ref().map(|b| b.render(e)) {
             None => Vec::new(),
-            Some(Value::String(s)) => s.into_bytes(),
+            Some(Value::String(s)) => s.into_string().into_bytes(),
             Some(v @ (Value::Object(_) | Value::Array(_))) if self.json_body => {
                 json::value_to_string(&v).into_bytes()
             }
@@ -235,7 +235,7 @@ impl HttpFilter {
         let code = resp.status().as_u16();
         let mut headers = Map::default();
         for (k, v) in resp.headers() {
-            let v = Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let v = Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned().into());
             match headers.get_mut(k.as_str()) {
                 Some(Value::Array(a)) => a.push(v),
                 Some(first) => *first = Value::Array(vec![first.clone(), v]),
@@ -295,10 +295,7 @@ impl Filter for HttpFilter {
                 }
             }
         } else {
-            let _ = e.set(
-                &self.target_body,
-                Value::String(answer.body.trim().to_string()),
-            );
+            let _ = e.set(&self.target_body, Value::String(answer.body.trim().into()));
         }
         FilterOutcome::Matched
     }

@@ -57,7 +57,7 @@ impl Filter for Json {
         let text = match e.get(&self.source) {
             Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
             Some(Value::String(_)) | None | Some(Value::Null) => return FilterOutcome::Unmatched,
-            Some(other) => other.to_java_string(),
+            Some(other) => other.to_java_string().into(),
         };
         let parsed = match json::parse(text.as_bytes()) {
             Ok(v) => v,

@@ -249,7 +249,7 @@ impl Kv {
                     continue;
                 }
             }
-            let mut value = Value::String(text);
+            let mut value = Value::String(text.into());
             if self.recursive && depth < rstash_event::MAX_DECODE_DEPTH {
                 if let Value::String(s) = &value {
                     let mut inner = Map::default();
@@ -309,7 +309,7 @@ impl Kv {
         }
         let mut merged = Map::default();
         for (k, v) in &self.default_keys {
-            merged.insert(k.as_str().into(), Value::String(v.clone()));
+            merged.insert(k.as_str().into(), Value::String(v.clone().into()));
         }
         for (k, v) in kv {
             merged.insert(k, v);

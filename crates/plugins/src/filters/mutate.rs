@@ -176,7 +176,8 @@ impl Mutate {
         for (f, default) in &self.coerce {
             if matches!(e.get(f), Some(Value::Null)) {
                 let v = default.render(e).into_owned();
-                e.set(f, Value::String(v)).map_err(|x| x.to_string())?;
+                e.set(f, Value::String(v.into()))
+                    .map_err(|x| x.to_string())?;
             }
         }
         for (from, to) in &self.rename {
@@ -190,12 +191,14 @@ impl Mutate {
         for (f, v) in &self.update {
             if e.includes(f) {
                 let v = v.render(e).into_owned();
-                e.set(f, Value::String(v)).map_err(|x| x.to_string())?;
+                e.set(f, Value::String(v.into()))
+                    .map_err(|x| x.to_string())?;
             }
         }
         for (f, v) in &self.replace {
             let (f, v) = (parse_ref(&f.render(e))?, v.render(e).into_owned());
-            e.set(&f, Value::String(v)).map_err(|x| x.to_string())?;
+            e.set(&f, Value::String(v.into()))
+                .map_err(|x| x.to_string())?;
         }
         for (f, c) in &self.convert {
             if let Some(v) = e.get_mut(f) {
@@ -210,11 +213,11 @@ impl Mutate {
         strings_in_place(e, &self.lowercase, |s| s.to_lowercase());
         for f in &self.strip {
             match e.get_mut(f) {
-                Some(Value::String(s)) => *s = ruby_strip(s).to_string(),
+                Some(Value::String(s)) => *s = ruby_strip(s).to_string().into(),
                 Some(Value::Array(a)) => {
                     for x in a.iter_mut() {
                         match x {
-                            Value::String(s) => *s = ruby_strip(s).to_string(),
+                            Value::String(s) => *s = ruby_strip(s).to_string().into(),
                             other => {
                                 return Err(format!(
                                     "undefined method `strip' for {}",
@@ -229,7 +232,7 @@ impl Mutate {
         }
         for (f, sep) in &self.split {
             if let Some(Value::String(s)) = e.get(f) {
-                let parts = ruby_split(s, sep).into_iter().map(Value::String).collect();
+                let parts = ruby_split(s, sep).into_iter().map(Value::from).collect();
                 e.set(f, Value::Array(parts)).map_err(|x| x.to_string())?;
             }
         }
@@ -237,7 +240,7 @@ impl Mutate {
             if let Some(Value::Array(a)) = e.get(f) {
                 let mut parts = Vec::new();
                 flatten_strings(a, &mut parts);
-                e.set(f, Value::String(parts.join(sep)))
+                e.set(f, Value::String(parts.join(sep).into()))
                     .map_err(|x| x.to_string())?;
             }
         }
@@ -268,11 +271,13 @@ impl Mutate {
         let repl = g.replacement.render(e).into_owned();
         // A regex that runs out of its budget fails the mutate: the event is tagged.
         match e.get_mut(&g.field) {
-            Some(Value::String(s)) => *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?,
+            Some(Value::String(s)) => {
+                *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?.into()
+            }
             Some(Value::Array(a)) => {
                 for x in a.iter_mut() {
                     if let Value::String(s) = x {
-                        *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?;
+                        *s = re.replace_all(s, &repl).map_err(|x| x.to_string())?.into();
                     }
                 }
             }
@@ -304,11 +309,11 @@ impl Filter for Mutate {
 fn strings_in_place(e: &mut Event, fields: &[FieldRef], f: impl Fn(&str) -> String) {
     for r in fields {
         match e.get_mut(r) {
-            Some(Value::String(s)) => *s = f(s),
+            Some(Value::String(s)) => *s = f(s).into(),
             Some(Value::Array(a)) => {
                 for x in a.iter_mut() {
                     if let Value::String(s) = x {
-                        *s = f(s);
+                        *s = f(s).into();
                     }
                 }
             }
@@ -391,7 +396,7 @@ fn eu(s: &str) -> String {
 fn convert_scalar(v: &Value, c: Conv) -> Option<Value> {
     Some(match (c, v) {
         (_, Value::Null) => return None,
-        (Conv::String, v) => Value::String(v.to_ruby_string()),
+        (Conv::String, v) => Value::String(v.to_ruby_string().into()),
         (Conv::Integer | Conv::IntegerEu, Value::Bool(b)) => Value::Int(*b as i64),
         (Conv::Integer | Conv::IntegerEu, Value::Int(i)) => Value::Int(*i),
         (Conv::Integer | Conv::IntegerEu, Value::Float(f)) => Value::Int(f.trunc() as i64),

@@ -79,7 +79,7 @@ impl Dictionary {
                 return None;
             }
             out.push_str(&source[last..]);
-            return (out != source).then_some(Value::String(out));
+            return (out != source).then_some(Value::String(out.into()));
         }
         if !self.each.is_empty() {
             let mut found = None;
@@ -143,7 +143,7 @@ fn load(path: &PathBuf) -> Result<IndexMap<String, Value>, String> {
             let (Some(k), v) = (cells.next(), cells.next()) else {
                 continue;
             };
-            m.insert(k, v.map(Value::String).unwrap_or(Value::Null));
+            m.insert(k, v.map(Value::from).unwrap_or(Value::Null));
         }
         return Ok(m);
     } else {
@@ -290,7 +290,7 @@ impl Translate {
         found.or_else(|| {
             self.fallback
                 .as_ref()
-                .map(|fb| Value::String(fb.render(e).into_owned()))
+                .map(|fb| Value::String(fb.render(e).into_owned().into()))
         })
     }
 

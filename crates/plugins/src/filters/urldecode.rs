@@ -98,9 +98,9 @@ impl Urldecode {
                 }
                 let bytes = unescape(s);
                 *s = match String::from_utf8(bytes) {
-                    Ok(t) => t,
+                    Ok(t) => t.into(),
                     Err(e) if self.latin1 => e.into_bytes().iter().map(|&b| b as char).collect(),
-                    Err(e) => scrub(e.as_bytes()),
+                    Err(e) => scrub(e.as_bytes()).into(),
                 };
             }
             Value::Array(items) => items.iter_mut().for_each(|i| self.decode(i)),

@@ -290,7 +290,7 @@ impl Filter for UserAgent {
         }
         let s = &self.places;
         let mut set = |at: &FieldRef, v: &str| {
-            let _ = e.set(at, Value::String(v.to_string()));
+            let _ = e.set(at, Value::String(v.into()));
         };
         set(&s.name, &p.name);
         set(&s.device, &p.device);

@@ -29,7 +29,7 @@ impl Filter for Uuid {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         if self.overwrite || e.get(&self.target).is_none() {
             let id = uuid::Uuid::new_v4().to_string();
-            if e.set(&self.target, Value::String(id)).is_err() {
+            if e.set(&self.target, Value::String(id.into())).is_err() {
                 return FilterOutcome::Unmatched;
             }
         }

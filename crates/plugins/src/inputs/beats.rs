@@ -199,7 +199,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut asm = Assembler::new(limits);
     let mut batches: Vec<Batch> = Vec::new();
     let mut codec: Option<Box<dyn Codec>> = None;
-    let peer_ip = Value::String(peer.ip().to_string());
+    let peer_ip = Value::String(peer.ip().to_string().into());
     loop {
         let n = match tokio::time::timeout(inactivity, s.read_buf(&mut buf)).await {
             Err(_) => {
@@ -298,7 +298,7 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
         },
         RawEvent::Data(pairs) => pairs
             .into_iter()
-            .map(|(k, v)| (k.into(), Value::String(v)))
+            .map(|(k, v)| (k.into(), Value::String(v.into())))
             .collect(),
     };
     let target = ["message", "line"]

@@ -51,7 +51,7 @@ impl Exec {
             (
                 "command",
                 "[process][command_line]",
-                Value::String(self.command.clone()),
+                Value::String(self.command.clone().into()),
             ),
             (
                 "[@metadata][exit_status]",

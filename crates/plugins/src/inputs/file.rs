@@ -250,7 +250,7 @@ impl OneFile {
         for e in &mut events {
             self.host.stamp(e);
             if !e.includes(&path) {
-                let _ = e.set(&path, Value::String(self.source.clone()));
+                let _ = e.set(&path, Value::String(self.source.clone().into()));
             }
         }
         if !events.is_empty() && self.ctx.push_all(events).is_err() {

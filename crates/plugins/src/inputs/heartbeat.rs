@@ -59,7 +59,7 @@ impl Input for Heartbeat {
                     Value::Int(jiff::Timestamp::now().as_second()),
                 ),
                 "sequence" => e.set(&clock("[event][sequence]"), Value::Int(sequence)),
-                m => e.set(&FieldRef::key("message"), Value::String(m.to_string())),
+                m => e.set(&FieldRef::key("message"), Value::String(m.into())),
             };
             host.stamp(&mut e);
             if ctx.push(e).is_err() {

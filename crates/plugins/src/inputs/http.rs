@@ -210,7 +210,7 @@ impl Shared {
         set(
             e,
             &self.remote_host_field,
-            Value::String(peer.ip().to_string()),
+            Value::String(peer.ip().to_string().into()),
         );
         let version = format!("{:?}", req.version);
         let mut headers = Map::default();
@@ -218,7 +218,7 @@ impl Shared {
             for (k, v) in &req.headers {
                 headers.insert(
                     k.as_str().into(),
-                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned()),
+                    Value::String(String::from_utf8_lossy(v.as_bytes()).into_owned().into()),
                 );
             }
             let mut put = |path: &str, v: Value| {

@@ -192,7 +192,7 @@ impl Jdbc {
         let iso = v.replacen(' ', "T", 1).replace(" Z", "Z").replace(' ', "");
         match Timestamp::parse_lenient(&iso) {
             Some(t) => Value::Timestamp(t),
-            None => Value::String(v.trim_matches('\'').to_string()),
+            None => Value::String(v.trim_matches('\'').into()),
         }
     }
 

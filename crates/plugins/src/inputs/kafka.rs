@@ -176,14 +176,17 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
 impl Kafka {
     fn metadata(&self, m: &BorrowedMessage) -> Value {
         let mut k = Map::default();
-        k.insert("topic".into(), Value::String(m.topic().to_string()));
-        k.insert("consumer_group".into(), Value::String(self.group.clone()));
+        k.insert("topic".into(), Value::String(m.topic().into()));
+        k.insert(
+            "consumer_group".into(),
+            Value::String(self.group.clone().into()),
+        );
         k.insert("partition".into(), Value::Int(m.partition() as i64));
         k.insert("offset".into(), Value::Int(m.offset()));
         k.insert(
             "key".into(),
             m.key().map_or(Value::Null, |b| {
-                Value::String(String::from_utf8_lossy(b).into_owned())
+                Value::String(String::from_utf8_lossy(b).into_owned().into())
             }),
         );
         k.insert(
@@ -197,7 +200,7 @@ impl Kafka {
                     h.insert(
                         hd.key.into(),
                         hd.value.map_or(Value::Null, |v| {
-                            Value::String(String::from_utf8_lossy(v).into_owned())
+                            Value::String(String::from_utf8_lossy(v).into_owned().into())
                         }),
                     );
                 }

@@ -55,7 +55,7 @@ impl HostField {
         };
         HostField {
             field,
-            host: Value::String(host.to_string()),
+            host: Value::String(host.into()),
         }
     }
 

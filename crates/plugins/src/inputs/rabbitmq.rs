@@ -261,7 +261,10 @@ impl RabbitMq {
                 let _ = e.set(&meta("rabbitmq_headers"), headers.clone());
                 let _ = e.set(&meta("rabbitmq_properties"), props.clone());
                 if self.payload {
-                    let _ = e.set(&meta("rabbitmq_payload"), Value::String(payload.clone()));
+                    let _ = e.set(
+                        &meta("rabbitmq_payload"),
+                        Value::String(payload.clone().into()),
+                    );
                 }
             }
         }
@@ -279,7 +282,7 @@ fn properties(d: &Delivery) -> Value {
     let mut m = Map::default();
     let mut s = |k: &str, v: Option<String>| {
         if let Some(v) = v {
-            m.insert(k.into(), Value::String(v));
+            m.insert(k.into(), Value::String(v.into()));
         }
     };
     let txt = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|x| x.to_string());
@@ -333,13 +336,13 @@ fn amqp_value(v: &AMQPValue) -> Value {
         AMQPValue::Float(f) => Value::Float(*f as f64),
         AMQPValue::Double(f) => Value::Float(*f),
         AMQPValue::DecimalValue(d) => Value::Float(d.value as f64 / 10f64.powi(d.scale as i32)),
-        AMQPValue::ShortString(s) => Value::String(s.to_string()),
+        AMQPValue::ShortString(s) => Value::String(s.to_string().into()),
         AMQPValue::LongString(s) => Value::String(String::from_utf8_lossy(s.as_bytes()).into()),
         AMQPValue::FieldArray(a) => Value::Array(a.as_slice().iter().map(amqp_value).collect()),
         AMQPValue::Timestamp(t) => Value::Int(*t as i64),
         AMQPValue::FieldTable(t) => table_value(t.inner().iter()),
         AMQPValue::ByteArray(b) => {
-            Value::String(String::from_utf8_lossy(b.as_slice()).into_owned())
+            Value::String(String::from_utf8_lossy(b.as_slice()).into_owned().into())
         }
         AMQPValue::Void => Value::Null,
     }

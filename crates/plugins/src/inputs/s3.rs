@@ -324,7 +324,7 @@ impl S3Input {
         cloudfront: &(Option<String>, Option<String>),
     ) -> Event {
         let mut s3 = props.clone().unwrap_or_default();
-        s3.insert("key".into(), Value::String(key.to_string()));
+        s3.insert("key".into(), Value::String(key.into()));
         e.metadata_mut().insert("s3".into(), Value::Object(s3));
         let (version, fields) = if self.ecs {
             (
@@ -336,7 +336,7 @@ impl S3Input {
         };
         for (path, v) in [(version, &cloudfront.0), (fields, &cloudfront.1)] {
             if let (Some(v), Ok(r)) = (v, FieldRef::parse(path)) {
-                let _ = e.set(&r, Value::String(v.clone()));
+                let _ = e.set(&r, Value::String(v.clone().into()));
             }
         }
         e
@@ -419,13 +419,13 @@ fn properties(h: &ureq::http::HeaderMap) -> Map {
         ("x-amz-version-id", "version_id"),
     ] {
         if let Some(v) = text(header) {
-            m.insert(name.into(), Value::String(v));
+            m.insert(name.into(), Value::String(v.into()));
         }
     }
     let mut meta = Map::default();
     for (k, v) in h {
         if let (Some(name), Ok(v)) = (k.as_str().strip_prefix("x-amz-meta-"), v.to_str()) {
-            meta.insert(name.into(), Value::String(v.to_string()));
+            meta.insert(name.into(), Value::String(v.into()));
         }
     }
     m.insert("metadata".into(), Value::Object(meta));

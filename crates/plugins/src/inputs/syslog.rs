@@ -224,7 +224,7 @@ impl Parser {
                     e.data_mut().shift_remove("tags");
                 }
                 for (k, v) in fields {
-                    e.data_mut().insert(k.into(), Value::String(v));
+                    e.data_mut().insert(k.into(), Value::String(v.into()));
                 }
                 parsed = true;
             }
@@ -254,11 +254,11 @@ impl Parser {
         if self.use_labels {
             if let Some(l) = self.facility_labels.get(facility as usize) {
                 e.data_mut()
-                    .insert("facility_label".into(), Value::String(l.clone()));
+                    .insert("facility_label".into(), Value::String(l.clone().into()));
             }
             if let Some(l) = self.severity_labels.get(severity as usize) {
                 e.data_mut()
-                    .insert("severity_label".into(), Value::String(l.clone()));
+                    .insert("severity_label".into(), Value::String(l.clone().into()));
             }
         }
         e

@@ -171,7 +171,7 @@ fn stamp(e: &mut Event, peer: SocketAddr, ecs: Ecs) {
         ("host", "port")
     };
     for (f, v) in [
-        (host, Value::String(peer.ip().to_string())),
+        (host, Value::String(peer.ip().to_string().into())),
         (port, Value::Int(peer.port() as i64)),
     ] {
         if let Ok(r) = FieldRef::parse(f) {

@@ -79,7 +79,7 @@ pub fn stamp_sender(e: &mut Event, peer: SocketAddr, ecs: Ecs) {
         FieldRef::key("host")
     };
     if !e.includes(&field) {
-        let _ = e.set(&field, Value::String(peer.ip().to_string()));
+        let _ = e.set(&field, Value::String(peer.ip().to_string().into()));
     }
 }
 

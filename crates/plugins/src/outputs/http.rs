@@ -172,7 +172,7 @@ impl HttpOut {
                 .map(|(k, v)| {
                     (
                         k.render(e).as_ref().into(),
-                        Value::String(v.render(e).into_owned()),
+                        Value::String(v.render(e).into_owned().into()),
                     )
                 })
                 .collect(),
