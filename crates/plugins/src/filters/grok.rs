@@ -210,7 +210,8 @@ impl Grok {
         src: &FieldRef,
     ) -> Tried {
         let mut matched = false;
-        let mut found: Vec<(usize, Value)> = Vec::new();
+        let most = patterns.iter().map(|p| p.targets.len()).max().unwrap_or(0);
+        let mut found: Vec<(usize, Value)> = Vec::with_capacity(most);
         for p in patterns {
             found.clear();
             let outcome = {
