@@ -8,6 +8,7 @@ use rstash_config::ConfigError;
 use rstash_event::{Event, FieldRef, Value};
 use rstash_grok::{Captured, CompileOptions, Grok as Compiled, Library, Mode, Outcome};
 use rstash_pipeline::{Args, ConfValue, Ecs, Filter, FilterOutcome};
+use smallvec::SmallVec;
 use tracing::warn;
 
 use super::failure_tags;
@@ -210,8 +211,8 @@ impl Grok {
         src: &FieldRef,
     ) -> Tried {
         let mut matched = false;
-        let most = patterns.iter().map(|p| p.targets.len()).max().unwrap_or(0);
-        let mut found: Vec<(usize, Value)> = Vec::with_capacity(most);
+        // On the stack: no allocation per event, and memory that stays in cache.
+        let mut found: SmallVec<[(usize, Value); 16]> = SmallVec::new();
         for p in patterns {
             found.clear();
             let outcome = {
