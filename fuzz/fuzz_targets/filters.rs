@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let mut e = Event::new();
     let _ = e.set(
         &FieldRef::key("message"),
-        Value::String(String::from_utf8_lossy(rest).into_owned()),
+        Value::String(String::from_utf8_lossy(rest).into_owned().into()),
     );
     let mut emitted = Vec::new();
     f.run(&mut e, &mut emitted);
