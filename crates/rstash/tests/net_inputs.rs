@@ -99,6 +99,15 @@ fn syslog(dir: &Path, extra: &str) -> (Rstash, u16) {
     );
     let rs = Rstash::start(&cfg, dir);
     rs.wait_port(port);
+    // Our rstash's own word that both sockets are bound: a TCP connect alone can be answered
+    // by another test's short-lived listener on the same port (a logger run once found the
+    // port closed right after it had been seen open).
+    let ready = format!("listening on tcp and udp 127.0.0.1:{port}");
+    wait_for(
+        "the syslog input to bind tcp and udp",
+        Duration::from_secs(20),
+        || rs.logs().contains(&ready),
+    );
     (rs, port)
 }
 
@@ -162,7 +171,7 @@ fn syslog_from_util_linux_logger_rfc3164_and_rfc5424() {
             .args(args)
             .status()
             .unwrap();
-        assert!(st.success(), "logger {args:?}");
+        assert!(st.success(), "logger {args:?}; rstash said:\n{}", rs.logs());
     };
     run(&[
         "-T",
