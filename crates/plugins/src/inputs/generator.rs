@@ -34,12 +34,13 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
     if count < 0 {
         return Err(args.error_at("count", "count must be 0 (forever) or more"));
     }
+    let ecs = args.ecs()?;
     Ok(Box::new(Generator {
         lines,
         count: count as u64,
         codec: args.codec("plain")?,
-        ecs: args.ecs()?,
-        host: HostField::new(args.ecs()?, "[host][name]", &hostname()),
+        ecs,
+        host: HostField::new(ecs, "[host][name]", &hostname()),
     }))
 }
 
