@@ -46,7 +46,7 @@ impl ConfValue {
     /// As an event value (strings stay strings, numbers stay numbers).
     pub fn to_value(&self) -> Value {
         match self {
-            ConfValue::Str(s) => Value::String(s.clone().into()),
+            ConfValue::Str(s) => Value::String(s.as_str().into()),
             ConfValue::Int(i) => Value::Int(*i),
             ConfValue::Float(f) => Value::Float(*f),
             ConfValue::Array(a) => Value::Array(a.iter().map(ConfValue::to_value).collect()),
@@ -55,7 +55,7 @@ impl ConfValue {
                     .map(|(k, v)| (k.as_str().into(), v.to_value()))
                     .collect(),
             ),
-            ConfValue::Plugin(p) => Value::String(p.name.clone().into()),
+            ConfValue::Plugin(p) => Value::String(p.name.as_str().into()),
         }
     }
 }

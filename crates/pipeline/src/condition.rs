@@ -90,7 +90,7 @@ fn number(n: Number) -> Value {
 
 fn operand(v: &ast::Rvalue, src: &Source) -> Result<Operand, ConfigError> {
     Ok(match v {
-        ast::Rvalue::String { text, .. } => Operand::Const(Value::String(text.clone().into())),
+        ast::Rvalue::String { text, .. } => Operand::Const(Value::String(text.as_str().into())),
         ast::Rvalue::Number { value, .. } => Operand::Const(number(*value)),
         ast::Rvalue::Selector { text, span } => Operand::Field(
             FieldRef::parse(text)

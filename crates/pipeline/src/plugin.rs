@@ -261,7 +261,7 @@ impl Decoration {
         if let Some(t) = &self.type_ {
             if !e.data().contains_key("type") {
                 e.data_mut()
-                    .insert("type".into(), Value::String(t.clone().into()));
+                    .insert("type".into(), Value::String(t.as_str().into()));
             }
         }
         for (k, v) in &self.add_field {

@@ -118,7 +118,7 @@ impl Reader<'_> {
             }
             b';' => {
                 let i = usize::try_from(self.long()?).ok()?;
-                Value::String(self.symbols.get(i)?.clone().into())
+                Value::String(self.symbols.get(i)?.as_str().into())
             }
             b'I' => {
                 // A value with instance variables (a string's encoding): keep the value.
@@ -352,7 +352,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn integers_and_strings_round_trip(i in proptest::num::i64::ANY, s in ".*") {
-            let v = Value::Array(vec![Value::Int(i), Value::String(s.clone().into()), Value::String(s.into())]);
+            let v = Value::Array(vec![Value::Int(i), Value::String(s.as_str().into()), Value::String(s.into())]);
             proptest::prop_assert_eq!(load(&dump(&v)), Some(v));
         }
     }

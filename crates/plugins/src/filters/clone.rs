@@ -43,10 +43,10 @@ impl Filter for Clone {
                 Mark::Tag => copy.tag(name),
                 Mark::Type => {
                     copy.data_mut()
-                        .insert("type".into(), Value::String(name.clone().into()));
+                        .insert("type".into(), Value::String(name.as_str().into()));
                 }
                 Mark::Field(f) => {
-                    if let Err(err) = copy.set(f, Value::String(name.clone().into())) {
+                    if let Err(err) = copy.set(f, Value::String(name.as_str().into())) {
                         tracing::warn!("clone filter: {err}");
                     }
                 }

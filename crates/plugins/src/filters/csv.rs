@@ -232,7 +232,7 @@ impl Filter for Csv {
             let value = match (&v, self.convert.iter().find(|(c, _)| *c == name)) {
                 (None, _) => Value::Null,
                 (Some(s), Some((_, c))) => convert(s, *c),
-                (Some(s), None) => Value::String(s.clone().into()),
+                (Some(s), None) => Value::String(s.as_str().into()),
             };
             let field = match &self.target {
                 Some(t) => format!("{t}[{name}]"),

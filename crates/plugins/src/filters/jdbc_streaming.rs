@@ -170,7 +170,7 @@ impl JdbcStreaming {
         let key = json::value_to_string(&Value::Array(
             params
                 .iter()
-                .map(|(k, v)| Value::Array(vec![Value::String(k.clone().into()), v.clone()]))
+                .map(|(k, v)| Value::Array(vec![Value::String(k.as_str().into()), v.clone()]))
                 .collect(),
         ));
         if let Some((p, at)) = cache.lock().ok().and_then(|mut c| c.get(&key).cloned()) {

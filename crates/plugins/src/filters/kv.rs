@@ -309,7 +309,7 @@ impl Kv {
         }
         let mut merged = Map::default();
         for (k, v) in &self.default_keys {
-            merged.insert(k.as_str().into(), Value::String(v.clone().into()));
+            merged.insert(k.as_str().into(), Value::String(v.as_str().into()));
         }
         for (k, v) in kv {
             merged.insert(k, v);

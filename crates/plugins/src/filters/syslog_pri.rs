@@ -125,10 +125,10 @@ impl Filter for SyslogPri {
                 e.tag("_syslogpriparsefailure");
             } else {
                 if let Some(l) = ruby_index(&self.facility_labels, facility) {
-                    let _ = e.set(fname, Value::String(l.clone().into()));
+                    let _ = e.set(fname, Value::String(l.as_str().into()));
                 }
                 if let Some(l) = ruby_index(&self.severity_labels, severity) {
-                    let _ = e.set(sname, Value::String(l.clone().into()));
+                    let _ = e.set(sname, Value::String(l.as_str().into()));
                 }
             }
         }

@@ -51,7 +51,7 @@ impl Exec {
             (
                 "command",
                 "[process][command_line]",
-                Value::String(self.command.clone().into()),
+                Value::String(self.command.as_str().into()),
             ),
             (
                 "[@metadata][exit_status]",

@@ -250,7 +250,7 @@ impl OneFile {
         for e in &mut events {
             self.host.stamp(e);
             if !e.includes(&path) {
-                let _ = e.set(&path, Value::String(self.source.clone().into()));
+                let _ = e.set(&path, Value::String(self.source.as_str().into()));
             }
         }
         if !events.is_empty() && self.ctx.push_all(events).is_err() {

@@ -179,7 +179,7 @@ impl Kafka {
         k.insert("topic".into(), Value::String(m.topic().into()));
         k.insert(
             "consumer_group".into(),
-            Value::String(self.group.clone().into()),
+            Value::String(self.group.as_str().into()),
         );
         k.insert("partition".into(), Value::Int(m.partition() as i64));
         k.insert("offset".into(), Value::Int(m.offset()));

@@ -263,7 +263,7 @@ impl RabbitMq {
                 if self.payload {
                     let _ = e.set(
                         &meta("rabbitmq_payload"),
-                        Value::String(payload.clone().into()),
+                        Value::String(payload.as_str().into()),
                     );
                 }
             }

@@ -336,7 +336,7 @@ impl S3Input {
         };
         for (path, v) in [(version, &cloudfront.0), (fields, &cloudfront.1)] {
             if let (Some(v), Ok(r)) = (v, FieldRef::parse(path)) {
-                let _ = e.set(&r, Value::String(v.clone().into()));
+                let _ = e.set(&r, Value::String(v.as_str().into()));
             }
         }
         e

@@ -254,11 +254,11 @@ impl Parser {
         if self.use_labels {
             if let Some(l) = self.facility_labels.get(facility as usize) {
                 e.data_mut()
-                    .insert("facility_label".into(), Value::String(l.clone().into()));
+                    .insert("facility_label".into(), Value::String(l.as_str().into()));
             }
             if let Some(l) = self.severity_labels.get(severity as usize) {
                 e.data_mut()
-                    .insert("severity_label".into(), Value::String(l.clone().into()));
+                    .insert("severity_label".into(), Value::String(l.as_str().into()));
             }
         }
         e
