@@ -208,3 +208,68 @@ fn pipeline_workers_send_their_bulks_in_parallel() {
     assert_eq!(g.2, 2000, "every event answered once");
     assert_eq!(g.1, 2, "two bulks in flight at once (one per worker)");
 }
+
+/// Each item of a bulk answer decides its event's fate, as in Logstash: 2xx indexed, 409
+/// dropped, 429/5xx sent again alone, 400 refused for good and logged with the store's reason.
+/// The action lines on the wire are `{"index":{"_index":...}}` then the event.
+#[test]
+fn each_bulk_item_status_decides_what_is_sent_again() {
+    use std::sync::{Arc, Mutex};
+    let bulks: Arc<Mutex<Vec<Vec<String>>>> = Arc::default();
+    let b = bulks.clone();
+    let port = http_stand_in(move |head, body| {
+        if !head.starts_with("POST /_bulk") {
+            return ("200 OK", r#"{"version":{"number":"8.13.0"}}"#.to_string());
+        }
+        let lines: Vec<String> = String::from_utf8_lossy(body)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        let mut g = b.lock().unwrap();
+        g.push(lines.clone());
+        let items: Vec<String> = if g.len() == 1 {
+            // sequence 0..4: created, conflict, too many requests, mapping error
+            vec![
+                r#"{"index":{"_index":"st","_id":"a","status":201,"result":"created"}}"#.into(),
+                r#"{"index":{"_index":"st","status":409,"error":{"type":"version_conflict_engine_exception"}}}"#.into(),
+                r#"{"index":{"_index":"st","status":429,"error":{"type":"es_rejected_execution_exception"}}}"#.into(),
+                r#"{"index":{"_index":"st","status":400,"error":{"type":"mapper_parsing_exception","reason":"failed to parse field [n]"}}}"#.into(),
+            ]
+        } else {
+            vec![r#"{"index":{"_index":"st","status":201}}"#.to_string(); lines.len() / 2]
+        };
+        let text = format!(
+            r#"{{"took":1,"errors":true,"items":[{}]}}"#,
+            items.join(",")
+        );
+        ("200 OK", text)
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_rstash"))
+        .args([
+            "-w",
+            "1",
+            "-b",
+            "4",
+            "-e",
+            &format!(
+                "input {{ generator {{ count => 4 }} }} filter {{ mutate {{ remove_field => ['host', '@timestamp'] }} }} output {{ elasticsearch {{ hosts => ['127.0.0.2:{port}'] index => 'st' retry_initial_interval => 1 }} }}"
+            ),
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let g = bulks.lock().unwrap();
+    assert_eq!(g.len(), 2, "one bulk, then the 429 item alone: {g:?}");
+    assert_eq!(g[0].len(), 8);
+    for pair in g[0].chunks(2) {
+        assert_eq!(pair[0], r#"{"index":{"_index":"st"}}"#);
+    }
+    assert_eq!(g[1][0], r#"{"index":{"_index":"st"}}"#);
+    assert_eq!(g[1][1], g[0][5], "the 429 item is sent again as it was");
+    assert!(g[1][1].contains(r#""sequence":2"#), "{}", g[1][1]);
+    assert!(
+        log.contains("could not index event (400)") && log.contains("failed to parse field [n]"),
+        "{log}"
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rstash_config::ConfigError;
-use rstash_event::{json, Event, Template};
+use rstash_event::{json, Event, Str, Template};
 use rstash_pipeline::{Args, Output, PluginError};
 use serde_json::Value;
 use tracing::{debug, error, warn};
@@ -313,7 +313,7 @@ fn build_for(args: &mut Args, opensearch: bool) -> Result<Box<dyn Output>, Confi
 
 /// One event's bulk lines, kept so that a retried item can be sent again as it was.
 struct Item {
-    action: String,
+    action: Str,
     lines: Vec<u8>,
     /// The event's position in the batch (for the dead letter queue).
     pos: usize,
@@ -321,36 +321,36 @@ struct Item {
 
 impl Elasticsearch {
     fn item(&self, e: &Event, pos: usize) -> Result<Item, String> {
-        let action = self.action.render(e).into_owned();
+        let action = Str::from(self.action.render(e));
         if !["index", "create", "update", "delete"].contains(&action.as_str()) {
             return Err(format!("unknown action `{action}`"));
         }
-        let mut meta = serde_json::Map::new();
-        meta.insert(
-            "_index".into(),
-            Value::String(self.index.render(e).into_owned()),
-        );
-        if let Some(id) = &self.document_id {
-            meta.insert("_id".into(), Value::String(id.render(e).into_owned()));
-        }
-        if let Some(r) = &self.routing {
-            meta.insert("routing".into(), Value::String(r.render(e).into_owned()));
-        }
-        if let Some(p) = &self.pipeline {
-            meta.insert("pipeline".into(), Value::String(p.render(e).into_owned()));
-        }
-        if action == "update" {
-            meta.insert(
-                "retry_on_conflict".into(),
-                Value::from(self.retry_on_conflict),
-            );
-        }
-        if (action == "update" || action == "delete") && !meta.contains_key("_id") {
+        if (action == "update" || action == "delete") && self.document_id.is_none() {
             return Err(format!("action `{action}` needs document_id"));
         }
-        let mut lines = serde_json::to_vec(&serde_json::json!({ action.clone(): meta }))
-            .map_err(|e| e.to_string())?;
-        lines.push(b'\n');
+        // The action line, written directly: `{"index":{"_index":"...","_id":"..."}}`.
+        let mut lines = Vec::with_capacity(1024);
+        lines.extend_from_slice(b"{");
+        json::write_str(&action, &mut lines);
+        lines.extend_from_slice(b":{\"_index\":");
+        json::write_str(&self.index.render(e), &mut lines);
+        for (key, t) in [
+            ("_id", &self.document_id),
+            ("routing", &self.routing),
+            ("pipeline", &self.pipeline),
+        ] {
+            if let Some(t) = t {
+                lines.extend_from_slice(b",\"");
+                lines.extend_from_slice(key.as_bytes());
+                lines.extend_from_slice(b"\":");
+                json::write_str(&t.render(e), &mut lines);
+            }
+        }
+        if action == "update" {
+            let n = self.retry_on_conflict;
+            lines.extend_from_slice(format!(",\"retry_on_conflict\":{n}").as_bytes());
+        }
+        lines.extend_from_slice(b"}}\n");
         match action.as_str() {
             "delete" => {}
             "update" => {
@@ -408,7 +408,7 @@ impl Elasticsearch {
         i
     }
 
-    fn post(&self, url: &str, body: &[u8]) -> Result<(u16, Value), String> {
+    fn post(&self, url: &str, body: &[u8]) -> Result<(u16, String), String> {
         let mut req = self
             .agent
             .post(url)
@@ -434,7 +434,7 @@ impl Elasticsearch {
             .limit(256 << 20)
             .read_to_string()
             .map_err(|e| e.to_string())?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+        Ok((status, text))
     }
 
     /// Sends `items` until none is left to retry; returns the items refused for good with a
@@ -457,7 +457,10 @@ impl Elasticsearch {
                 }
                 let chunk = &items[start..end];
                 start = end;
-                let body: Vec<u8> = chunk.iter().flat_map(|i| i.lines.iter().copied()).collect();
+                let mut body = Vec::with_capacity(size);
+                for i in chunk {
+                    body.extend_from_slice(&i.lines);
+                }
                 let h = self.host();
                 let url = format!("{}/_bulk", self.hosts[h].url);
                 let host = self.hosts[h]
@@ -475,8 +478,8 @@ impl Elasticsearch {
                     }
                     // Any other answer than 2xx to the whole request is retried, as Logstash
                     // does (a 401 after a password change must not lose the batch).
-                    Ok((status, resp)) if !(200..300).contains(&status) => {
-                        let body: String = resp.to_string().chars().take(300).collect();
+                    Ok((status, text)) if !(200..300).contains(&status) => {
+                        let body: String = text.chars().take(300).collect();
                         if status == 429 {
                             debug!("elasticsearch output: {url} answered 429; will retry");
                         } else {
@@ -487,26 +490,18 @@ impl Elasticsearch {
                         self.problem.set(format!("{host} answered {status}"));
                         retry.extend(chunk.iter().cloned());
                     }
-                    Ok((_, resp)) => {
+                    Ok((_, text)) => {
                         self.hosts[h].set_dead_until(None);
                         self.problem.clear();
-                        let empty = Vec::new();
-                        let results = resp
-                            .get("items")
-                            .and_then(Value::as_array)
-                            .unwrap_or(&empty);
-                        if results.len() != chunk.len() {
-                            warn!("elasticsearch output: {} results for {} items; resending the request", results.len(), chunk.len());
+                        let statuses = item_statuses(&text);
+                        if statuses.len() != chunk.len() {
+                            warn!("elasticsearch output: {} results for {} items; resending the request", statuses.len(), chunk.len());
                             retry.extend(chunk.iter().cloned());
                             continue;
                         }
-                        for (item, r) in chunk.iter().zip(results) {
-                            let r = r
-                                .as_object()
-                                .and_then(|o| o.values().next())
-                                .cloned()
-                                .unwrap_or(Value::Null);
-                            let st = r.get("status").and_then(Value::as_u64).unwrap_or(500);
+                        // The answer's tree, parsed only when an item is refused for good.
+                        let mut tree: Option<Value> = None;
+                        for (k, (item, st)) in chunk.iter().zip(statuses).enumerate() {
                             match st {
                                 200..=299 => {}
                                 409 => debug!(
@@ -519,6 +514,10 @@ impl Elasticsearch {
                                     retry.push(item.clone());
                                 }
                                 _ => {
+                                    let tree = tree.get_or_insert_with(|| {
+                                        serde_json::from_str(&text).unwrap_or(Value::Null)
+                                    });
+                                    let r = item_result(tree, k);
                                     let why = r.get("error").cloned().unwrap_or(Value::Null);
                                     if self.dlq_codes.contains(&st) {
                                         refused.push((item.pos, format!(
@@ -543,6 +542,77 @@ impl Elasticsearch {
         }
         refused
     }
+}
+
+/// Each item's `status` in a bulk answer, in order (500 for an item without one). The answer is
+/// read without building its tree: it is parsed for every bulk, and nearly always all is well.
+fn item_statuses(text: &str) -> Vec<u64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(default)]
+        items: Vec<Status>,
+    }
+    /// `{"index": {"status": 201, ...}}`: the status of the first (only) entry.
+    struct Status(u64);
+    impl<'de> serde::Deserialize<'de> for Status {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Status;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a bulk item result")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut m: A,
+                ) -> Result<Status, A::Error> {
+                    #[derive(serde::Deserialize)]
+                    struct Body {
+                        status: Option<u64>,
+                    }
+                    let mut status = None;
+                    while m.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                        if status.is_none() {
+                            status = Some(m.next_value::<Body>()?.status.unwrap_or(500));
+                        } else {
+                            m.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                    Ok(Status(status.unwrap_or(500)))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+    match serde_json::from_str::<Answer>(text) {
+        Ok(a) => a.items.into_iter().map(|s| s.0).collect(),
+        // An answer of another shape: read the tree as it is.
+        Err(_) => {
+            let tree: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let n = tree
+                .get("items")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            (0..n)
+                .map(|k| {
+                    item_result(&tree, k)
+                        .get("status")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(500)
+                })
+                .collect()
+        }
+    }
+}
+
+/// The result of item `k` in a bulk answer's tree: the value of its first (only) entry.
+fn item_result(tree: &Value, k: usize) -> Value {
+    tree.get("items")
+        .and_then(|i| i.get(k))
+        .and_then(Value::as_object)
+        .and_then(|o| o.values().next())
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 impl Output for Elasticsearch {
@@ -588,5 +658,17 @@ mod tests {
         assert_eq!(normalize_host("localhost", false), "http://localhost:9200");
         assert_eq!(normalize_host("es1:9201", true), "https://es1:9201");
         assert_eq!(normalize_host("http://x:1/", false), "http://x:1");
+    }
+
+    #[test]
+    fn item_statuses_of_any_answer_shape() {
+        let ok = r#"{"took":3,"errors":false,"items":[{"index":{"_id":"x","status":201,"_shards":{"total":1}}},{"create":{"status":409,"error":{"type":"v"}}}]}"#;
+        assert_eq!(item_statuses(ok), [201, 409]);
+        // Not the usual shape: read from the tree, 500 where an item says nothing usable.
+        let odd =
+            r#"{"items":[{"index":{"status":"201"}},7,{"index":{"status":200}},{"index":{}}]}"#;
+        assert_eq!(item_statuses(odd), [500, 500, 200, 500]);
+        assert!(item_statuses("<html>").is_empty());
+        assert!(item_statuses(r#"{"errors":false}"#).is_empty());
     }
 }
