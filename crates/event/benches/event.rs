@@ -53,3 +53,18 @@ const FILEBEAT_EVENT: &[u8] = br#"{"@timestamp":"2026-12-04T07:38:51.267Z","@met
 fn json_parse_filebeat_event(b: divan::Bencher) {
     b.bench(|| json::parse(divan::black_box(FILEBEAT_EVENT)).map(|v| v.is_null()));
 }
+
+/// Writing that event back as JSON (what the elasticsearch, json_lines and file outputs do).
+#[divan::bench]
+fn json_encode_filebeat_event(b: divan::Bencher) {
+    let Ok(Value::Object(m)) = json::parse(FILEBEAT_EVENT) else {
+        unreachable!("the sample is an object")
+    };
+    let e = Event::from_map(m);
+    let mut out = Vec::with_capacity(1024);
+    b.bench_local(|| {
+        out.clear();
+        json::write_event(divan::black_box(&e), &mut out);
+        out.len()
+    });
+}

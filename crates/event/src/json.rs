@@ -45,10 +45,7 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => {
-            let mut buf = itoa_buf(*i);
-            out.append(&mut buf);
-        }
+        Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
         Value::BigInt(d) => out.extend_from_slice(d.as_bytes()),
         Value::Float(f) if f.is_finite() => out.extend_from_slice(java_double(*f).as_bytes()),
         Value::Float(f) => {
@@ -78,35 +75,44 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-fn itoa_buf(i: i64) -> Vec<u8> {
-    i.to_string().into_bytes()
-}
+/// Which bytes `write_str` escapes: `"`, `\\` and the control characters.
+const ESCAPED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 /// Jackson's escapes: `"` `\` and control characters; `/`, DEL and non-ASCII are written raw.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
+    // Runs without escapes are copied whole: most strings have none.
+    while let Some(k) = bytes[start..].iter().position(|&b| ESCAPED[b as usize]) {
+        let i = start + k;
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 15) as usize]);
-        } else {
-            out.extend_from_slice(esc);
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 15) as usize]);
+            }
         }
         start = i + 1;
     }
@@ -272,12 +278,49 @@ mod tests {
         })
     }
 
+    /// Text rich in what JSON escapes: control characters, quotes, backslashes, beside any char.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let c = prop_oneof![
+            (0u8..0x20).prop_map(char::from),
+            Just('"'),
+            Just('\\'),
+            Just('\u{7f}'),
+            any::<char>(),
+        ];
+        proptest::collection::vec(c, 0..40).prop_map(|v| v.into_iter().collect())
+    }
+
     proptest::proptest! {
         #[test]
         fn what_is_written_parses_back_the_same(v in json_value()) {
             let mut out = Vec::new();
             write_value(&v, &mut out);
             proptest::prop_assert_eq!(parse(&out).unwrap(), v);
+        }
+
+        /// Any string, control characters and `\n` included, is escaped char by char as
+        /// Jackson does.
+        #[test]
+        fn strings_are_escaped_as_jackson_does(s in json_text()) {
+            let mut want = String::from("\"");
+            for c in s.chars() {
+                match c {
+                    '"' => want.push_str("\\\""),
+                    '\\' => want.push_str("\\\\"),
+                    '\n' => want.push_str("\\n"),
+                    '\r' => want.push_str("\\r"),
+                    '\t' => want.push_str("\\t"),
+                    '\u{8}' => want.push_str("\\b"),
+                    '\u{c}' => want.push_str("\\f"),
+                    c if (c as u32) < 0x20 => want.push_str(&format!("\\u{:04X}", c as u32)),
+                    c => want.push(c),
+                }
+            }
+            want.push('"');
+            let mut out = Vec::new();
+            write_str(&s, &mut out);
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), want);
         }
     }
 }
