@@ -12,3 +12,9 @@ fn apache_event(b: divan::Bencher) {
     let m = rstore::bench::learned(EVENT);
     b.bench(|| rstore::bench::document(&m, divan::black_box(EVENT)));
 }
+
+/// Only the first step: the source parsed into the borrowed tree.
+#[divan::bench]
+fn apache_event_parse(b: divan::Bencher) {
+    b.bench(|| rstore::bench::parse(divan::black_box(EVENT)));
+}

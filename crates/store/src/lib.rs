@@ -44,6 +44,14 @@ pub mod bench {
         Learned(m, fields())
     }
 
+    /// Parses one bulk source line; returns its top-level entry count.
+    pub fn parse(line: &[u8]) -> usize {
+        crate::json::Json::parse(line)
+            .ok()
+            .and_then(|j| j.as_object().map(<[_]>::len))
+            .unwrap_or(0)
+    }
+
     /// Parses one bulk source line and builds the tantivy document (both views, and whether it
     /// has new fields); returns its value count so nothing is optimised away.
     pub fn document(l: &Learned, line: &[u8]) -> usize {
