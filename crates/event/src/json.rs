@@ -56,9 +56,7 @@ pub fn write_value(v: &Value, out: &mut Vec<u8>) {
         Value::String(s) => write_str(s, out),
         Value::Timestamp(t) => {
             out.push(b'"');
-            let mut s = String::with_capacity(30);
-            t.write_iso(&mut s);
-            out.extend_from_slice(s.as_bytes());
+            out.extend_from_slice(t.iso().as_bytes());
             out.push(b'"');
         }
         Value::Array(a) => {

@@ -50,28 +50,90 @@ impl Timestamp {
     }
 
     pub fn write_iso(&self, out: &mut String) {
-        use fmt::Write;
-        let dt = self.0.to_zoned_datetime(jiff::tz::TimeZone::UTC);
-        let _ = write!(
-            out,
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-            dt.year(),
-            dt.month(),
-            dt.day(),
-            dt.hour(),
-            dt.minute(),
-            dt.second()
-        );
-        let n = dt.subsec_nanosecond();
-        let _ = if n == 0 {
-            write!(out, ".000Z")
-        } else if n % 1_000_000 == 0 {
-            write!(out, ".{:03}Z", n / 1_000_000)
-        } else if n % 1_000 == 0 {
-            write!(out, ".{:06}Z", n / 1_000)
+        out.push_str(&self.iso());
+    }
+
+    /// The ISO 8601 text on the stack (every output writes it, once per event). Digits are put
+    /// in place for years 0 to 9999; `write!` formats the rest.
+    pub fn iso(&self) -> Iso {
+        let dt = jiff::tz::Offset::UTC.to_datetime(self.0);
+        let n = dt.subsec_nanosecond() as u32;
+        // Fraction digits: 3, 6 or 9, as few as the value needs.
+        let (frac, digits) = if n.is_multiple_of(1_000_000) {
+            (n / 1_000_000, 3)
+        } else if n.is_multiple_of(1_000) {
+            (n / 1_000, 6)
         } else {
-            write!(out, ".{:09}Z", n)
+            (n, 9)
         };
+        let mut iso = Iso {
+            buf: [0; 32],
+            len: 0,
+        };
+        if (0..=9999).contains(&dt.year()) {
+            let b = &mut iso.buf;
+            put_digits(&mut b[0..4], dt.year() as u32);
+            b[4] = b'-';
+            put_digits(&mut b[5..7], dt.month() as u32);
+            b[7] = b'-';
+            put_digits(&mut b[8..10], dt.day() as u32);
+            b[10] = b'T';
+            put_digits(&mut b[11..13], dt.hour() as u32);
+            b[13] = b':';
+            put_digits(&mut b[14..16], dt.minute() as u32);
+            b[16] = b':';
+            put_digits(&mut b[17..19], dt.second() as u32);
+            b[19] = b'.';
+            put_digits(&mut b[20..20 + digits], frac);
+            b[20 + digits] = b'Z';
+            iso.len = 21 + digits as u8;
+        } else {
+            use fmt::Write;
+            let _ = write!(
+                iso,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:0digits$}Z",
+                dt.year(),
+                dt.month(),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second(),
+                frac,
+            );
+        }
+        iso
+    }
+}
+
+/// Writes `v` in decimal into all of `out`, zero-padded on the left.
+fn put_digits(out: &mut [u8], mut v: u32) {
+    for d in out.iter_mut().rev() {
+        *d = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// A timestamp's ISO 8601 text (at most 31 bytes: a signed five-character year, nine digits).
+pub struct Iso {
+    buf: [u8; 32],
+    len: u8,
+}
+
+impl std::ops::Deref for Iso {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Only ASCII is ever written.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl fmt::Write for Iso {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let at = self.len as usize;
+        let dst = self.buf.get_mut(at..at + s.len()).ok_or(fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len += s.len() as u8;
+        Ok(())
     }
 }
 
@@ -84,6 +146,7 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn fraction_groups() {
@@ -113,5 +176,30 @@ mod tests {
             "2024-05-01T01:02:03.000Z"
         );
         assert!(Timestamp::parse_lenient("yesterday").is_none());
+    }
+
+    proptest::proptest! {
+        /// The digits put in place read as `write!` formats the civil time, over jiff's range.
+        #[test]
+        fn iso_text_as_formatted(
+            secs in jiff::Timestamp::MIN.as_second()..jiff::Timestamp::MAX.as_second(),
+            nanos in proptest::prop_oneof![0..1_000_000_000i32, (0..1000i32).prop_map(|m| m * 1_000_000), (0..1_000_000i32).prop_map(|u| u * 1000)],
+        ) {
+            let t = jiff::Timestamp::new(secs, nanos).unwrap();
+            let dt = jiff::tz::Offset::UTC.to_datetime(t);
+            let n = dt.subsec_nanosecond();
+            let frac = if n % 1_000_000 == 0 {
+                format!("{:03}", n / 1_000_000)
+            } else if n % 1_000 == 0 {
+                format!("{:06}", n / 1_000)
+            } else {
+                format!("{n:09}")
+            };
+            let want = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{frac}Z",
+                dt.year(), dt.month(), dt.day(), dt.hour(), dt.minute(), dt.second()
+            );
+            prop_assert_eq!(Timestamp(t).to_iso(), want);
+        }
     }
 }
