@@ -221,6 +221,10 @@ impl Index {
             };
             (t, f)
         };
+        let mut tindex = tindex;
+        // The indexing thread compresses the stored sources itself: a compressor thread per
+        // writer woke for every 16 KB block (two context switches each on two shared cores).
+        tindex.settings_mut().docstore_compress_dedicated_thread = false;
         // Records the log holds from before this index existed (an index of the same name,
         // deleted) are not its own: the log position at creation bounds the replay.
         let start_file = dir.join("log_start");
