@@ -68,3 +68,10 @@ fn json_encode_filebeat_event(b: divan::Bencher) {
         out.len()
     });
 }
+
+/// `@timestamp` as ISO 8601 text, written once per event by every output.
+#[divan::bench]
+fn timestamp_iso(b: divan::Bencher) {
+    let t = rstash_event::Timestamp::now();
+    b.bench(|| divan::black_box(&t).iso().len());
+}

@@ -71,22 +71,23 @@ impl Timestamp {
             len: 0,
         };
         if (0..=9999).contains(&dt.year()) {
-            let b = &mut iso.buf;
-            put_digits(&mut b[0..4], dt.year() as u32);
-            b[4] = b'-';
-            put_digits(&mut b[5..7], dt.month() as u32);
-            b[7] = b'-';
-            put_digits(&mut b[8..10], dt.day() as u32);
-            b[10] = b'T';
-            put_digits(&mut b[11..13], dt.hour() as u32);
-            b[13] = b':';
-            put_digits(&mut b[14..16], dt.minute() as u32);
-            b[16] = b':';
-            put_digits(&mut b[17..19], dt.second() as u32);
-            b[19] = b'.';
-            put_digits(&mut b[20..20 + digits], frac);
-            b[20 + digits] = b'Z';
-            iso.len = 21 + digits as u8;
+            // Each part and the separator after it: `2026-12-04T11:48:57.` then the fraction.
+            let parts = [
+                (dt.year() as u32, 4, b'-'),
+                (dt.month() as u32, 2, b'-'),
+                (dt.day() as u32, 2, b'T'),
+                (dt.hour() as u32, 2, b':'),
+                (dt.minute() as u32, 2, b':'),
+                (dt.second() as u32, 2, b'.'),
+                (frac, digits, b'Z'),
+            ];
+            let mut at = 0;
+            for (v, width, sep) in parts {
+                put_digits(&mut iso.buf[at..at + width], v);
+                iso.buf[at + width] = sep;
+                at += width + 1;
+            }
+            iso.len = at as u8;
         } else {
             use fmt::Write;
             let _ = write!(
