@@ -159,7 +159,7 @@ impl Reader<'_> {
 
     fn map(&mut self, depth: usize) -> Result<Map, String> {
         let n = self.len()?;
-        let mut m = Map::with_capacity_and_hasher(n, Default::default());
+        let mut m = Map::with_capacity(n);
         for _ in 0..n {
             let k = Key::from(self.str()?);
             let v = self.value(depth + 1)?;

@@ -42,7 +42,7 @@ pub const TAGS: &str = "tags";
 impl Event {
     /// A new event stamped now, `@version` "1".
     pub fn new() -> Event {
-        let mut data = Map::with_capacity_and_hasher(8, Default::default());
+        let mut data = Map::with_capacity(8);
         data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
         data.insert(VERSION.into(), Value::String("1".into()));
         Event {
@@ -81,7 +81,7 @@ impl Event {
             _ => None,
         };
         let mut e = Event {
-            data: Map::with_capacity_and_hasher(map.len() + 2, Default::default()),
+            data: Map::with_capacity(map.len() + 2),
             metadata,
             cancelled: false,
         };

@@ -200,7 +200,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(entry) = map.next_entry::<Key, Value>()? {
             entries.push(entry);
         }
-        let mut m = Map::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut m = Map::with_capacity(entries.len());
         m.extend(entries);
         Ok(Value::Object(m))
     }

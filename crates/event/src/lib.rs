@@ -5,6 +5,7 @@ mod event;
 mod fieldref;
 mod javahash;
 pub mod json;
+pub mod map;
 pub mod numfmt;
 pub mod rubydebug;
 mod sprintf;

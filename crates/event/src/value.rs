@@ -1,14 +1,11 @@
 //! Event values: JSON-like, plus a timestamp type (Logstash's `LogStash::Timestamp`).
 
-use indexmap::IndexMap;
-
 use crate::numfmt;
 use crate::timestamp::Timestamp;
 
 /// Objects keep insertion order (Logstash's order is not reproducible; insertion order is).
-/// foldhash: SipHash showed up at ~10% of a no-filter pipeline's profile.
+pub use crate::map::Map;
 /// Keys are short, so they live inline (no allocation up to 24 bytes).
-pub type Map = IndexMap<Key, Value, foldhash::fast::RandomState>;
 pub type Key = compact_str::CompactString;
 /// Text values: up to 24 bytes inline (most fields of a log event: a status, a verb, an
 /// address, a version), longer ones on the heap; from a `String` a long text keeps its buffer.

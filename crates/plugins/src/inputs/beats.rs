@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use rstash_beats_protocol::{decode, encode_ack, Assembler, Batch, Limits, RawEvent};
 use rstash_config::ConfigError;
+use rstash_event::map::Entry;
 use rstash_event::{json, Event, FieldRef, Map, Value};
 use rstash_net::{ClientAuth, TlsAcceptor};
 use rstash_pipeline::{Args, Codec, Ecs, Input, InputContext, PluginError};
@@ -265,7 +266,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
 /// Merges `v` into an existing hash at `key` (Beats send nested objects that may meet codec output).
 fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
     match (target.entry(key), v) {
-        (indexmap::map::Entry::Occupied(mut o), Value::Object(new)) => match o.get_mut() {
+        (Entry::Occupied(mut o), Value::Object(new)) => match o.get_mut() {
             Value::Object(existing) => {
                 for (k, v) in new {
                     merge_into(existing, k, v);
@@ -273,8 +274,8 @@ fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
             }
             old => *old = Value::Object(new),
         },
-        (indexmap::map::Entry::Occupied(mut o), v) => *o.get_mut() = v,
-        (indexmap::map::Entry::Vacant(slot), v) => {
+        (Entry::Occupied(mut o), v) => *o.get_mut() = v,
+        (Entry::Vacant(slot), v) => {
             slot.insert(v);
         }
     }
@@ -303,7 +304,7 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
     };
     let target = ["message", "line"]
         .into_iter()
-        .find(|k| matches!(hash.get(*k), Some(Value::String(_))));
+        .find(|k| matches!(hash.get(k), Some(Value::String(_))));
     let mut e = match target {
         Some(target) => {
             // One pass over the hash: the codec's event first, then every other key merged in.
