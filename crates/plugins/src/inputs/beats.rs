@@ -304,24 +304,23 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
     };
     let target = ["message", "line"]
         .into_iter()
-        .find(|k| matches!(hash.get(k), Some(Value::String(_))));
+        .find_map(|k| match hash.get_full(k) {
+            Some((i, _, Value::String(_))) => Some(i),
+            _ => None,
+        });
     let mut e = match target {
         Some(target) => {
-            // One pass over the hash: the codec's event first, then every other key merged in.
+            // The codec's event first, then every other key merged in, in the client's order.
+            let mut hash = hash;
             let mut e: Option<Event> = None;
-            let mut rest = Vec::with_capacity(hash.len());
-            for (k, v) in hash {
-                match (k.as_str(), v) {
-                    (t, Value::String(text)) if t == target => {
-                        codec.decode_text(text, &mut |ev| {
-                            e.get_or_insert(ev);
-                        });
-                    }
-                    (_, v) => rest.push((k, v)),
-                }
+            if let Some((_, Value::String(text))) = hash.shift_remove_index(target) {
+                codec.decode_text(text, &mut |ev| {
+                    e.get_or_insert(ev);
+                });
             }
             let mut e = e.unwrap_or_default();
-            for (k, v) in rest {
+            e.reserve(hash.len());
+            for (k, v) in hash {
                 match (k.as_str(), v) {
                     ("@timestamp", v) => e.set_timestamp_value(v),
                     ("@metadata", Value::Object(meta)) => {
