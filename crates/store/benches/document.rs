@@ -1,6 +1,10 @@
 //! rstore's per-document work on a bulk before tantivy's writer (parse the source, look for new
 //! fields, build both indexed views): a grok'ed Apache access event as rbeat -> rstash send it.
 
+// The allocator rstore runs with: growth and reuse costs differ from the system one's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
