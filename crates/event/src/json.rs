@@ -195,7 +195,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         // JSON text gives no size hint: the entries wait on the stack, so the map is made once at
-        // its size rather than grown (and its table rehashed) key by key.
+        // its size rather than grown (and, past 16 keys, re-indexed) key by key.
         let mut entries: SmallVec<[(Key, Value); 16]> = SmallVec::new();
         while let Some(entry) = map.next_entry::<Key, Value>()? {
             entries.push(entry);

@@ -31,6 +31,15 @@ impl Index {
     fn hash(&self, k: &str) -> u64 {
         self.hasher.hash_one(k)
     }
+
+    /// Indexes `k` at position `i`; `entries` are those indexed so far (rehashed as it grows).
+    fn add(&mut self, entries: &[(Key, Value)], k: &str, i: usize) {
+        let hasher = &self.hasher;
+        self.table
+            .insert_unique(hasher.hash_one(k), i as u32, |&j| {
+                hasher.hash_one(entries[j as usize].0.as_str())
+            });
+    }
 }
 
 impl Map {
@@ -55,11 +64,6 @@ impl Map {
 
     pub fn reserve(&mut self, additional: usize) {
         self.entries.reserve(additional);
-    }
-
-    pub fn clear(&mut self) {
-        self.entries.clear();
-        self.index = None;
     }
 
     pub fn get_index_of(&self, k: &str) -> Option<usize> {
@@ -98,14 +102,6 @@ impl Map {
         self.entries.get(i).map(|(k, v)| (k, v))
     }
 
-    pub fn first(&self) -> Option<(&Key, &Value)> {
-        self.get_index(0)
-    }
-
-    pub fn last(&self) -> Option<(&Key, &Value)> {
-        self.entries.last().map(|(k, v)| (k, v))
-    }
-
     /// Sets `k`; an existing key keeps its place and its old value is returned.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
         match self.get_index_of(&k) {
@@ -121,11 +117,7 @@ impl Map {
     fn push(&mut self, k: Key, v: Value) -> usize {
         let i = self.entries.len();
         if let Some(ix) = &mut self.index {
-            let h = ix.hash(&k);
-            let (entries, hasher) = (&self.entries, &ix.hasher);
-            ix.table.insert_unique(h, i as u32, |&j| {
-                hasher.hash_one(entries[j as usize].0.as_str())
-            });
+            ix.add(&self.entries, &k, i);
         }
         self.entries.push((k, v));
         if self.index.is_none() && self.entries.len() > LINEAR_MAX {
@@ -134,7 +126,7 @@ impl Map {
         i
     }
 
-    /// Builds the index again from the entries (or drops it when the map is small again).
+    /// Builds the index again after entries moved, or drops it when the map is small again.
     fn reindex(&mut self) {
         if self.entries.len() <= LINEAR_MAX {
             self.index = None;
@@ -144,14 +136,14 @@ impl Map {
             Some(ix) => ix.hasher,
             None => foldhash::fast::RandomState::default(),
         };
-        let mut table = HashTable::with_capacity(self.entries.len());
+        let mut ix = Index {
+            table: HashTable::with_capacity(self.entries.len()),
+            hasher,
+        };
         for (i, (k, _)) in self.entries.iter().enumerate() {
-            let entries = &self.entries;
-            table.insert_unique(hasher.hash_one(k.as_str()), i as u32, |&j| {
-                hasher.hash_one(entries[j as usize].0.as_str())
-            });
+            ix.add(&self.entries, k, i);
         }
-        self.index = Some(Box::new(Index { table, hasher }));
+        self.index = Some(Box::new(ix));
     }
 
     /// Removes `k`, keeping the order of the others (Logstash's `remove_field` keeps it too).
@@ -166,62 +158,17 @@ impl Map {
 
     /// Removes the entry at position `i`, keeping the order of the others.
     pub fn shift_remove_index(&mut self, i: usize) -> Option<(Key, Value)> {
-        (i < self.entries.len()).then(|| self.remove_at(i))
-    }
-
-    fn remove_at(&mut self, i: usize) -> (Key, Value) {
+        if i >= self.entries.len() {
+            return None;
+        }
         let kv = self.entries.remove(i);
-        if self.index.is_some() {
-            self.reindex();
-        }
-        kv
-    }
-
-    /// The same as `shift_remove`: order is always kept.
-    pub fn remove(&mut self, k: &str) -> Option<Value> {
-        self.shift_remove(k)
-    }
-
-    pub fn pop(&mut self) -> Option<(Key, Value)> {
-        let kv = self.entries.pop()?;
-        if self.index.is_some() {
-            self.reindex();
-        }
+        self.reindex();
         Some(kv)
-    }
-
-    pub fn truncate(&mut self, len: usize) {
-        if len < self.entries.len() {
-            self.entries.truncate(len);
-            if self.index.is_some() {
-                self.reindex();
-            }
-        }
-    }
-
-    pub fn retain(&mut self, mut keep: impl FnMut(&Key, &mut Value) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain_mut(|(k, v)| keep(k, v));
-        if self.entries.len() != before && self.index.is_some() {
-            self.reindex();
-        }
     }
 
     pub fn sort_keys(&mut self) {
         self.entries.sort_by(|a, b| a.0.cmp(&b.0));
-        if self.index.is_some() {
-            self.reindex();
-        }
-    }
-
-    pub fn sort_by(
-        &mut self,
-        mut cmp: impl FnMut(&Key, &Value, &Key, &Value) -> std::cmp::Ordering,
-    ) {
-        self.entries.sort_by(|a, b| cmp(&a.0, &a.1, &b.0, &b.1));
-        if self.index.is_some() {
-            self.reindex();
-        }
+        self.reindex();
     }
 
     pub fn entry(&mut self, k: Key) -> Entry<'_> {
@@ -256,22 +203,10 @@ impl Map {
     ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
         self.entries.iter_mut().map(|(_, v)| v)
     }
-
-    pub fn into_keys(self) -> impl DoubleEndedIterator<Item = Key> + ExactSizeIterator {
-        self.entries.into_iter().map(|(k, _)| k)
-    }
-
-    pub fn into_values(self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
-        self.entries.into_iter().map(|(_, v)| v)
-    }
 }
 
 fn pair(kv: &(Key, Value)) -> (&Key, &Value) {
     (&kv.0, &kv.1)
-}
-
-fn pair_mut(kv: &mut (Key, Value)) -> (&Key, &mut Value) {
-    (&kv.0, &mut kv.1)
 }
 
 pub type Iter<'a> = std::iter::Map<
@@ -312,22 +247,11 @@ impl<'a> Entry<'a> {
             Entry::Vacant(v) => v.insert(f()),
         }
     }
-
-    pub fn and_modify(mut self, f: impl FnOnce(&mut Value)) -> Self {
-        if let Entry::Occupied(o) = &mut self {
-            f(o.get_mut());
-        }
-        self
-    }
 }
 
 impl<'a> OccupiedEntry<'a> {
     pub fn key(&self) -> &Key {
         &self.map.entries[self.i].0
-    }
-
-    pub fn index(&self) -> usize {
-        self.i
     }
 
     pub fn get(&self) -> &Value {
@@ -345,20 +269,11 @@ impl<'a> OccupiedEntry<'a> {
     pub fn insert(&mut self, v: Value) -> Value {
         std::mem::replace(self.get_mut(), v)
     }
-
-    /// Removes the entry, keeping the order of the others.
-    pub fn shift_remove(self) -> Value {
-        self.map.remove_at(self.i).1
-    }
 }
 
 impl<'a> VacantEntry<'a> {
     pub fn key(&self) -> &Key {
         &self.key
-    }
-
-    pub fn into_key(self) -> Key {
-        self.key
     }
 
     pub fn insert(self, v: Value) -> &'a mut Value {
@@ -414,12 +329,6 @@ impl FromIterator<(Key, Value)> for Map {
     }
 }
 
-impl<const N: usize> From<[(Key, Value); N]> for Map {
-    fn from(kvs: [(Key, Value); N]) -> Map {
-        kvs.into_iter().collect()
-    }
-}
-
 impl IntoIterator for Map {
     type Item = (Key, Value);
     type IntoIter = std::vec::IntoIter<(Key, Value)>;
@@ -435,18 +344,6 @@ impl<'a> IntoIterator for &'a Map {
 
     fn into_iter(self) -> Iter<'a> {
         self.iter()
-    }
-}
-
-impl<'a> IntoIterator for &'a mut Map {
-    type Item = (&'a Key, &'a mut Value);
-    type IntoIter = std::iter::Map<
-        std::slice::IterMut<'a, (Key, Value)>,
-        fn(&'a mut (Key, Value)) -> (&'a Key, &'a mut Value),
-    >;
-
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter_mut().map(pair_mut as _)
     }
 }
 
@@ -484,28 +381,30 @@ mod tests {
     }
 
     #[test]
-    fn entries_retain_and_sort_keep_the_index_true() {
+    fn sort_and_entries_keep_the_index_true() {
+        // Inserted in reverse: sorting moves every entry, so a stale index would misplace them.
         let mut m: Map = (0..40)
+            .rev()
             .map(|i| (Key::from(format!("f{i:02}")), Value::Int(i)))
             .collect();
-        m.retain(|_, v| matches!(v, Value::Int(i) if *i % 3 != 0));
-        assert_eq!(m.len(), 26);
-        assert_eq!(m.get("f04"), Some(&Value::Int(4)));
-        assert_eq!(m.get("f03"), None);
-        let int = |v: &Value| match v {
-            Value::Int(i) => *i,
-            _ => 0,
-        };
-        m.sort_by(|_, a, _, b| int(b).cmp(&int(a)));
-        assert_eq!(m.first().map(|(k, _)| k.as_str()), Some("f38"));
-        assert_eq!(m.get_index_of("f38"), Some(0));
+        assert!(m.index.is_some());
+        m.sort_keys();
+        assert_eq!(m.get_index_of("f00"), Some(0));
+        assert_eq!(
+            m.get_full("f38"),
+            Some((38, &Key::from("f38"), &Value::Int(38)))
+        );
         *m.entry("f38".into()).or_insert(Value::Null) = Value::Bool(true);
         m.entry("new".into()).or_insert(Value::Int(-1));
-        assert_eq!(m.get_index_of("new"), Some(26));
+        assert_eq!(m.get_index_of("new"), Some(40));
         assert_eq!(m["f38"], Value::Bool(true));
-        m.truncate(3);
+        assert_eq!(m.shift_remove_index(0), Some(("f00".into(), Value::Int(0))));
+        assert_eq!(m.get_index_of("new"), Some(39));
+        while m.len() > 3 {
+            m.shift_remove_index(0);
+        }
         assert!(m.index.is_none());
-        assert_eq!(keys(&m), ["f38", "f37", "f35"]);
+        assert_eq!(keys(&m), ["f38", "f39", "new"]);
         let reordered: Map = m
             .iter()
             .rev()

@@ -282,7 +282,7 @@ fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
 }
 
 fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec) -> Event {
-    let hash: Map = match raw {
+    let mut hash: Map = match raw {
         RawEvent::Json(bytes) => match json::parse(&bytes) {
             Ok(Value::Object(m)) => m,
             Ok(other) => {
@@ -311,7 +311,6 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
     let mut e = match target {
         Some(target) => {
             // The codec's event first, then every other key merged in, in the client's order.
-            let mut hash = hash;
             let mut e: Option<Event> = None;
             if let Some((_, Value::String(text))) = hash.shift_remove_index(target) {
                 codec.decode_text(text, &mut |ev| {
