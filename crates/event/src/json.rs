@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::event::Event;
 use crate::numfmt::java_double;
@@ -120,7 +120,65 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 
 /// Parses JSON text into a value, keeping object key order.
 pub fn parse(text: &[u8]) -> Result<Value, serde_json::Error> {
-    serde_json::from_slice(text)
+    match utf8(text) {
+        Some(t) => serde_json::from_str(t),
+        // serde_json says where the text stops being JSON or UTF-8.
+        None => serde_json::from_slice(text),
+    }
+}
+
+/// JSON text validated as a whole, in one SIMD pass: serde_json checks each string of a byte
+/// slice on its own, a cost per string that text read as `str` does not pay.
+fn utf8(text: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(text).ok()
+}
+
+/// Parses a JSON object's top-level entries into `out` (cleared first), in document order; a key
+/// given twice keeps its first place and its last value, as in a parsed `Map`. For a caller that
+/// takes the entries apart (the beats input merges them into its codec's event): no map is built
+/// and dropped per object, and `out` keeps its capacity from one call to the next.
+/// `Ok(false)`: the text is not an object, or not UTF-8 (nothing parsed; `parse` tells what it
+/// is).
+pub fn parse_object_into(
+    text: &[u8],
+    out: &mut Vec<(Key, Value)>,
+) -> Result<bool, serde_json::Error> {
+    out.clear();
+    if text.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Ok(false);
+    }
+    let Some(text) = utf8(text) else {
+        return Ok(false);
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    Entries(out).deserialize(&mut de)?;
+    de.end()?;
+    Ok(true)
+}
+
+struct Entries<'a>(&'a mut Vec<(Key, Value)>);
+
+impl<'de> DeserializeSeed<'de> for Entries<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some((k, v)) = map.next_entry::<Key, Value>()? {
+            match self.0.iter_mut().find(|(seen, _)| *seen == k) {
+                Some(slot) => slot.1 = v,
+                None => self.0.push((k, v)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Decodes JSON into events as Logstash's json codecs do: an object is one event, an array one
@@ -255,6 +313,33 @@ mod tests {
         assert_eq!(m["a"], Value::Int(3));
     }
 
+    #[test]
+    fn object_entries_parse_as_the_map_does() {
+        let mut out = vec![("stale".into(), Value::Null)];
+        for text in [
+            &br#" {"a":1,"b":{"c":[1,"x"]},"a":{"d":2},"e":"\u00e9"} "#[..],
+            b"{}",
+        ] {
+            assert!(parse_object_into(text, &mut out).unwrap());
+            let Value::Object(m) = parse(text).unwrap() else {
+                panic!()
+            };
+            assert_eq!(out, m.into_iter().collect::<Vec<_>>());
+        }
+        // Not an object: nothing parsed, `parse` says what it is.
+        for text in [&b"[1]"[..], b" 42", b"\"x\"", b""] {
+            assert!(!parse_object_into(text, &mut out).unwrap());
+            assert!(out.is_empty());
+        }
+        // Not UTF-8: not taken apart, and `parse` says what is wrong.
+        let bad = b"{\"a\":\"\xff\"}";
+        assert!(!parse_object_into(bad, &mut out).unwrap());
+        assert!(parse(bad).is_err());
+        for text in [&br#"{"a":1"#[..], br#"{"a":1} x"#, br#"{"a":}"#] {
+            assert!(parse_object_into(text, &mut out).is_err(), "{text:?}");
+        }
+    }
+
     fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
         use proptest::prelude::*;
         let leaf = prop_oneof![
@@ -295,6 +380,21 @@ mod tests {
             let mut out = Vec::new();
             write_value(&v, &mut out);
             proptest::prop_assert_eq!(parse(&out).unwrap(), v);
+        }
+
+        #[test]
+        fn object_entries_are_the_parsed_map(v in json_value()) {
+            let mut out = Vec::new();
+            write_value(&v, &mut out);
+            let mut entries = Vec::new();
+            let object = parse_object_into(&out, &mut entries).unwrap();
+            match v {
+                Value::Object(m) => {
+                    proptest::prop_assert!(object);
+                    proptest::prop_assert_eq!(entries, m.into_iter().collect::<Vec<_>>());
+                }
+                _ => proptest::prop_assert!(!object),
+            }
         }
 
         /// Any string, control characters and `\n` included, is escaped char by char as
