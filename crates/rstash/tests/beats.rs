@@ -283,3 +283,62 @@ fn backpressure_sends_keepalives_then_the_ack() {
     });
     assert_eq!(line_count(&out), 20);
 }
+
+/// What each kind of payload becomes: the message (or `line`) decoded by the codec with the
+/// client's other keys merged in, a repeated key's last value, `add_hostname`, an event without
+/// a message kept raw, and text that is not a JSON object tagged `_jsonparsefailure`.
+#[test]
+fn each_kind_of_payload_becomes_the_event_logstash_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.jsonl");
+    let port = free_port();
+    let r = Rstash::start(
+        &beats_to_file(port, &out, "add_hostname => true", ""),
+        dir.path(),
+    );
+    r.wait_port(port);
+    let payloads = [
+        r#"{"@timestamp":"2026-01-02T03:04:05.678Z","message":"m1","n":1,"host":{"name":"h"},"n":2,"beat":{"hostname":"bh"}}"#,
+        r#"{"line":"l2","beat":{"hostname":"bh"}}"#,
+        r#"{"other":"x"}"#,
+        "not json",
+        "[1,2]",
+    ];
+    let batch = vec![payloads
+        .iter()
+        .map(|p| Bytes::from(p.to_string()))
+        .collect()];
+    publish(
+        Connector::tcp(format!("127.0.0.1:{port}")),
+        ClientConfig::default(),
+        batch,
+    )
+    .unwrap();
+    wait_for("5 events", Duration::from_secs(10), || {
+        line_count(&out) >= 5
+    });
+    assert!(r.stop().success());
+    let evs = lines(&out);
+    let find = |f: &dyn Fn(&serde_json::Value) -> bool| {
+        evs.iter()
+            .find(|e| f(e))
+            .unwrap_or_else(|| panic!("not among {evs:?}"))
+            .clone()
+    };
+    let codec = serde_json::json!(["beats_input_codec_plain_applied"]);
+    let m1 = find(&|e| e["message"] == "m1");
+    assert_eq!(m1["@timestamp"], "2026-01-02T03:04:05.678Z");
+    assert_eq!(m1["n"], 2);
+    assert_eq!(m1["host"], serde_json::json!({"name": "h"}), "host was set");
+    assert_eq!(m1["tags"], codec);
+    let l2 = find(&|e| e["message"] == "l2");
+    assert_eq!(l2["host"], "bh", "add_hostname");
+    assert!(l2.get("line").is_none());
+    let raw = find(&|e| e["other"] == "x");
+    assert_eq!(raw["tags"], serde_json::json!(["beats_input_raw_event"]));
+    assert!(raw.get("message").is_none());
+    for text in ["not json", "[1,2]"] {
+        let e = find(&|e| e["message"] == text);
+        assert_eq!(e["tags"], serde_json::json!(["_jsonparsefailure"]));
+    }
+}

@@ -12,9 +12,9 @@ use bytes::BytesMut;
 use rstash_beats_protocol::{decode, encode_ack, Assembler, Batch, Limits, RawEvent};
 use rstash_config::ConfigError;
 use rstash_event::map::Entry;
-use rstash_event::{json, Event, FieldRef, Map, Value};
+use rstash_event::{json, Event, FieldRef, Key, Map, Value};
 use rstash_net::{ClientAuth, TlsAcceptor};
-use rstash_pipeline::{Args, Codec, Ecs, Input, InputContext, PluginError};
+use rstash_pipeline::{Args, Codec, Input, InputContext, PluginError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tracing::{debug, info, warn};
@@ -35,8 +35,8 @@ struct Transform {
     codec_tag: Option<String>,
     /// Where the client's IP goes (`enrich => source_metadata`).
     ip_field: Option<FieldRef>,
-    add_hostname: bool,
-    ecs: Ecs,
+    /// `add_hostname`: (where Beats put the host name, where it goes), parsed once.
+    hostname: Option<(FieldRef, FieldRef)>,
 }
 
 const KEEPALIVE: Duration = Duration::from_secs(5);
@@ -126,8 +126,18 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Input>, ConfigError> {
                     .ok()
                 })
                 .flatten(),
-            add_hostname: args.bool("add_hostname", false)?,
-            ecs,
+            hostname: if args.bool("add_hostname", false)? {
+                let to = if ecs.enabled() {
+                    "[@metadata][input][beats][host][name]"
+                } else {
+                    "host"
+                };
+                FieldRef::parse("[beat][hostname]")
+                    .ok()
+                    .zip(FieldRef::parse(to).ok())
+            } else {
+                None
+            },
         },
         limits: Limits::default(),
         threads: args.int("threads", 2)?.max(1) as usize,
@@ -201,6 +211,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let mut batches: Vec<Batch> = Vec::new();
     let mut codec: Option<Box<dyn Codec>> = None;
     let peer_ip = Value::String(peer.ip().to_string().into());
+    let mut fields = Vec::new();
     loop {
         let n = match tokio::time::timeout(inactivity, s.read_buf(&mut buf)).await {
             Err(_) => {
@@ -223,7 +234,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                 let events: Vec<Event> = batch
                     .events
                     .into_iter()
-                    .map(|raw| to_event(raw, &peer_ip, &opts, c.as_mut()))
+                    .map(|raw| to_event(raw, &peer_ip, &opts, c.as_mut(), &mut fields))
                     .collect();
                 // Fast path: room in the queue. Otherwise wait on a blocking thread, with keep-alives.
                 match ctx.try_push_all(events) {
@@ -281,45 +292,60 @@ fn merge_into(target: &mut Map, key: rstash_event::Key, v: Value) {
     }
 }
 
-fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec) -> Event {
-    let mut hash: Map = match raw {
-        RawEvent::Json(bytes) => match json::parse(&bytes) {
-            Ok(Value::Object(m)) => m,
-            Ok(other) => {
-                let mut e = Event::with_message(json::value_to_string(&other));
-                e.tag("_jsonparsefailure");
-                return e;
-            }
-            Err(err) => {
-                warn!("beats event is not JSON: {err}");
-                let mut e = Event::with_message(String::from_utf8_lossy(&bytes).into_owned());
+/// `fields`: the connection's buffer for the client's top-level entries, reused event to event.
+fn to_event(
+    raw: RawEvent,
+    peer_ip: &Value,
+    o: &Transform,
+    codec: &mut dyn Codec,
+    fields: &mut Vec<(Key, Value)>,
+) -> Event {
+    match raw {
+        RawEvent::Json(bytes) => match json::parse_object_into(&bytes, fields) {
+            Ok(true) => {}
+            Ok(false) | Err(_) => {
+                let mut e = match json::parse(&bytes) {
+                    Ok(other) => Event::with_message(json::value_to_string(&other)),
+                    Err(err) => {
+                        warn!("beats event is not JSON: {err}");
+                        Event::with_message(String::from_utf8_lossy(&bytes).into_owned())
+                    }
+                };
                 e.tag("_jsonparsefailure");
                 return e;
             }
         },
-        RawEvent::Data(pairs) => pairs
-            .into_iter()
-            .map(|(k, v)| (k.into(), Value::String(v.into())))
-            .collect(),
-    };
-    let target = ["message", "line"]
-        .into_iter()
-        .find_map(|k| match hash.get_full(k) {
-            Some((i, _, Value::String(_))) => Some(i),
-            _ => None,
-        });
+        RawEvent::Data(pairs) => {
+            fields.clear();
+            for (k, v) in pairs {
+                let (k, v): (Key, Value) = (k.into(), Value::String(v.into()));
+                match fields.iter_mut().find(|(seen, _)| *seen == k) {
+                    Some(slot) => slot.1 = v,
+                    None => fields.push((k, v)),
+                }
+            }
+        }
+    }
+    let target = ["message", "line"].into_iter().find_map(|k| {
+        fields
+            .iter()
+            .position(|(key, v)| key == k && matches!(v, Value::String(_)))
+    });
     let mut e = match target {
         Some(target) => {
             // The codec's event first, then every other key merged in, in the client's order.
             let mut e: Option<Event> = None;
-            if let Some((_, Value::String(text))) = hash.shift_remove_index(target) {
+            if let Value::String(text) = std::mem::replace(&mut fields[target].1, Value::Null) {
                 codec.decode_text(text, &mut |ev| {
                     e.get_or_insert(ev);
                 });
             }
             let mut e = e.unwrap_or_default();
-            e.reserve(hash.len());
-            for (k, v) in hash {
+            e.reserve(fields.len() - 1);
+            for (i, (k, v)) in fields.drain(..).enumerate() {
+                if i == target {
+                    continue;
+                }
                 match (k.as_str(), v) {
                     ("@timestamp", v) => e.set_timestamp_value(v),
                     ("@metadata", Value::Object(meta)) => {
@@ -336,7 +362,7 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
             e
         }
         None => {
-            let mut e = Event::from_map(hash);
+            let mut e = Event::from_map(fields.drain(..).collect());
             if o.codec_tag.is_some() {
                 e.push_tag("beats_input_raw_event".into());
             }
@@ -346,18 +372,10 @@ fn to_event(raw: RawEvent, peer_ip: &Value, o: &Transform, codec: &mut dyn Codec
     if let Some(f) = &o.ip_field {
         let _ = e.set(f, peer_ip.clone());
     }
-    if o.add_hostname {
-        let host_field = if o.ecs.enabled() {
-            "[@metadata][input][beats][host][name]"
-        } else {
-            "host"
-        };
-        let hn = FieldRef::parse("[beat][hostname]")
-            .ok()
-            .and_then(|r| e.get(&r).cloned());
-        if let (Some(h), Ok(hf)) = (hn, FieldRef::parse(host_field)) {
-            if !e.includes(&hf) {
-                let _ = e.set(&hf, h);
+    if let Some((from, to)) = &o.hostname {
+        if let Some(h) = e.get(from).cloned() {
+            if !e.includes(to) {
+                let _ = e.set(to, h);
             }
         }
     }
