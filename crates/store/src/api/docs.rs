@@ -50,8 +50,10 @@ pub(super) fn after_write(indices: &[Arc<Index>], refresh: Refresh) -> Result<()
 }
 
 /// The source line exactly as sent, stored as `_source`.
-pub(super) fn raw_source(line: &[u8]) -> Option<Box<str>> {
-    std::str::from_utf8(line).ok().map(|t| t.trim().into())
+pub(super) fn raw_source(line: &[u8]) -> Option<Arc<str>> {
+    simdutf8::basic::from_utf8(line)
+        .ok()
+        .map(|t| t.trim().into())
 }
 
 pub(super) fn item_json(index: &str, r: &OpResult) -> Value {

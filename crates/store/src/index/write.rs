@@ -22,12 +22,12 @@ pub enum Op<'a> {
     Index {
         id: Option<String>,
         source: Json<'a>,
-        raw: Option<Box<str>>,
+        raw: Option<Arc<str>>,
     },
     Create {
         id: Option<String>,
         source: Json<'a>,
-        raw: Option<Box<str>>,
+        raw: Option<Arc<str>>,
     },
     /// A partial document merged into the current one; `upsert` is indexed when there is none.
     /// With `detect_noop`, a merge that changes nothing writes nothing (result `noop`).
@@ -221,13 +221,10 @@ impl Index {
         m: &Mapping,
         id: &str,
         source: &Json,
-        raw: Option<Box<str>>,
+        raw: Option<Arc<str>>,
         build: bool,
     ) -> Result<Prepared, EsError> {
-        let src: Arc<str> = match raw {
-            Some(r) => Arc::from(r),
-            None => Arc::from(source.to_string()),
-        };
+        let src: Arc<str> = raw.unwrap_or_else(|| Arc::from(source.to_string()));
         self.prepare_src(m, id, source, src, build)
     }
 
@@ -324,7 +321,7 @@ impl Index {
                 create: bool,
                 updated: bool,
                 source: Src<'a>,
-                raw: Option<Box<str>>,
+                raw: Option<Arc<str>>,
                 cond: Option<Cond>,
             },
             Delete {
