@@ -68,7 +68,16 @@ impl Map {
 
     pub fn get_index_of(&self, k: &str) -> Option<usize> {
         match &self.index {
-            None => self.entries.iter().position(|(key, _)| key.as_str() == k),
+            None => {
+                // Most keys scanned past differ from `k`; many share its length (`verb`, `auth`,
+                // `host`), few its first byte: that byte is checked before calling memcmp.
+                let kb = k.as_bytes();
+                let first = kb.first().copied();
+                self.entries.iter().position(|(key, _)| {
+                    let b = key.as_bytes();
+                    b.len() == kb.len() && b.first().copied() == first && b == kb
+                })
+            }
             Some(ix) => {
                 let entries = &self.entries;
                 ix.table
