@@ -172,12 +172,18 @@ impl<'de> Visitor<'de> for Entries<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         while let Some((k, v)) = map.next_entry::<Key, Value>()? {
-            match self.0.iter_mut().find(|(seen, _)| *seen == k) {
-                Some(slot) => slot.1 = v,
-                None => self.0.push((k, v)),
-            }
+            put_entry(self.0, k, v);
         }
         Ok(())
+    }
+}
+
+/// Adds an entry as a parsed `Map` takes it: a key given twice keeps its first place and takes
+/// its last value.
+pub fn put_entry(entries: &mut Vec<(Key, Value)>, k: Key, v: Value) {
+    match entries.iter_mut().find(|(seen, _)| *seen == k) {
+        Some(slot) => slot.1 = v,
+        None => entries.push((k, v)),
     }
 }
 

@@ -318,11 +318,7 @@ fn to_event(
         RawEvent::Data(pairs) => {
             fields.clear();
             for (k, v) in pairs {
-                let (k, v): (Key, Value) = (k.into(), Value::String(v.into()));
-                match fields.iter_mut().find(|(seen, _)| *seen == k) {
-                    Some(slot) => slot.1 = v,
-                    None => fields.push((k, v)),
-                }
+                json::put_entry(fields, k.into(), Value::String(v.into()));
             }
         }
     }
