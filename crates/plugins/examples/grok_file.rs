@@ -10,7 +10,7 @@ use rstash_pipeline::PipelineSettings;
 
 // The allocator the rstash binary uses, so the figure is the product's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rstash_alloc::MiMalloc = rstash_alloc::MiMalloc;
 
 fn main() -> Result<(), String> {
     let mut args = std::env::args().skip(1);

@@ -14,7 +14,7 @@ use clap::Parser;
 
 // Events are allocated by input threads and freed by workers; glibc's arenas contend on that.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rstash_alloc::MiMalloc = rstash_alloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

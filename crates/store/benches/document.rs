@@ -3,7 +3,7 @@
 
 // The allocator rstore runs with: growth and reuse costs differ from the system one's.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rstash_alloc::MiMalloc = rstash_alloc::MiMalloc;
 
 fn main() {
     divan::main();

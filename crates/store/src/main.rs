@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rstore::security::Security;
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: rstash_alloc::MiMalloc = rstash_alloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
