@@ -43,8 +43,8 @@ impl Event {
     /// A new event stamped now, `@version` "1".
     pub fn new() -> Event {
         let mut data = Map::with_capacity(8);
-        data.insert(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
-        data.insert(VERSION.into(), Value::String("1".into()));
+        data.push(TIMESTAMP.into(), Value::Timestamp(Timestamp::now()));
+        data.push(VERSION.into(), Value::String("1".into()));
         Event {
             data,
             metadata: None,
@@ -68,8 +68,7 @@ impl Event {
 
     pub fn with_message(message: impl Into<Str>) -> Event {
         let mut e = Event::new();
-        e.data
-            .insert("message".into(), Value::String(message.into()));
+        e.data.push("message".into(), Value::String(message.into()));
         e
     }
 
@@ -293,6 +292,32 @@ impl Event {
         })
     }
 
+    /// Sets `v` at `r` when nothing is there (or null); otherwise `merge(current, v)` decides.
+    /// A capture into a new top-level field, the common case, is one lookup and one push: no
+    /// null is written first and dropped after (as `slot` then assigning does).
+    pub fn upsert(
+        &mut self,
+        r: &FieldRef,
+        v: Value,
+        merge: impl FnOnce(&mut Value, Value),
+    ) -> Result<(), SetError> {
+        let slot = match r.path() {
+            [key] => match self.root_mut(r).entry(key.clone()) {
+                crate::map::Entry::Vacant(e) => {
+                    e.insert(v);
+                    return Ok(());
+                }
+                crate::map::Entry::Occupied(e) => e.into_mut(),
+            },
+            _ => self.slot(r)?,
+        };
+        match slot {
+            Value::Null => *slot = v,
+            slot => merge(slot, v),
+        }
+        Ok(())
+    }
+
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
         if r.is_metadata_root() {
             return Some(Value::Object(
@@ -454,6 +479,31 @@ mod tests {
         assert!(!e.includes(&f("[a][b]")));
         e.set(&f("s"), "x".into()).unwrap();
         assert!(e.set(&f("[s][t]"), 1.into()).is_err());
+    }
+
+    #[test]
+    fn upsert_sets_absent_or_null_values_and_merges_the_rest() {
+        let mut e = Event::new();
+        let append = |slot: &mut Value, v: Value| {
+            let old = std::mem::replace(slot, Value::Null);
+            *slot = Value::Array(vec![old, v]);
+        };
+        e.set(&f("n"), Value::Null).unwrap();
+        for r in ["new", "n", "[a][b]", "[@metadata][m]"] {
+            e.upsert(&f(r), 1.into(), append).unwrap();
+            assert_eq!(e.get(&f(r)), Some(&Value::Int(1)), "{r}");
+        }
+        for r in ["new", "[a][b]", "[@metadata][m]"] {
+            e.upsert(&f(r), 2.into(), append).unwrap();
+            assert_eq!(
+                e.get(&f(r)),
+                Some(&Value::Array(vec![1.into(), 2.into()])),
+                "{r}"
+            );
+        }
+        assert!(e.data().get("@metadata").is_none());
+        e.set(&f("s"), "x".into()).unwrap();
+        assert!(e.upsert(&f("[s][t]"), 1.into(), append).is_err());
     }
 
     #[test]

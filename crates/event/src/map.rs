@@ -13,32 +13,93 @@ use crate::value::{Key, Value};
 /// Up to this many keys, lookups scan the entries; the index is built when a map grows past it.
 const LINEAR_MAX: usize = 16;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Map {
-    entries: Vec<(Key, Value)>,
-    /// Positions in `entries` by key hash; present exactly when `entries.len() > LINEAR_MAX`.
-    index: Option<Box<Index>>,
+    repr: Repr,
+}
+
+/// Both variants fit in the `Vec`'s 32 bytes (the box goes in the capacity's niche), so a `Value`
+/// holding a map stays 32 bytes.
+#[derive(Clone)]
+enum Repr {
+    /// At most `LINEAR_MAX` keys. `mask` has each key's `signature` bit: a key whose bit is clear
+    /// is absent without a scan. Adding keys is most of what filters do (a grok capture, a json
+    /// field), and each addition first asks whether the key is there.
+    Linear {
+        entries: Vec<(Key, Value)>,
+        mask: u64,
+    },
+    Hashed(Box<Hashed>),
 }
 
 #[derive(Clone)]
-struct Index {
+struct Hashed {
+    entries: Vec<(Key, Value)>,
+    /// Positions in `entries` by key hash.
     table: HashTable<u32>,
     /// Seeded per map: outside input cannot aim for collisions.
     hasher: foldhash::fast::RandomState,
 }
 
-impl Index {
-    fn hash(&self, k: &str) -> u64 {
-        self.hasher.hash_one(k)
+/// One of 64 bits for a key, from its length and first and last bytes: cheap, and it tells
+/// apart most keys of one event (`verb`, `auth`, `host` share a length, rarely both ends).
+#[inline]
+fn signature(k: &[u8]) -> u64 {
+    let (first, last) = match k {
+        [] => (0, 0),
+        [f, .., l] => (*f, *l),
+        [f] => (*f, *f),
+    };
+    let x = k.len() as u64 | (first as u64) << 8 | (last as u64) << 16;
+    1 << (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
+}
+
+fn mask_of(entries: &[(Key, Value)]) -> u64 {
+    entries
+        .iter()
+        .fold(0, |m, (k, _)| m | signature(k.as_bytes()))
+}
+
+impl Hashed {
+    fn new(entries: Vec<(Key, Value)>, hasher: foldhash::fast::RandomState) -> Hashed {
+        let mut h = Hashed {
+            table: HashTable::with_capacity(entries.len()),
+            entries,
+            hasher,
+        };
+        h.rebuild();
+        h
     }
 
-    /// Indexes `k` at position `i`; `entries` are those indexed so far (rehashed as it grows).
-    fn add(&mut self, entries: &[(Key, Value)], k: &str, i: usize) {
-        let hasher = &self.hasher;
+    fn rebuild(&mut self) {
+        self.table.clear();
+        for i in 0..self.entries.len() {
+            self.add(i);
+        }
+    }
+
+    /// Indexes the entry at position `i`; entries before it are indexed (rehashed as it grows).
+    fn add(&mut self, i: usize) {
+        let (hasher, entries) = (&self.hasher, &self.entries);
         self.table
-            .insert_unique(hasher.hash_one(k), i as u32, |&j| {
+            .insert_unique(hasher.hash_one(entries[i].0.as_str()), i as u32, |&j| {
                 hasher.hash_one(entries[j as usize].0.as_str())
             });
+    }
+
+    fn find(&self, k: &str) -> Option<usize> {
+        let entries = &self.entries;
+        self.table
+            .find(self.hasher.hash_one(k), |&i| {
+                entries[i as usize].0.as_str() == k
+            })
+            .map(|&i| i as usize)
+    }
+}
+
+impl Default for Map {
+    fn default() -> Map {
+        Map::with_capacity(0)
     }
 }
 
@@ -49,41 +110,57 @@ impl Map {
 
     pub fn with_capacity(n: usize) -> Map {
         Map {
-            entries: Vec::with_capacity(n),
-            index: None,
+            repr: Repr::Linear {
+                entries: Vec::with_capacity(n),
+                mask: 0,
+            },
+        }
+    }
+
+    fn entries(&self) -> &Vec<(Key, Value)> {
+        match &self.repr {
+            Repr::Linear { entries, .. } => entries,
+            Repr::Hashed(h) => &h.entries,
+        }
+    }
+
+    /// The entries to change in place. The mask and the index are made of the keys: a caller
+    /// that adds, moves or removes keys makes them true again (`push`, `reindex`).
+    fn entries_mut(&mut self) -> &mut Vec<(Key, Value)> {
+        match &mut self.repr {
+            Repr::Linear { entries, .. } => entries,
+            Repr::Hashed(h) => &mut h.entries,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries().is_empty()
     }
 
     pub fn reserve(&mut self, additional: usize) {
-        self.entries.reserve(additional);
+        self.entries_mut().reserve(additional);
     }
 
     pub fn get_index_of(&self, k: &str) -> Option<usize> {
-        match &self.index {
-            None => {
-                // Most keys scanned past differ from `k`; many share its length (`verb`, `auth`,
-                // `host`), few its first byte: that byte is checked before calling memcmp.
+        match &self.repr {
+            Repr::Linear { entries, mask } => {
                 let kb = k.as_bytes();
+                if mask & signature(kb) == 0 {
+                    return None;
+                }
+                // Keys scanned past that share the bit mostly differ in length or first byte:
+                // both are checked before calling memcmp.
                 let first = kb.first().copied();
-                self.entries.iter().position(|(key, _)| {
+                entries.iter().position(|(key, _)| {
                     let b = key.as_bytes();
                     b.len() == kb.len() && b.first().copied() == first && b == kb
                 })
             }
-            Some(ix) => {
-                let entries = &self.entries;
-                ix.table
-                    .find(ix.hash(k), |&i| entries[i as usize].0.as_str() == k)
-                    .map(|&i| i as usize)
-            }
+            Repr::Hashed(h) => h.find(k),
         }
     }
 
@@ -92,29 +169,29 @@ impl Map {
     }
 
     pub fn get(&self, k: &str) -> Option<&Value> {
-        self.get_index_of(k).map(|i| &self.entries[i].1)
+        self.get_index_of(k).map(|i| &self.entries()[i].1)
     }
 
     pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
-        self.get_index_of(k).map(|i| &mut self.entries[i].1)
+        self.get_index_of(k).map(|i| &mut self.entries_mut()[i].1)
     }
 
     /// The position, key and value of `k`.
     pub fn get_full(&self, k: &str) -> Option<(usize, &Key, &Value)> {
         self.get_index_of(k).map(|i| {
-            let (k, v) = &self.entries[i];
+            let (k, v) = &self.entries()[i];
             (i, k, v)
         })
     }
 
     pub fn get_index(&self, i: usize) -> Option<(&Key, &Value)> {
-        self.entries.get(i).map(|(k, v)| (k, v))
+        self.entries().get(i).map(pair)
     }
 
     /// Sets `k`; an existing key keeps its place and its old value is returned.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
         match self.get_index_of(&k) {
-            Some(i) => Some(std::mem::replace(&mut self.entries[i].1, v)),
+            Some(i) => Some(std::mem::replace(&mut self.entries_mut()[i].1, v)),
             None => {
                 self.push(k, v);
                 None
@@ -122,37 +199,45 @@ impl Map {
         }
     }
 
-    /// Appends a key known to be absent.
-    fn push(&mut self, k: Key, v: Value) -> usize {
-        let i = self.entries.len();
-        if let Some(ix) = &mut self.index {
-            ix.add(&self.entries, &k, i);
+    /// Appends a key known to be absent (an event's first fields): no lookup.
+    pub(crate) fn push(&mut self, k: Key, v: Value) -> usize {
+        debug_assert!(self.get_index_of(&k).is_none(), "push of a present key");
+        match &mut self.repr {
+            Repr::Linear { entries, mask } if entries.len() < LINEAR_MAX => {
+                *mask |= signature(k.as_bytes());
+                entries.push((k, v));
+                entries.len() - 1
+            }
+            Repr::Linear { entries, .. } => {
+                let mut entries = std::mem::take(entries);
+                entries.push((k, v));
+                let i = entries.len() - 1;
+                self.repr = Repr::Hashed(Box::new(Hashed::new(entries, Default::default())));
+                i
+            }
+            Repr::Hashed(h) => {
+                h.entries.push((k, v));
+                let i = h.entries.len() - 1;
+                h.add(i);
+                i
+            }
         }
-        self.entries.push((k, v));
-        if self.index.is_none() && self.entries.len() > LINEAR_MAX {
-            self.reindex();
-        }
-        i
     }
 
-    /// Builds the index again after entries moved, or drops it when the map is small again.
+    /// Makes the mask or the index true again after entries moved or went; a map that became
+    /// small again drops its index.
     fn reindex(&mut self) {
-        if self.entries.len() <= LINEAR_MAX {
-            self.index = None;
-            return;
+        match &mut self.repr {
+            Repr::Linear { entries, mask } => *mask = mask_of(entries),
+            Repr::Hashed(h) if h.entries.len() > LINEAR_MAX => h.rebuild(),
+            Repr::Hashed(h) => {
+                let entries = std::mem::take(&mut h.entries);
+                self.repr = Repr::Linear {
+                    mask: mask_of(&entries),
+                    entries,
+                };
+            }
         }
-        let hasher = match self.index.take() {
-            Some(ix) => ix.hasher,
-            None => foldhash::fast::RandomState::default(),
-        };
-        let mut ix = Index {
-            table: HashTable::with_capacity(self.entries.len()),
-            hasher,
-        };
-        for (i, (k, _)) in self.entries.iter().enumerate() {
-            ix.add(&self.entries, k, i);
-        }
-        self.index = Some(Box::new(ix));
     }
 
     /// Removes `k`, keeping the order of the others (Logstash's `remove_field` keeps it too).
@@ -167,16 +252,17 @@ impl Map {
 
     /// Removes the entry at position `i`, keeping the order of the others.
     pub fn shift_remove_index(&mut self, i: usize) -> Option<(Key, Value)> {
-        if i >= self.entries.len() {
+        let entries = self.entries_mut();
+        if i >= entries.len() {
             return None;
         }
-        let kv = self.entries.remove(i);
+        let kv = entries.remove(i);
         self.reindex();
         Some(kv)
     }
 
     pub fn sort_keys(&mut self) {
-        self.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        self.entries_mut().sort_by(|a, b| a.0.cmp(&b.0));
         self.reindex();
     }
 
@@ -188,29 +274,29 @@ impl Map {
     }
 
     pub fn iter(&self) -> Iter<'_> {
-        self.entries.iter().map(pair as _)
+        self.entries().iter().map(pair as _)
     }
 
     pub fn iter_mut(
         &mut self,
     ) -> impl DoubleEndedIterator<Item = (&Key, &mut Value)> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(k, v)| (&*k, v))
+        self.entries_mut().iter_mut().map(|(k, v)| (&*k, v))
     }
 
     pub fn keys(
         &self,
     ) -> impl DoubleEndedIterator<Item = &Key> + ExactSizeIterator + Clone + fmt::Debug {
-        self.entries.iter().map(|(k, _)| k)
+        self.entries().iter().map(|(k, _)| k)
     }
 
     pub fn values(&self) -> impl DoubleEndedIterator<Item = &Value> + ExactSizeIterator + Clone {
-        self.entries.iter().map(|(_, v)| v)
+        self.entries().iter().map(|(_, v)| v)
     }
 
     pub fn values_mut(
         &mut self,
     ) -> impl DoubleEndedIterator<Item = &mut Value> + ExactSizeIterator {
-        self.entries.iter_mut().map(|(_, v)| v)
+        self.entries_mut().iter_mut().map(|(_, v)| v)
     }
 }
 
@@ -260,19 +346,19 @@ impl<'a> Entry<'a> {
 
 impl<'a> OccupiedEntry<'a> {
     pub fn key(&self) -> &Key {
-        &self.map.entries[self.i].0
+        &self.map.entries()[self.i].0
     }
 
     pub fn get(&self) -> &Value {
-        &self.map.entries[self.i].1
+        &self.map.entries()[self.i].1
     }
 
     pub fn get_mut(&mut self) -> &mut Value {
-        &mut self.map.entries[self.i].1
+        &mut self.map.entries_mut()[self.i].1
     }
 
     pub fn into_mut(self) -> &'a mut Value {
-        &mut self.map.entries[self.i].1
+        &mut self.map.entries_mut()[self.i].1
     }
 
     pub fn insert(&mut self, v: Value) -> Value {
@@ -287,7 +373,7 @@ impl<'a> VacantEntry<'a> {
 
     pub fn insert(self, v: Value) -> &'a mut Value {
         let i = self.map.push(self.key, v);
-        &mut self.map.entries[i].1
+        &mut self.map.entries_mut()[i].1
     }
 }
 
@@ -323,7 +409,7 @@ impl std::ops::Index<&str> for Map {
 impl Extend<(Key, Value)> for Map {
     fn extend<I: IntoIterator<Item = (Key, Value)>>(&mut self, iter: I) {
         let iter = iter.into_iter();
-        self.entries.reserve(iter.size_hint().0);
+        self.reserve(iter.size_hint().0);
         for (k, v) in iter {
             self.insert(k, v);
         }
@@ -343,7 +429,10 @@ impl IntoIterator for Map {
     type IntoIter = std::vec::IntoIter<(Key, Value)>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+        match self.repr {
+            Repr::Linear { entries, .. } => entries.into_iter(),
+            Repr::Hashed(h) => h.entries.into_iter(),
+        }
     }
 }
 
@@ -359,6 +448,18 @@ impl<'a> IntoIterator for &'a Map {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Map {
+        fn is_hashed(&self) -> bool {
+            matches!(self.repr, Repr::Hashed(_))
+        }
+    }
+
+    #[test]
+    fn a_map_or_a_value_holding_one_stays_32_bytes() {
+        assert_eq!(std::mem::size_of::<Map>(), 32);
+        assert_eq!(std::mem::size_of::<Value>(), 32);
+    }
 
     fn keys(m: &Map) -> Vec<&str> {
         m.keys().map(|k| k.as_str()).collect()
@@ -380,7 +481,7 @@ mod tests {
                     proptest::prop_assert_eq!(m.shift_remove(&key), want.shift_remove(&key).map(Value::Int));
                 }
                 proptest::prop_assert_eq!(m.len(), want.len());
-                proptest::prop_assert_eq!(m.index.is_some(), m.len() > LINEAR_MAX);
+                proptest::prop_assert_eq!(m.is_hashed(), m.len() > LINEAR_MAX);
                 for (i, (k, v)) in want.iter().enumerate() {
                     proptest::prop_assert_eq!(m.get_full(k), Some((i, &Key::from(k.as_str()), &Value::Int(*v))));
                 }
@@ -396,7 +497,7 @@ mod tests {
             .rev()
             .map(|i| (Key::from(format!("f{i:02}")), Value::Int(i)))
             .collect();
-        assert!(m.index.is_some());
+        assert!(m.is_hashed());
         m.sort_keys();
         assert_eq!(m.get_index_of("f00"), Some(0));
         assert_eq!(
@@ -412,7 +513,7 @@ mod tests {
         while m.len() > 3 {
             m.shift_remove_index(0);
         }
-        assert!(m.index.is_none());
+        assert!(!m.is_hashed());
         assert_eq!(keys(&m), ["f38", "f39", "new"]);
         let reordered: Map = m
             .iter()
