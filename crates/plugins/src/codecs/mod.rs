@@ -45,7 +45,8 @@ impl Charset {
     /// The text, and whether bytes had to be replaced.
     pub fn decode(self, b: &[u8]) -> (String, bool) {
         match self {
-            Charset::Utf8 => match std::str::from_utf8(b) {
+            // SIMD validation: std's byte loop was 8% of `stdin -> null` (every line is checked).
+            Charset::Utf8 => match simdutf8::basic::from_utf8(b) {
                 Ok(s) => (s.to_string(), false),
                 Err(_) => (String::from_utf8_lossy(b).into_owned(), true),
             },
@@ -57,13 +58,16 @@ impl Charset {
 /// A text event as plain/line build it: `message`, plus `[event][original]` under ECS.
 pub fn text_event(text: impl Into<Str>, invalid: bool, ecs: Ecs) -> Event {
     let text = text.into();
-    let mut e = Event::new();
-    if ecs.enabled() {
+    let mut e = if ecs.enabled() {
+        let mut e = Event::new();
         if let Ok(r) = FieldRef::parse("[event][original]") {
             let _ = e.set(&r, Value::String(text.clone()));
         }
-    }
-    e.data_mut().insert("message".into(), Value::String(text));
+        e.data_mut().insert("message".into(), Value::String(text));
+        e
+    } else {
+        Event::with_message(text)
+    };
     if invalid {
         e.tag(INVALID_UTF8_TAG);
     }
@@ -194,6 +198,20 @@ mod tests {
     }
 
     proptest! {
+        /// Text as std reads it: valid UTF-8 as is, anything else lossily and flagged.
+        #[test]
+        fn utf8_decoding_reads_as_std(
+            mut text in proptest::collection::vec(prop::sample::select(b"ab\xc3\xa9\xe2\x82\xac\xff".to_vec()), 0..80),
+            ascii in "[ -~]{0,100}",
+        ) {
+            text.extend_from_slice(ascii.as_bytes());
+            let want = (
+                String::from_utf8_lossy(&text).into_owned(),
+                std::str::from_utf8(&text).is_err(),
+            );
+            prop_assert_eq!(super::Charset::Utf8.decode(&text), want);
+        }
+
         #[test]
         fn chunking_never_changes_the_lines(
             text in proptest::collection::vec(prop::sample::select(b"ab\r\n".to_vec()), 0..60),

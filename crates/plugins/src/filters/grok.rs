@@ -262,22 +262,17 @@ fn input_text<'e>(e: &'e Event, src: &FieldRef, idx: Option<usize>) -> std::borr
 /// Logstash's capture rule: set a missing field, append to an array, turn a string into
 /// [old, new]; leave other types alone. `overwrite` replaces.
 fn handle(e: &mut Event, r: &FieldRef, overwrite: bool, v: Value) {
-    let slot = match e.slot(r) {
-        Ok(slot) => slot,
-        Err(err) => {
-            warn!("grok cannot set a capture: {err}");
-            return;
-        }
-    };
-    match slot {
+    let set = e.upsert(r, v, |slot, v| match slot {
         _ if overwrite => *slot = v,
-        Value::Null => *slot = v,
         Value::Array(a) => a.push(v),
         Value::String(_) => {
             let old = std::mem::replace(slot, Value::Null);
             *slot = Value::Array(vec![old, v]);
         }
         _ => {}
+    });
+    if let Err(err) = set {
+        warn!("grok cannot set a capture: {err}");
     }
 }
 
