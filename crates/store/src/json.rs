@@ -23,12 +23,21 @@ pub enum Json<'a> {
 
 impl<'a> Json<'a> {
     pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Json<'a>> {
+        Json::parse_text(bytes).map(|(j, _)| j)
+    }
+
+    /// Parses `bytes` and gives them back as text (a source is stored as sent).
+    pub fn parse_text(bytes: &'a [u8]) -> serde_json::Result<(Json<'a>, &'a str)> {
         // Validated as a whole in one SIMD pass: serde_json checks each string of a byte slice
         // on its own, a cost per string that text read as `str` does not pay.
         match simdutf8::basic::from_utf8(bytes) {
-            Ok(text) => serde_json::from_str(text),
+            Ok(text) => Ok((serde_json::from_str(text)?, text)),
             // serde_json says where the text stops being JSON or UTF-8.
-            Err(_) => serde_json::from_slice(bytes),
+            // Read as a `Value`, as serde_json does: skipping a value (`IgnoredAny`) misses a
+            // number out of range and would report a later place.
+            Err(_) => Err(serde_json::from_slice::<serde_json::Value>(bytes)
+                .err()
+                .unwrap_or_else(|| serde::de::Error::custom("the text is not UTF-8"))),
         }
     }
 
@@ -157,23 +166,45 @@ impl<'de: 'a, 'a> Deserialize<'de> for Json<'a> {
                 Ok(Json::Array(a))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
-                let mut o: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+                let mut o: Vec<(Cow<'de, str>, Json<'de>)> = Vec::with_capacity(8);
+                // One bit per key seen, from its length and end bytes: a key whose bit is clear
+                // is new without comparing it to every earlier one (keys repeat rarely).
+                let mut seen_mask = 0u64;
                 // A JSON key is a string: read by this visitor, it borrows as values do.
                 while let Some(key) = map.next_key::<Json<'de>>()? {
                     let Json::String(k) = key else {
                         return Err(serde::de::Error::custom("an object key must be a string"));
                     };
                     let v = map.next_value()?;
-                    match o.iter_mut().find(|(seen, _)| *seen == k) {
+                    let bit = key_bit(&k);
+                    let slot = if seen_mask & bit == 0 {
+                        None
+                    } else {
+                        o.iter_mut().find(|(seen, _)| *seen == k)
+                    };
+                    match slot {
                         Some(slot) => slot.1 = v,
                         None => o.push((k, v)),
                     }
+                    seen_mask |= bit;
                 }
                 Ok(Json::Object(o))
             }
         }
         d.deserialize_any(V)
     }
+}
+
+/// A key's bit in an object's 64-bit mask of keys seen.
+fn key_bit(k: &str) -> u64 {
+    let b = k.as_bytes();
+    let (first, last) = (b.first().copied(), b.last().copied());
+    let h = (b.len() as u64)
+        .wrapping_mul(31)
+        .wrapping_add(u64::from(first.unwrap_or(0)))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(u64::from(last.unwrap_or(0)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
+    1 << (h >> 58)
 }
 
 #[cfg(test)]
@@ -217,8 +248,8 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Whatever serde_json reads, this tree reads the same; and any bytes are an error,
-        /// never a panic.
+        /// Whatever serde_json reads, this tree reads the same; and any bytes are the same
+        /// error, never a panic.
         #[test]
         fn reads_what_serde_json_reads(v in value(), noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let text = v.to_string();
@@ -229,9 +260,28 @@ mod tests {
             proptest::prop_assert_eq!(j.to_string(), read.to_string());
             let mut bytes = text.into_bytes();
             bytes.extend(noise);
-            let ours = Json::parse(&bytes).map(|j| j.to_value()).ok();
-            let theirs = serde_json::from_slice::<Value>(&bytes).ok();
-            proptest::prop_assert_eq!(ours, theirs);
+            let ours = Json::parse_text(&bytes).map(|(j, t)| (j.to_value(), t.as_bytes() == bytes));
+            let theirs = serde_json::from_slice::<Value>(&bytes);
+            match (ours, theirs) {
+                // Read as text: the text is the bytes given.
+                (Ok(o), Ok(t)) => proptest::prop_assert_eq!(o, (t, true)),
+                // The same error, at the same place.
+                (Err(o), Err(t)) => proptest::prop_assert_eq!(o.to_string(), t.to_string()),
+                (o, t) => proptest::prop_assert!(false, "ours {o:?}, serde_json {t:?}"),
+            }
+        }
+
+        /// Repeated keys (those sharing a mask bit too): each keeps its first place and its last
+        /// value, as serde_json's order-preserving map reads them.
+        #[test]
+        fn repeated_keys_read_as_serde_json_reads(
+            pairs in proptest::collection::vec(("[ab]{0,2}|[a-z]{1,12}", 0u32..9), 0..40)
+        ) {
+            let body: Vec<String> = pairs.iter().map(|(k, n)| format!("{k:?}:{n}")).collect();
+            let text = format!("{{{}}}", body.join(","));
+            let read: Value = serde_json::from_str(&text).unwrap();
+            let j = Json::parse(text.as_bytes()).unwrap();
+            proptest::prop_assert_eq!(j.to_string(), read.to_string());
         }
     }
 }

@@ -47,10 +47,22 @@ fn segments(dir: &Path) -> io::Result<Vec<u64>> {
 }
 
 /// Appends one frame around `payload` to `out`.
+#[cfg(test)]
 pub fn frame(out: &mut Vec<u8>, payload: &[u8]) {
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
-    out.extend_from_slice(payload);
+    frame_with(out, |o| o.extend_from_slice(payload));
+}
+
+/// Appends one frame whose payload `write` appends to `out`: a record is written in place, not
+/// built apart and copied (it holds the whole source).
+pub fn frame_with(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let head = out.len();
+    out.extend_from_slice(&[0; 8]);
+    write(out);
+    let payload = &out[head + 8..];
+    let len = (payload.len() as u32).to_le_bytes();
+    let crc = crc32fast::hash(payload).to_le_bytes();
+    out[head..head + 4].copy_from_slice(&len);
+    out[head + 4..head + 8].copy_from_slice(&crc);
 }
 
 /// Reads the frames of one segment from `start`; calls `each(end_position, payload)`. Returns

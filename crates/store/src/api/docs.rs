@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
 use super::source::SourceSpec;
-use super::{blocking, err, parse_body, reply, reply_raw, Params};
+use super::{blocking, err, ndjson_lines, parse_body, reply, reply_raw, Params};
 use crate::index::{Cond, EsError, Index, Op, OpResult};
 use crate::json::Json;
 use crate::store::Store;
@@ -49,11 +49,9 @@ pub(super) fn after_write(indices: &[Arc<Index>], refresh: Refresh) -> Result<()
     Ok(())
 }
 
-/// The source line exactly as sent, stored as `_source`.
-pub(super) fn raw_source(line: &[u8]) -> Option<Arc<str>> {
-    simdutf8::basic::from_utf8(line)
-        .ok()
-        .map(|t| t.trim().into())
+/// The source exactly as sent (but the line's ends), stored as `_source`.
+fn source_text(text: &str) -> Arc<str> {
+    text.trim().into()
 }
 
 pub(super) fn item_json(index: &str, r: &OpResult) -> Value {
@@ -133,9 +131,7 @@ pub(super) fn run_bulk<'b>(
         Failed(String, Value),
     }
     let mut slots: Vec<Slot<'b>> = Vec::new();
-    let mut lines = body
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let mut lines = ndjson_lines(body);
     while let Some(action_line) = lines.next() {
         let Ok(Value::Object(action)) = serde_json::from_slice::<Value>(action_line) else {
             return malformed("Malformed action/metadata line, expected START_OBJECT");
@@ -161,14 +157,13 @@ pub(super) fn run_bulk<'b>(
                 let Some(src_line) = lines.next() else {
                     return malformed(format!("the {kind} action needs a document line"));
                 };
-                let source = match Json::parse(src_line) {
-                    Ok(v) => v,
+                let (source, raw) = match Json::parse_text(src_line) {
+                    Ok((v, text)) => (v, Some(source_text(text))),
                     Err(e) => {
                         slots.push(Slot::Failed(kind, parse_failure(&index, id, e)));
                         continue;
                     }
                 };
-                let raw = raw_source(src_line);
                 if kind == "index" {
                     Op::Index { id, source, raw }
                 } else {
@@ -482,8 +477,8 @@ fn write_doc(
     body: &[u8],
     p: &HashMap<String, String>,
 ) -> Response {
-    let source = match Json::parse(body) {
-        Ok(v) => v,
+    let (source, raw) = match Json::parse_text(body) {
+        Ok((v, text)) => (v, Some(source_text(text))),
         Err(e) => {
             let e = EsError::bad_request(
                 "document_parsing_exception",
@@ -492,7 +487,6 @@ fn write_doc(
             return err(e, Some(index));
         }
     };
-    let raw = raw_source(body);
     let op = match p.get("op_type").map(String::as_str) {
         Some("create") => Op::Create { id, source, raw },
         None | Some("index") => Op::Index { id, source, raw },

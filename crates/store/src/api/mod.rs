@@ -329,6 +329,19 @@ async fn cluster_settings(State(s): State<Arc<Store>>, method: Method, body: Byt
     reply(200, cur.clone())
 }
 
+/// The lines of an NDJSON body (`_bulk`, `_msearch`), blank ones skipped. Found with `memchr`:
+/// a bulk is megabytes, and a byte-at-a-time split was 1% of rstore's work under a bulk stream.
+pub(super) fn ndjson_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    ends.map(move |end| {
+        let line = &body[start..end];
+        start = end + 1;
+        line
+    })
+    .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+}
+
 pub(super) fn parse_body(body: &[u8]) -> Result<Value, EsError> {
     serde_json::from_slice(body).map_err(|e| {
         EsError::bad_request(
@@ -336,4 +349,25 @@ pub(super) fn parse_body(body: &[u8]) -> Result<Value, EsError> {
             format!("failed to parse: {e}"),
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The lines are those of a split at every newline, blank ones left out: with or without
+        /// a last newline, `\r\n` endings, runs of blank lines.
+        #[test]
+        fn ndjson_lines_are_the_non_blank_lines(
+            body in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), Just(b' '), Just(b'{'), Just(b'x')], 0..64)
+        ) {
+            let want: Vec<&[u8]> = body
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+                .collect();
+            let got: Vec<&[u8]> = super::ndjson_lines(&body).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::{json, Map, Value};
 
 use super::source::{fields_of, SourceSpec};
-use super::{answer, blocking, err, reply, Params};
+use super::{answer, blocking, err, ndjson_lines, reply, Params};
 use crate::index::{cmp_sort, EsError, Hit, Index, Search, SortKey};
 use crate::scroll::{Context, Pending};
 use crate::store::Store;
@@ -690,9 +690,7 @@ pub(super) async fn count(
 /// response's `error`, with its `status`).
 fn run_msearch(s: &Store, default: &str, body: &[u8], p: &HashMap<String, String>) -> Response {
     let start = Instant::now();
-    let mut lines = body
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let mut lines = ndjson_lines(body);
     let mut responses = Vec::new();
     while let Some(head) = lines.next() {
         let head: Value = match serde_json::from_slice(head) {

@@ -93,24 +93,24 @@ pub struct Record {
     pub src: Option<Box<serde_json::value::RawValue>>,
 }
 
+/// Appends the record to `r`, field by field (on the path of every document).
 fn record(
+    r: &mut Vec<u8>,
     index: &str,
     action: &str,
     id: &str,
     (version, seq_no): (u64, u64),
     auto: bool,
     src: Option<&str>,
-) -> Vec<u8> {
-    // Written field by field: one allocation per record, on the path of every document.
-    let mut r = Vec::with_capacity(80 + index.len() + id.len() + src.map_or(0, str::len));
-    let mut put = |key: &str, text: &str| {
+) {
+    let put = |r: &mut Vec<u8>, key: &str, text: &str| {
         r.extend_from_slice(key.as_bytes());
         // Writing a `str` into a `Vec` cannot fail.
-        let _ = serde_json::to_writer(&mut r, text);
+        let _ = serde_json::to_writer(&mut *r, text);
     };
-    put("{\"i\":", index);
-    put(",\"a\":", action);
-    put(",\"id\":", id);
+    put(r, "{\"i\":", index);
+    put(r, ",\"a\":", action);
+    put(r, ",\"id\":", id);
     let _ = write!(r, ",\"v\":{version},\"s\":{seq_no}");
     if auto {
         r.extend_from_slice(b",\"auto\":true");
@@ -120,7 +120,6 @@ fn record(
         r.extend_from_slice(src.as_bytes());
     }
     r.push(b'}');
-    r
 }
 
 /// A document ready for the writer but for its version, built outside the index's lock.
@@ -597,19 +596,27 @@ impl Index {
         let name = &self.name;
         let first_seq = st.seq_no;
         let logged = self.engine.wal.append_with(|start, buf| {
+            // Sized up front: a bulk's log is its sources and then some, grown once.
+            let sources: usize = accepted
+                .iter()
+                .map(|(r, _, _)| match r {
+                    Ready::Write { id, prep, .. } => prep.src.len() + id.len(),
+                    Ready::Delete { id, .. } => id.len(),
+                    Ready::Failed(_) => 0,
+                })
+                .sum();
+            buf.reserve(sources + accepted.len() * (100 + name.len()));
             let mut positions = Vec::with_capacity(accepted.len());
             for (i, (r, _, version)) in accepted.iter().enumerate() {
                 let seq = first_seq + i as u64;
-                let payload = match r {
-                    Ready::Write { id, auto, prep, .. } => {
-                        record(name, "index", id, (*version, seq), *auto, Some(&prep.src))
-                    }
-                    Ready::Delete { id, .. } => {
-                        record(name, "delete", id, (*version, seq), false, None)
-                    }
+                let (action, id, auto, src) = match r {
+                    Ready::Write { id, auto, prep, .. } => ("index", id, *auto, Some(&*prep.src)),
+                    Ready::Delete { id, .. } => ("delete", id, false, None),
                     Ready::Failed(_) => continue,
                 };
-                crate::wal::frame(buf, &payload);
+                crate::wal::frame_with(buf, |b| {
+                    record(b, name, action, id, (*version, seq), auto, src)
+                });
                 positions.push(start + buf.len() as u64);
             }
             positions
@@ -888,16 +895,26 @@ mod tests {
     #[test]
     fn records_read_back_as_written() {
         let src = r#"{"message":"a \"quoted\" line","n":1}"#;
-        let r = record("logs-\"x\"", "index", "id\n1", (3, 7), true, Some(src));
-        let back: Record = serde_json::from_slice(&r).unwrap();
+        let mut r = b"earlier bytes stay".to_vec();
+        record(
+            &mut r,
+            "logs-\"x\"",
+            "index",
+            "id\n1",
+            (3, 7),
+            true,
+            Some(src),
+        );
+        let back: Record = serde_json::from_slice(&r[18..]).unwrap();
         assert_eq!((back.i.as_str(), back.a.as_str()), ("logs-\"x\"", "index"));
         assert_eq!(
             (back.id.as_str(), back.v, back.s, back.auto),
             ("id\n1", 3, Some(7), true)
         );
         assert_eq!(back.src.unwrap().get(), src);
-        let d: Record =
-            serde_json::from_slice(&record("i", "delete", "x", (2, 9), false, None)).unwrap();
+        let mut r = Vec::new();
+        record(&mut r, "i", "delete", "x", (2, 9), false, None);
+        let d: Record = serde_json::from_slice(&r).unwrap();
         assert!(d.src.is_none() && !d.auto && d.v == 2);
     }
 }
