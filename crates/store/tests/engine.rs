@@ -247,16 +247,25 @@ fn a_full_disk_refuses_bulks_and_recovers_when_space_returns() {
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
         .spawn()
         .unwrap();
-    let up = (0..200).any(|_| {
-        if let Ok(Some(_)) = child.try_wait() {
-            return false;
+    // Up when rstore says it listens (logged after its bind). An exit before rstore ran (no
+    // log: unshare refused, or the script's 97, no tmpfs) means the machine cannot run this.
+    let log = dir.path().join("rstore.stderr");
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut exited = None;
+    let up = (0..400).any(|_| {
+        if let Ok(Some(status)) = child.try_wait() {
+            exited = Some(status);
+            return true;
         }
         std::thread::sleep(Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        said().contains("listening on")
     });
-    if !up {
-        let _ = child.kill();
-        let _ = child.wait();
+    if let Some(status) = exited {
+        let ran = log.exists() && status.code() != Some(97);
+        assert!(!ran, "rstore exited: {status}\n{}", said());
+    }
+    assert!(up || exited.is_some(), "rstore did not start:\n{}", said());
+    if exited.is_some() {
         skip(
             "a_full_disk_refuses_bulks_and_recovers_when_space_returns",
             "cannot mount a tmpfs here (needs root and unshare -m)",

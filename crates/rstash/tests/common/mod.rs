@@ -1,20 +1,26 @@
 //! Helpers for tests that run the real `rstash` binary against real clients on 127.0.0.1.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A port free for both TCP and UDP: inputs such as syslog listen on both, and a port that is
-/// free for TCP may be held by a UDP socket of a test running beside (the syslog input then
-/// fails its UDP bind after its TCP listener was already seen open).
+/// A port free for both TCP and UDP (inputs such as syslog listen on both) that no other test of
+/// this process is handed: counted up from below Linux's ephemeral range (32768+), where
+/// `bind(0)` never lands and a client's own source port never sits (a connect to an ephemeral
+/// port with no listener can connect to itself, and a wait for "listening" would end early).
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Processes started side by side begin at different places.
+    let offset = (std::process::id() % 400) as u16 * 30;
     loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        let port = 20_000 + offset.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let free = std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
             return port;
         }
     }
@@ -201,7 +207,7 @@ pub const ROOMY_DISK: [&str; 4] = [
 ];
 
 pub fn start_rstore(data: &Path, port: u16) -> Child {
-    let c = Command::new(sibling_bin("rstore"))
+    let mut c = Command::new(sibling_bin("rstore"))
         .args([
             "--path.data",
             data.to_str().unwrap(),
@@ -210,13 +216,30 @@ pub fn start_rstore(data: &Path, port: u16) -> Child {
         ])
         .args(ROOMY_DISK)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for("rstore", Duration::from_secs(20), || {
-        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    // rstore's own word that it listens, logged after its bind: a connect that succeeds is no
+    // proof (a port just freed may still be held by a concurrent spawn's child). Its stderr is
+    // read to the end, so rstore never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = c.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        let mut said = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(Ok(()));
+            }
+            said.push_str(&line);
+            said.push('\n');
+        }
+        let _ = tx.send(Err(said));
     });
-    c
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(Ok(())) => c,
+        Ok(Err(said)) => panic!("rstore exited before listening:\n{said}"),
+        Err(_) => panic!("rstore did not say it listens within 20 s"),
+    }
 }
 
 /// `GET path` on 127.0.0.1:port: the whole response, status line and headers included. A server

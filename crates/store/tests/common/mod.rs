@@ -44,15 +44,30 @@ impl Rstore {
             .stderr(std::fs::File::create(data.join("rstore.stderr")).unwrap())
             .spawn()
             .unwrap();
+        let mut s = Rstore { child, port };
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // rstore's own word that it listens, logged after its bind: a connect that succeeds is
+        // no proof (a port just freed by a test may still be held by a concurrent spawn's child).
+        while !s.stderr(data).contains("listening on") {
+            // An rstore that exited (the port taken, say) must not wait out the limit.
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!(
+                    "rstore exited ({status}) before listening:\n{}",
+                    s.stderr(data)
+                );
+            }
             assert!(
                 start.elapsed() < Duration::from_secs(20),
-                "rstore did not start"
+                "rstore did not start:\n{}",
+                s.stderr(data)
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Rstore { child, port }
+        s
+    }
+
+    fn stderr(&self, data: &Path) -> String {
+        std::fs::read_to_string(data.join("rstore.stderr")).unwrap_or_default()
     }
 }
 
@@ -63,12 +78,21 @@ impl Drop for Rstore {
     }
 }
 
+/// A port that no other test of this process is handed: counted up from below Linux's ephemeral
+/// range (32768+), where `bind(0)` never lands and a client's own source port never sits (a
+/// connect to an ephemeral port with no listener can connect to itself, and then "rstore is up"
+/// was a lie). Checked bindable, so another process's listener is skipped.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Processes started side by side begin at different places.
+    let offset = (std::process::id() % 400) as u16 * 30;
+    loop {
+        let port = 20_000 + offset.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// One HTTP/1.1 request; returns (status, body).
