@@ -265,7 +265,8 @@ impl<'de> Visitor<'de> for ValueVisitor {
             entries.push(entry);
         }
         let mut m = Map::with_capacity(entries.len());
-        m.extend(entries);
+        // Drained, not moved: moving the inline array copied ~900 bytes per object.
+        m.extend(entries.drain(..));
         Ok(Value::Object(m))
     }
 }
