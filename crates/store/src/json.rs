@@ -49,6 +49,13 @@ impl<'a> Json<'a> {
         matches!(self, Json::Null)
     }
 
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Json::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
     pub fn as_object(&self) -> Option<&[(Cow<'a, str>, Json<'a>)]> {
         match self {
             Json::Object(o) => Some(o),
