@@ -59,8 +59,8 @@ pub mod bench {
             return 0;
         };
         let raw = std::str::from_utf8(line).unwrap_or_default();
-        match build_doc(&l.1, &l.0, "id", &v, raw) {
-            Ok((d, new)) => d.len() + usize::from(new),
+        match build_doc(&l.1, &l.0, "id", &v, raw, raw.into()) {
+            Ok((d, new)) => d.values() + usize::from(new),
             Err(_) => 0,
         }
     }

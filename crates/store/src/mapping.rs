@@ -14,7 +14,7 @@ use tantivy::DateTime;
 
 use crate::error::EsError;
 use crate::json::Json;
-use crate::view::View;
+use crate::view::{Leaf, View, Views, Which};
 
 type FieldMap = HashMap<String, Field, foldhash::fast::RandomState>;
 
@@ -372,27 +372,24 @@ impl Mapping {
         Ok(changed)
     }
 
-    /// The document as tantivy indexes it, typed by the mapping, in one walk: the analysed-text
-    /// view (text fields, and fields no mapping names) and the exact-value view (every field;
-    /// keyword sub-fields honour `ignore_above`). A value its field's type cannot take is an
-    /// error naming the field, unless the field has `ignore_malformed`. The same walk tells
+    /// The document as tantivy indexes it, typed by the mapping, in one walk written into `out`:
+    /// the analysed-text view (text fields, and fields no mapping names) and the exact-value view
+    /// (every field; keyword sub-fields honour `ignore_above`). A value its field's type cannot
+    /// take is an error naming the field, unless the field has `ignore_malformed`. Returns
     /// whether dynamic mapping would add a field (the document must then be learned and built
     /// again), so the common document is walked once.
-    pub fn views<'a>(&self, doc: &'a Json<'_>) -> Result<Built<'a>, EsError> {
+    pub fn views(&self, doc: &Json<'_>, out: &mut Views) -> Result<bool, EsError> {
         let mut walk = Walk {
             path: String::with_capacity(64),
             learns: matches!(self.dynamic(), "true" | "strict"),
             new: false,
         };
-        let (text, exact) = self.views_at(&mut walk, doc)?;
-        Ok(Built {
-            text: text.unwrap_or(View::Object(Vec::new())),
-            exact: exact.unwrap_or(View::Object(Vec::new())),
-            new: walk.new,
-        })
+        self.views_at(&mut walk, doc, out)?;
+        Ok(walk.new)
     }
 
-    fn views_at<'a>(&self, walk: &mut Walk, v: &'a Json<'_>) -> Result<Views<'a>, EsError> {
+    /// Writes the views of `v` into `out`; says which view holds it (text, exact).
+    fn views_at(&self, walk: &mut Walk, v: &Json<'_>, out: &mut Views) -> Result<In, EsError> {
         let field = self.fields.get(walk.path.as_str());
         let family = field.map(Field::family);
         // As `has_new`: a value dynamic mapping would type, at a path the mapping lacks.
@@ -402,45 +399,57 @@ impl Mapping {
         // Types the store keeps in `_source` only (geo points, binary, ranges...): the exact-value
         // view records that the field is there, for `exists`.
         if family == Some("other") {
-            return Ok(match v {
-                Json::Null => (None, None),
-                Json::String(s) => (None, Some(View::Str(s))),
-                other => (None, Some(View::Text(other.to_string()))),
-            });
+            match v {
+                Json::Null => return Ok((false, false)),
+                Json::String(s) => out.scalar(Which::Exact, &View::Str(s)),
+                other if out.building() => out.scalar(Which::Exact, &View::Text(other.to_string())),
+                _ => {}
+            }
+            return Ok((false, true));
         }
         match v {
-            Json::Null => Ok((None, None)),
+            Json::Null => Ok((false, false)),
             Json::Array(a) => {
-                let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(a.len()));
+                let (t, e) = (out.mark(Which::Text), out.mark(Which::Exact));
+                out.open(Which::Text, Leaf::Array);
+                out.open(Which::Exact, Leaf::Array);
                 for x in a {
-                    let (t, e) = self.views_at(walk, x)?;
-                    text.extend(t);
-                    exact.extend(e);
+                    self.views_at(walk, x, out)?;
                 }
-                Ok((Some(View::Array(text)), Some(View::Array(exact))))
+                out.close(Which::Text, t);
+                out.close(Which::Exact, e);
+                Ok((true, true))
             }
             Json::Object(o) => {
                 if family.is_some_and(|f| f != "object") {
                     return malformed(field, &walk.path, v);
                 }
-                let (mut text, mut exact) = (Vec::new(), Vec::with_capacity(o.len()));
+                let (t, e) = (out.mark(Which::Text), out.mark(Which::Exact));
+                out.open(Which::Text, Leaf::Object);
+                out.open(Which::Exact, Leaf::Object);
                 let len = walk.path.len();
                 for (k, x) in o {
                     if len > 0 {
                         walk.path.push('.');
                     }
                     walk.path.push_str(k);
-                    let got = self.views_at(walk, x);
+                    let at = (out.mark(Which::Text), out.mark(Which::Exact));
+                    let got = self.views_at(walk, x, out);
                     walk.path.truncate(len);
-                    let (t, e) = got?;
-                    if let Some(t) = t {
-                        text.push((k.as_ref(), t));
-                    }
-                    if let Some(e) = e {
-                        exact.push((k.as_ref(), e));
+                    let (in_text, in_exact) = got?;
+                    if out.building() && (in_text || in_exact) {
+                        let key = out.span(k);
+                        if in_text {
+                            out.key(Which::Text, at.0, key);
+                        }
+                        if in_exact {
+                            out.key(Which::Exact, at.1, key);
+                        }
                     }
                 }
-                Ok((Some(View::Object(text)), Some(View::Object(exact))))
+                out.close(Which::Text, t);
+                out.close(Which::Exact, e);
+                Ok((true, true))
             }
             scalar => match field {
                 None => {
@@ -448,9 +457,15 @@ impl Mapping {
                         Json::Bool(b) => View::Bool(*b),
                         Json::Number(n) => number(n),
                         Json::String(s) => View::Str(s.as_ref()),
-                        _ => return Ok((None, None)),
+                        _ => return Ok((false, false)),
                     };
-                    Ok((Some(x.clone()), Some(x)))
+                    // One leaf for both views: an escaped string is copied once.
+                    if out.building() {
+                        let leaf = out.leaf(&x);
+                        out.open(Which::Text, leaf);
+                        out.open(Which::Exact, leaf);
+                    }
+                    Ok((true, true))
                 }
                 Some(f) => {
                     let Ok(exact) = coerce(f, scalar, true) else {
@@ -460,22 +475,21 @@ impl Mapping {
                         Some("text") => coerce(f, scalar, false).ok().flatten(),
                         _ => None,
                     };
-                    Ok((text, exact))
+                    if let Some(x) = &text {
+                        out.scalar(Which::Text, x);
+                    }
+                    if let Some(x) = &exact {
+                        out.scalar(Which::Exact, x);
+                    }
+                    Ok((text.is_some(), exact.is_some()))
                 }
             },
         }
     }
 }
 
-/// (analysed text, exact values) of one value; `None` where a view does not index it.
-type Views<'a> = (Option<View<'a>>, Option<View<'a>>);
-
-/// A document's two views, and whether it has fields dynamic mapping would add.
-pub struct Built<'a> {
-    pub text: View<'a>,
-    pub exact: View<'a>,
-    pub new: bool,
-}
+/// Whether a value is in the (analysed text, exact values) views.
+type In = (bool, bool);
 
 struct Walk {
     path: String,
@@ -484,9 +498,9 @@ struct Walk {
     new: bool,
 }
 
-fn malformed<'a>(f: Option<&Field>, path: &str, v: &Json) -> Result<Views<'a>, EsError> {
+fn malformed(f: Option<&Field>, path: &str, v: &Json) -> Result<In, EsError> {
     match f {
-        Some(f) if f.ignore_malformed => Ok((None, None)),
+        Some(f) if f.ignore_malformed => Ok((false, false)),
         _ => Err(mapper_error(format!(
             "failed to parse field [{path}] of type [{}]. Preview of field's value: '{}'",
             f.map_or("object", |f| f.ty.as_str()),
@@ -837,6 +851,7 @@ fn insert_path(props: &mut Map<String, Value>, parts: &[&str], t: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::Node;
 
     fn walk(path: &str) -> Walk {
         Walk {
@@ -878,16 +893,27 @@ mod tests {
         }}))
         .unwrap();
         let exact = |path: &str, v: Value| {
-            m.views_at(&mut walk(path), &Json::from(&v))
-                .map(|(_, e)| e.map(|e| format!("{e:?}")))
+            let mut out = Views::new("", true);
+            m.views_at(&mut walk(path), &Json::from(&v), &mut out)
+                .map(|(_, e)| e.then(|| format!("{:?}", out.exact[0].v)))
         };
         assert_eq!(exact("n", json!("12")).unwrap().as_deref(), Some("I64(12)"));
         let e = exact("n", json!("abc")).unwrap_err();
         assert_eq!(e.status(), 400);
         assert!(exact("q", json!("abc")).unwrap().is_none());
         let d = json!("2019-10-21 08:30:04.828");
-        match m.views_at(&mut walk("d"), &Json::from(&d)) {
-            Ok((None, Some(View::Date(d)))) => assert_eq!(d.into_timestamp_millis(), 1571646604828),
+        let mut out = Views::new("", true);
+        let got = m.views_at(&mut walk("d"), &Json::from(&d), &mut out);
+        match (got, out.text.as_slice(), out.exact.as_slice()) {
+            (
+                Ok((false, true)),
+                [],
+                [Node {
+                    v: Leaf::Date(d), ..
+                }],
+            ) => {
+                assert_eq!(d.into_timestamp_millis(), 1571646604828)
+            }
             other => panic!("{other:?}"),
         }
         assert!(exact("k", json!("long")).unwrap().is_none());

@@ -1,11 +1,42 @@
-//! A document as tantivy indexes it, borrowed from the parsed source: the analysed-text and
-//! exact-value views are built in one walk over the JSON and hand tantivy `&str`s that point into
-//! it. (`OwnedValue` trees, one per view, cost two allocations per field each: a third of the
-//! request threads' time under a bulk stream.)
+//! A document's two indexed views (analysed text, exact values) as flat node lists whose strings
+//! are ranges of the source the client sent: tantivy reads them where they are. (Built as a
+//! `TantivyDocument`, every string and value was copied into its node list and decoded again by
+//! the indexing threads: half of the per-document work of a bulk.)
 
-use tantivy::schema::document::{ReferenceValue, ReferenceValueLeaf, Value};
 use tantivy::DateTime;
 
+/// A string of a document: a range of its source, or of its own text (an escaped string, a
+/// number shown as text), which holds what the source does not hold as is.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Span {
+    start: u32,
+    len: u32,
+    own: bool,
+}
+
+/// One value of a view, in pre-order: a container is followed by its children's subtrees.
+#[derive(Clone, Copy, Debug)]
+pub struct Node {
+    /// The key of an object's entry (unused in arrays and at the root).
+    pub key: Span,
+    /// Nodes in this subtree, itself included: a child's next sibling is `size` nodes on.
+    pub size: u32,
+    pub v: Leaf,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Leaf {
+    Str(Span),
+    I64(i64),
+    U64(u64),
+    F64(f64),
+    Bool(bool),
+    Date(DateTime),
+    Array,
+    Object,
+}
+
+/// A scalar as its field's type wants it, before it is placed (see `Views::scalar`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum View<'a> {
     Str(&'a str),
@@ -16,35 +47,130 @@ pub enum View<'a> {
     F64(f64),
     Bool(bool),
     Date(DateTime),
-    Array(Vec<View<'a>>),
-    Object(Vec<(&'a str, View<'a>)>),
 }
 
-impl<'b, 'a: 'b> Value<'b> for &'b View<'a> {
-    type ArrayIter = std::slice::Iter<'b, View<'a>>;
-    type ObjectIter = ObjectIter<'b, 'a>;
+/// Both views of one document as they are built. `base` is the text the parsed source borrows
+/// from, kept as the document's source: strings inside it are ranges, others are copied once.
+#[derive(Default)]
+pub struct Views<'s> {
+    base: &'s str,
+    /// Off: only validated (nothing is kept).
+    build: bool,
+    pub own: String,
+    pub text: Vec<Node>,
+    pub exact: Vec<Node>,
+}
 
-    fn as_value(&self) -> ReferenceValue<'b, Self> {
-        match *self {
-            View::Str(s) => ReferenceValueLeaf::Str(s).into(),
-            View::Text(s) => ReferenceValueLeaf::Str(s).into(),
-            View::I64(v) => ReferenceValueLeaf::I64(*v).into(),
-            View::U64(v) => ReferenceValueLeaf::U64(*v).into(),
-            View::F64(v) => ReferenceValueLeaf::F64(*v).into(),
-            View::Bool(v) => ReferenceValueLeaf::Bool(*v).into(),
-            View::Date(v) => ReferenceValueLeaf::Date(*v).into(),
-            View::Array(a) => ReferenceValue::Array(a.iter()),
-            View::Object(o) => ReferenceValue::Object(ObjectIter(o.iter())),
+/// Which of the two views a node goes to.
+#[derive(Clone, Copy)]
+pub enum Which {
+    Text,
+    Exact,
+}
+
+impl<'s> Views<'s> {
+    pub fn new(base: &'s str, build: bool) -> Views<'s> {
+        Views {
+            base,
+            build,
+            own: String::new(),
+            text: Vec::new(),
+            exact: Vec::new(),
         }
     }
+
+    fn tree(&mut self, w: Which) -> &mut Vec<Node> {
+        match w {
+            Which::Text => &mut self.text,
+            Which::Exact => &mut self.exact,
+        }
+    }
+
+    /// Where `s` is: its range in `base` when it lies there (a string parsed without escapes),
+    /// else a copy in `own`.
+    pub fn span(&mut self, s: &str) -> Span {
+        let (b, p) = (self.base.as_ptr() as usize, s.as_ptr() as usize);
+        if p >= b && p + s.len() <= b + self.base.len() && self.base.len() <= u32::MAX as usize {
+            return Span {
+                start: (p - b) as u32,
+                len: s.len() as u32,
+                own: false,
+            };
+        }
+        let start = self.own.len();
+        self.own.push_str(s);
+        Span {
+            start: start as u32,
+            len: s.len() as u32,
+            own: true,
+        }
+    }
+
+    /// The position the next node of `w` takes (to give it a key or close it).
+    pub fn mark(&self, w: Which) -> usize {
+        match w {
+            Which::Text => self.text.len(),
+            Which::Exact => self.exact.len(),
+        }
+    }
+
+    pub fn open(&mut self, w: Which, v: Leaf) {
+        if self.build {
+            self.tree(w).push(Node {
+                key: Span::default(),
+                size: 1,
+                v,
+            });
+        }
+    }
+
+    /// Ends the container opened at `mark`: its size is what was pushed since.
+    pub fn close(&mut self, w: Which, mark: usize) {
+        if self.build {
+            let t = self.tree(w);
+            let size = (t.len() - mark) as u32;
+            if let Some(n) = t.get_mut(mark) {
+                n.size = size;
+            }
+        }
+    }
+
+    /// Keys the node pushed at `mark`, if one was.
+    pub fn key(&mut self, w: Which, mark: usize, key: Span) {
+        if let Some(n) = self.tree(w).get_mut(mark) {
+            n.key = key;
+        }
+    }
+
+    /// A scalar's node in `w`.
+    pub fn scalar(&mut self, w: Which, v: &View) {
+        if !self.build {
+            return;
+        }
+        let leaf = self.leaf(v);
+        self.open(w, leaf);
+    }
+
+    pub fn leaf(&mut self, v: &View) -> Leaf {
+        match v {
+            View::Str(s) => Leaf::Str(self.span(s)),
+            View::Text(s) => Leaf::Str(self.span(s)),
+            View::I64(x) => Leaf::I64(*x),
+            View::U64(x) => Leaf::U64(*x),
+            View::F64(x) => Leaf::F64(*x),
+            View::Bool(x) => Leaf::Bool(*x),
+            View::Date(x) => Leaf::Date(*x),
+        }
+    }
+
+    pub fn building(&self) -> bool {
+        self.build
+    }
 }
 
-pub struct ObjectIter<'b, 'a>(std::slice::Iter<'b, (&'a str, View<'a>)>);
-
-impl<'b, 'a: 'b> Iterator for ObjectIter<'b, 'a> {
-    type Item = (&'b str, &'b View<'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|(k, v)| (*k, v))
-    }
+/// The text a span names, given the source and the document's own text.
+pub fn text_of<'a>(src: &'a str, own: &'a str, s: Span) -> &'a str {
+    let (start, end) = (s.start as usize, s.start as usize + s.len as usize);
+    let from = if s.own { own } else { src };
+    from.get(start..end).unwrap_or_default()
 }

@@ -50,11 +50,6 @@ pub(super) fn after_write(indices: &[Arc<Index>], refresh: Refresh) -> Result<()
     Ok(())
 }
 
-/// The source exactly as sent (but the line's ends), stored as `_source`.
-fn source_text(text: &str) -> Arc<str> {
-    text.trim().into()
-}
-
 pub(super) fn item_json(index: &str, r: &OpResult) -> Value {
     match &r.error {
         Some((kind, reason)) => {
@@ -162,7 +157,7 @@ pub(super) fn run_bulk<'b>(
                     return malformed(format!("the {kind} action needs a document line"));
                 };
                 let (source, raw) = match Json::parse_text(src_line) {
-                    Ok((v, text)) => (v, Some(source_text(text))),
+                    Ok((v, text)) => (v, Some(text.trim())),
                     Err(e) => {
                         slots.push(Slot::Failed(kind, parse_failure(&index, id, e)));
                         continue;
@@ -497,7 +492,7 @@ fn write_doc(
     p: &HashMap<String, String>,
 ) -> Response {
     let (source, raw) = match Json::parse_text(body) {
-        Ok((v, text)) => (v, Some(source_text(text))),
+        Ok((v, text)) => (v, Some(text.trim())),
         Err(e) => {
             let e = EsError::bad_request(
                 "document_parsing_exception",

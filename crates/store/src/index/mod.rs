@@ -6,6 +6,7 @@
 //! the reader. Versions come from what is pending or from the committed `_version`, so memory
 //! does not grow with the number of documents, and auto-generated ids need no lookup at all.
 
+mod doc;
 mod meta;
 mod read;
 mod upgrade;
@@ -22,7 +23,7 @@ use serde_json::Value;
 use tantivy::schema::{
     Field, JsonObjectOptions, Schema, TextFieldIndexing, TextOptions, FAST, INDEXED, STORED, STRING,
 };
-use tantivy::{IndexReader, ReloadPolicy, TantivyDocument};
+use tantivy::{IndexReader, ReloadPolicy};
 
 use crate::engine::Engine;
 use crate::error::tv;
@@ -57,7 +58,7 @@ struct Pending {
 
 enum Queued {
     /// A document built on the request's thread: its index had a writer taking the queue.
-    Add(TantivyDocument),
+    Add(doc::Doc),
     /// A document of an index without a writer, kept as its source and built when a writer
     /// takes it. A built document holds about five times its source, and how much waits decides
     /// how small the segments of a backfill over many cold indices are. Built with the mapping

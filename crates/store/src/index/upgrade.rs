@@ -85,7 +85,8 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsEr
     std::fs::create_dir_all(to).map_err(tv)?;
     let (schema, f) = schema();
     let index = tantivy::Index::create_in_dir(to, schema).map_err(tv)?;
-    let mut w: IndexWriter = index.writer_with_num_threads(1, 50_000_000).map_err(tv)?;
+    let mut w: IndexWriter<super::doc::Doc> =
+        index.writer_with_num_threads(1, 50_000_000).map_err(tv)?;
     let searcher = old.reader().map_err(tv)?.searcher();
     let mut n = 0u64;
     let next_seq_no = next_seq_no(&searcher);
@@ -99,12 +100,10 @@ fn rebuild(from: &Path, to: &Path, mapping: &Mapping) -> Result<(u64, u64), EsEr
             let source = Json::parse(raw.as_bytes()).unwrap_or(Json::Null);
             // A document its mapping refused would not have been stored in the first place;
             // should one fail now, its stored source is kept (searchable by id) all the same.
-            let (mut d, _) = build_doc(&f, mapping, id, &source, raw)
-                .or_else(|_| build_doc(&f, &Mapping::new(), id, &Json::Null, raw))?;
-            d.add_u64(f.version, number(ver_f).unwrap_or(1));
-            if let (Some(s), Some(sf)) = (seq_f.and_then(number), f.seq_no) {
-                d.add_u64(sf, s);
-            }
+            let src: std::sync::Arc<str> = raw.into();
+            let (mut d, _) = build_doc(&f, mapping, id, &source, raw, src.clone())
+                .or_else(|_| build_doc(&f, &Mapping::new(), id, &Json::Null, raw, src))?;
+            d.stamp(number(ver_f).unwrap_or(1), seq_f.and_then(number));
             w.add_document(d).map_err(tv)?;
             n += 1;
         }

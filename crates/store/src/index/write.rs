@@ -7,7 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
-use tantivy::{TantivyDocument, Term};
+use tantivy::Term;
+
+use super::doc::Doc;
+use crate::view::Views;
 
 use super::writer::Writer;
 use super::{Fields, Index, Pending, Queued, State};
@@ -17,17 +20,17 @@ use crate::mapping::Mapping;
 
 #[derive(Debug, Clone)]
 pub enum Op<'a> {
-    /// `raw`: the source exactly as the client sent it, kept as `_source`; `source` borrows it
-    /// (or the request body it came from).
+    /// `raw`: the source's text as the client sent it, kept as `_source`, which `source` was
+    /// parsed from: its strings are indexed as ranges of the kept copy (see `build_doc`).
     Index {
         id: Option<String>,
         source: Json<'a>,
-        raw: Option<Arc<str>>,
+        raw: Option<&'a str>,
     },
     Create {
         id: Option<String>,
         source: Json<'a>,
-        raw: Option<Arc<str>>,
+        raw: Option<&'a str>,
     },
     /// A partial document merged into the current one; `upsert` is indexed when there is none.
     /// With `detect_noop`, a merge that changes nothing writes nothing (result `noop`).
@@ -125,28 +128,27 @@ fn record(
 /// A document ready for the writer but for its version, built outside the index's lock.
 pub struct Prepared {
     /// None: only validated, built when a writer takes it (`Queued::Source`).
-    doc: Option<TantivyDocument>,
+    doc: Option<Doc>,
     src: Arc<str>,
     bytes: usize,
     /// Built with a mapping that lacks some of its fields (see `Mapping::views`).
     new: bool,
 }
 
-/// The tantivy document of a source, all but its version and sequence number.
+/// The tantivy document of a source, all but its version and sequence number; whether the
+/// source has fields the mapping lacks. `base`: the text `source` was parsed from, whose bytes
+/// `src` holds (its strings become ranges of `src`); any other text, "" say, copies them.
 pub(crate) fn build_doc(
     f: &Fields,
     m: &Mapping,
     id: &str,
     source: &Json,
-    raw: &str,
-) -> Result<(TantivyDocument, bool), EsError> {
-    let mut doc = TantivyDocument::default();
-    doc.add_text(f.id, id);
-    doc.add_text(f.source, raw);
-    let built = m.views(source)?;
-    doc.add_field_value(f.text, &built.text);
-    doc.add_field_value(f.kw, &built.exact);
-    Ok((doc, built.new))
+    base: &str,
+    src: Arc<str>,
+) -> Result<(Doc, bool), EsError> {
+    let mut views = Views::new(base, true);
+    let new = m.views(source, &mut views)?;
+    Ok((Doc::new(f, id, src, views), new))
 }
 
 /// A source to index: as parsed from the request, or an update's merge.
@@ -220,23 +222,28 @@ impl Index {
         m: &Mapping,
         id: &str,
         source: &Json,
-        raw: Option<Arc<str>>,
+        raw: Option<&str>,
         build: bool,
     ) -> Result<Prepared, EsError> {
-        let src: Arc<str> = raw.unwrap_or_else(|| Arc::from(source.to_string()));
-        self.prepare_src(m, id, source, src, build)
+        let src: Arc<str> = match raw {
+            Some(raw) => Arc::from(raw),
+            None => Arc::from(source.to_string()),
+        };
+        self.prepare_src(m, id, source, raw.unwrap_or(""), src, build)
     }
 
+    /// As `prepare`, with the source's text made (`src`) from `base` (see `build_doc`).
     fn prepare_src(
         &self,
         m: &Mapping,
         id: &str,
         source: &Json,
+        base: &str,
         src: Arc<str>,
         build: bool,
     ) -> Result<Prepared, EsError> {
         if !build {
-            let new = m.views(source)?.new;
+            let new = m.views(source, &mut Views::new(base, false))?;
             let bytes = pending_cost(id, Some(&src)) + source_entry_cost(id);
             return Ok(Prepared {
                 doc: None,
@@ -245,8 +252,8 @@ impl Index {
                 new,
             });
         }
-        let (doc, new) = build_doc(&self.f, m, id, source, &src)?;
-        let bytes = built_cost(id, &src);
+        let (doc, new) = build_doc(&self.f, m, id, source, base, src.clone())?;
+        let bytes = built_cost(id, &src, &doc);
         Ok(Prepared {
             doc: Some(doc),
             src,
@@ -256,9 +263,9 @@ impl Index {
     }
 
     /// The tantivy document of a validated source, all but its version.
-    fn build_source(&self, m: &Mapping, id: &str, src: &str) -> Result<TantivyDocument, EsError> {
+    fn build_source(&self, m: &Mapping, id: &str, src: &Arc<str>) -> Result<Doc, EsError> {
         let j = Json::parse(src.as_bytes()).map_err(|e| EsError::internal(e.to_string()))?;
-        build_doc(&self.f, m, id, &j, src).map(|(doc, _)| doc)
+        build_doc(&self.f, m, id, &j, src, src.clone()).map(|(doc, _)| doc)
     }
 
     /// Builds a document that waited as its source (`Queued::Source`). It was validated with a
@@ -268,21 +275,18 @@ impl Index {
         &self,
         m: &Mapping,
         id: &str,
-        src: &str,
+        src: &Arc<str>,
         version: u64,
         seq_no: u64,
-    ) -> TantivyDocument {
+    ) -> Doc {
         let mut doc = match self.build_source(m, id, src) {
             Ok(doc) => doc,
             Err(e) => {
                 tracing::error!(index = %self.name, id, "a validated document failed to build; stored unindexed: {e}");
-                let mut d = TantivyDocument::default();
-                d.add_text(self.f.id, id);
-                d.add_text(self.f.source, src);
-                d
+                Doc::stored_only(&self.f, id, src.clone())
             }
         };
-        self.f.stamp(&mut doc, version, seq_no);
+        doc.stamp(version, Some(seq_no));
         doc
     }
 
@@ -300,7 +304,7 @@ impl Index {
             } = q
             {
                 let doc = self.build_queued(&m, id, src, *version, *seq_no);
-                added += built_cost(id, src)
+                added += built_cost(id, src, &doc)
                     .saturating_sub(pending_cost(id, Some(src)) + source_entry_cost(id));
                 *q = Queued::Add(doc);
             }
@@ -320,7 +324,7 @@ impl Index {
                 create: bool,
                 updated: bool,
                 source: Src<'a>,
-                raw: Option<Arc<str>>,
+                raw: Option<&'a str>,
                 cond: Option<Cond>,
             },
             Delete {
@@ -485,7 +489,7 @@ impl Index {
                         return Ok(p);
                     }
                     mapping = learned;
-                    self.prepare_src(&mapping, &id, j, p.src, build)
+                    self.prepare_src(&mapping, &id, j, raw.unwrap_or(""), p.src, build)
                 }) {
                     Ok(prep) => Ready::Write {
                         id,
@@ -515,8 +519,8 @@ impl Index {
                 }
                 let refused = match self.build_source(&st.mapping, id, &prep.src) {
                     Ok(doc) => {
+                        prep.bytes = built_cost(id, &prep.src, &doc);
                         prep.doc = Some(doc);
-                        prep.bytes = built_cost(id, &prep.src);
                         continue;
                     }
                     Err(e) => failed(id, e.status(), e.kind(), e.reason()),
@@ -663,7 +667,7 @@ impl Index {
                     ..
                 } => {
                     let replaces = !auto && current > 0;
-                    charged += st.enqueue(&self.f, id.clone(), pos, version, replaces, Some(prep));
+                    charged += st.enqueue(id.clone(), pos, version, replaces, Some(prep));
                     OpResult {
                         status: if current > 0 { 200 } else { 201 },
                         result: if updated || current > 0 {
@@ -678,7 +682,7 @@ impl Index {
                     }
                 }
                 Ready::Delete { id, .. } => {
-                    charged += st.enqueue(&self.f, id.clone(), pos, version, true, None);
+                    charged += st.enqueue(id.clone(), pos, version, true, None);
                     OpResult {
                         status: if current > 0 { 200 } else { 404 },
                         result: if current > 0 { "deleted" } else { "not_found" },
@@ -760,7 +764,7 @@ impl Index {
             st.seq_no = st.seq_no.max(s);
         }
         let charged = match (rec.a.as_str(), rec.src) {
-            ("delete", _) => st.enqueue(&self.f, rec.id, pos, rec.v, true, None),
+            ("delete", _) => st.enqueue(rec.id, pos, rec.v, true, None),
             (_, Some(raw)) => {
                 let Ok(source) = Json::parse(raw.get().as_bytes()) else {
                     return;
@@ -768,26 +772,15 @@ impl Index {
                 // A logged record was accepted once: the mapping took it then.
                 let _ = self.learn(st, &source);
                 let m = st.mapping.clone();
-                let Ok(prep) = self.prepare(&m, &rec.id, &source, Some(raw.get().into()), false)
-                else {
+                let Ok(prep) = self.prepare(&m, &rec.id, &source, Some(raw.get()), false) else {
                     tracing::warn!(index = %self.name, id = %rec.id, "a logged document no longer fits the mapping; skipped");
                     return;
                 };
-                st.enqueue(&self.f, rec.id, pos, rec.v, !rec.auto, Some(prep))
+                st.enqueue(rec.id, pos, rec.v, !rec.auto, Some(prep))
             }
             _ => return,
         };
         self.engine.charge(charged);
-    }
-}
-
-impl Fields {
-    /// Gives a built document its version and sequence number (where the index stores them).
-    fn stamp(&self, doc: &mut TantivyDocument, version: u64, seq_no: u64) {
-        doc.add_u64(self.version, version);
-        if let Some(f) = self.seq_no {
-            doc.add_u64(f, seq_no);
-        }
     }
 }
 
@@ -801,12 +794,10 @@ fn source_entry_cost(id: &str) -> usize {
     id.len() + 64
 }
 
-/// Memory a built document and its pending write hold. A tantivy document holds the source three
-/// times over (stored, text, keywords) plus a node per value: about five times the source for
-/// log events (4.2 KB measured for an 882-byte Apache event), an estimate: tantivy does not tell
-/// a document's size.
-fn built_cost(id: &str, src: &str) -> usize {
-    src.len() * 5 + id.len() + 256
+/// Memory a built document and its pending write hold: the source once (the document's
+/// strings are ranges of it), the document's own nodes and text.
+fn built_cost(id: &str, src: &str, doc: &Doc) -> usize {
+    pending_cost(id, Some(src)) + doc.heap_bytes()
 }
 
 impl State {
@@ -816,7 +807,6 @@ impl State {
     /// pending write it replaces held).
     fn enqueue(
         &mut self,
-        f: &Fields,
         id: String,
         pos: u64,
         version: u64,
@@ -834,7 +824,7 @@ impl State {
             let seq_no = self.seq_no - 1;
             self.queue.push(match p.doc {
                 Some(mut doc) => {
-                    f.stamp(&mut doc, version, seq_no);
+                    doc.stamp(version, Some(seq_no));
                     Queued::Add(doc)
                 }
                 None => Queued::Source {

@@ -13,7 +13,7 @@ use crate::error::{tv, EsError};
 use crate::index::write::{pending_cost, Record};
 
 pub(super) struct Writer {
-    pub(super) w: IndexWriter,
+    pub(super) w: IndexWriter<super::doc::Doc>,
     /// Log position of the last operation given to `w`.
     pub(super) fed: u64,
     pub(super) used: Instant,
@@ -69,7 +69,7 @@ impl Index {
             } else {
                 self.engine.writer_shape()
             };
-            let w: IndexWriter = self
+            let w: IndexWriter<super::doc::Doc> = self
                 .tindex
                 .writer_with_num_threads(threads, arena)
                 .map_err(tv)?;
