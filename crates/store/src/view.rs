@@ -79,6 +79,12 @@ impl<'s> Views<'s> {
         }
     }
 
+    /// Room for `nodes` in each view.
+    pub fn reserve(&mut self, nodes: usize) {
+        self.text.reserve(nodes);
+        self.exact.reserve(nodes);
+    }
+
     fn tree(&mut self, w: Which) -> &mut Vec<Node> {
         match w {
             Which::Text => &mut self.text,
@@ -98,6 +104,10 @@ impl<'s> Views<'s> {
             };
         }
         let start = self.own.len();
+        if self.own.capacity() == 0 {
+            // Escaped strings are few but long (a log line with quotes): one allocation.
+            self.own.reserve(s.len().max(256));
+        }
         self.own.push_str(s);
         Span {
             start: start as u32,

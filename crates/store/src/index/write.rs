@@ -147,6 +147,9 @@ pub(crate) fn build_doc(
     src: Arc<str>,
 ) -> Result<(Doc, bool), EsError> {
     let mut views = Views::new(base, true);
+    // Two nodes a top-level entry, about (a text field's keyword beside it, a nested field):
+    // growing the lists node by node was 1% of a bulk stream.
+    views.reserve(source.as_object().map_or(0, <[_]>::len) * 2 + 2);
     let new = m.views(source, &mut views)?;
     Ok((Doc::new(f, id, src, views), new))
 }
