@@ -21,6 +21,10 @@ fn sink(dir: &Path, port: u16, out: &Path) -> Rstash {
         out.display()
     );
     let r = Rstash::start(&conf, dir);
+    // The input's own word that it listens (logged after its bind), then the port.
+    wait_for("the beats input to listen", Duration::from_secs(20), || {
+        r.logs().contains("beats input listening on")
+    });
     r.wait_port(port);
     r
 }
@@ -149,9 +153,26 @@ fn write_lines(path: &Path, from: usize, to: usize) {
 }
 
 fn expect_all(out: &Path, n: usize, limit: Duration) -> HashMap<String, usize> {
-    wait_for(&format!("{n} distinct lines at the sink"), limit, || {
-        received(out).len() >= n
-    });
+    let start = Instant::now();
+    while received(out).len() < n {
+        if start.elapsed() >= limit {
+            // What both sides said: a stall is otherwise a bare timeout.
+            let dir = out.parent().unwrap_or(Path::new("."));
+            let tail = |file: &str| {
+                let text = fs::read_to_string(dir.join(file)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            };
+            panic!(
+                "timed out after {limit:?} waiting for {n} distinct lines at the sink (got {})\n\
+                 rbeat.stderr:\n{}\nrstash.stderr:\n{}",
+                received(out).len(),
+                tail("rbeat.stderr"),
+                tail("rstash.stderr")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let got = received(out);
     let lost = (0..n)
         .filter(|i| {
