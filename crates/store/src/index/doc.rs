@@ -15,12 +15,7 @@ use crate::view::{text_of, Leaf, Node, Views};
 pub struct Doc(Box<Parts>);
 
 pub struct Parts {
-    id_field: Field,
-    source_field: Field,
-    text_field: Field,
-    kw_field: Field,
-    version_field: Field,
-    seq_no_field: Option<Field>,
+    f: Fields,
     id: String,
     src: Arc<str>,
     own: String,
@@ -36,12 +31,7 @@ impl Doc {
     /// text with the same bytes at the same places).
     pub fn new(f: &Fields, id: &str, src: Arc<str>, views: Views) -> Doc {
         Doc(Box::new(Parts {
-            id_field: f.id,
-            source_field: f.source,
-            text_field: f.text,
-            kw_field: f.kw,
-            version_field: f.version,
-            seq_no_field: f.seq_no,
+            f: *f,
             id: id.to_string(),
             src,
             own: views.own,
@@ -172,57 +162,29 @@ impl<'a> Iterator for Entries<'a> {
     }
 }
 
-/// The fields of a document, in the order a `TantivyDocument` built them had.
-pub struct FieldsIter<'a> {
-    doc: &'a Parts,
-    step: u8,
-}
-
-impl<'a> Iterator for FieldsIter<'a> {
-    type Item = (Field, DocValue<'a>);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let p = self.doc;
-        loop {
-            let step = self.step;
-            self.step += 1;
-            let root = |tree: &'a [Node]| DocValue::Node {
-                doc: p,
-                tree,
-                at: 0,
-            };
-            match step {
-                0 => return Some((p.id_field, DocValue::Str(&p.id))),
-                1 => return Some((p.source_field, DocValue::Str(&p.src))),
-                2 if !p.text.is_empty() => return Some((p.text_field, root(&p.text))),
-                3 if !p.exact.is_empty() => return Some((p.kw_field, root(&p.exact))),
-                4 => {
-                    if let Some(version) = p.version {
-                        return Some((p.version_field, DocValue::U64(version)));
-                    }
-                }
-                5 => {
-                    if let (Some(f), Some(seq_no)) = (p.seq_no_field, p.seq_no) {
-                        return Some((f, DocValue::U64(seq_no)));
-                    }
-                }
-                // A view with no values, a version not stamped yet: the next step.
-                2..=5 => {}
-                _ => return None,
-            }
-        }
-    }
-}
+/// The fields of a document, in the order a `TantivyDocument` built them had: a view with no
+/// values, or a version not stamped yet, is left out.
+type FieldsIter<'a> = std::iter::Flatten<std::array::IntoIter<Option<(Field, DocValue<'a>)>, 6>>;
 
 impl Document for Doc {
     type Value<'a> = DocValue<'a>;
     type FieldsValuesIter<'a> = FieldsIter<'a>;
 
     fn iter_fields_and_values(&self) -> FieldsIter<'_> {
-        FieldsIter {
-            doc: &self.0,
-            step: 0,
+        let p = &*self.0;
+        fn root<'a>(doc: &'a Parts, tree: &'a [Node]) -> Option<DocValue<'a>> {
+            (!tree.is_empty()).then_some(DocValue::Node { doc, tree, at: 0 })
         }
+        [
+            Some((p.f.id, DocValue::Str(&p.id))),
+            Some((p.f.source, DocValue::Str(&p.src))),
+            root(p, &p.text).map(|v| (p.f.text, v)),
+            root(p, &p.exact).map(|v| (p.f.kw, v)),
+            p.version.map(|v| (p.f.version, DocValue::U64(v))),
+            p.f.seq_no.zip(p.seq_no).map(|(f, s)| (f, DocValue::U64(s))),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
