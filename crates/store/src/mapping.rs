@@ -410,30 +410,25 @@ impl Mapping {
         match v {
             Json::Null => Ok((false, false)),
             Json::Array(a) => {
-                let (t, e) = (out.mark(Which::Text), out.mark(Which::Exact));
-                out.open(Which::Text, Leaf::Array);
-                out.open(Which::Exact, Leaf::Array);
+                let at = out.open_both(Leaf::Array);
                 for x in a {
                     self.views_at(walk, x, out)?;
                 }
-                out.close(Which::Text, t);
-                out.close(Which::Exact, e);
+                out.close_both(at);
                 Ok((true, true))
             }
             Json::Object(o) => {
                 if family.is_some_and(|f| f != "object") {
                     return malformed(field, &walk.path, v);
                 }
-                let (t, e) = (out.mark(Which::Text), out.mark(Which::Exact));
-                out.open(Which::Text, Leaf::Object);
-                out.open(Which::Exact, Leaf::Object);
+                let open = out.open_both(Leaf::Object);
                 let len = walk.path.len();
                 for (k, x) in o {
                     if len > 0 {
                         walk.path.push('.');
                     }
                     walk.path.push_str(k);
-                    let at = (out.mark(Which::Text), out.mark(Which::Exact));
+                    let at = out.marks();
                     let got = self.views_at(walk, x, out);
                     walk.path.truncate(len);
                     let (in_text, in_exact) = got?;
@@ -447,8 +442,7 @@ impl Mapping {
                         }
                     }
                 }
-                out.close(Which::Text, t);
-                out.close(Which::Exact, e);
+                out.close_both(open);
                 Ok((true, true))
             }
             scalar => match field {
@@ -462,8 +456,7 @@ impl Mapping {
                     // One leaf for both views: an escaped string is copied once.
                     if out.building() {
                         let leaf = out.leaf(&x);
-                        out.open(Which::Text, leaf);
-                        out.open(Which::Exact, leaf);
+                        out.open_both(leaf);
                     }
                     Ok((true, true))
                 }

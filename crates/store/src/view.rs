@@ -116,15 +116,12 @@ impl<'s> Views<'s> {
         }
     }
 
-    /// The position the next node of `w` takes (to give it a key or close it).
-    pub fn mark(&self, w: Which) -> usize {
-        match w {
-            Which::Text => self.text.len(),
-            Which::Exact => self.exact.len(),
-        }
+    /// The positions the next nodes of (text, exact) take: to give them a key, or close them.
+    pub fn marks(&self) -> (usize, usize) {
+        (self.text.len(), self.exact.len())
     }
 
-    pub fn open(&mut self, w: Which, v: Leaf) {
+    fn open(&mut self, w: Which, v: Leaf) {
         if self.build {
             self.tree(w).push(Node {
                 key: Span::default(),
@@ -134,8 +131,22 @@ impl<'s> Views<'s> {
         }
     }
 
+    /// Opens `v` in both views; returns where (for `close_both`).
+    pub fn open_both(&mut self, v: Leaf) -> (usize, usize) {
+        let at = self.marks();
+        self.open(Which::Text, v);
+        self.open(Which::Exact, v);
+        at
+    }
+
+    /// Ends the containers `open_both` opened at `at`.
+    pub fn close_both(&mut self, at: (usize, usize)) {
+        self.close(Which::Text, at.0);
+        self.close(Which::Exact, at.1);
+    }
+
     /// Ends the container opened at `mark`: its size is what was pushed since.
-    pub fn close(&mut self, w: Which, mark: usize) {
+    fn close(&mut self, w: Which, mark: usize) {
         if self.build {
             let t = self.tree(w);
             let size = (t.len() - mark) as u32;
