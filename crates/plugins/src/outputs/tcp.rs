@@ -13,7 +13,7 @@ use rstash_net::TlsConnector;
 use rstash_pipeline::{Args, Codec, Output, PluginError};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Mutex;
-use tracing::warn;
+use tracing::{info, warn};
 
 type Sink = Box<dyn AsyncWrite + Unpin + Send>;
 
@@ -122,6 +122,8 @@ impl Output for TcpOut {
             .rt
             .block_on(tokio::net::TcpListener::bind((host, port)))
             .map_err(|e| PluginError(format!("tcp output cannot listen on {host}:{port}: {e}")))?;
+        // As the inputs do: where clients are to connect.
+        info!("tcp output listening on {host}:{port}");
         self.rt.spawn(async move {
             while let Ok((s, _)) = listener.accept().await {
                 clients.lock().await.push(Box::new(s));

@@ -61,7 +61,27 @@ impl Rstash {
         Rstash { child, stderr }
     }
 
+    /// Waits for rstash's own word that it listens on `port` (an input's "listening on ADDR",
+    /// the monitoring API's "API on http://ADDR/", logged after the bind), then for the port. A
+    /// connect alone is no proof: a port just probed free can still be held, listening, by a
+    /// concurrently spawned child that has not yet exec'd, and rstash's bind then fails.
     pub fn wait_port(&self, port: u16) {
+        let said = |logs: &str| {
+            logs.lines().any(|l| {
+                (l.contains("listening on") || l.contains("API on"))
+                    && l.split(|c: char| !c.is_ascii_digit() && c != ':')
+                        .any(|w| w.ends_with(&format!(":{port}")))
+            })
+        };
+        let start = Instant::now();
+        while !said(&self.logs()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "rstash did not say it listens on {port}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         wait_for("rstash to listen", Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
