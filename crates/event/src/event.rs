@@ -185,7 +185,7 @@ impl Event {
         let mut segs = r.path().iter();
         // `[@metadata]` as a whole has no first segment: see `get_value`.
         let first = segs.next()?;
-        let mut cur = self.root(r).get(first)?;
+        let mut cur = self.root(r).get_sig(first, r.first_sig())?;
         for s in segs {
             cur = child(cur, s)?;
         }
@@ -206,7 +206,9 @@ impl Event {
 
     pub fn get_mut(&mut self, r: &FieldRef) -> Option<&mut Value> {
         let (first, rest) = r.path().split_first()?;
-        let mut cur = self.existing_root_mut(r)?.get_mut(first)?;
+        let mut cur = self
+            .existing_root_mut(r)?
+            .get_mut_sig(first, r.first_sig())?;
         for s in rest {
             cur = match cur {
                 Value::Object(m) => m.get_mut(s)?,
@@ -251,14 +253,15 @@ impl Event {
         let Some((last, parents)) = r.path().split_last() else {
             return Ok(());
         };
+        let sig = r.first_sig();
         let mut map = self.root_mut(r);
         if parents.is_empty() {
-            map.insert(last.clone(), v);
+            map.insert_sig(last.clone(), sig, v);
             return Ok(());
         }
         let (first, rest) = (&parents[0], &parents[1..]);
         let mut cur = map
-            .entry(first.clone())
+            .entry_sig(first.clone(), sig)
             .or_insert_with(|| Value::Object(Map::default()));
         for s in rest {
             cur = step_create(cur, s, r)?;
@@ -281,7 +284,10 @@ impl Event {
     /// for read-modify-write updates such as grok's "string becomes [old, new]".
     pub fn slot(&mut self, r: &FieldRef) -> Result<&mut Value, SetError> {
         if let [key] = r.path() {
-            return Ok(self.root_mut(r).entry(key.clone()).or_insert(Value::Null));
+            return Ok(self
+                .root_mut(r)
+                .entry_sig(key.clone(), r.first_sig())
+                .or_insert(Value::Null));
         }
         if self.get(r).is_none() {
             self.set(r, Value::Null)?;
@@ -293,27 +299,44 @@ impl Event {
     }
 
     /// Sets `v` at `r` when nothing is there (or null); otherwise `merge(current, v)` decides.
-    /// A capture into a new top-level field, the common case, is one lookup and one push: no
-    /// null is written first and dropped after (as `slot` then assigning does).
     pub fn upsert(
         &mut self,
         r: &FieldRef,
         v: Value,
         merge: impl FnOnce(&mut Value, Value),
     ) -> Result<(), SetError> {
+        self.upsert_with(r, || v, merge)
+    }
+
+    /// `upsert` of the value `make` returns. A capture into a new top-level field, the common
+    /// case, is one lookup and the value made straight into its new entry: no null written first
+    /// and dropped after (as `slot` then assigning does), no copy of the value on the way.
+    #[inline]
+    pub fn upsert_with(
+        &mut self,
+        r: &FieldRef,
+        make: impl FnOnce() -> Value,
+        merge: impl FnOnce(&mut Value, Value),
+    ) -> Result<(), SetError> {
         let slot = match r.path() {
-            [key] => match self.root_mut(r).entry(key.clone()) {
-                crate::map::Entry::Vacant(e) => {
-                    e.insert(v);
-                    return Ok(());
+            [key] => {
+                let (map, sig) = (self.root_mut(r), r.first_sig());
+                match map.get_index_of_sig(key, sig) {
+                    None => {
+                        map.push_with(sig, || key.clone(), make);
+                        return Ok(());
+                    }
+                    Some(i) => match map.value_at_mut(i) {
+                        Some(slot) => slot,
+                        None => return Ok(()),
+                    },
                 }
-                crate::map::Entry::Occupied(e) => e.into_mut(),
-            },
+            }
             _ => self.slot(r)?,
         };
         match slot {
-            Value::Null => *slot = v,
-            slot => merge(slot, v),
+            Value::Null => *slot = make(),
+            slot => merge(slot, make()),
         }
         Ok(())
     }

@@ -4,17 +4,20 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::map::Sig;
 use crate::value::Key;
 
 #[derive(Debug, Error, PartialEq, Eq, Clone)]
 #[error("Invalid FieldReference: `{0}`")]
 pub struct FieldRefError(pub String);
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct FieldRef {
     /// Path inside the data map, or inside `@metadata` when `metadata` is set.
     path: Vec<Key>,
     metadata: bool,
+    /// The first segment's signature: filters look the same fields up in every event.
+    first: Sig,
 }
 
 impl FieldRef {
@@ -62,17 +65,14 @@ impl FieldRef {
     }
 
     fn from_path(mut path: Vec<Key>) -> FieldRef {
-        if path.first().map(Key::as_str) == Some("@metadata") {
+        let metadata = path.first().map(Key::as_str) == Some("@metadata");
+        if metadata {
             path.remove(0);
-            FieldRef {
-                path,
-                metadata: true,
-            }
-        } else {
-            FieldRef {
-                path,
-                metadata: false,
-            }
+        }
+        FieldRef {
+            first: Sig::of(path.first().map_or("", Key::as_str)),
+            path,
+            metadata,
         }
     }
 
@@ -83,6 +83,11 @@ impl FieldRef {
 
     pub fn path(&self) -> &[Key] {
         &self.path
+    }
+
+    /// The signature of `path()[0]`.
+    pub(crate) fn first_sig(&self) -> Sig {
+        self.first
     }
 
     pub fn is_metadata(&self) -> bool {
@@ -96,6 +101,16 @@ impl FieldRef {
 
     pub fn is_top(&self, key: &str) -> bool {
         !self.metadata && self.path.len() == 1 && self.path[0] == key
+    }
+}
+
+/// As derived, without the signature (made of the path).
+impl fmt::Debug for FieldRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FieldRef")
+            .field("path", &self.path)
+            .field("metadata", &self.metadata)
+            .finish()
     }
 }
 

@@ -6,7 +6,6 @@ use serde::de::{Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess
 
 use crate::event::Event;
 use crate::numfmt::java_double;
-use smallvec::SmallVec;
 
 use crate::value::{Key, Map, Value};
 
@@ -171,7 +170,9 @@ impl<'de> Visitor<'de> for Entries<'_> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some((k, v)) = map.next_entry::<Key, Value>()? {
+        // Key and value apart: a (key, value) pair is one more copy of both on the way.
+        while let Some(k) = map.next_key::<Key>()? {
+            let v = map.next_value::<Value>()?;
             put_entry(self.0, k, v);
         }
         Ok(())
@@ -183,7 +184,7 @@ impl<'de> Visitor<'de> for Entries<'_> {
 pub fn put_entry(entries: &mut Vec<(Key, Value)>, k: Key, v: Value) {
     match entries.iter_mut().find(|(seen, _)| *seen == k) {
         Some(slot) => slot.1 = v,
-        None => entries.push((k, v)),
+        None => crate::map::push_pair_with(entries, || k, || v),
     }
 }
 
@@ -258,15 +259,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Array(v))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        // JSON text gives no size hint: the entries wait on the stack, so the map is made once at
-        // its size rather than grown (and, past 16 keys, re-indexed) key by key.
-        let mut entries: SmallVec<[(Key, Value); 16]> = SmallVec::new();
-        while let Some(entry) = map.next_entry::<Key, Value>()? {
-            entries.push(entry);
+        // Entries go straight into the map: gathering them first (JSON gives no size hint) moved
+        // each key and value twice more, and those copies of fresh values stalled.
+        let mut m = Map::with_capacity(4);
+        while let Some(k) = map.next_key::<Key>()? {
+            let v = map.next_value::<Value>()?;
+            m.insert(k, v);
         }
-        let mut m = Map::with_capacity(entries.len());
-        // Drained, not moved: moving the inline array copied ~900 bytes per object.
-        m.extend(entries.drain(..));
         Ok(Value::Object(m))
     }
 }

@@ -41,6 +41,17 @@ struct Hashed {
     hasher: foldhash::fast::RandomState,
 }
 
+/// A key's bit in a small map's mask (see `signature`), computed once for a key looked up often:
+/// a field reference carries the one of its first segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Sig(u64);
+
+impl Sig {
+    pub(crate) fn of(k: &str) -> Sig {
+        Sig(signature(k.as_bytes()))
+    }
+}
+
 /// One of 64 bits for a key, from its length and first and last bytes: cheap, and it tells
 /// apart most keys of one event (`verb`, `auth`, `host` share a length, rarely both ends).
 #[inline]
@@ -52,6 +63,34 @@ fn signature(k: &[u8]) -> u64 {
     };
     let x = k.len() as u64 | (first as u64) << 8 | (last as u64) << 16;
     1 << (x.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58)
+}
+
+/// `entries.push((k, v))` with the key and the value made straight into the new slot. A pair
+/// built first was copied through the stack, and a fresh inline string reloaded in wider pieces
+/// than it was written stalls (no store forwarding): that was a fifth of a grok filter's time.
+#[inline(always)]
+pub(crate) fn push_pair_with(
+    entries: &mut Vec<(Key, Value)>,
+    k: impl FnOnce() -> Key,
+    v: impl FnOnce() -> Value,
+) {
+    entries.reserve(1);
+    let len = entries.len();
+    match entries.spare_capacity_mut().first_mut() {
+        Some(slot) => {
+            let slot = slot.as_mut_ptr();
+            // SAFETY: `slot` is the vector's first unused slot (room was reserved just above),
+            // valid for writes; both fields are written before the length covers them, and a
+            // panic in between (`k` and `v` are plain constructors) would leave the length short,
+            // leaking the key, never exposing a half-written entry.
+            unsafe {
+                std::ptr::addr_of_mut!((*slot).0).write(k());
+                std::ptr::addr_of_mut!((*slot).1).write(v());
+                entries.set_len(len + 1);
+            }
+        }
+        None => entries.push((k(), v())),
+    }
 }
 
 fn mask_of(entries: &[(Key, Value)]) -> u64 {
@@ -146,10 +185,17 @@ impl Map {
     }
 
     pub fn get_index_of(&self, k: &str) -> Option<usize> {
+        self.get_index_of_sig(k, Sig::of(k))
+    }
+
+    /// `get_index_of` with `k`'s signature known (`sig` must be `Sig::of(k)`).
+    #[inline]
+    pub(crate) fn get_index_of_sig(&self, k: &str, sig: Sig) -> Option<usize> {
+        debug_assert_eq!(sig, Sig::of(k));
         match &self.repr {
             Repr::Linear { entries, mask } => {
                 let kb = k.as_bytes();
-                if mask & signature(kb) == 0 {
+                if mask & sig.0 == 0 {
                     return None;
                 }
                 // Keys scanned past that share the bit mostly differ in length or first byte:
@@ -172,8 +218,19 @@ impl Map {
         self.get_index_of(k).map(|i| &self.entries()[i].1)
     }
 
+    /// `get` with `k`'s signature known.
+    pub(crate) fn get_sig(&self, k: &str, sig: Sig) -> Option<&Value> {
+        self.get_index_of_sig(k, sig).map(|i| &self.entries()[i].1)
+    }
+
     pub fn get_mut(&mut self, k: &str) -> Option<&mut Value> {
-        self.get_index_of(k).map(|i| &mut self.entries_mut()[i].1)
+        self.get_mut_sig(k, Sig::of(k))
+    }
+
+    /// `get_mut` with `k`'s signature known.
+    pub(crate) fn get_mut_sig(&mut self, k: &str, sig: Sig) -> Option<&mut Value> {
+        self.get_index_of_sig(k, sig)
+            .map(|i| &mut self.entries_mut()[i].1)
     }
 
     /// The position, key and value of `k`.
@@ -190,10 +247,16 @@ impl Map {
 
     /// Sets `k`; an existing key keeps its place and its old value is returned.
     pub fn insert(&mut self, k: Key, v: Value) -> Option<Value> {
-        match self.get_index_of(&k) {
+        let sig = Sig::of(&k);
+        self.insert_sig(k, sig, v)
+    }
+
+    /// `insert` with `k`'s signature known.
+    pub(crate) fn insert_sig(&mut self, k: Key, sig: Sig, v: Value) -> Option<Value> {
+        match self.get_index_of_sig(&k, sig) {
             Some(i) => Some(std::mem::replace(&mut self.entries_mut()[i].1, v)),
             None => {
-                self.push(k, v);
+                self.push_sig(k, sig, v);
                 None
             }
         }
@@ -201,27 +264,54 @@ impl Map {
 
     /// Appends a key known to be absent (an event's first fields): no lookup.
     pub(crate) fn push(&mut self, k: Key, v: Value) -> usize {
-        debug_assert!(self.get_index_of(&k).is_none(), "push of a present key");
+        let sig = Sig::of(&k);
+        self.push_sig(k, sig, v)
+    }
+
+    /// `push` of a key whose signature is known.
+    #[inline(always)]
+    fn push_sig(&mut self, k: Key, sig: Sig, v: Value) -> usize {
+        self.push_with(sig, || k, || v)
+    }
+
+    /// `push` of the key and the value `k` and `v` make, written in place (see `push_pair_with`).
+    #[inline(always)]
+    pub(crate) fn push_with(
+        &mut self,
+        sig: Sig,
+        k: impl FnOnce() -> Key,
+        v: impl FnOnce() -> Value,
+    ) -> usize {
         match &mut self.repr {
             Repr::Linear { entries, mask } if entries.len() < LINEAR_MAX => {
-                *mask |= signature(k.as_bytes());
-                entries.push((k, v));
+                *mask |= sig.0;
+                push_pair_with(entries, k, v);
+                debug_assert!(entries
+                    .split_last()
+                    .is_some_and(
+                        |((k, _), before)| Sig::of(k) == sig && before.iter().all(|(b, _)| b != k)
+                    ));
                 entries.len() - 1
             }
             Repr::Linear { entries, .. } => {
                 let mut entries = std::mem::take(entries);
-                entries.push((k, v));
+                entries.push((k(), v()));
                 let i = entries.len() - 1;
                 self.repr = Repr::Hashed(Box::new(Hashed::new(entries, Default::default())));
                 i
             }
             Repr::Hashed(h) => {
-                h.entries.push((k, v));
+                h.entries.push((k(), v()));
                 let i = h.entries.len() - 1;
                 h.add(i);
                 i
             }
         }
+    }
+
+    /// The value at position `i`.
+    pub(crate) fn value_at_mut(&mut self, i: usize) -> Option<&mut Value> {
+        self.entries_mut().get_mut(i).map(|(_, v)| v)
     }
 
     /// Makes the mask or the index true again after entries moved or went; a map that became
@@ -267,9 +357,20 @@ impl Map {
     }
 
     pub fn entry(&mut self, k: Key) -> Entry<'_> {
-        match self.get_index_of(&k) {
+        let sig = Sig::of(&k);
+        self.entry_sig(k, sig)
+    }
+
+    /// `entry` with `k`'s signature known.
+    #[inline]
+    pub(crate) fn entry_sig(&mut self, k: Key, sig: Sig) -> Entry<'_> {
+        match self.get_index_of_sig(&k, sig) {
             Some(i) => Entry::Occupied(OccupiedEntry { map: self, i }),
-            None => Entry::Vacant(VacantEntry { map: self, key: k }),
+            None => Entry::Vacant(VacantEntry {
+                map: self,
+                key: k,
+                sig,
+            }),
         }
     }
 
@@ -322,6 +423,7 @@ pub struct OccupiedEntry<'a> {
 pub struct VacantEntry<'a> {
     map: &'a mut Map,
     key: Key,
+    sig: Sig,
 }
 
 impl<'a> Entry<'a> {
@@ -371,8 +473,9 @@ impl<'a> VacantEntry<'a> {
         &self.key
     }
 
+    #[inline(always)]
     pub fn insert(self, v: Value) -> &'a mut Value {
-        let i = self.map.push(self.key, v);
+        let i = self.map.push_sig(self.key, self.sig, v);
         &mut self.map.entries_mut()[i].1
     }
 }
