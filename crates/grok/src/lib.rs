@@ -235,6 +235,9 @@ fn pattern_group_index(regex: &Regex, i: usize) -> usize {
         .unwrap_or(0)
 }
 
+/// Inlined into the match loop: returned through memory, the capture was reloaded in pieces
+/// that stalled (no store forwarding).
+#[inline]
 fn convert(t: &str, conv: Conversion) -> Captured<'_> {
     match conv {
         Conversion::None => Captured::Str(t),

@@ -251,3 +251,48 @@ fn huge_lines_and_unicode_are_handled() {
     let e = run(r#"match => { "message" => "^%{WORD:w}$" }"#, "été");
     assert_eq!(get(&e, "tags"), r#"["_grokparsefailure"]"#);
 }
+
+fn keys(e: &Event) -> Vec<String> {
+    e.data().keys().map(|k| k.to_string()).collect()
+}
+
+#[test]
+fn the_matched_field_keeps_its_text_and_its_place() {
+    // Captures into other fields: the text is matched where it is and stays whole, in its place.
+    let body = r#"match => { "message" => "%{WORD:verb} %{NOTSPACE:path}" }"#;
+    let e = run(body, "GET /x?q=1");
+    assert_eq!(get(&e, "message"), "\"GET /x?q=1\"");
+    assert_eq!(
+        keys(&e),
+        ["@timestamp", "@version", "message", "verb", "path"]
+    );
+    let e = run(body, "nothing-to-see");
+    assert_eq!(get(&e, "message"), "\"nothing-to-see\"");
+    assert_eq!(get(&e, "tags"), r#"["_grokparsefailure"]"#);
+    assert_eq!(keys(&e), ["@timestamp", "@version", "message", "tags"]);
+
+    // Captures beside the matched field, under the same parent.
+    let f =
+        build(r#"match => { "[log][line]" => "%{WORD:[log][level]} %{GREEDYDATA:[log][rest]}" }"#)
+            .unwrap();
+    let mut e = Event::new();
+    e.set(
+        &FieldRef::parse("[log][line]").unwrap(),
+        "WARN disk full".into(),
+    )
+    .unwrap();
+    f.run(&mut e, &mut Vec::new());
+    assert_eq!(
+        get(&e, "log"),
+        r#"{"line":"WARN disk full","level":"WARN","rest":"disk full"}"#
+    );
+
+    // The same text in two patterns without break_on_match: both see it whole.
+    let e = run(
+        r#"match => { "message" => ["%{WORD:a}", "%{WORD} %{WORD:b}"] } break_on_match => false"#,
+        "one two",
+    );
+    assert_eq!(get(&e, "a"), "\"one\"");
+    assert_eq!(get(&e, "b"), "\"two\"");
+    assert_eq!(get(&e, "message"), "\"one two\"");
+}
