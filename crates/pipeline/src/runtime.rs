@@ -53,6 +53,8 @@ struct Shared {
 struct Lifecycle {
     state: Mutex<(usize, bool, bool)>,
     changed: Condvar,
+    /// Called once every input has finished (see `Pipeline::when_inputs_done`).
+    on_inputs_done: Mutex<Option<Box<dyn Fn() + Send>>>,
 }
 
 impl Lifecycle {
@@ -60,6 +62,22 @@ impl Lifecycle {
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut st);
         self.changed.notify_all();
+        if st.0 == 0 || st.1 {
+            self.wake_once();
+        }
+    }
+
+    /// Runs and drops the inputs-done callback. Callers hold `state`: registering it takes that
+    /// lock first too, so the callback runs exactly once, whichever comes first.
+    fn wake_once(&self) {
+        let hook = self
+            .on_inputs_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 }
 
@@ -233,6 +251,24 @@ impl Pipeline {
     /// Names of the input plugins (`pipeline` inputs are fed by other pipelines).
     pub fn input_names(&self) -> Vec<String> {
         self.metrics.inputs.iter().map(|i| i.name.clone()).collect()
+    }
+
+    /// Calls `f` once every input has finished or a stop was requested (at once if that is so
+    /// already): whoever waits on `inputs_done` learns it then rather than at its next poll.
+    pub fn when_inputs_done(&self, f: impl Fn() + Send + 'static) {
+        let st = self
+            .lifecycle
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *self
+            .lifecycle
+            .on_inputs_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Box::new(f));
+        if st.0 == 0 || st.1 {
+            self.lifecycle.wake_once();
+        }
     }
 
     /// Whether every input has finished (or a stop was requested).
