@@ -123,7 +123,11 @@ impl Queue for MemoryQueue {
         loop {
             let n = (max - batch.len()).min(st.items.len());
             batch.extend(st.items.drain(..n));
-            self.not_full.notify_all();
+            // Only when a blocked `push` can go on: woken for nothing, an input pinned to the
+            // worker's core took the core, found the queue still full and slept again.
+            if st.items.len() < self.capacity {
+                self.not_full.notify_all();
+            }
             if batch.len() >= max || st.closed {
                 break;
             }

@@ -36,7 +36,7 @@ impl Input for Stdin {
             return self.run_with_ticks(ctx, every);
         }
         let mut lock = stdin.lock();
-        let mut buf = vec![0u8; 16384];
+        let mut buf = vec![0u8; 64 << 10];
         loop {
             let n = match lock.read(&mut buf) {
                 Ok(0) => break,
@@ -71,7 +71,7 @@ impl Stdin {
             .name("stdin-reader".into())
             .spawn(move || {
                 let mut lock = std::io::stdin().lock();
-                let mut buf = vec![0u8; 16384];
+                let mut buf = vec![0u8; 64 << 10];
                 loop {
                     let r = match lock.read(&mut buf) {
                         Ok(0) => break,
