@@ -342,6 +342,52 @@ impl Event {
         Ok(())
     }
 
+    /// Lends the string at `r` to `f` together with the event, so that `f` can change the event
+    /// while reading the text without copying it. The field keeps its place, empty while `f`
+    /// runs, and gets its text back after unless `f` put something else there. None (and `f`
+    /// not called) when `r` holds no string.
+    pub fn lend_str<R>(
+        &mut self,
+        r: &FieldRef,
+        f: impl FnOnce(&mut Event, &str) -> R,
+    ) -> Option<R> {
+        let [key] = r.path() else {
+            let Some(Value::String(s)) = self.get_mut(r) else {
+                return None;
+            };
+            let text = std::mem::take(s);
+            let out = f(self, &text);
+            if let Some(Value::String(s)) = self.get_mut(r) {
+                if s.is_empty() {
+                    *s = text;
+                }
+            }
+            return Some(out);
+        };
+        // A top-level field, the common case: found once, given back at the same place when
+        // it is still there (`f` adding fields does not move it).
+        let sig = r.first_sig();
+        let map = self.existing_root_mut(r)?;
+        let i = map.get_index_of_sig(key, sig)?;
+        let Some(Value::String(s)) = map.value_at_mut(i) else {
+            return None;
+        };
+        let text = std::mem::take(s);
+        let out = f(self, &text);
+        let slot = match self.existing_root_mut(r).and_then(|m| m.entry_at_mut(i)) {
+            Some((k, v)) if k == key => Some(v),
+            _ => self
+                .existing_root_mut(r)
+                .and_then(|m| m.get_mut_sig(key, sig)),
+        };
+        if let Some(Value::String(s)) = slot {
+            if s.is_empty() {
+                *s = text;
+            }
+        }
+        Some(out)
+    }
+
     pub fn remove(&mut self, r: &FieldRef) -> Option<Value> {
         if r.is_metadata_root() {
             return Some(Value::Object(
@@ -554,6 +600,36 @@ mod tests {
             Some(Value::Object(Map::from_iter([("x".into(), 1.into())])))
         );
         assert_eq!(e, plain);
+    }
+
+    #[test]
+    fn a_lent_string_comes_back_to_its_place() {
+        let keys = |e: &Event| e.data().keys().map(|k| k.to_string()).collect::<Vec<_>>();
+        let mut e = Event::with_message("GET /x");
+        let seen = e.lend_str(&f("message"), |e, text| {
+            assert_eq!(e.get(&f("message")), Some(&Value::String("".into())));
+            e.set(&f("verb"), text[..3].into()).unwrap();
+            text.len()
+        });
+        assert_eq!(seen, Some(6));
+        assert_eq!(e.get_str("message"), Some("GET /x"));
+        assert_eq!(keys(&e), ["@timestamp", "@version", "message", "verb"]);
+
+        // A field before it removed: found again by key. Replaced: left as `f` set it.
+        e.lend_str(&f("message"), |e, _| e.remove(&f("@version")));
+        assert_eq!(e.get_str("message"), Some("GET /x"));
+        e.lend_str(&f("message"), |e, _| e.set(&f("message"), Value::Int(1)));
+        assert_eq!(e.get(&f("message")), Some(&Value::Int(1)));
+
+        // Nested, and nothing to lend.
+        e.set(&f("[log][line]"), "a b".into()).unwrap();
+        e.lend_str(&f("[log][line]"), |e, t| {
+            e.set(&f("[log][n]"), Value::Int(t.len() as i64))
+        });
+        assert_eq!(e.get(&f("[log][line]")), Some(&Value::String("a b".into())));
+        assert_eq!(e.get(&f("[log][n]")), Some(&Value::Int(3)));
+        assert_eq!(e.lend_str(&f("message"), |_, _| ()), None);
+        assert_eq!(e.lend_str(&f("absent"), |_, _| ()), None);
     }
 
     #[test]

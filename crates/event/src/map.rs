@@ -314,6 +314,11 @@ impl Map {
         self.entries_mut().get_mut(i).map(|(_, v)| v)
     }
 
+    /// The key and value at position `i`.
+    pub(crate) fn entry_at_mut(&mut self, i: usize) -> Option<(&Key, &mut Value)> {
+        self.entries_mut().get_mut(i).map(|(k, v)| (&*k, v))
+    }
+
     /// Makes the mask or the index true again after entries moved or went; a map that became
     /// small again drops its index.
     fn reindex(&mut self) {

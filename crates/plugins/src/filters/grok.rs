@@ -17,13 +17,19 @@ use super::failure_tags;
 struct Pattern {
     grok: Arc<Compiled>,
     targets: Vec<(FieldRef, bool)>,
-    /// No capture goes into the matched field's top-level field: captures can be set while the
-    /// text is lent out of the event (see `match_lent`).
+}
+
+/// The patterns matched against one field.
+struct Match {
+    source: FieldRef,
+    patterns: Vec<Pattern>,
+    /// No capture of any pattern goes into the source's top-level field: the captures can be
+    /// set while the text is lent out of the event (see `match_lent`).
     apart: bool,
 }
 
 pub struct Grok {
-    matches: Vec<(FieldRef, Vec<Pattern>)>,
+    matches: Vec<Match>,
     break_on_match: bool,
     keep_empty_captures: bool,
     tag_on_failure: Vec<String>,
@@ -112,14 +118,20 @@ pub fn build(args: &mut Args) -> Result<Box<dyn Filter>, ConfigError> {
                     Ok((r, overwrite.contains(&c.field)))
                 })
                 .collect::<Result<Vec<_>, ConfigError>>()?;
-            let apart = targets.iter().all(|(r, _)| !same_root(r, &source));
             patterns.push(Pattern {
                 grok: Arc::new(grok),
                 targets,
-                apart,
             });
         }
-        matches.push((source, patterns));
+        let apart = patterns
+            .iter()
+            .flat_map(|p| &p.targets)
+            .all(|(r, _)| !same_root(r, &source));
+        matches.push(Match {
+            source,
+            patterns,
+            apart,
+        });
     }
     if matches.is_empty() {
         return Err(args.error(
@@ -220,18 +232,6 @@ impl Grok {
         // On the stack: no allocation per event, and memory that stays in cache.
         let mut found: SmallVec<[(usize, Value); 16]> = SmallVec::new();
         for p in patterns {
-            if let Some(outcome) = self.match_lent(e, p, idx, src) {
-                match outcome {
-                    Outcome::TimedOut => return Tried::TimedOut,
-                    Outcome::NoMatch => continue,
-                    Outcome::Matched => {}
-                }
-                matched = true;
-                if self.break_on_match {
-                    break;
-                }
-                continue;
-            }
             found.clear();
             let outcome = {
                 let text = input_text(e, src, idx);
@@ -265,36 +265,56 @@ impl Grok {
 }
 
 impl Grok {
+    /// Runs one `match` entry: Matched when a pattern matched the field (or, for an array, any
+    /// element); TimedOut at the first time-out.
+    fn match_field(&self, e: &mut Event, m: &Match) -> Tried {
+        if m.apart {
+            if let Some(tried) = self.match_lent(e, m) {
+                return tried;
+            }
+        }
+        // An array is matched element by element; anything else once, as a whole.
+        let len = match e.get(&m.source) {
+            Some(Value::Array(a)) => Some(a.len()),
+            _ => None,
+        };
+        let mut tried = Tried::NoMatch;
+        for idx in (0..len.unwrap_or(1)).map(|i| len.map(|_| i)) {
+            match self.match_text(e, &m.patterns, idx, &m.source) {
+                Tried::TimedOut => return Tried::TimedOut,
+                Tried::Matched => tried = Tried::Matched,
+                Tried::NoMatch => {}
+            }
+        }
+        tried
+    }
+
     /// Matches a string field with its text lent out of the event, each capture set as it is
     /// read: no capture is held in between (copying them through a buffer cost a tenth of the
     /// filter). The field keeps its place, empty meanwhile, which no capture can see (`apart`).
-    /// None when that does not apply: an array element, a value that is not a string, a pattern
-    /// capturing into the field's own root.
-    fn match_lent(
-        &self,
-        e: &mut Event,
-        p: &Pattern,
-        idx: Option<usize>,
-        src: &FieldRef,
-    ) -> Option<Outcome> {
-        if !p.apart || idx.is_some() {
-            return None;
-        }
-        let Some(Value::String(s)) = e.get_mut(src) else {
-            return None;
-        };
-        let text = std::mem::take(s);
-        e.reserve(p.targets.len());
-        let outcome = p.grok.match_with(&text, |i, v| {
-            if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
-                let (r, overwrite) = &p.targets[i];
-                handle(e, r, *overwrite, || to_value(v));
+    /// None when the field holds no string (an array is matched element by element).
+    fn match_lent(&self, e: &mut Event, m: &Match) -> Option<Tried> {
+        e.lend_str(&m.source, |e, text| {
+            let mut tried = Tried::NoMatch;
+            for p in &m.patterns {
+                e.reserve(p.targets.len());
+                let outcome = p.grok.match_with(text, |i, v| {
+                    if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
+                        let (r, overwrite) = &p.targets[i];
+                        handle(e, r, *overwrite, || to_value(v));
+                    }
+                });
+                match outcome {
+                    Outcome::TimedOut => return Tried::TimedOut,
+                    Outcome::NoMatch => continue,
+                    Outcome::Matched => tried = Tried::Matched,
+                }
+                if self.break_on_match {
+                    break;
+                }
             }
-        });
-        if let Some(Value::String(s)) = e.get_mut(src) {
-            *s = text;
-        }
-        Some(outcome)
+            tried
+        })
     }
 }
 
@@ -337,28 +357,19 @@ fn handle(e: &mut Event, r: &FieldRef, overwrite: bool, v: impl FnOnce() -> Valu
 impl Filter for Grok {
     fn filter(&self, e: &mut Event, _emit: &mut Vec<Event>) -> FilterOutcome {
         let mut matched = false;
-        for (src, patterns) in &self.matches {
-            // An array is matched element by element; anything else once, as a whole.
-            let len = match e.get(src) {
-                Some(Value::Array(a)) => Some(a.len()),
-                _ => None,
-            };
-            let mut success = false;
-            for idx in (0..len.unwrap_or(1)).map(|i| len.map(|_| i)) {
-                match self.match_text(e, patterns, idx, src) {
-                    Tried::Matched => success = true,
-                    Tried::NoMatch => {}
-                    Tried::TimedOut => {
-                        warn!("grok timed out matching field {src:?}");
-                        e.tag(&self.tag_on_timeout);
-                        return FilterOutcome::Unmatched;
+        for m in &self.matches {
+            match self.match_field(e, m) {
+                Tried::Matched => {
+                    matched = true;
+                    if self.break_on_match {
+                        break;
                     }
                 }
-            }
-            if success {
-                matched = true;
-                if self.break_on_match {
-                    break;
+                Tried::NoMatch => {}
+                Tried::TimedOut => {
+                    warn!("grok timed out matching field {:?}", m.source);
+                    e.tag(&self.tag_on_timeout);
+                    return FilterOutcome::Unmatched;
                 }
             }
         }
