@@ -219,6 +219,27 @@ enum Tried {
 }
 
 impl Grok {
+    /// Tries `patterns` in turn with `one` (which sets a match's captures), as `break_on_match`
+    /// says: Matched when any matched, TimedOut at once on a time-out.
+    fn try_patterns<'p>(
+        &self,
+        patterns: &'p [Pattern],
+        mut one: impl FnMut(&'p Pattern) -> Outcome,
+    ) -> Tried {
+        let mut tried = Tried::NoMatch;
+        for p in patterns {
+            match one(p) {
+                Outcome::TimedOut => return Tried::TimedOut,
+                Outcome::NoMatch => continue,
+                Outcome::Matched => tried = Tried::Matched,
+            }
+            if self.break_on_match {
+                break;
+            }
+        }
+        tried
+    }
+
     /// Runs `patterns` over one input text; captures are collected first so the event can be
     /// changed afterwards (the text is borrowed from it).
     fn match_text(
@@ -228,10 +249,9 @@ impl Grok {
         idx: Option<usize>,
         src: &FieldRef,
     ) -> Tried {
-        let mut matched = false;
         // On the stack: no allocation per event, and memory that stays in cache.
         let mut found: SmallVec<[(usize, Value); 16]> = SmallVec::new();
-        for p in patterns {
+        self.try_patterns(patterns, |p| {
             found.clear();
             let outcome = {
                 let text = input_text(e, src, idx);
@@ -241,26 +261,15 @@ impl Grok {
                     }
                 })
             };
-            match outcome {
-                Outcome::TimedOut => return Tried::TimedOut,
-                Outcome::NoMatch => continue,
-                Outcome::Matched => {}
+            if matches!(outcome, Outcome::Matched) {
+                e.reserve(found.len());
+                for (i, v) in found.drain(..) {
+                    let (r, overwrite) = &p.targets[i];
+                    handle(e, r, *overwrite, || v);
+                }
             }
-            matched = true;
-            e.reserve(found.len());
-            for (i, v) in found.drain(..) {
-                let (r, overwrite) = &p.targets[i];
-                handle(e, r, *overwrite, || v);
-            }
-            if self.break_on_match {
-                break;
-            }
-        }
-        if matched {
-            Tried::Matched
-        } else {
-            Tried::NoMatch
-        }
+            outcome
+        })
     }
 }
 
@@ -295,25 +304,15 @@ impl Grok {
     /// None when the field holds no string (an array is matched element by element).
     fn match_lent(&self, e: &mut Event, m: &Match) -> Option<Tried> {
         e.lend_str(&m.source, |e, text| {
-            let mut tried = Tried::NoMatch;
-            for p in &m.patterns {
+            self.try_patterns(&m.patterns, |p| {
                 e.reserve(p.targets.len());
-                let outcome = p.grok.match_with(text, |i, v| {
+                p.grok.match_with(text, |i, v| {
                     if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
                         let (r, overwrite) = &p.targets[i];
                         handle(e, r, *overwrite, || to_value(v));
                     }
-                });
-                match outcome {
-                    Outcome::TimedOut => return Tried::TimedOut,
-                    Outcome::NoMatch => continue,
-                    Outcome::Matched => tried = Tried::Matched,
-                }
-                if self.break_on_match {
-                    break;
-                }
-            }
-            tried
+                })
+            })
         })
     }
 }
