@@ -299,19 +299,10 @@ impl Event {
         })
     }
 
-    /// Sets `v` at `r` when nothing is there (or null); otherwise `merge(current, v)` decides.
-    pub fn upsert(
-        &mut self,
-        r: &FieldRef,
-        v: Value,
-        merge: impl FnOnce(&mut Value, Value),
-    ) -> Result<(), SetError> {
-        self.upsert_with(r, || v, merge)
-    }
-
-    /// `upsert` of the value `make` returns. A capture into a new top-level field, the common
-    /// case, is one lookup and the value made straight into its new entry: no null written first
-    /// and dropped after (as `slot` then assigning does), no copy of the value on the way.
+    /// Sets the value `make` returns at `r` when nothing is there (or null); otherwise
+    /// `merge(current, value)` decides. A capture into a new top-level field, the common case, is
+    /// one lookup and the value made straight into its new entry: no null written first and
+    /// dropped after (as `slot` then assigning does), no copy of the value on the way.
     #[inline]
     pub fn upsert_with(
         &mut self,
@@ -327,8 +318,8 @@ impl Event {
                         map.push_with(sig, || key.clone(), make);
                         return Ok(());
                     }
-                    Some(i) => match map.value_at_mut(i) {
-                        Some(slot) => slot,
+                    Some(i) => match map.entry_at_mut(i) {
+                        Some((_, slot)) => slot,
                         None => return Ok(()),
                     },
                 }
@@ -357,11 +348,7 @@ impl Event {
             };
             let text = std::mem::take(s);
             let out = f(self, &text);
-            if let Some(Value::String(s)) = self.get_mut(r) {
-                if s.is_empty() {
-                    *s = text;
-                }
-            }
+            give_back(self.get_mut(r), text);
             return Some(out);
         };
         // A top-level field, the common case: found once, given back at the same place when
@@ -369,7 +356,7 @@ impl Event {
         let sig = r.first_sig();
         let map = self.existing_root_mut(r)?;
         let i = map.get_index_of_sig(key, sig)?;
-        let Some(Value::String(s)) = map.value_at_mut(i) else {
+        let Some((_, Value::String(s))) = map.entry_at_mut(i) else {
             return None;
         };
         let text = std::mem::take(s);
@@ -380,11 +367,7 @@ impl Event {
                 .existing_root_mut(r)
                 .and_then(|m| m.get_mut_sig(key, sig)),
         };
-        if let Some(Value::String(s)) = slot {
-            if s.is_empty() {
-                *s = text;
-            }
-        }
+        give_back(slot, text);
         Some(out)
     }
 
@@ -452,6 +435,15 @@ impl Event {
         let r = f(&mut a);
         *slot = Value::Array(a);
         r
+    }
+}
+
+/// `lend_str`'s return: the text goes back into its field if that is still the emptied string.
+fn give_back(slot: Option<&mut Value>, text: Str) {
+    if let Some(Value::String(s)) = slot {
+        if s.is_empty() {
+            *s = text;
+        }
     }
 }
 
@@ -560,11 +552,11 @@ mod tests {
         };
         e.set(&f("n"), Value::Null).unwrap();
         for r in ["new", "n", "[a][b]", "[@metadata][m]"] {
-            e.upsert(&f(r), 1.into(), append).unwrap();
+            e.upsert_with(&f(r), || 1.into(), append).unwrap();
             assert_eq!(e.get(&f(r)), Some(&Value::Int(1)), "{r}");
         }
         for r in ["new", "[a][b]", "[@metadata][m]"] {
-            e.upsert(&f(r), 2.into(), append).unwrap();
+            e.upsert_with(&f(r), || 2.into(), append).unwrap();
             assert_eq!(
                 e.get(&f(r)),
                 Some(&Value::Array(vec![1.into(), 2.into()])),
@@ -573,7 +565,7 @@ mod tests {
         }
         assert!(e.data().get("@metadata").is_none());
         e.set(&f("s"), "x".into()).unwrap();
-        assert!(e.upsert(&f("[s][t]"), 1.into(), append).is_err());
+        assert!(e.upsert_with(&f("[s][t]"), || 1.into(), append).is_err());
     }
 
     #[test]

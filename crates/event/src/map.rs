@@ -309,11 +309,6 @@ impl Map {
         }
     }
 
-    /// The value at position `i`.
-    pub(crate) fn value_at_mut(&mut self, i: usize) -> Option<&mut Value> {
-        self.entries_mut().get_mut(i).map(|(_, v)| v)
-    }
-
     /// The key and value at position `i`.
     pub(crate) fn entry_at_mut(&mut self, i: usize) -> Option<(&Key, &mut Value)> {
         self.entries_mut().get_mut(i).map(|(k, v)| (&*k, v))
