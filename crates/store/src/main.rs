@@ -155,6 +155,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 fn main() -> ExitCode {
+    rstash_alloc::without_huge_pages();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
