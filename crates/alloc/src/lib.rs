@@ -141,7 +141,6 @@ mod tests {
         }
     }
 
-    /// Blocks made on one thread and freed on another (the input → worker hand-off) stay sound.
     /// The option number is mimalloc 3's `allow_thp` (on by default, off once asked), and the
     /// kernel sees the process's huge pages off.
     #[test]
@@ -159,6 +158,7 @@ mod tests {
         );
     }
 
+    /// Blocks made on one thread and freed on another (the input → worker hand-off) stay sound.
     #[test]
     fn blocks_freed_on_another_thread() {
         let l = Layout::from_size_align(448, 8).unwrap();
