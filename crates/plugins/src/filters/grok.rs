@@ -219,6 +219,11 @@ enum Tried {
 }
 
 impl Grok {
+    /// Whether a capture is set: an empty one only with `keep_empty_captures`.
+    fn keeps(&self, v: &Captured) -> bool {
+        self.keep_empty_captures || !matches!(v, Captured::Str(""))
+    }
+
     /// Tries `patterns` in turn with `one` (which sets a match's captures), as `break_on_match`
     /// says: Matched when any matched, TimedOut at once on a time-out.
     fn try_patterns<'p>(
@@ -256,7 +261,7 @@ impl Grok {
             let outcome = {
                 let text = input_text(e, src, idx);
                 p.grok.match_with(&text, |i, v| {
-                    if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
+                    if self.keeps(&v) {
                         found.push((i, to_value(v)));
                     }
                 })
@@ -307,7 +312,7 @@ impl Grok {
             self.try_patterns(&m.patterns, |p| {
                 e.reserve(p.targets.len());
                 p.grok.match_with(text, |i, v| {
-                    if self.keep_empty_captures || !matches!(v, Captured::Str("")) {
+                    if self.keeps(&v) {
                         let (r, overwrite) = &p.targets[i];
                         handle(e, r, *overwrite, || to_value(v));
                     }
